@@ -1,0 +1,145 @@
+"""The `vodflow` command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vodflow.settings import get_settings, markdown_table
+
+app = typer.Typer(
+    help="vodflow: a video-on-demand platform on Airflow, Spark, Delta, Kafka and MLflow.\n\n"
+         "Start the local stack with `vodflow up`; see `vodflow status`.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+console = Console(width=None if Console().is_terminal else 140)
+err = Console(stderr=True)
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only these services.")) -> None:
+    """Start the local stack (Kafka, S3, MLflow, Airflow) in the background and wait until healthy."""
+    from vodflow.stack import manager
+
+    s = get_settings()
+    try:
+        res = manager.up(s, report=console.print, only=only)
+    except manager.StackError as e:
+        _fail(f"{e}\nNothing was left running from this attempt; fix the cause and run `vodflow up` again.")
+    except Exception as e:  # noqa: BLE001
+        _fail(f"{type(e).__name__}: {e}")
+    if res.already_running:
+        console.print("[green]vodflow is already up[/] - nothing to do. `vodflow status` shows the details.")
+    else:
+        console.print(f"[bold green]vodflow is up[/] in {res.seconds:.0f}s")
+    _print_status(res.statuses)
+    console.print(f"\nAirflow UI:  {s.airflow_url}  (login [bold]{s['VODFLOW_AIRFLOW_ADMIN_USER']}[/] / "
+                  f"[bold]{s['VODFLOW_AIRFLOW_ADMIN_PASSWORD']}[/])")
+    console.print(f"MLflow UI:   {s.mlflow_uri}")
+    console.print(f"S3 endpoint: {s.s3_endpoint}  Kafka: {s.kafka_bootstrap}  state: {s.home}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every service of the local stack (data stays in the state directory)."""
+    from vodflow.stack import manager
+
+    manager.down(get_settings(), report=console.print)
+    console.print("vodflow is down.")
+
+
+def _print_status(statuses) -> None:
+    t = Table(title="vodflow services")
+    for col in ("service", "state", "health", "pid", "RSS MB", "url"):
+        t.add_column(col)
+    for st in statuses:
+        state = "[green]running[/]" if st.running else "[red]stopped[/]"
+        health = ("[green]healthy[/] " if st.healthy else "[red]unhealthy[/] ") + st.detail if st.running else st.detail
+        t.add_row(st.name, state, health, str(st.pid or "-"),
+                  f"{st.rss_mb:.0f}" if st.rss_mb else "-", st.url)
+    console.print(t)
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Show each service, its URL, pid, memory and health. Exit code 1 if any is down or unhealthy."""
+    from vodflow.stack import manager
+
+    sts = manager.status(get_settings())
+    if as_json:
+        console.print_json(json.dumps([st.__dict__ for st in sts]))
+    else:
+        _print_status(sts)
+    if not all(st.running and st.healthy for st in sts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(service: str = typer.Argument(..., help="Service name, e.g. kafka, s3, mlflow, airflow-scheduler."),
+         lines: int = typer.Option(50, "-n", "--lines", help="How many lines from the end."),
+         follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new lines.")) -> None:
+    """Print the log of one service."""
+    from vodflow.stack import manager
+
+    svcs = manager.services_by_name(get_settings())
+    if service not in svcs:
+        _fail(f"unknown service {service!r}; choose one of: {', '.join(svcs)}")
+    path: Path = svcs[service].log_file
+    if not path.exists():
+        _fail(f"no log yet at {path} - has `vodflow up` run?")
+    with open(path, errors="replace") as f:
+        for line in f.readlines()[-lines:]:
+            console.out(line.rstrip("\n"), highlight=False)
+        while follow:
+            line = f.readline()
+            if line:
+                console.out(line.rstrip("\n"), highlight=False)
+            else:
+                time.sleep(0.5)
+
+
+@app.command()
+def settings(markdown: bool = typer.Option(False, "--markdown", help="Print the README settings table.")) -> None:
+    """Show every VODFLOW_* setting and its current value (secrets masked)."""
+    from vodflow.settings import SPECS
+
+    if markdown:
+        console.out(markdown_table())
+        return
+    s = get_settings()
+    t = Table(title="vodflow settings")
+    t.add_column("variable")
+    t.add_column("value")
+    for spec in SPECS:
+        t.add_row(spec.env, "****" if spec.secret else s[spec.env])
+    console.print(t)
+
+
+@app.command()
+def smoke() -> None:
+    """Round trip through every service of the running stack (S3, Kafka, Spark+Delta, MLflow, Airflow)."""
+    from vodflow.stack import smoke as smoke_mod
+
+    ok = smoke_mod.run_all(get_settings(), report=console.print)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

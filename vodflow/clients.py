@@ -1,0 +1,56 @@
+"""Clients for the platform's services, configured from settings (boto3, kafka-python).
+
+Everything that talks to S3 or Kafka gets its client here, so that pointing vodflow
+at AWS or a Kafka cluster is a matter of ``VODFLOW_*`` settings.
+"""
+
+from __future__ import annotations
+
+from vodflow.settings import Settings, get_settings
+
+
+def s3_client(settings: Settings | None = None, timeout: float = 30):
+    import boto3
+    from botocore.config import Config
+
+    s = settings or get_settings()
+    return boto3.client(
+        "s3",
+        endpoint_url=s.s3_endpoint,
+        aws_access_key_id=s.s3_access_key,
+        aws_secret_access_key=s.s3_secret_key,
+        region_name=s.s3_region,
+        config=Config(signature_version="s3v4", connect_timeout=timeout, read_timeout=max(timeout, 60),
+                      retries={"max_attempts": 3, "mode": "standard"},
+                      s3={"addressing_style": "path"}),
+    )
+
+
+def kafka_producer(settings: Settings | None = None, **overrides):
+    """A durable producer: acks=all, idempotent-style retries, batching and compression."""
+    from kafka import KafkaProducer
+
+    s = settings or get_settings()
+    conf = dict(
+        bootstrap_servers=s.kafka_bootstrap.split(","),
+        acks="all",
+        retries=5,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        compression_type="gzip",
+        max_in_flight_requests_per_connection=1,
+        request_timeout_ms=15000,
+        client_id="vodflow",
+    )
+    conf.update(overrides)
+    return KafkaProducer(**conf)
+
+
+def kafka_consumer(*topics: str, settings: Settings | None = None, **overrides):
+    from kafka import KafkaConsumer
+
+    s = settings or get_settings()
+    conf = dict(bootstrap_servers=s.kafka_bootstrap.split(","), auto_offset_reset="earliest",
+                enable_auto_commit=False, consumer_timeout_ms=10000, client_id="vodflow")
+    conf.update(overrides)
+    return KafkaConsumer(*topics, **conf)

@@ -1,0 +1,429 @@
+"""Probe a master with ffprobe and validate it before anything is encoded.
+
+:func:`probe` turns ffprobe's JSON into a :class:`SourceInfo` (pure data, no judgement);
+:func:`validate_source` decides whether the file is an acceptable video master and raises
+:class:`InvalidSourceError` with a human reason (and a machine ``code``) when it is not.
+The header is not trusted: validation decodes samples at the start, middle and end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import ffmpeg  # ffmpeg-python
+
+from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
+
+#: Demuxers that read single pictures, not video (ffprobe "succeeds" on a renamed PNG).
+IMAGE_FORMATS = frozenset({
+    "image2", "image2pipe", "png_pipe", "jpeg_pipe", "jpegls_pipe", "webp_pipe", "bmp_pipe",
+    "gif_pipe", "tiff_pipe", "psd_pipe", "svg_pipe", "dds_pipe", "dpx_pipe", "exr_pipe", "j2k_pipe",
+    "pam_pipe", "pbm_pipe", "pcx_pipe", "pgm_pipe", "pgmyuv_pipe", "ppm_pipe", "qdraw_pipe",
+    "sgi_pipe", "sunrast_pipe", "xbm_pipe", "xpm_pipe", "xwd_pipe", "hdr_pipe", "jpegxl_pipe",
+    "qoi_pipe", "pictor_pipe", "photocd_pipe", "vbn_pipe", "gem_pipe", "pfm_pipe", "cri_pipe",
+})
+#: Picture codecs: a video stream with one of these is a still image (or cover art).
+IMAGE_CODECS = frozenset({"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "jpegls",
+                          "ppm", "pgm", "pam", "qoi", "jpegxl"})
+
+DEFAULT_MAX_DURATION = 4 * 3600.0  # seconds
+DEFAULT_MIN_DURATION = 0.5
+DEFAULT_MAX_LONG_SIDE = 4096        # DCI 4K; display pixels, after rotation and SAR
+DEFAULT_MAX_SHORT_SIDE = 2160
+
+
+class InvalidSourceError(ValueError):
+    """The upload is not an acceptable video master.
+
+    ``reason`` is a sentence for a human (shown to the uploader); ``code`` is a stable slug
+    for machines: empty, missing, unreadable, not_video, audio_only, no_dimensions, too_short,
+    too_long, too_large, truncated, undecodable.
+    """
+
+    def __init__(self, reason: str, code: str = "invalid") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def _fraction(text: Any) -> Fraction | None:
+    """'30000/1001' / '1:1' / '25' -> Fraction; None for 0/0, N/A, 0:1 and the like."""
+    if text is None:
+        return None
+    s = str(text).strip().replace(":", "/")
+    try:
+        f = Fraction(s)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return f if f > 0 else None
+
+
+def _float(text: Any) -> float | None:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def bit_depth_of(pix_fmt: str | None, bits_per_raw_sample: Any = None) -> int:
+    """Bits per component from an ffmpeg pix_fmt name (yuv420p10le -> 10, rgb48le -> 16)."""
+    raw = _float(bits_per_raw_sample)
+    if raw and raw >= 8:
+        return int(raw)
+    if not pix_fmt:
+        return 8
+    m = re.search(r"p(\d{1,2})(le|be)?$", pix_fmt) or re.search(r"^gray(\d{1,2})(le|be)?$", pix_fmt)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"^(?:rgb|bgr)(48|64)", pix_fmt) or re.search(r"^(?:rgba|bgra)(64)", pix_fmt)
+    if m:
+        return 16
+    return 8
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Clockwise degrees (0/90/180/270) a player turns the picture for display.
+
+    Reads the display-matrix side data (ffprobe reports it counter-clockwise, e.g. -90) and
+    falls back to the legacy ``rotate`` tag (clockwise) that older muxers wrote.
+    """
+    for sd in stream.get("side_data_list") or []:
+        if "rotation" in sd and str(sd.get("side_data_type", "")).lower().startswith("display matrix"):
+            rot = _float(sd["rotation"])
+            if rot is not None:
+                return int(round(-rot / 90.0)) * 90 % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    rot = _float(tag)
+    if rot is not None:
+        return int(round(rot / 90.0)) * 90 % 360
+    return 0
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What ffprobe says about a master (first video stream and first audio stream).
+
+    ``width``/``height`` are the coded picture; ``display_width``/``display_height`` are what
+    a viewer sees: SAR applied to the width, then swapped for 90/270 degree rotation.
+    """
+
+    path: str
+    size_bytes: int
+    container: str                 # ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    duration: float                # seconds of video (stream duration, else format, else packets)
+    start_time: float              # first timestamp of the file (non-zero: edit lists, TS captures)
+    video_codec: str
+    video_profile: str | None
+    width: int
+    height: int
+    sar: Fraction
+    rotation: int                  # clockwise degrees to display
+    display_width: int
+    display_height: int
+    pix_fmt: str | None
+    bit_depth: int
+    r_frame_rate: Fraction | None
+    avg_frame_rate: Fraction | None
+    fps: float                     # nominal rate: avg_frame_rate (measured) when known
+    is_vfr: bool
+    nb_frames: int | None
+    has_audio: bool
+    audio_codec: str | None = None
+    audio_channels: int | None = None
+    audio_sample_rate: int | None = None
+    video_stream_index: int = 0
+    audio_stream_index: int | None = None
+    bit_rate: int | None = None
+    has_alpha: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def display_aspect(self) -> float:
+        return self.display_width / self.display_height
+
+    @property
+    def is_portrait(self) -> bool:
+        return self.display_height > self.display_width
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (Fractions as 'n/d' strings) for XCom / the catalog."""
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, Fraction):
+                d[k] = f"{v.numerator}/{v.denominator}"
+        return d
+
+
+def ffprobe_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Raw ``ffprobe -show_format -show_streams`` JSON (raises ffmpeg.Error on failure)."""
+    return ffmpeg.probe(str(path), cmd=ffprobe_bin())
+
+
+def _packet_times(path: str, stream_index: int, read_intervals: str | None = None) -> list[tuple[float, float]]:
+    """(pts, duration) of the video packets, in seconds, optionally only within ``read_intervals``."""
+    argv = [ffprobe_bin(), "-v", "error", "-select_streams", str(stream_index),
+            "-show_entries", "packet=pts_time,duration_time", "-of", "json"]
+    if read_intervals:
+        argv += ["-read_intervals", read_intervals]
+    res = run_tool(argv + [path], check=False, timeout=600)
+    try:
+        packets = json.loads(res.stdout or "{}").get("packets", [])
+    except json.JSONDecodeError:
+        return []
+    out = []
+    for p in packets:
+        pts = _float(p.get("pts_time"))
+        if pts is not None:
+            out.append((pts, _float(p.get("duration_time")) or 0.0))
+    return out
+
+
+def detect_vfr(pts: list[float], r_rate: Fraction | None, avg_rate: Fraction | None) -> bool:
+    """Variable frame rate if packet intervals jitter, or (without packets) r_frame_rate != avg_frame_rate.
+
+    Intervals are compared to their median with a tolerance of 10 % plus 1.5 ms (container
+    timebases such as Matroska's 1 ms make a CFR 29.97 stream alternate 33/34 ms).
+    """
+    ts = sorted(pts)
+    diffs = [b - a for a, b in zip(ts, ts[1:]) if b > a]
+    if len(diffs) >= 4:
+        med = statistics.median(diffs)
+        off = sum(1 for d in diffs if abs(d - med) > 0.10 * med + 0.0015)
+        return off > max(1, 0.05 * len(diffs))
+    if r_rate and avg_rate:
+        return abs(float(r_rate) - float(avg_rate)) / float(avg_rate) > 0.01
+    return False
+
+
+def probe(path: str | os.PathLike[str]) -> SourceInfo:
+    """Describe ``path``. Raises InvalidSourceError only when ffprobe cannot read it or it has no video."""
+    p = Path(path)
+    if not p.exists():
+        raise InvalidSourceError(f"file not found: {p}", "missing")
+    size = p.stat().st_size
+    if size == 0:
+        raise InvalidSourceError("the file is empty (0 bytes): the upload did not complete", "empty")
+    try:
+        data = ffprobe_json(p)
+    except ffmpeg.Error as exc:
+        msg = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        why = msg[-1] if msg else "unknown error"
+        raise InvalidSourceError(f"not a readable media file (ffprobe: {why})", "unreadable") from exc
+    fmt = data.get("format", {})
+    streams = data.get("streams", [])
+    container = fmt.get("format_name", "")
+    videos = [s for s in streams if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    if not videos:
+        if audios:
+            raise InvalidSourceError(
+                f"no video stream: this is an audio-only file ({audios[0].get('codec_name')}); "
+                "vodflow publishes video titles only", "audio_only")
+        raise InvalidSourceError(f"no video stream in the file (container {container or 'unknown'})", "not_video")
+    v = videos[0]
+    a = audios[0] if audios else None
+
+    width, height = int(v.get("width") or 0), int(v.get("height") or 0)
+    sar = _fraction(v.get("sample_aspect_ratio")) or Fraction(1)
+    rotation = _rotation(v)
+    disp_w = max(2, int(round(width * sar))) if width else 0
+    disp_h = height
+    if rotation in (90, 270):
+        disp_w, disp_h = disp_h, disp_w
+
+    r_rate = _fraction(v.get("r_frame_rate"))
+    avg_rate = _fraction(v.get("avg_frame_rate"))
+    start = _float(fmt.get("start_time"))
+    if start is None:
+        start = _float(v.get("start_time")) or 0.0
+
+    duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    tag_dur = (v.get("tags") or {}).get("DURATION")
+    if not duration and tag_dur:  # Matroska per-stream DURATION tag, "00:00:09.017000000"
+        hh, mm, ss = tag_dur.split(":")
+        duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+    path_s = str(p)
+    head = [] if container in IMAGE_FORMATS else _packet_times(path_s, int(v["index"]), "%+#300")
+    if not duration and container not in IMAGE_FORMATS:
+        # no duration in the header (MediaRecorder WebM): demux every packet, no decoding
+        pk = _packet_times(path_s, int(v["index"]))
+        if pk:
+            first = min(t for t, _ in pk)
+            last_pts, last_dur = max(pk)
+            if not last_dur and avg_rate:
+                last_dur = 1 / float(avg_rate)
+            duration = last_pts + last_dur - first
+    duration = duration or 0.0
+
+    is_vfr = detect_vfr([t for t, _ in head], r_rate, avg_rate)
+    nominal = avg_rate or r_rate
+    if nominal is None or float(nominal) > 1000:  # 90000/1 timebase-as-rate: trust packets
+        nominal = Fraction(len(head) - 1, 1) / Fraction(max(t for t, _ in head) - min(t for t, _ in head)).limit_denominator(100000) if len(head) > 2 else Fraction(25)
+
+    nb_frames = v.get("nb_frames")
+    tags = {**(fmt.get("tags") or {}), **(v.get("tags") or {})}
+    return SourceInfo(
+        path=path_s,
+        size_bytes=size,
+        container=container,
+        duration=float(duration),
+        start_time=float(start),
+        video_codec=v.get("codec_name", "unknown"),
+        video_profile=v.get("profile"),
+        width=width,
+        height=height,
+        sar=sar,
+        rotation=rotation,
+        display_width=disp_w,
+        display_height=disp_h,
+        pix_fmt=v.get("pix_fmt"),
+        bit_depth=bit_depth_of(v.get("pix_fmt"), v.get("bits_per_raw_sample")),
+        r_frame_rate=r_rate,
+        avg_frame_rate=avg_rate,
+        fps=float(nominal),
+        is_vfr=is_vfr,
+        nb_frames=int(nb_frames) if str(nb_frames or "").isdigit() else None,
+        has_audio=a is not None,
+        audio_codec=a.get("codec_name") if a else None,
+        audio_channels=int(a["channels"]) if a and a.get("channels") else None,
+        audio_sample_rate=int(a["sample_rate"]) if a and a.get("sample_rate") else None,
+        video_stream_index=int(v["index"]),
+        audio_stream_index=int(a["index"]) if a else None,
+        bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate") or "").isdigit() else None,
+        has_alpha=str((v.get("tags") or {}).get("alpha_mode", "0")) == "1" or "a" in (v.get("pix_fmt") or "")[:4],
+        tags={str(k): str(val) for k, val in tags.items()},
+    )
+
+
+# -- decoding -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecodeSample:
+    """Result of decoding one window of the source."""
+
+    start: float
+    length: float | None
+    frames: int
+    errors: list[str]
+
+
+_IGNORED_STDERR = (
+    "non monotonically increasing dts to muxer",  # the null muxer complaining about VFR timestamps
+)
+
+
+def decode_sample(path: str, start: float | None, length: float | None, *, audio: bool = True,
+                  timeout: float = 300) -> DecodeSample:
+    """Decode ``length`` seconds from ``start`` (whole file if None) and count video frames.
+
+    Uses ``-v error`` and reports every error line the decoders/demuxer print; the frame count
+    comes from ``-progress``. ``-fps_mode passthrough`` keeps ffmpeg from duplicating frames.
+    """
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats"]
+    if start:
+        argv += ["-ss", f"{start:.3f}"]
+    if length:
+        argv += ["-t", f"{length:.3f}"]
+    argv += ["-i", path, "-map", "0:v:0"]
+    if audio:
+        argv += ["-map", "0:a:0?"]
+    argv += ["-fps_mode", "passthrough", "-f", "null", "-"]
+    res = run_tool(argv, check=False, timeout=timeout)
+    frames = 0
+    for line in res.stdout.splitlines():
+        if line.startswith("frame="):
+            try:
+                frames = int(line.split("=", 1)[1])
+            except ValueError:
+                pass
+    errors = [ln.strip() for ln in res.stderr.splitlines()
+              if ln.strip() and not any(ign in ln for ign in _IGNORED_STDERR)]
+    if res.returncode != 0 and not errors:
+        errors = [f"ffmpeg exited with {res.returncode}"]
+    return DecodeSample(start or 0.0, length, frames, errors)
+
+
+def decode_check(info: SourceInfo, window: float = 2.0) -> list[DecodeSample]:
+    """Decode the start, middle and end of the source; raise InvalidSourceError on any failure."""
+    d = info.duration
+    if d <= 3 * window:
+        plan: list[tuple[float | None, float | None]] = [(None, None)]
+    else:
+        plan = [(None, window), (d / 2 - window / 2, window), (max(0.0, d - window - 0.25), window)]
+    samples = []
+    for start, length in plan:
+        s = decode_sample(info.path, start, length)
+        where = "the whole file" if start is None and length is None else (
+            f"{s.start:.1f}-{s.start + (length or 0):.1f} s of {d:.1f} s")
+        if s.errors:
+            raise InvalidSourceError(
+                f"the video does not decode cleanly at {where} (file is corrupt or truncated): {s.errors[0]}",
+                "truncated" if any("partial file" in e or "Invalid data" in e for e in s.errors)
+                else "undecodable")
+        if s.frames == 0:
+            raise InvalidSourceError(
+                f"no video frame decodes at {where}: the file is truncated "
+                f"(the header promises {d:.1f} s but the data stops earlier)", "truncated")
+        samples.append(s)
+    total = sum(s.frames for s in samples)
+    if len(plan) == 1 and total < 2:
+        raise InvalidSourceError("only a single frame decodes: this is a still image, not a video", "not_video")
+    return samples
+
+
+def validate_source(
+    path: str | os.PathLike[str],
+    *,
+    max_duration: float = DEFAULT_MAX_DURATION,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    max_long_side: int = DEFAULT_MAX_LONG_SIDE,
+    max_short_side: int = DEFAULT_MAX_SHORT_SIDE,
+    decode: bool = True,
+) -> SourceInfo:
+    """Probe ``path`` and check it is a usable video master; return its :class:`SourceInfo`.
+
+    Limits apply to the *display* size (after rotation and SAR), so a portrait 2160x3840
+    phone video passes the same 4K limit as a landscape one.
+    Raises :class:`InvalidSourceError` with a human reason otherwise.
+    """
+    info = probe(path)
+    if info.container in IMAGE_FORMATS or (info.video_codec in IMAGE_CODECS and (info.nb_frames or 0) <= 1):
+        raise InvalidSourceError(
+            f"not a video: it is a still image ({info.video_codec} picture read by the "
+            f"'{info.container}' demuxer) whatever its file name says", "not_video")
+    if info.width <= 0 or info.height <= 0:
+        raise InvalidSourceError("the video stream has no picture size (0x0): not a playable video",
+                                 "no_dimensions")
+    if info.duration <= 0:
+        raise InvalidSourceError("the video has no duration (no timestamps could be read)", "unreadable")
+    if info.duration < min_duration:
+        raise InvalidSourceError(
+            f"the video is {info.duration:.2f} s long, shorter than the {min_duration:g} s minimum", "too_short")
+    if info.duration > max_duration:
+        raise InvalidSourceError(
+            f"the video is {info.duration / 60:.1f} min long, over the {max_duration / 60:g} min limit", "too_long")
+    long_side = max(info.display_width, info.display_height)
+    short_side = min(info.display_width, info.display_height)
+    if long_side > max_long_side or short_side > max_short_side:
+        raise InvalidSourceError(
+            f"the picture is {info.display_width}x{info.display_height}, over the "
+            f"{max_long_side}x{max_short_side} limit", "too_large")
+    if decode:
+        decode_check(info)
+    return info
+
+
+__all__ = [
+    "IMAGE_FORMATS", "InvalidSourceError", "SourceInfo", "DecodeSample", "bit_depth_of", "decode_check",
+    "decode_sample", "detect_vfr", "ffprobe_json", "probe", "validate_source", "MediaToolError",
+]

@@ -1,0 +1,134 @@
+"""Locating and running the media binaries (ffmpeg, ffprobe, Shaka Packager).
+
+The paths come from :func:`vodflow.settings.get_settings().media_tools`, so a deployment
+switches to a system ffmpeg with ``VODFLOW_MEDIA_TOOLS_DIR`` and nothing here changes.
+Every failure is raised as :class:`MediaToolError` carrying the command and the tail of
+its stderr, so a failed Airflow task log says *which* tool failed and *why*.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vodflow.settings import MediaTools, get_settings
+
+
+class MediaToolError(RuntimeError):
+    """An external media tool exited non-zero (or could not be started)."""
+
+    def __init__(self, tool: str, argv: Sequence[str], returncode: int | None, stderr: str) -> None:
+        self.tool = tool
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = "\n".join(stderr.strip().splitlines()[-12:])
+        super().__init__(f"{tool} failed (exit {returncode}): {shlex.join(self.argv)[:600]}\n{tail}")
+
+
+def media_tools() -> MediaTools:
+    """ffmpeg / ffprobe / packager paths from the vodflow settings."""
+    return get_settings().media_tools
+
+
+def ffmpeg_bin() -> str:
+    return media_tools().ffmpeg
+
+
+def ffprobe_bin() -> str:
+    return media_tools().ffprobe
+
+
+def packager_bin() -> str:
+    return media_tools().packager
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Captured output of a finished tool run."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_tool(argv: Sequence[str], *, check: bool = True, timeout: float | None = None,
+             input_bytes: bytes | None = None) -> RunResult:
+    """Run ``argv`` to completion, capturing text output; raise :class:`MediaToolError` on failure."""
+    tool = argv[0].rsplit("/", 1)[-1]
+    try:
+        proc = subprocess.run(list(argv), input=input_bytes, capture_output=True, timeout=timeout,
+                              stdin=None if input_bytes is not None else subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise MediaToolError(tool, argv, None, f"binary not found: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise MediaToolError(tool, argv, None, f"timed out after {timeout}s") from exc
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    if check and proc.returncode != 0:
+        raise MediaToolError(tool, argv, proc.returncode, err)
+    return RunResult(list(argv), proc.returncode, out, err)
+
+
+ProgressLine = Callable[[dict[str, str]], None]
+
+
+def run_ffmpeg_with_progress(argv: Sequence[str], on_block: ProgressLine | None = None,
+                             timeout: float | None = None) -> RunResult:
+    """Run an ffmpeg command that has ``-progress pipe:1`` and report each progress block.
+
+    ffmpeg writes ``key=value`` lines to stdout and closes each block with ``progress=continue``
+    (or ``progress=end``); every completed block is passed to ``on_block`` as a dict.
+    stderr is drained on a thread so neither pipe can fill up and stall ffmpeg.
+    """
+    import threading
+
+    tool = argv[0].rsplit("/", 1)[-1]
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except FileNotFoundError as exc:
+        raise MediaToolError(tool, argv, None, f"binary not found: {exc}") from exc
+    err_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    out_lines: list[str] = []
+    block: dict[str, str] = {}
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").strip()
+        out_lines.append(line)
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        block[key] = value
+        if key == "progress":
+            if on_block is not None:
+                on_block(dict(block))
+            block = {}
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        raise MediaToolError(tool, argv, None, f"timed out after {timeout}s") from exc
+    reader.join()
+    err = b"".join(err_chunks).decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise MediaToolError(tool, argv, proc.returncode, err)
+    return RunResult(list(argv), proc.returncode, "\n".join(out_lines), err)
+
+
+def parse_progress_seconds(block: dict[str, str]) -> float | None:
+    """Media time reached, in seconds, from one ``-progress`` block (``out_time_us`` is in µs)."""
+    for key in ("out_time_us", "out_time_ms"):  # out_time_ms is also microseconds (historic misnomer)
+        val = block.get(key, "")
+        if val and val != "N/A":
+            try:
+                return max(0.0, int(val) / 1_000_000)
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,116 @@
+"""`vodflow up / down / status`: start, stop and inspect the local stack as a whole."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Callable
+
+from vodflow.settings import Settings
+from vodflow.stack import bootstrap, process
+from vodflow.stack.java import find_java
+from vodflow.stack.process import Service, ServiceError, Status
+from vodflow.stack.services import GROUPS, all_services
+
+Report = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class UpResult:
+    already_running: bool
+    started: list[str]
+    seconds: float
+    statuses: list[Status]
+
+
+def services_by_name(s: Settings) -> dict[str, Service]:
+    return {svc.name: svc for svc in all_services(s)}
+
+
+def preflight(s: Settings) -> None:
+    """Fail early, naming the fix, when a prerequisite is missing."""
+    find_java(s)
+    for comp in ("kafka", "s3proxy", "spark"):
+        d = s.home / "jars" / comp
+        if not d.is_dir() or not any(d.glob("*.jar")):
+            hint = "" if shutil.which("mvn") else " (Maven is not installed: `apt-get install -y maven`)"
+            raise StackError(f"{comp} jars are missing in {d}: run `make jars`{hint}")
+
+
+def up(s: Settings, report: Report = print, only: list[str] | None = None) -> UpResult:
+    t0 = time.monotonic()
+    preflight(s)
+    svcs = services_by_name(s)
+    wanted = [n for g in GROUPS for n in g if not only or n in only]
+    current = {n: process.status(svcs[n]) for n in wanted}
+    for n, st in current.items():
+        if st.stale_cleaned:
+            report(f"[yellow]{n}: removed a stale pid file (the process had died)[/]")
+    if all(st.running for st in current.values()):
+        return UpResult(True, [], time.monotonic() - t0, list(current.values()))
+
+    started: list[str] = []
+    try:
+        for group in GROUPS:
+            names = [n for n in group if n in wanted]
+            for n in names:
+                if process.start(svcs[n]) == "started":
+                    started.append(n)
+                    report(f"starting {n} ...")
+            _wait_group([svcs[n] for n in names], s.up_timeout)
+            for n in names:
+                report(f"[green]{n} healthy[/] {svcs[n].url}")
+            if "s3" in names:
+                made = bootstrap.ensure_buckets(s)
+                if made:
+                    report(f"created buckets: {', '.join(made)}")
+            if "kafka" in names:
+                made = bootstrap.ensure_topics(s)
+                if made:
+                    report(f"created topics: {', '.join(made)}")
+    except BaseException as exc:
+        # Leave nothing half-running: stop what this call started, newest first.
+        for n in reversed(started):
+            process.stop(svcs[n])
+        if isinstance(exc, ServiceError):
+            raise StackError(str(exc)) from exc
+        raise
+    return UpResult(False, started, time.monotonic() - t0, [process.status(svcs[n]) for n in wanted])
+
+
+def _wait_group(group: list[Service], timeout: float) -> None:
+    """Wait for a group started together; the first failure cancels the others at once."""
+    cancel = threading.Event()
+    with ThreadPoolExecutor(max_workers=max(1, len(group))) as pool:
+        futs = [pool.submit(process.wait_healthy, svc, timeout, cancel) for svc in group]
+        errors = []
+        for f in as_completed(futs):
+            try:
+                f.result()
+            except ServiceError as e:
+                cancel.set()
+                errors.append(e)
+    real = [e for e in errors if "cancelled because" not in str(e)]
+    if real or errors:
+        raise (real or errors)[0]
+
+
+def down(s: Settings, report: Report = print) -> None:
+    svcs = services_by_name(s)
+    for group in reversed(GROUPS):
+        for n in reversed(group):
+            res = process.stop(svcs[n])
+            if res != "not running":
+                report(f"{n}: {res}")
+
+
+def status(s: Settings) -> list[Status]:
+    svcs = services_by_name(s)
+    return [process.status(svcs[n]) for g in GROUPS for n in g]

@@ -1,0 +1,236 @@
+"""The local stack's services, built from settings.
+
+Each entry is the real software run as a background process:
+
+* ``s3``       S3Proxy with its filesystem backend (S3 API, on-disk persistence)
+* ``kafka``    Apache Kafka 4.x, one KRaft node as broker + controller
+* ``mlflow``   MLflow tracking server + model registry (SQLite store, artifacts in S3)
+* ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer
+
+Services are listed in start order; ``GROUPS`` says which can start together.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from vodflow.settings import REPO_ROOT, Settings
+from vodflow.stack import health
+from vodflow.stack.java import find_java
+from vodflow.stack.process import Service
+
+
+def _venv_bin(tool: str) -> str:
+    cand = Path(sys.executable).parent / tool
+    return str(cand) if cand.exists() else tool
+
+
+def _jars_classpath(s: Settings, component: str) -> str:
+    d = s.home / "jars" / component
+    if not d.is_dir() or not any(d.glob("*.jar")):
+        raise FileNotFoundError(f"{component} jars missing in {d}: run `make jars` (needs Maven)")
+    return str(d / "*")
+
+
+# --------------------------------------------------------------------------- S3
+def s3_service(s: Settings) -> Service:
+    data = s.home / "s3"
+    conf = s.home / "conf" / "s3proxy.properties"
+    host, port = s.bind_host, s.s3_port
+
+    def prestart() -> None:
+        data.mkdir(parents=True, exist_ok=True)
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text("\n".join([
+            f"s3proxy.endpoint=http://{host}:{port}",
+            "s3proxy.authorization=aws-v2-or-v4",
+            f"s3proxy.identity={s.s3_access_key}",
+            f"s3proxy.credential={s.s3_secret_key}",
+            "s3proxy.cors-allow-all=true",
+            "jclouds.provider=filesystem-nio2",
+            "jclouds.identity=local",
+            "jclouds.credential=local",
+            f"jclouds.filesystem.basedir={data}",
+            "",
+        ]))
+
+    argv = [find_java(s), f"-Xmx{s['VODFLOW_S3_HEAP']}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-cp", _jars_classpath(s, "s3proxy"), "org.gaul.s3proxy.Main", "--properties", str(conf)]
+    return Service("s3", argv, f"http://{host}:{port}", s.home, lambda: health.s3(s),
+                   ports=[(host, port)], prestart=prestart, description="S3Proxy (filesystem backend)")
+
+
+# --------------------------------------------------------------------------- Kafka
+def kafka_config(s: Settings) -> Path:
+    return s.home / "conf" / "kafka.properties"
+
+
+def kafka_service(s: Settings) -> Service:
+    data = s.home / "kafka" / "data"
+    conf = kafka_config(s)
+    host, port, cport = s.bind_host, s.kafka_port, s.kafka_controller_port
+    java = find_java(s)
+    cp = _jars_classpath(s, "kafka")
+    log4j = s.home / "conf" / "kafka-log4j2.yaml"
+
+    def prestart() -> None:
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers={host}:{cport}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=168",
+            "",
+        ]))
+        log4j.write_text(
+            "Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n      PatternLayout:\n"
+            "        pattern: \"[%d] %p %m (%c)%n\"\n  Loggers:\n    Root:\n      level: INFO\n"
+            "      AppenderRef:\n        - ref: STDOUT\n"
+        )
+        meta = data / "meta.properties"
+        if not meta.exists():
+            import subprocess
+
+            data.mkdir(parents=True, exist_ok=True)
+            cluster_id = _kafka_cluster_id(s)
+            r = subprocess.run(
+                [java, "-cp", cp, f"-Dlog4j2.configurationFile={log4j}", "kafka.tools.StorageTool",
+                 "format", "--standalone", "-t", cluster_id, "-c", str(conf), "--ignore-formatted"],
+                capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"formatting Kafka storage in {data} failed:\n{r.stdout}\n{r.stderr}")
+
+    argv = [java, f"-Xmx{s['VODFLOW_KAFKA_HEAP']}", f"-Xms{s['VODFLOW_KAFKA_HEAP']}", "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20", f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={s.home / 'logs'}", "-cp", cp, "kafka.Kafka", str(conf)]
+    return Service("kafka", argv, f"kafka://{host}:{port}", s.home, lambda: health.kafka(s),
+                   ports=[(host, port), (host, cport)], prestart=prestart, stop_timeout=30,
+                   description="Apache Kafka 4 (KRaft broker+controller)")
+
+
+def _kafka_cluster_id(s: Settings) -> str:
+    f = s.home / "kafka" / "cluster-id"
+    if f.exists():
+        return f.read_text().strip()
+    import base64
+
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(cid)
+    return cid
+
+
+# --------------------------------------------------------------------------- MLflow
+def s3_client_env(s: Settings) -> dict[str, str]:
+    """Environment that points AWS SDKs (boto3, MLflow) at the configured S3."""
+    env = {
+        "AWS_ACCESS_KEY_ID": s.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+        "AWS_DEFAULT_REGION": s.s3_region,
+    }
+    if s.s3_endpoint:
+        env["MLFLOW_S3_ENDPOINT_URL"] = s.s3_endpoint
+        env["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
+    return env
+
+
+def mlflow_service(s: Settings) -> Service:
+    host, port = s.bind_host, s.mlflow_port
+    backend = s["VODFLOW_MLFLOW_BACKEND_URI"]
+
+    def prestart() -> None:
+        if backend.startswith("sqlite:///"):
+            Path(backend[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+    argv = [_venv_bin("mlflow"), "server", "--host", host, "--port", str(port),
+            "--backend-store-uri", backend, "--artifacts-destination", s["VODFLOW_MLFLOW_ARTIFACTS"],
+            "--serve-artifacts", "--workers", "1"]
+    env = {**s3_client_env(s), "MLFLOW_ENABLE_WORKSPACES": "false"}
+    return Service("mlflow", argv, s.mlflow_uri, s.home, lambda: health.http_ok(f"{s.mlflow_uri}/health"),
+                   env=env, ports=[(host, port)], prestart=prestart, description="MLflow tracking + registry")
+
+
+# --------------------------------------------------------------------------- Airflow
+def airflow_env(s: Settings) -> dict[str, str]:
+    """Environment every Airflow component (and `dag.test()` in tests) runs with."""
+    home = s.airflow_home
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": s["VODFLOW_AIRFLOW_EXECUTOR"],
+        "AIRFLOW__CORE__PARALLELISM": s["VODFLOW_AIRFLOW_PARALLELISM"],
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s['VODFLOW_AIRFLOW_ADMIN_USER']}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": s["VODFLOW_AIRFLOW_DB_URL"],
+        "AIRFLOW__API__SECRET_KEY": s["VODFLOW_AIRFLOW_SECRET"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": s["VODFLOW_AIRFLOW_SECRET"],
+        "AIRFLOW__API__BASE_URL": s.airflow_url,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"(airflow|vodflow)\..*",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+        "NO_PROXY": "*",
+    }
+    env.update(s3_client_env(s))
+    env.update({k: v for k, v in s.values.items()})
+    return env
+
+
+def airflow_services(s: Settings) -> list[Service]:
+    env = airflow_env(s)
+    airflow = _venv_bin("airflow")
+    host, port = s.bind_host, s.airflow_port
+
+    def prestart() -> None:
+        from vodflow.stack import airflow_setup
+
+        airflow_setup.prepare(s, env)
+
+    api = Service("airflow-api", [airflow, "api-server", "--host", host, "--port", str(port), "--workers", "1"],
+                  s.airflow_url, s.home, lambda: health.airflow_component(s, "api"), env=env,
+                  ports=[(host, port)], prestart=prestart, description="Airflow api-server and UI")
+    comps = []
+    for comp, argv_tail in (("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"]),
+                            ("triggerer", ["triggerer"])):
+        comps.append(Service(f"airflow-{comp}", [airflow, *argv_tail], s.airflow_url, s.home,
+                             (lambda c=comp: health.airflow_component(s, c)), env=env,
+                             description=f"Airflow {comp}"))
+    return [api, *comps]
+
+
+# --------------------------------------------------------------------------- registry
+def all_services(s: Settings) -> list[Service]:
+    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s)]
+
+
+# Services in one group start together; groups start in order.
+GROUPS: list[list[str]] = [
+    ["s3", "kafka"],
+    ["mlflow", "airflow-api"],
+    ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
+]
