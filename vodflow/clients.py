@@ -22,7 +22,11 @@ def s3_client(settings: Settings | None = None, timeout: float = 30):
         region_name=s.s3_region,
         config=Config(signature_version="s3v4", connect_timeout=timeout, read_timeout=max(timeout, 60),
                       retries={"max_attempts": 3, "mode": "standard"},
-                      s3={"addressing_style": "path"}),
+                      s3={"addressing_style": "path"},
+                      # S3-compatible servers (S3Proxy, older MinIO) reject the newer default
+                      # CRC checksum trailers; only send checksums where the API requires them.
+                      request_checksum_calculation="when_required",
+                      response_checksum_validation="when_required"),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python
 
-from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, can_decode, ffmpeg_bin, ffprobe_bin, run_tool
 
 #: Demuxers that read single pictures, not video (ffprobe "succeeds" on a renamed PNG).
 IMAGE_FORMATS = frozenset({
@@ -144,7 +144,15 @@ class SourceInfo:
     audio_stream_index: int | None = None
     bit_rate: int | None = None
     has_alpha: bool = False
+    video_start_time: float | None = None  # first video timestamp (may lag start_time: A/V offset)
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def video_offset(self) -> float:
+        """How long after the file's start the first video frame is shown (kept in the output)."""
+        if self.video_start_time is None:
+            return 0.0
+        return max(0.0, self.video_start_time - self.start_time)
 
     @property
     def display_aspect(self) -> float:
@@ -301,6 +309,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         audio_stream_index=int(a["index"]) if a else None,
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate") or "").isdigit() else None,
         has_alpha=str((v.get("tags") or {}).get("alpha_mode", "0")) == "1" or "a" in (v.get("pix_fmt") or "")[:4],
+        video_start_time=_float(v.get("start_time")),
         tags={str(k): str(val) for k, val in tags.items()},
     )
 
@@ -418,6 +427,11 @@ def validate_source(
         raise InvalidSourceError(
             f"the picture is {info.display_width}x{info.display_height}, over the "
             f"{max_long_side}x{max_short_side} limit", "too_large")
+    if not can_decode(info.video_codec):
+        raise InvalidSourceError(
+            f"cannot decode {info.video_codec} video: the configured ffmpeg ({ffmpeg_bin()}) has no software "
+            f"decoder for it" + (" (AV1 needs libdav1d or libaom; point VODFLOW_MEDIA_TOOLS_DIR at such a build)"
+                                 if info.video_codec == "av1" else ""), "unsupported_codec")
     if decode:
         decode_check(info)
     return info

@@ -8,6 +8,7 @@ its stderr, so a failed Airflow task log says *which* tool failed and *why*.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from collections.abc import Callable, Sequence
@@ -56,11 +57,11 @@ class RunResult:
 
 
 def run_tool(argv: Sequence[str], *, check: bool = True, timeout: float | None = None,
-             input_bytes: bytes | None = None) -> RunResult:
+             input_bytes: bytes | None = None, cwd: str | os.PathLike[str] | None = None) -> RunResult:
     """Run ``argv`` to completion, capturing text output; raise :class:`MediaToolError` on failure."""
     tool = argv[0].rsplit("/", 1)[-1]
     try:
-        proc = subprocess.run(list(argv), input=input_bytes, capture_output=True, timeout=timeout,
+        proc = subprocess.run(list(argv), input=input_bytes, capture_output=True, timeout=timeout, cwd=cwd,
                               stdin=None if input_bytes is not None else subprocess.DEVNULL)
     except FileNotFoundError as exc:
         raise MediaToolError(tool, argv, None, f"binary not found: {exc}") from exc
@@ -132,3 +133,38 @@ def parse_progress_seconds(block: dict[str, str]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+#: Software decoders that can stand in for a codec whose native ffmpeg decoder needs hardware.
+_SOFTWARE_DECODERS: dict[str, tuple[str, ...]] = {
+    "av1": ("libdav1d", "libaom-av1"),  # ffmpeg's native "av1" decoder only drives hwaccels
+}
+
+
+def _decoder_names(ffmpeg_path: str) -> frozenset[str]:
+    res = run_tool([ffmpeg_path, "-hide_banner", "-decoders"], check=False, timeout=60)
+    names = set()
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
+
+
+_DECODER_CACHE: dict[str, frozenset[str]] = {}
+
+
+def decoders() -> frozenset[str]:
+    """Names of the decoders in the configured ffmpeg build (cached per binary)."""
+    path = ffmpeg_bin()
+    if path not in _DECODER_CACHE:
+        _DECODER_CACHE[path] = _decoder_names(path)
+    return _DECODER_CACHE[path]
+
+
+def can_decode(codec: str) -> bool:
+    """Whether the configured ffmpeg can decode ``codec`` (an ffprobe codec_name) in software."""
+    names = decoders()
+    if codec in _SOFTWARE_DECODERS:
+        return any(d in names for d in _SOFTWARE_DECODERS[codec])
+    return codec in names or any(n.startswith(codec) for n in names)

@@ -146,6 +146,8 @@ def s3_client_env(s: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": s.s3_access_key,
         "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
         "AWS_DEFAULT_REGION": s.s3_region,
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
     }
     if s.s3_endpoint:
         env["MLFLOW_S3_ENDPOINT_URL"] = s.s3_endpoint
@@ -164,7 +166,7 @@ def mlflow_service(s: Settings) -> Service:
     argv = [_venv_bin("mlflow"), "server", "--host", host, "--port", str(port),
             "--backend-store-uri", backend, "--artifacts-destination", s["VODFLOW_MLFLOW_ARTIFACTS"],
             "--serve-artifacts", "--workers", "1"]
-    env = {**s3_client_env(s), "MLFLOW_ENABLE_WORKSPACES": "false"}
+    env = {**s3_client_env(s), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return Service("mlflow", argv, s.mlflow_uri, s.home, lambda: health.http_ok(f"{s.mlflow_uri}/health"),
                    env=env, ports=[(host, port)], prestart=prestart, description="MLflow tracking + registry")
 

@@ -1,0 +1,65 @@
+# vodflow: two commands for a fresh machine.
+#   make demo   install everything, start the local stack, run the demo round trip
+#   make test   install everything, start the stack, run the tests, stop what it started
+SHELL := /bin/bash
+PY_SYS ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+VODFLOW := $(VENV)/bin/vodflow
+export VODFLOW_HOME ?= $(CURDIR)/.vodflow
+JARS   := $(VODFLOW_HOME)/jars
+PYTEST_ARGS ?=
+
+.PHONY: help demo test install system-deps jars up down status clean
+
+help:
+	@echo "make demo    - install, start the local stack and run the demo"
+	@echo "make test    - install, start the stack, run the test suite, stop the stack"
+	@echo "make up|down|status - manage the local stack"
+
+# ---------------------------------------------------------------- install
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
+	@test -x $(PY) || $(PY_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel "setuptools>=68"
+	$(PIP) install -q -c constraints.txt -e ".[test]"
+	@touch $@
+
+install: system-deps $(VENV)/.installed jars
+
+$(JARS)/.done-%: maven/%/pom.xml
+	@mkdir -p $(JARS)/$*
+	cd maven/$* && mvn -q -B dependency:copy-dependencies -Djars.dir=$(JARS)/$*
+	@touch $@
+
+jars: $(JARS)/.done-kafka $(JARS)/.done-s3proxy $(JARS)/.done-spark
+
+# ---------------------------------------------------------------- stack
+up: install
+	$(VODFLOW) up
+
+down:
+	@test -x $(VODFLOW) && $(VODFLOW) down || true
+
+status:
+	$(VODFLOW) status
+
+demo: install
+	$(VODFLOW) up
+	$(VODFLOW) smoke
+	@echo
+	@echo "The stack keeps running: open the UIs above; stop it with 'make down'."
+
+# `make test` starts the stack only if it was not already running, and stops only what it started.
+test: install
+	@was_up=0; $(VODFLOW) status >/dev/null 2>&1 && was_up=1; \
+	$(VODFLOW) up || exit 1; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$was_up = 0 ]; then $(VODFLOW) down; fi; \
+	exit $$rc
+
+clean: down
+	rm -rf $(VODFLOW_HOME) $(VENV) maven/*/target

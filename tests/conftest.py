@@ -1,0 +1,58 @@
+"""Test-wide setup.
+
+Airflow reads its configuration at import time, so the Airflow environment of the
+local stack is exported here, before any test imports airflow. Tests that need
+the running services take the ``stack`` fixture; `make test` starts the stack,
+and the fixture starts it too when pytest is run alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vodflow.settings import get_settings
+from vodflow.stack.services import airflow_env
+
+os.environ.update(airflow_env(get_settings()))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings):
+    """The running local stack (started if needed, stopped at the end only if we started it)."""
+    from vodflow.stack import manager
+
+    statuses = manager.status(settings)
+    started = False
+    if not all(st.running and st.healthy for st in statuses):
+        manager.up(settings, report=lambda m: None)
+        started = True
+    yield settings
+    if started:
+        manager.down(settings, report=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    from vodflow.spark import get_spark
+
+    return get_spark("vodflow-tests", settings)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that restart the stack run last so they cannot disturb the others."""
+    last = [i for i in items if i.get_closest_marker("restarts_stack")]
+    items[:] = [i for i in items if not i.get_closest_marker("restarts_stack")] + last
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "restarts_stack: stops and starts the local stack; runs last")

@@ -1,0 +1,89 @@
+"""A small client for Airflow 3's REST API (api-server), authenticated with a JWT from /auth/token.
+
+Used by the upload API to start ingest runs and by `vodflow smoke`. Only stdlib + httpx.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from vodflow.settings import Settings, get_settings
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+class AirflowClient:
+    def __init__(self, settings: Settings | None = None, timeout: float = 15):
+        self.s = settings or get_settings()
+        self.base = self.s.airflow_url.rstrip("/")
+        self.http = httpx.Client(timeout=timeout)
+        self._token: str | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            try:
+                r = self.http.post(f"{self.base}/auth/token", json={
+                    "username": self.s["VODFLOW_AIRFLOW_ADMIN_USER"],
+                    "password": self.s["VODFLOW_AIRFLOW_ADMIN_PASSWORD"]})
+            except httpx.HTTPError as e:
+                raise AirflowError(f"Airflow at {self.base} is not reachable ({e}); is `vodflow up` running?") from e
+            if r.status_code >= 300:
+                raise AirflowError(f"Airflow login failed ({r.status_code} {r.text[:200]}): "
+                                   "check VODFLOW_AIRFLOW_ADMIN_USER / VODFLOW_AIRFLOW_ADMIN_PASSWORD")
+            self._token = r.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _req(self, method: str, path: str, **kw) -> httpx.Response:
+        r = self.http.request(method, f"{self.base}/api/v2{path}", headers=self._headers(), **kw)
+        return r
+
+    def get_dag(self, dag_id: str) -> dict | None:
+        r = self._req("GET", f"/dags/{dag_id}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
+        """The dag-processor parses new files every few seconds; wait until the DAG is known."""
+        deadline = time.monotonic() + timeout
+        while True:
+            d = self.get_dag(dag_id)
+            if d is not None:
+                return d
+            if time.monotonic() > deadline:
+                raise AirflowError(f"DAG {dag_id!r} is not known to Airflow after {timeout:.0f}s: "
+                                   f"check `vodflow logs airflow-dag-processor` for import errors")
+            time.sleep(2)
+
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None,
+                wait_for_dag_seconds: float = 0) -> dict:
+        if wait_for_dag_seconds:
+            d = self.wait_for_dag(dag_id, wait_for_dag_seconds)
+            if d.get("is_paused"):
+                self._req("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        body: dict = {"logical_date": None, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        r = self._req("POST", f"/dags/{dag_id}/dagRuns", json=body)
+        if r.status_code >= 300:
+            raise AirflowError(f"triggering {dag_id} failed: {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        r = self._req("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+        r.raise_for_status()
+        return r.json()["state"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.run_state(dag_id, run_id)
+            if st in ("success", "failed"):
+                return st
+            time.sleep(poll)
+        return "timeout"

@@ -1,0 +1,288 @@
+"""Encode a ladder to H.264 + AAC renditions ready for packaging.
+
+Two strategies produce *identical* renditions (same filter chain and encoder settings per rung):
+
+* :func:`encode_ladder_single_process` - one ffmpeg decodes the master once and feeds every
+  rung through ``split`` + per-rung ``scale`` (the production path);
+* :func:`encode_ladder_per_rung` - one ffmpeg per rung, each decoding the master again (the
+  naive baseline; ``parallel=N`` runs N of them at once).
+
+Per rung the chain is ``fps(top) -> split -> [fps(rung)] -> scale -> setsar=1 -> format=yuv420p``:
+ffmpeg autorotates (display matrix) before the graph, ``fps`` turns VFR into CFR and starts the
+video at t=0 (ffmpeg already shifts the input's start_time to 0), ``scale`` to the planned
+display-proportional size gives square pixels, 10-bit sources become 8-bit 4:2:0.
+IDRs: ``-g``/``-keyint_min`` = rung.keyint, ``-sc_threshold 0``, closed GOP and
+``-force_key_frames expr:gte(n,n_forced*keyint)`` - the same instants on every rung.
+Audio: first audio track, AAC-LC stereo 48 kHz, in its own ``audio.mp4`` (the HLS audio group).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg  # ffmpeg-python
+
+from vodflow.media.ladder import Rung
+from vodflow.media.probe import SourceInfo
+from vodflow.media.tools import ffmpeg_bin, parse_progress_seconds, run_ffmpeg_with_progress
+
+DEFAULT_PRESET = "veryfast"
+AUDIO_FILE = "audio.mp4"
+
+
+@dataclass(frozen=True)
+class EncodeProgress:
+    """Progress report handed to the ``progress`` callback (fraction in 0..1)."""
+
+    fraction: float
+    seconds_done: float
+    total_seconds: float
+    speed: float | None = None       # ffmpeg's "speed=" (content seconds per wall second)
+    rung: str | None = None          # set by the per-rung strategy
+
+
+ProgressCallback = Callable[[EncodeProgress], None]
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Encoder knobs shared by every rung."""
+
+    preset: str = DEFAULT_PRESET
+    threads: int | None = None         # per encoder/decoder; None lets ffmpeg decide
+    filter_threads: int | None = None  # -filter_complex_threads
+    scale_flags: str = "bicubic"
+    audio_bitrate: int = 128_000
+    audio_channels: int = 2
+    audio_sample_rate: int = 48_000
+    max_duration: float | None = None  # encode only the first N seconds (excerpts, tests)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One encoded rung."""
+
+    rung: Rung
+    path: Path
+
+
+@dataclass
+class EncodeResult:
+    """What an encode produced and how long it took."""
+
+    method: str
+    renditions: list[Rendition]
+    audio: Path | None
+    duration: float                  # seconds of content encoded
+    wall_seconds: float
+    commands: list[list[str]] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        """Seconds of content per wall-clock second."""
+        return self.duration / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def _fps_arg(f: Fraction) -> str:
+    return f"{f.numerator}/{f.denominator}"
+
+
+def top_frame_rate(rungs: Sequence[Rung]) -> Fraction:
+    return max(r.fps for r in rungs)
+
+
+def content_duration(info: SourceInfo, opts: EncodeOptions) -> float:
+    """Seconds of video the renditions will last: the source's video (plus any lead-in before its
+    first frame, kept for A/V sync and filled by repeating that frame), or the excerpt limit."""
+    full = info.video_offset + info.duration
+    return min(full, opts.max_duration) if opts.max_duration else full
+
+
+def _input(info: SourceInfo, opts: EncodeOptions):
+    kwargs: dict[str, object] = {}
+    if opts.max_duration:
+        kwargs["t"] = f"{opts.max_duration:.3f}"
+    if opts.threads:
+        kwargs["threads"] = opts.threads
+    return ffmpeg.input(info.path, **kwargs)
+
+
+def _video_source(inp, info: SourceInfo, top: Fraction):
+    """Decoded, autorotated video at the ladder's top CFR rate, starting at t=0."""
+    return inp[f"{info.video_stream_index}"].filter("fps", fps=_fps_arg(top), start_time=0)
+
+
+def _rung_chain(stream, rung: Rung, top: Fraction, opts: EncodeOptions):
+    if rung.fps != top:
+        stream = stream.filter("fps", fps=_fps_arg(rung.fps))
+    return (stream.filter("scale", rung.width, rung.height, flags=opts.scale_flags)
+            .filter("setsar", "1").filter("format", "yuv420p"))
+
+
+def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
+    """ffmpeg output options of one rung (H.264 High, constrained VBR, fixed closed GOP)."""
+    args: dict[str, object] = {
+        "c:v": "libx264", "preset": opts.preset, "profile:v": rung.profile, "level:v": rung.level,
+        "b:v": str(rung.video_bitrate), "maxrate": str(rung.maxrate), "bufsize": str(rung.bufsize),
+        "g": rung.keyint, "keyint_min": rung.keyint, "sc_threshold": 0, "flags": "+cgop",
+        "force_key_frames": f"expr:gte(n,n_forced*{rung.keyint})",
+        "fps_mode": "passthrough", "an": None, "sn": None, "dn": None,
+        "movflags": "+faststart", "map_metadata": -1,
+    }
+    if opts.threads:
+        args["threads"] = opts.threads
+    return args
+
+
+def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions):
+    a = inp[f"{info.audio_stream_index}"].filter("aresample", **{"async": 1, "first_pts": 0})
+    return ffmpeg.output(a, str(path), **{
+        "c:a": "aac", "b:a": str(opts.audio_bitrate), "ac": opts.audio_channels,
+        "ar": opts.audio_sample_rate, "vn": None, "sn": None, "dn": None,
+        "movflags": "+faststart", "map_metadata": -1,
+    })
+
+
+def _compile(outputs, opts: EncodeOptions) -> list[str]:
+    node = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
+    gargs = ["-nostdin", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats"]
+    if opts.filter_threads:
+        gargs += ["-filter_complex_threads", str(opts.filter_threads)]
+    return node.global_args(*gargs).compile(cmd=ffmpeg_bin(), overwrite_output=True)
+
+
+def rendition_path(out_dir: Path, rung: Rung) -> Path:
+    return out_dir / f"{rung.name}.mp4"
+
+
+def build_single_process_command(info: SourceInfo, rungs: Sequence[Rung], out_dir: Path,
+                                 opts: EncodeOptions = EncodeOptions()) -> list[str]:
+    """argv of the one-decode ``split`` encode of every rung (+ audio)."""
+    top = top_frame_rate(rungs)
+    inp = _input(info, opts)
+    branches = _video_source(inp, info, top).filter_multi_output("split", len(rungs))
+    outputs = [ffmpeg.output(_rung_chain(branches.stream(i), r, top, opts), str(rendition_path(out_dir, r)),
+                             **video_output_args(r, opts)) for i, r in enumerate(rungs)]
+    if info.has_audio:
+        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+    return _compile(outputs, opts)
+
+
+def build_rung_command(info: SourceInfo, rung: Rung, out_dir: Path, opts: EncodeOptions = EncodeOptions(),
+                       *, with_audio: bool = False, top: Fraction | None = None) -> list[str]:
+    """argv of one rung decoded and encoded on its own (optionally also writing the audio)."""
+    top = top or rung.fps
+    inp = _input(info, opts)
+    v = _rung_chain(_video_source(inp, info, top), rung, top, opts)
+    outputs = [ffmpeg.output(v, str(rendition_path(out_dir, rung)), **video_output_args(rung, opts))]
+    if with_audio and info.has_audio:
+        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+    return _compile(outputs, opts)
+
+
+def _reporter(total: float, progress: ProgressCallback | None, rung: str | None = None,
+              combine: Callable[[str | None, float], float] | None = None):
+    def on_block(block: dict[str, str]) -> None:
+        if progress is None:
+            return
+        done = parse_progress_seconds(block)
+        if done is None:
+            return
+        done = min(done, total)
+        speed_s = block.get("speed", "").rstrip("x")
+        try:
+            speed = float(speed_s)
+        except ValueError:
+            speed = None
+        fraction = combine(rung, done) if combine else (done / total if total else 1.0)
+        if block.get("progress") == "end" and not combine:
+            fraction = 1.0
+        progress(EncodeProgress(min(1.0, fraction), done, total, speed, rung))
+    return on_block
+
+
+def _check_rungs(rungs: Sequence[Rung]) -> None:
+    if not rungs:
+        raise ValueError("empty ladder: nothing to encode")
+    names = [r.name for r in rungs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"rung names must be unique: {names}")
+
+
+def encode_ladder_single_process(
+    info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, *,
+    options: EncodeOptions = EncodeOptions(), progress: ProgressCallback | None = None,
+    timeout: float | None = None,
+) -> EncodeResult:
+    """Decode once, ``split`` to every rung in a single ffmpeg process."""
+    _check_rungs(rungs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    total = content_duration(info, options)
+    argv = build_single_process_command(info, rungs, out, options)
+    t0 = time.monotonic()
+    run_ffmpeg_with_progress(argv, _reporter(total, progress), timeout=timeout)
+    wall = time.monotonic() - t0
+    return EncodeResult("single_process", [Rendition(r, rendition_path(out, r)) for r in rungs],
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, [argv])
+
+
+def encode_ladder_per_rung(
+    info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, *,
+    options: EncodeOptions = EncodeOptions(), progress: ProgressCallback | None = None,
+    parallel: int = 1, timeout: float | None = None,
+) -> EncodeResult:
+    """One ffmpeg per rung, each decoding the master (audio rides with the first rung).
+
+    ``parallel`` > 1 runs that many processes at once (the "parallel rungs" variant).
+    Progress is the mean of the per-rung fractions.
+    """
+    _check_rungs(rungs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    total = content_duration(info, options)
+    top = top_frame_rate(rungs)
+    argvs = [build_rung_command(info, r, out, options, with_audio=(i == 0), top=top) for i, r in enumerate(rungs)]
+    done: dict[str, float] = {r.name: 0.0 for r in rungs}
+    lock = threading.Lock()
+
+    def combine(name: str | None, seconds: float) -> float:
+        with lock:
+            done[str(name)] = seconds
+            return sum(done.values()) / (total * len(done)) if total else 1.0
+
+    def run_one(i: int) -> None:
+        run_ffmpeg_with_progress(argvs[i], _reporter(total, progress, rungs[i].name, combine), timeout=timeout)
+
+    t0 = time.monotonic()
+    if parallel <= 1:
+        for i in range(len(rungs)):
+            run_one(i)
+    else:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for fut in [pool.submit(run_one, i) for i in range(len(rungs))]:
+                fut.result()
+    wall = time.monotonic() - t0
+    if progress is not None:
+        progress(EncodeProgress(1.0, total, total, None, None))
+    method = "per_rung" if parallel <= 1 else f"per_rung_parallel{parallel}"
+    return EncodeResult(method, [Rendition(r, rendition_path(out, r)) for r in rungs],
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, argvs)
+
+
+def encode_ladder(info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, *,
+                  options: EncodeOptions = EncodeOptions(), progress: ProgressCallback | None = None,
+                  timeout: float | None = None) -> EncodeResult:
+    """The production encode: the single-process split strategy (fastest in bench/encode_ladder.py)."""
+    return encode_ladder_single_process(info, rungs, out_dir, options=options, progress=progress, timeout=timeout)
+
+
+__all__ = ["AUDIO_FILE", "EncodeOptions", "EncodeProgress", "EncodeResult", "Rendition",
+           "build_rung_command", "build_single_process_command", "encode_ladder",
+           "encode_ladder_per_rung", "encode_ladder_single_process", "video_output_args"]

@@ -1,0 +1,235 @@
+"""Spark ALS: implicit-feedback training, seen-filtered top-K, factor export, small tuning.
+
+All Spark entry points take a DataFrame of ``(user int, item int, value double)``
+(``value`` = the confidence input of :mod:`vodflow.recs.confidence`) and a
+:class:`ALSParams`.  Training always sets a checkpoint directory (under
+``VODFLOW_HOME/spark-checkpoints`` unless given) and ``checkpointInterval`` so the
+RDD lineage of long runs is cut and cannot overflow the JVM stack.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from vodflow.recs.factors import FactorModel, seen_csr
+from vodflow.recs.movielens import COL_ITEM, COL_USER
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.ml.recommendation import ALSModel
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+COL_VALUE = "value"
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """Spark ALS settings.  Defaults are vodflow's implicit-feedback defaults (see docs/recommendations.md)."""
+
+    rank: int = 64
+    max_iter: int = 15
+    reg_param: float = 0.05
+    alpha: float = 10.0
+    implicit_prefs: bool = True
+    nonnegative: bool = False
+    checkpoint_interval: int = 5
+    num_blocks: int | None = None  # None: the context's default parallelism
+    seed: int = 42
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **kw: Any) -> "ALSParams":
+        return replace(self, **kw)
+
+
+#: The explicit ALS of the Microsoft Recommenders MovieLens benchmark (its published "ALS" row).
+MS_RECOMMENDERS_EXPLICIT = ALSParams(rank=10, max_iter=15, reg_param=0.05, alpha=0.1,
+                                     implicit_prefs=False, nonnegative=False)
+
+
+def ensure_checkpoint_dir(spark: "SparkSession", path: str | Path | None = None) -> str:
+    """Set the SparkContext checkpoint dir if none is set; return it.
+
+    Default: ``VODFLOW_HOME/spark-checkpoints`` (Spark adds a unique subdirectory per context).
+    """
+    sc = spark.sparkContext
+    current = sc.getCheckpointDir()
+    if path is None and current:
+        return current
+    if path is None:
+        from vodflow.settings import get_settings
+
+        path = get_settings().home / "spark-checkpoints"
+    p = str(path)
+    if "://" not in p:
+        Path(p).mkdir(parents=True, exist_ok=True)
+    sc.setCheckpointDir(p)
+    return sc.getCheckpointDir() or p
+
+
+def to_spark_ratings(spark: "SparkSession", pdf: pd.DataFrame, value: np.ndarray | None = None,
+                     col_user: str = COL_USER, col_item: str = COL_ITEM,
+                     value_col: str = COL_VALUE) -> "DataFrame":
+    """A cached Spark frame ``(user int, item int, value double)`` from a pandas ratings frame."""
+    from pyspark.sql import types as T
+
+    vals = pdf["rating"].to_numpy(dtype=float) if value is None else np.asarray(value, dtype=float)
+    data = pd.DataFrame({col_user: pdf[col_user].to_numpy(dtype=np.int32),
+                         col_item: pdf[col_item].to_numpy(dtype=np.int32),
+                         value_col: vals})
+    schema = T.StructType([T.StructField(col_user, T.IntegerType(), False),
+                           T.StructField(col_item, T.IntegerType(), False),
+                           T.StructField(value_col, T.DoubleType(), False)])
+    n = spark.sparkContext.defaultParallelism
+    df = spark.createDataFrame(data, schema=schema).repartition(n).cache()
+    df.count()
+    return df
+
+
+def make_als(params: ALSParams, spark: "SparkSession", col_user: str = COL_USER, col_item: str = COL_ITEM,
+             value_col: str = COL_VALUE):
+    from pyspark.ml.recommendation import ALS
+
+    blocks = params.num_blocks or spark.sparkContext.defaultParallelism
+    return ALS(rank=params.rank, maxIter=params.max_iter, regParam=params.reg_param, alpha=params.alpha,
+               implicitPrefs=params.implicit_prefs, nonnegative=params.nonnegative,
+               userCol=col_user, itemCol=col_item, ratingCol=value_col, coldStartStrategy="drop",
+               checkpointInterval=params.checkpoint_interval, seed=params.seed,
+               numUserBlocks=blocks, numItemBlocks=blocks)
+
+
+def train_als(ratings: "DataFrame", params: ALSParams = ALSParams(), col_user: str = COL_USER,
+              col_item: str = COL_ITEM, value_col: str = COL_VALUE,
+              checkpoint_dir: str | Path | None = None) -> "ALSModel":
+    """Fit ALS and materialise both factor tables before returning (so timings are honest)."""
+    spark = ratings.sparkSession
+    ensure_checkpoint_dir(spark, checkpoint_dir)
+    model = make_als(params, spark, col_user, col_item, value_col).fit(ratings)
+    model.userFactors.count()
+    model.itemFactors.count()
+    return model
+
+
+def recommend_top_k(model: "ALSModel", seen: "DataFrame", k: int = 10, users: "DataFrame | None" = None,
+                    overfetch: int | None = None, col_user: str = COL_USER,
+                    col_item: str = COL_ITEM) -> "DataFrame":
+    """Top ``k`` *unseen* items per user: ``(user, item, score, rank)``.
+
+    ``recommendForAllUsers`` ranks over every item, including the ones the user
+    already has, so we fetch ``k + overfetch`` and drop seen pairs.  With
+    ``overfetch=None`` it is the largest number of seen items of any user, which
+    guarantees ``k`` unseen results whenever the catalog has them.  ``users``
+    restricts to a subset (a frame with the user column).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    seen_pairs = seen.select(col_user, col_item).distinct()
+    if overfetch is None:
+        overfetch = seen_pairs.groupBy(col_user).count().agg(F.max("count")).first()[0] or 0
+    n_items = model.itemFactors.count()
+    fetch = int(min(n_items, k + overfetch))
+    recs = model.recommendForAllUsers(fetch) if users is None else model.recommendForUserSubset(users, fetch)
+    flat = (recs.select(col_user, F.posexplode("recommendations").alias("pos", "rec"))
+            .select(col_user, F.col(f"rec.{col_item}").alias(col_item), F.col("rec.rating").alias("score"), "pos"))
+    unseen = flat.join(seen_pairs, [col_user, col_item], "left_anti")
+    w = Window.partitionBy(col_user).orderBy(F.col("pos"))
+    return (unseen.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= k)
+            .select(col_user, col_item, "score", "rank"))
+
+
+def factors_to_numpy(model: "ALSModel") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(user_ids, user_factors, item_ids, item_factors)`` sorted by id, float32."""
+    def grab(df: "DataFrame") -> tuple[np.ndarray, np.ndarray]:
+        rows = df.orderBy("id").collect()
+        ids = np.array([r["id"] for r in rows], dtype=np.int64)
+        rank = model.rank
+        f = np.array([r["features"] for r in rows], dtype=np.float32).reshape(len(rows), rank)
+        return ids, f
+
+    uid, uf = grab(model.userFactors)
+    iid, itf = grab(model.itemFactors)
+    return uid, uf, iid, itf
+
+
+def factor_model(model: "ALSModel", seen: pd.DataFrame, user_ids: Sequence[Any] | np.ndarray | None = None,
+                 item_ids: Sequence[Any] | np.ndarray | None = None, meta: dict[str, Any] | None = None,
+                 col_user: str = COL_USER, col_item: str = COL_ITEM) -> FactorModel:
+    """Collect the factors into a :class:`FactorModel` (numpy serving / evaluation).
+
+    ``seen`` is a pandas frame of the training (user, item) int pairs.  ``user_ids`` /
+    ``item_ids`` map the Spark int ids to external ids (index ``i`` -> id): pass the
+    arrays returned by :func:`vodflow.recs.training_data.build_training_data`; by
+    default the int ids are kept.
+    """
+    uid, uf, iid, itf = factors_to_numpy(model)
+    u_row = pd.Series(np.arange(len(uid)), index=uid)
+    i_row = pd.Series(np.arange(len(iid)), index=iid)
+    s = seen[[col_user, col_item]].drop_duplicates()
+    s = s[s[col_user].isin(u_row.index) & s[col_item].isin(i_row.index)]
+    su = u_row.loc[s[col_user].to_numpy()].to_numpy()
+    si = i_row.loc[s[col_item].to_numpy()].to_numpy()
+    indptr, indices = seen_csr(su, si, len(uid))
+    pop = np.bincount(si, minlength=len(iid)).astype(np.int64)
+    ext_u = uid if user_ids is None else np.asarray(user_ids)[uid]
+    ext_i = iid if item_ids is None else np.asarray(item_ids)[iid]
+    info = {"rank": model.rank, **(meta or {})}
+    return FactorModel(ext_u, ext_i, uf, itf, indptr, indices, pop, info)
+
+
+def export_factors(model: "ALSModel", path: str | Path, seen: pd.DataFrame,
+                   user_ids: Sequence[Any] | np.ndarray | None = None,
+                   item_ids: Sequence[Any] | np.ndarray | None = None,
+                   meta: dict[str, Any] | None = None) -> Path:
+    """Write the model's factors, id maps, seen items and popularity to ``path`` (``np.savez``)."""
+    return factor_model(model, seen, user_ids, item_ids, meta).save(path)
+
+
+# -- tuning ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TuneResult:
+    params: ALSParams
+    metrics: dict[str, float]
+    seconds: float
+
+
+def default_grid(base: ALSParams = ALSParams()) -> list[ALSParams]:
+    """The small grid the bench searches: regularisation x confidence scale, at the default rank."""
+    return [base.with_(reg_param=r, alpha=a) for r in (0.01, 0.05, 0.2) for a in (3.0, 10.0, 30.0)]
+
+
+def tune_als(spark: "SparkSession", fit: pd.DataFrame, valid: pd.DataFrame, grid: Iterable[ALSParams],
+             value_fn=None, k: int = 10, metric: str = "nDCG@k",
+             col_user: str = COL_USER, col_item: str = COL_ITEM) -> list[TuneResult]:
+    """Train each grid point on ``fit`` and score top-``k`` on ``valid`` (both carved from TRAIN).
+
+    ``value_fn(pdf) -> np.ndarray`` turns ratings into ALS values (default: the rating).
+    Returns results sorted best first by ``metric``.
+    """
+    from vodflow.recs.evaluate import evaluate_factor_model
+
+    df = to_spark_ratings(spark, fit, None if value_fn is None else value_fn(fit), col_user, col_item)
+    out = []
+    try:
+        for p in grid:
+            t0 = time.perf_counter()
+            m = train_als(df, p, col_user, col_item)
+            secs = time.perf_counter() - t0
+            fm = factor_model(m, fit, col_user=col_user, col_item=col_item)
+            res = evaluate_factor_model(fm, valid, k=k, col_user=col_user, col_item=col_item)
+            log.info("tune %s -> %s=%.4f (%.1fs)", p, metric, res[metric], secs)
+            out.append(TuneResult(p, res, secs))
+    finally:
+        df.unpersist()
+    return sorted(out, key=lambda r: -r.metrics[metric])
