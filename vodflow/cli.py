@@ -137,6 +137,19 @@ def smoke() -> None:
         raise typer.Exit(1)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script, e.g. jobs/delta_smoke.py"),
+           master: Optional[str] = typer.Option(None, help="Spark master URL (default VODFLOW_SPARK_MASTER).")) -> None:
+    """Run a job with spark-submit, adding the Delta/Kafka jars and Delta settings. Extra args go to the job."""
+    import os
+
+    from vodflow.spark import spark_submit_argv
+
+    argv = spark_submit_argv(str(job), list(ctx.args), master=master)
+    console.print("[dim]" + " ".join(argv[:3]) + " ... " + " ".join(argv[-1 - len(ctx.args):]) + "[/]")
+    os.execvp(argv[0], argv)
+
+
 def main() -> None:  # console-script entry point
     app()
 

@@ -34,6 +34,20 @@ def spark_jars(settings: Settings | None = None) -> list[str]:
     return jars
 
 
+def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None = None,
+                      master: str | None = None) -> list[str]:
+    """The spark-submit command for a job: jars and Delta settings from vodflow's settings."""
+    import sys
+
+    s = settings or get_settings()
+    submit = Path(sys.executable).parent / "spark-submit"
+    return [str(submit if submit.exists() else "spark-submit"), "--master", master or s.spark_master,
+            "--driver-memory", s["VODFLOW_SPARK_DRIVER_MEMORY"], "--jars", ",".join(spark_jars(s)),
+            "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+            "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            job, *job_args]
+
+
 def _under_spark_submit() -> bool:
     return "SPARK_SUBMIT" in os.environ or os.environ.get("PYSPARK_SUBMIT_ARGS", "").strip() != ""
 

@@ -133,7 +133,7 @@ def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
         "g": rung.keyint, "keyint_min": rung.keyint, "sc_threshold": 0, "flags": "+cgop",
         "force_key_frames": f"expr:gte(n,n_forced*{rung.keyint})",
         "fps_mode": "passthrough", "an": None, "sn": None, "dn": None,
-        "movflags": "+faststart", "map_metadata": -1,
+        "map_metadata": -1,
     }
     if opts.threads:
         args["threads"] = opts.threads
@@ -145,7 +145,7 @@ def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions):
     return ffmpeg.output(a, str(path), **{
         "c:a": "aac", "b:a": str(opts.audio_bitrate), "ac": opts.audio_channels,
         "ar": opts.audio_sample_rate, "vn": None, "sn": None, "dn": None,
-        "movflags": "+faststart", "map_metadata": -1,
+        "map_metadata": -1,
     })
 
 

@@ -195,6 +195,14 @@ def _packet_times(path: str, stream_index: int, read_intervals: str | None = Non
     return out
 
 
+def _rate_from_packets(pts: list[float]) -> Fraction | None:
+    """Average frame rate of a run of packet timestamps (None if too few)."""
+    if len(pts) < 3:
+        return None
+    span = max(pts) - min(pts)
+    return Fraction(len(pts) - 1) / Fraction(span).limit_denominator(100000) if span > 0 else None
+
+
 def detect_vfr(pts: list[float], r_rate: Fraction | None, avg_rate: Fraction | None) -> bool:
     """Variable frame rate if packet intervals jitter, or (without packets) r_frame_rate != avg_frame_rate.
 
@@ -275,8 +283,8 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
 
     is_vfr = detect_vfr([t for t, _ in head], r_rate, avg_rate)
     nominal = avg_rate or r_rate
-    if nominal is None or float(nominal) > 1000:  # 90000/1 timebase-as-rate: trust packets
-        nominal = Fraction(len(head) - 1, 1) / Fraction(max(t for t, _ in head) - min(t for t, _ in head)).limit_denominator(100000) if len(head) > 2 else Fraction(25)
+    if nominal is None or float(nominal) > 1000:  # e.g. 90000/1, a timebase posing as a rate
+        nominal = _rate_from_packets([t for t, _ in head]) or Fraction(25)
 
     nb_frames = v.get("nb_frames")
     tags = {**(fmt.get("tags") or {}), **(v.get("tags") or {})}
@@ -308,7 +316,8 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         video_stream_index=int(v["index"]),
         audio_stream_index=int(a["index"]) if a else None,
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate") or "").isdigit() else None,
-        has_alpha=str((v.get("tags") or {}).get("alpha_mode", "0")) == "1" or "a" in (v.get("pix_fmt") or "")[:4],
+        has_alpha=str((v.get("tags") or {}).get("alpha_mode", "0")) == "1"
+        or (v.get("pix_fmt") or "").startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya")),
         video_start_time=_float(v.get("start_time")),
         tags={str(k): str(val) for k, val in tags.items()},
     )
@@ -406,7 +415,8 @@ def validate_source(
     Raises :class:`InvalidSourceError` with a human reason otherwise.
     """
     info = probe(path)
-    if info.container in IMAGE_FORMATS or (info.video_codec in IMAGE_CODECS and (info.nb_frames or 0) <= 1):
+    if info.container in IMAGE_FORMATS or (info.video_codec in IMAGE_CODECS and info.nb_frames is not None
+                                           and info.nb_frames <= 1):
         raise InvalidSourceError(
             f"not a video: it is a still image ({info.video_codec} picture read by the "
             f"'{info.container}' demuxer) whatever its file name says", "not_video")

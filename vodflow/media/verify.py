@@ -213,23 +213,22 @@ def quality_vs_source(source: str | Path, renditions: Sequence[tuple[str | Path,
         chain = f"[src{i}]"
         if fps != top_fps:
             chain += f"fps=fps={_fps_arg(fps)},"
-        chain += f"scale={w}:{h}:flags={scale_flags},setsar=1,format=yuv420p,split[ref{i}a][ref{i}b]"
+        chain += f"scale={w}:{h}:flags={scale_flags},setsar=1,format=yuv420p,settb=AVTB,split[ref{i}a][ref{i}b]"
         graph.append(chain)
-        graph.append(f"[{i + 1}:v:0]setpts=PTS-STARTPTS,format=yuv420p,split[dis{i}a][dis{i}b]")
-        graph.append(f"[dis{i}a][ref{i}a]psnr[p{i}]")
-        graph.append(f"[dis{i}b][ref{i}b]ssim[q{i}]")
+        graph.append(f"[{i + 1}:v:0]setpts=PTS-STARTPTS,format=yuv420p,settb=AVTB,split[dis{i}a][dis{i}b]")
+        graph.append(f"[dis{i}a][ref{i}a]psnr=shortest=1[p{i}]")
+        graph.append(f"[dis{i}b][ref{i}b]ssim=shortest=1[q{i}]")
     argv += ["-filter_complex", ";".join(graph)]
     for i in range(n):
         argv += ["-map", f"[p{i}]", "-f", "null", "-", "-map", f"[q{i}]", "-f", "null", "-"]
     res = run_tool(argv, timeout=None)
-    psnrs = [float(m) if m != "inf" else float("inf")
-             for m in re.findall(r"Parsed_psnr_\d+ @ [^\]]+\] PSNR .*? average:(inf|[\d.]+)", res.stderr)]
-    ssims = [float(m) for m in re.findall(r"Parsed_ssim_\d+ @ [^\]]+\] SSIM .*? All:([\d.]+)", res.stderr)]
-    # the log lines come in filter-instance order, which follows the graph order above
-    order_p = [int(i) for i in re.findall(r"Parsed_psnr_(\d+) @", res.stderr)]
-    order_s = [int(i) for i in re.findall(r"Parsed_ssim_(\d+) @", res.stderr)]
-    psnrs = [v for _, v in sorted(zip(order_p, psnrs))]
-    ssims = [v for _, v in sorted(zip(order_s, ssims))]
+    # summary lines are printed at teardown, in no particular order: key them by filter instance,
+    # whose numbering follows the graph order above
+    psnr_by = {int(i): (float("inf") if v == "inf" else float(v)) for i, v in
+               re.findall(r"Parsed_psnr_(\d+) @ [^\]]+\] PSNR .*? average:(inf|[\d.]+)", res.stderr)}
+    ssim_by = {int(i): float(v) for i, v in re.findall(r"Parsed_ssim_(\d+) @ [^\]]+\] SSIM .*? All:([\d.]+)", res.stderr)}
+    psnrs = [psnr_by[k] for k in sorted(psnr_by)]
+    ssims = [ssim_by[k] for k in sorted(ssim_by)]
     if len(psnrs) != n or len(ssims) != n:
         raise RuntimeError(f"could not read PSNR/SSIM for {n} renditions from ffmpeg output:\n{res.stderr[-2000:]}")
     return [Quality(p, s) for p, s in zip(psnrs, ssims)]

@@ -1,0 +1,21 @@
+"""Recommendations: data loaders, split, metrics, Spark ALS training and numpy serving.
+
+Modules (import what you need; only ``als`` and ``training_data`` need Spark):
+
+* :mod:`vodflow.recs.movielens`     MovieLens loaders (ML-100K ``u.data``, ml-latest ``ratings.csv``)
+* :mod:`vodflow.recs.split`         stratified split of the Microsoft Recommenders benchmark
+* :mod:`vodflow.recs.metrics`       MAP, nDCG@k, Precision@k, Recall@k (their definitions)
+* :mod:`vodflow.recs.confidence`    rating / watch-history -> implicit confidence
+* :mod:`vodflow.recs.training_data` Delta user-title table -> ALS input, with the table version
+* :mod:`vodflow.recs.als`           Spark ALS train, seen-filtered top-K, factor export, tuning
+* :mod:`vodflow.recs.factors`       ``FactorModel``: load the ``.npz`` and serve top-N with numpy
+* :mod:`vodflow.recs.baselines`     popularity and the `implicit` library's ALS
+* :mod:`vodflow.recs.evaluate`      the benchmark protocol on factor models
+* :mod:`vodflow.recs.defaults`      default hyper-parameters and why
+
+The API only needs :class:`vodflow.recs.factors.FactorModel` (numpy, no Spark).
+"""
+
+from vodflow.recs.factors import FactorModel, top_n_scores
+
+__all__ = ["FactorModel", "top_n_scores"]

@@ -1,0 +1,3 @@
+-- Databases for the services that share the Postgres server (airflow is POSTGRES_DB).
+CREATE DATABASE mlflow;
+CREATE DATABASE catalog;

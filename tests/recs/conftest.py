@@ -1,0 +1,54 @@
+"""Shared fixtures of the recommendation tests: one Spark session for the whole run.
+
+The fixture is named ``recs_spark`` so it cannot shadow a project-wide ``spark``
+fixture; when a session already exists (another fixture made it), it is reused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="session")
+def recs_spark(tmp_path_factory):
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from vodflow.recs.als import ensure_checkpoint_dir
+    from vodflow.spark import SparkSetupError, get_spark
+
+    existed = SparkSession.getActiveSession() is not None
+    try:
+        spark = get_spark("vodflow-recs-tests")
+    except SparkSetupError as exc:  # no Java / no Delta jars on this machine
+        pytest.skip(f"Spark unavailable: {exc}")
+    ensure_checkpoint_dir(spark, tmp_path_factory.mktemp("als-checkpoints"))
+    yield spark
+    if not existed:
+        spark.stop()
+
+
+def planted_interactions(n_users: int = 240, n_items: int = 160, n_groups: int = 4, seed: int = 7,
+                         p_in: float = 0.25, p_out: float = 0.01) -> pd.DataFrame:
+    """Users and items in ``n_groups`` taste groups: users mostly rate items of their own group.
+
+    A mild global popularity tilt makes popularity a non-trivial baseline, but the
+    group structure is what a collaborative model has to find.
+    """
+    rng = np.random.default_rng(seed)
+    ug = rng.integers(0, n_groups, n_users)
+    ig = rng.integers(0, n_groups, n_items)
+    tilt = np.linspace(1.5, 0.5, n_items)  # low item ids a bit more popular overall
+    p = np.where(ug[:, None] == ig[None, :], p_in, p_out) * tilt[None, :]
+    hit = rng.random((n_users, n_items)) < np.clip(p, 0, 1)
+    u, i = np.nonzero(hit)
+    ratings = rng.integers(1, 6, len(u)).astype(float)
+    return pd.DataFrame({"userID": u + 1, "itemID": i + 1, "rating": ratings,
+                         "timestamp": 1_000_000 + np.arange(len(u))})
+
+
+@pytest.fixture(scope="session")
+def planted() -> pd.DataFrame:
+    return planted_interactions()

@@ -1,0 +1,83 @@
+"""Training data from a Delta user-title table: confidences, id maps, version pinning."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from vodflow.recs import als
+from vodflow.recs.confidence import WatchWeights, watch_value
+from vodflow.recs.factors import FactorModel
+from vodflow.recs.training_data import build_training_data
+
+SCHEMA = "user_id string, video_id string, watch_fraction double, completed boolean, last_watched timestamp"
+T0 = dt.datetime(2026, 1, 31, 12, 0, 0)
+
+
+def _rows_v0():
+    return [
+        ("u-b", "v-1", 1.0, True, T0),
+        ("u-a", "v-1", 0.5, False, T0 - dt.timedelta(days=30)),
+        ("u-a", "v-2", 0.0, False, T0 - dt.timedelta(days=60)),
+        ("u-c", "v-3", None, None, None),
+    ]
+
+
+@pytest.fixture(scope="module")
+def table(recs_spark, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("lake") / "user_title")
+    recs_spark.createDataFrame(_rows_v0(), SCHEMA).write.format("delta").save(path)  # version 0
+    extra = [("u-d", "v-2", 0.9, True, T0 + dt.timedelta(days=10))]
+    recs_spark.createDataFrame(extra, SCHEMA).write.format("delta").mode("append").save(path)  # version 1
+    return path
+
+
+def test_latest_version_and_confidences(recs_spark, table):
+    w = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=30)
+    td = build_training_data(recs_spark, table, w)
+    assert td.version == 1 and td.version_timestamp
+    assert td.user_ids.tolist() == ["u-a", "u-b", "u-c", "u-d"]
+    assert td.item_ids.tolist() == ["v-1", "v-2", "v-3"]
+    assert td.reference_time.startswith("2026-02-10T12:00:00")  # newest last_watched of v1
+    got = {(td.user_ids[r.user], td.item_ids[r.item]): r.value for r in td.ratings.collect()}
+    ages = {("u-b", "v-1"): 10, ("u-a", "v-1"): 40, ("u-a", "v-2"): 70, ("u-c", "v-3"): 0, ("u-d", "v-2"): 0}
+    src = {("u-b", "v-1"): (1.0, True), ("u-a", "v-1"): (0.5, False), ("u-a", "v-2"): (0.0, False),
+           ("u-c", "v-3"): (np.nan, False), ("u-d", "v-2"): (0.9, True)}
+    assert set(got) == set(src)
+    for key, (wf, done) in src.items():
+        assert got[key] == pytest.approx(float(watch_value([wf], [done], [ages[key]], w)[0])), key
+    lin = td.lineage()
+    assert lin["table_version"] == 1 and lin["conf_half_life_days"] == 30 and lin["rows"] == 5
+    td.ratings.unpersist()
+
+
+def test_time_travel_to_recorded_version(recs_spark, table):
+    td0 = build_training_data(recs_spark, table, WatchWeights(half_life_days=None), version=0)
+    assert td0.version == 0 and td0.stats["rows"] == 4
+    assert "u-d" not in td0.user_ids.tolist()
+    again = build_training_data(recs_spark, table, WatchWeights(half_life_days=None), version=0)
+    a = sorted((r.user, r.item, r.value) for r in td0.ratings.collect())
+    b = sorted((r.user, r.item, r.value) for r in again.ratings.collect())
+    assert a == b
+    td0.ratings.unpersist()
+    again.ratings.unpersist()
+
+
+def test_min_value_drops_weak_rows(recs_spark, table):
+    td = build_training_data(recs_spark, table, WatchWeights(w_base=0.0, half_life_days=None))
+    pairs = {(td.user_ids[r.user], td.item_ids[r.item]) for r in td.ratings.collect()}
+    assert ("u-a", "v-2") not in pairs and ("u-c", "v-3") not in pairs  # zero watch, no base weight
+    td.ratings.unpersist()
+
+
+def test_train_and_export_with_string_ids(recs_spark, table, tmp_path):
+    td = build_training_data(recs_spark, table)
+    model = als.train_als(td.ratings, als.ALSParams(rank=2, max_iter=2), col_user="user", col_item="item")
+    path = als.export_factors(model, tmp_path / "f.npz", td.seen_pandas().rename(
+        columns={"user": "userID", "item": "itemID"}), td.user_ids, td.item_ids, meta=td.lineage())
+    fm = FactorModel.load(path)
+    assert fm.meta["table_version"] == 1
+    assert set(fm.user_ids.tolist()) == set(td.user_ids.tolist())
+    recs = [i for i, _ in fm.top_n("u-a", 5)]
+    assert "v-1" not in recs and "v-2" not in recs and recs == ["v-3"]
+    td.ratings.unpersist()
