@@ -17,7 +17,7 @@ class AirflowError(RuntimeError):
 
 
 class AirflowClient:
-    def __init__(self, settings: Settings | None = None, timeout: float = 15):
+    def __init__(self, settings: Settings | None = None, timeout: float = 60):
         self.s = settings or get_settings()
         self.base = self.s.airflow_url.rstrip("/")
         self.http = httpx.Client(timeout=timeout)

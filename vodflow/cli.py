@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vodflow.api.upload_cli import register as register_api_commands
 from vodflow.settings import get_settings, markdown_table
 
 app = typer.Typer(
@@ -148,6 +149,9 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
     argv = spark_submit_argv(str(job), list(ctx.args), master=master)
     console.print("[dim]" + " ".join(argv[:3]) + " ... " + " ".join(argv[-1 - len(ctx.args):]) + "[/]")
     os.execvp(argv[0], argv)
+
+
+register_api_commands(app)
 
 
 def main() -> None:  # console-script entry point

@@ -41,7 +41,7 @@ def test_status_reports_every_service_running(stack):
     assert r.returncode == 0, r.stdout + r.stderr
     names = {s["name"]: s for s in json.loads(r.stdout)}
     assert set(names) >= {"s3", "kafka", "mlflow", "airflow-api", "airflow-scheduler",
-                          "airflow-dag-processor", "airflow-triggerer"}
+                          "airflow-dag-processor", "airflow-triggerer", "api"}
     assert all(s["running"] and s["healthy"] and s["pid"] for s in names.values())
 
 

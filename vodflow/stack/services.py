@@ -225,14 +225,23 @@ def airflow_services(s: Settings) -> list[Service]:
     return [api, *comps]
 
 
+# --------------------------------------------------------------------------- API
+def api_service(s: Settings) -> Service:
+    host, port = s.bind_host, s.api_port
+    argv = [sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", host, "--port", str(port),
+            "--workers", "1"]
+    return Service("api", argv, s.api_url, s.home, lambda: health.http_ok(f"{s.api_url}/healthz"),
+                   env=s3_client_env(s), ports=[(host, port)], description="vodflow API (uvicorn)")
+
+
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
-    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s)]
+    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s)]
 
 
 # Services in one group start together; groups start in order.
 GROUPS: list[list[str]] = [
     ["s3", "kafka"],
-    ["mlflow", "airflow-api"],
+    ["mlflow", "airflow-api", "api"],
     ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
 ]

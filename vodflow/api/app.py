@@ -1,0 +1,240 @@
+"""The vodflow HTTP API: upload masters and read the catalog.
+
+``app`` is built from the process settings (``uvicorn vodflow.api.app:app``);
+``create_app(settings)`` builds one for other settings (tests, other deployments).
+
+Endpoints
+---------
+``POST /videos``               multipart (``title``, ``file``, optional ``regions`` "US,CA"):
+                               stream the file to S3, create the catalog row, publish the
+                               ingest request; 201 ``{"video_id", "status", "status_url"}``.
+``GET /videos/{id}``           the catalog row with renditions (404 if unknown).
+``GET /videos``                list, newest first (``?status=ready&limit=100&offset=0``).
+``POST /videos/{id}/ingest``   re-publish the ingest request of a ``failed``/``uploaded`` video
+                               whose master is stored (recovery after a Kafka outage); 202.
+``GET /healthz``               liveness + catalog check.
+
+Failure handling (see docs/ingest-api.md): S3 down -> 503, the multipart upload is aborted and
+no row is written; catalog down -> 503 and the stored object is deleted; Kafka down -> 503, the
+master is kept and the row is marked ``failed`` with the reason (retry with
+``POST /videos/{id}/ingest``). A catalog row therefore never points at a missing object.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from vodflow.api.ingest_request import DEFAULT_TIMEOUT, IngestPublisher, IngestPublishError, IngestRequest
+from vodflow.api.upload import (ALLOWED_EXTENSIONS, PART_SIZE, StorageUnavailable, UploadRejected, drain,
+                                receive_upload)
+from vodflow.catalog import (Catalog, CatalogError, IllegalTransition, InvalidCatalogData, VideoNotFound,
+                             VideoStatus, normalize_regions)
+from vodflow.catalog.repository import MAX_TITLE
+from vodflow.settings import Settings, get_settings
+
+log = logging.getLogger("vodflow.api")
+
+UPLOAD_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["title", "file"],
+            "properties": {
+                "title": {"type": "string", "maxLength": MAX_TITLE},
+                "regions": {"type": "string", "description": "comma-separated ISO 3166-1 alpha-2 codes; "
+                                                             "empty = worldwide", "example": "US,CA"},
+                "file": {"type": "string", "format": "binary",
+                         "description": f"the master; extension one of {', '.join(ALLOWED_EXTENSIONS)}"},
+            }}}},
+    },
+    "responses": {"201": {"description": "stored and queued for ingest"},
+                  "400": {"description": "empty file or malformed body"},
+                  "415": {"description": "unsupported file type"},
+                  "422": {"description": "bad title or regions"},
+                  "503": {"description": "S3, Kafka or the catalog is unavailable"}},
+}
+
+
+def master_key(video_id: str, ext: str) -> str:
+    """S3 key of a video's master in the masters bucket."""
+    return f"masters/{video_id}/original.{ext}"
+
+
+def _status_url(video_id: str) -> str:
+    return f"/videos/{video_id}"
+
+
+def _unavailable(detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=503, headers={"Retry-After": "30"})
+
+
+def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAULT_TIMEOUT,
+               s3_timeout: float = 10.0, part_size: int = PART_SIZE) -> FastAPI:
+    """The API for ``settings`` (default: the process settings). No service is contacted until startup."""
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from vodflow.clients import s3_client
+
+        # Migrations run here (once per process and URL), not per request.
+        app.state.catalog = await run_in_threadpool(Catalog, s.catalog_db_url)
+        app.state.s3 = s3_client(s, timeout=s3_timeout)
+        app.state.publisher = IngestPublisher(s, timeout=kafka_timeout)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(app.state.publisher.close)
+
+    app = FastAPI(title="vodflow API", version="1", lifespan=lifespan,
+                  description="Upload video masters and read the catalog.")
+    app.state.settings = s
+
+    def catalog(request: Request) -> Catalog:
+        return request.app.state.catalog
+
+    # ------------------------------------------------------------------ upload
+    @app.post("/videos", status_code=201, openapi_extra=UPLOAD_OPENAPI, summary="Upload a master")
+    async def upload_video(request: Request):
+        video_id = str(uuid.uuid4())
+        s3 = request.app.state.s3
+        cat = catalog(request)
+        bucket = s.bucket_masters
+        stream = request.stream()
+        parsed: dict[str, Any] = {}
+
+        def validate_fields(fields: dict[str, str]) -> None:
+            title = fields.get("title", "").strip()
+            if not title:
+                raise UploadRejected(422, "the form field 'title' is missing or empty")
+            if len(title) > MAX_TITLE:
+                raise UploadRejected(422, f"the title is longer than {MAX_TITLE} characters")
+            try:
+                parsed["regions"] = normalize_regions(fields.get("regions", ""))
+            except InvalidCatalogData as e:
+                raise UploadRejected(422, f"regions: {e}") from None
+            parsed["title"] = title
+
+        try:
+            up = await receive_upload(stream, request.headers.get("content-type"), s3=s3, bucket=bucket,
+                                      key_for=lambda ext: master_key(video_id, ext),
+                                      validate_fields=validate_fields, part_size=part_size)
+        except UploadRejected as e:
+            await drain(stream)
+            return JSONResponse({"detail": e.detail}, status_code=e.status_code)
+        except StorageUnavailable as e:
+            log.error("upload %s: %s", video_id, e)
+            await drain(stream)
+            return _unavailable(f"{e}; nothing was stored, retry the upload later")
+        except ClientDisconnect:
+            log.warning("upload %s: client disconnected; multipart upload aborted", video_id)
+            return JSONResponse({"detail": "client disconnected"}, status_code=400)
+
+        # The object is complete. Record it; if the catalog fails, remove the object again.
+        try:
+            rec = await run_in_threadpool(cat.create_video, parsed["title"], up.key, parsed["regions"],
+                                          video_id=video_id)
+        except Exception as e:  # noqa: BLE001
+            log.error("upload %s: catalog insert failed (%s); deleting s3://%s/%s", video_id, e, bucket, up.key)
+            try:
+                await run_in_threadpool(s3.delete_object, Bucket=bucket, Key=up.key)
+            except Exception as e2:  # noqa: BLE001
+                log.error("upload %s: could not delete s3://%s/%s: %s", video_id, bucket, up.key, e2)
+            return _unavailable(f"the catalog is unavailable ({type(e).__name__}: {e}); nothing was stored, "
+                                "retry the upload later")
+
+        # Queue the ingest. If Kafka does not ack, keep the master and mark the row failed with the reason.
+        try:
+            meta = await run_in_threadpool(
+                request.app.state.publisher.publish,
+                IngestRequest(video_id=video_id, source_key=up.key, title=rec.title))
+        except IngestPublishError as e:
+            reason = (f"{e}. The master is stored at s3://{bucket}/{up.key}; "
+                      f"retry with POST /videos/{video_id}/ingest")
+            log.error("upload %s: %s", video_id, reason)
+            try:
+                await run_in_threadpool(cat.mark_failed, video_id, reason)
+            except Exception as e2:  # noqa: BLE001 - row stays 'uploaded' and its object exists
+                log.error("upload %s: could not mark the video failed: %s", video_id, e2)
+            return _unavailable(reason, video_id=video_id, status=VideoStatus.FAILED.value,
+                                status_url=_status_url(video_id), retry_url=f"/videos/{video_id}/ingest")
+        log.info("upload %s: %d bytes at s3://%s/%s, ingest request at %s[%d]@%d", video_id, up.size, bucket,
+                 up.key, meta.topic, meta.partition, meta.offset)
+        return JSONResponse({"video_id": video_id, "status": rec.status.value, "status_url": _status_url(video_id),
+                             "source_key": up.key, "size": up.size},
+                            status_code=201, headers={"Location": _status_url(video_id)})
+
+    # ------------------------------------------------------------------ re-publish
+    @app.post("/videos/{video_id}/ingest", status_code=202, summary="Re-publish a lost ingest request")
+    async def retry_ingest(video_id: str, request: Request):
+        cat = catalog(request)
+        s3 = request.app.state.s3
+        try:
+            rec = await run_in_threadpool(cat.get_video, video_id)
+        except VideoNotFound as e:
+            raise HTTPException(404, str(e)) from None
+        if rec.status not in (VideoStatus.FAILED, VideoStatus.UPLOADED):
+            raise HTTPException(409, f"video {video_id} is {rec.status.value!r}; only an 'uploaded' or 'failed' "
+                                     "video can be queued for ingest again")
+        try:
+            await run_in_threadpool(s3.head_object, Bucket=s.bucket_masters, Key=rec.source_key)
+        except Exception as e:  # noqa: BLE001
+            code = getattr(e, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise HTTPException(409, f"the master s3://{s.bucket_masters}/{rec.source_key} is missing; "
+                                         "upload the video again") from None
+            return _unavailable(f"object store unavailable: checking s3://{s.bucket_masters}/{rec.source_key} "
+                                f"failed ({type(e).__name__}: {e})")
+        try:
+            if rec.status is VideoStatus.FAILED:
+                rec = await run_in_threadpool(cat.requeue, video_id)
+        except IllegalTransition as e:
+            raise HTTPException(409, str(e)) from None
+        try:
+            await run_in_threadpool(request.app.state.publisher.publish,
+                                    IngestRequest(video_id=video_id, source_key=rec.source_key, title=rec.title))
+        except IngestPublishError as e:
+            await run_in_threadpool(cat.mark_failed, video_id, f"{e}; retry with POST /videos/{video_id}/ingest")
+            return _unavailable(str(e), video_id=video_id, status=VideoStatus.FAILED.value)
+        return {"video_id": video_id, "status": rec.status.value, "status_url": _status_url(video_id)}
+
+    # ------------------------------------------------------------------ reads
+    @app.get("/videos/{video_id}", summary="A video with its renditions")
+    async def get_video(video_id: str, request: Request):
+        try:
+            rec = await run_in_threadpool(catalog(request).get_video, video_id)
+        except VideoNotFound as e:
+            raise HTTPException(404, str(e)) from None
+        return rec.to_dict()
+
+    @app.get("/videos", summary="Videos, newest first")
+    async def list_videos(request: Request, status: VideoStatus | None = None,
+                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+        recs = await run_in_threadpool(catalog(request).list_videos, status, limit=limit, offset=offset)
+        return {"videos": [r.to_dict() for r in recs], "count": len(recs), "limit": limit, "offset": offset}
+
+    @app.get("/healthz", summary="Liveness and catalog check")
+    async def healthz(request: Request):
+        try:
+            await run_in_threadpool(catalog(request).ping)
+        except Exception as e:  # noqa: BLE001
+            return JSONResponse({"status": "unhealthy", "catalog": f"{type(e).__name__}: {e}"}, status_code=503)
+        return {"status": "ok", "catalog": "ok"}
+
+    @app.exception_handler(CatalogError)
+    async def _catalog_error(request: Request, exc: CatalogError):
+        code = 404 if isinstance(exc, VideoNotFound) else 409 if isinstance(exc, IllegalTransition) else 422
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return app
+
+
+app = create_app()

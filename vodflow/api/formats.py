@@ -1,0 +1,31 @@
+"""Accepted master containers (by file extension) and their Content-Types. No heavy imports:
+the `vodflow` command line uses this too."""
+
+from __future__ import annotations
+
+CONTENT_TYPES = {
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "mkv": "video/x-matroska",
+    "webm": "video/webm",
+    "m4v": "video/x-m4v",
+    "avi": "video/x-msvideo",
+    "ts": "video/mp2t",
+    "mxf": "application/mxf",
+}
+ALLOWED_EXTENSIONS = tuple(CONTENT_TYPES)
+
+
+class UnsupportedFormat(ValueError):
+    """The file name's extension is not an accepted master container."""
+
+
+def extension_of(filename: str) -> str:
+    """Lower-cased extension of ``filename`` if it is a supported master container, else UnsupportedFormat."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if ext not in CONTENT_TYPES:
+        shown = f"'.{ext}'" if ext else "no extension"
+        raise UnsupportedFormat(f"unsupported file type {shown} ({name!r}); upload a video master with "
+                                f"one of the extensions: {', '.join(ALLOWED_EXTENSIONS)}")
+    return ext
