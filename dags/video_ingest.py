@@ -1,0 +1,81 @@
+"""video_ingest: master video → validated → ABR ladder → HLS + DASH (CMAF) → published → ready.
+
+Started by an ingest request on Kafka (the upload API publishes one per upload; an
+AssetWatcher turns each message into a run), or by hand from the Airflow UI with a
+`video_id` or an `s3_key` (masters/<id>/original.<ext>). A bad master fails with the
+reason stored in the catalog and publishes nothing; see docs/ingest.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.providers.apache.kafka.triggers.await_message import AwaitMessageTrigger
+from airflow.sdk import Asset, AssetWatcher, Param, dag, task
+
+ingest_requests = Asset(
+    "vodflow_ingest_requests",
+    watchers=[AssetWatcher(
+        name="ingest_requests_watcher",
+        trigger=AwaitMessageTrigger(
+            topics=[os.environ.get("VODFLOW_TOPIC_INGEST", "ingest_requests")],
+            kafka_config_id="vodflow_kafka",
+            apply_function="vodflow.ingest.trigger.ingest_request_payload",
+            poll_interval=1,
+        ),
+    )],
+)
+
+HEAVY = {"pool": "encode"}
+
+
+@dag(
+    dag_id="video_ingest",
+    schedule=[ingest_requests],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,
+    tags=["vodflow", "ingest"],
+    doc_md=__doc__,
+    params={
+        "video_id": Param(None, type=["null", "string"], title="Video id",
+                          description="Catalog id of an uploaded video (or leave empty and give the S3 key)"),
+        "s3_key": Param(None, type=["null", "string"], title="S3 key of the master",
+                        description="masters/<id>/original.<ext> in the masters bucket"),
+        "title": Param(None, type=["null", "string"], title="Title",
+                       description="Only used when the master is not in the catalog yet"),
+    },
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=20)},
+)
+def video_ingest():
+    @task
+    def accept(params=None, run_id=None, triggering_asset_events=None, ti=None) -> dict:
+        from vodflow.ingest.steps import run_accept
+
+        return run_accept(params, run_id, triggering_asset_events, ti)
+
+    @task(**HEAVY)
+    def inspect(req: dict, ti=None) -> dict:
+        from vodflow.ingest.steps import run_step
+
+        return run_step("inspect", req, ti)
+
+    @task(**HEAVY, pool_slots=min(2, os.cpu_count() or 1), execution_timeout=pendulum.duration(hours=6))
+    def transcode(req: dict, plan: dict, ti=None) -> dict:
+        from vodflow.ingest.steps import run_step
+
+        return run_step("transcode", req, ti, plan)
+
+    @task
+    def go_live(req: dict, result: dict, ti=None) -> dict:
+        from vodflow.ingest.steps import run_step
+
+        return run_step("go_live", req, ti, result)
+
+    req = accept()
+    plan = inspect(req)
+    go_live(req, transcode(req, plan))
+
+
+video_ingest()

@@ -1,0 +1,230 @@
+"""The steps of the ``video_ingest`` DAG, as plain functions (the DAG file only wires them).
+
+Every step is idempotent for a given (video, run):
+
+* ``accept``      resolve the request (video id or S3 key), move the title to ``processing``
+* ``inspect``     download the master, probe and validate it (decoding samples), plan the ladder
+* ``transcode``   encode the ladder, package HLS + DASH (CMAF), make posters and the storyboard,
+                  upload under ``videos/{video_id}/{publish_id}/`` with the master playlist last
+* ``go_live``     point the catalog at that publish set (``ready``) and delete older sets
+
+A title is only visible through the catalog, which points at a complete publish set, so a
+rerun leaves exactly one consistent set and a failed run removes what it wrote
+(:func:`fail`). ``publish_id`` is derived from the Airflow run id, so a task retry rewrites
+the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+from vodflow.clients import s3_client
+from vodflow.ingest.publish import publish_dir, publish_id_for, title_prefix, unpublish
+from vodflow.settings import Settings, get_settings
+
+Log = Callable[[str], None]
+
+
+class IngestRejected(RuntimeError):
+    """The master cannot be ingested (bad input): the run fails without retries."""
+
+
+# ----------------------------------------------------------------------------- helpers
+def work_dir(video_id: str, publish_id: str, s: Settings) -> Path:
+    d = s.home / "work" / video_id / publish_id
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def rung_to_dict(rung) -> dict[str, Any]:
+    d = asdict(rung)
+    d["fps"] = f"{rung.fps.numerator}/{rung.fps.denominator}"
+    return d
+
+
+def rung_from_dict(d: dict[str, Any]):
+    from vodflow.media import Rung
+
+    return Rung(**{**d, "fps": Fraction(d["fps"])})
+
+
+def _master_key_from_request(video_id: str | None, s3_key: str | None) -> tuple[str | None, str | None]:
+    if s3_key and not video_id:
+        parts = s3_key.split("/")
+        if len(parts) >= 3 and parts[0] == "masters":
+            video_id = parts[1]
+    return video_id, s3_key
+
+
+# ----------------------------------------------------------------------------- steps
+def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, title: str | None = None,
+           s: Settings | None = None, log: Log = print) -> dict[str, Any]:
+    """Resolve the request and mark the title ``processing``. Returns the request dict for later steps."""
+    from vodflow import catalog
+
+    s = s or get_settings()
+    video_id, s3_key = _master_key_from_request(video_id, s3_key)
+    if not video_id and not s3_key:
+        raise IngestRejected("the run has no video: give `video_id` or `s3_key` (masters/<id>/original.<ext>)")
+    if video_id:
+        try:
+            rec = catalog.get_video(video_id)
+            s3_key = s3_key or rec.source_key
+        except catalog.VideoNotFound:
+            if not s3_key:
+                raise IngestRejected(f"video {video_id} is not in the catalog and no s3_key was given") from None
+            rec = None
+    else:
+        rec = None
+    if rec is None:
+        # An operator ingesting a master that was put into the bucket directly: register it.
+        try:
+            s3_client(s).head_object(Bucket=s.bucket_masters, Key=s3_key)
+        except Exception as e:  # noqa: BLE001
+            raise IngestRejected(f"master s3://{s.bucket_masters}/{s3_key} not found ({e})") from e
+        rec = catalog.create_video(title or Path(s3_key).stem, s3_key, video_id=video_id)
+        video_id = rec.id
+    catalog.start_processing(video_id, run_id)
+    req = {"video_id": video_id, "source_key": s3_key, "publish_id": publish_id_for(run_id), "run_id": run_id}
+    log(f"accepted {json.dumps(req)}")
+    return req
+
+
+def _download_master(req: dict, s: Settings) -> Path:
+    wd = work_dir(req["video_id"], req["publish_id"], s)
+    local = wd / ("master" + Path(req["source_key"]).suffix.lower())
+    if local.exists():
+        return local
+    tmp = local.with_suffix(local.suffix + ".part")
+    s3_client(s).download_file(s.bucket_masters, req["source_key"], str(tmp))
+    tmp.rename(local)
+    return local
+
+
+def inspect(req: dict, s: Settings | None = None, log: Log = print) -> dict[str, Any]:
+    """Probe + validate the master and plan the ladder. Bad input raises IngestRejected with the reason."""
+    from vodflow import media
+
+    s = s or get_settings()
+    local = _download_master(req, s)
+    try:
+        info = media.validate_source(local)
+    except media.InvalidSourceError as e:
+        raise IngestRejected(str(e)) from e
+    rungs = media.plan_ladder(info)
+    if not rungs:
+        raise IngestRejected("no rendition can be made from this master")
+    log(f"source {info.video_codec} {info.display_width}x{info.display_height} {info.fps:.3f} fps "
+        f"{info.duration:.2f}s audio={info.has_audio}; ladder: {', '.join(r.name for r in rungs)}")
+    return {"source": info.to_dict(), "ladder": [rung_to_dict(r) for r in rungs]}
+
+
+def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print) -> dict[str, Any]:
+    """Encode, package, thumbnail and upload the publish set. Returns what go_live records."""
+    from vodflow import media
+    from vodflow.media.encode import EncodeOptions
+
+    s = s or get_settings()
+    local = _download_master(req, s)
+    wd = work_dir(req["video_id"], req["publish_id"], s)
+    info = media.probe(local)
+    rungs = [rung_from_dict(d) for d in plan["ladder"]]
+    out = wd / "publish"
+    if out.exists():
+        shutil.rmtree(out)  # a retry starts the set from scratch: identical keys, no leftovers
+    t0 = time.monotonic()
+    last = [0.0]
+
+    def progress(p) -> None:
+        if p.fraction - last[0] >= 0.1 or p.fraction >= 1:
+            last[0] = p.fraction
+            log(f"encode {p.fraction:5.0%}  {p.seconds_done:.1f}/{p.total_seconds:.1f}s content")
+
+    enc = media.encode_ladder(info, rungs, wd / "renditions", options=EncodeOptions(), progress=progress)
+    log(f"encoded {len(rungs)} rungs in {time.monotonic() - t0:.1f}s ({enc.throughput:.2f}x realtime)")
+    pkg = media.package(enc, out)
+    posters = media.make_posters(info, out / "thumbs")
+    board = media.make_storyboard(enc.renditions[0].path if enc.renditions else local, out / "thumbs")
+    published = publish_dir(out, req["video_id"], req["publish_id"], [pkg.master_playlist], s,
+                            progress=None)
+    prefix = published.prefix
+    rel = lambda p: prefix + Path(p).relative_to(out).as_posix()  # noqa: E731
+    renditions = []
+    for r in rungs:
+        v = pkg.variants.get(r.name)
+        renditions.append({
+            "name": r.name, "width": r.width, "height": r.height, "fps": float(r.fps),
+            "codecs": _codecs_of(pkg, r.name),
+            "bandwidth": v.bandwidth if v else 0, "average_bandwidth": v.average_bandwidth if v else 0,
+            "measured_avg_bitrate": v.video.average if v else 0, "measured_peak_bitrate": v.video.peak if v else 0,
+            "playlist_key": prefix + pkg.media_playlists.get(r.name, ""),
+        })
+    result = {
+        "publish_prefix": prefix,
+        "manifests": {"hls": prefix + pkg.master_playlist, "dash": prefix + pkg.mpd},
+        "thumbnails": {
+            "posters": {str(p.width): rel(p.path) for p in posters.posters},
+            "storyboard_vtt": rel(board.vtt), "storyboard_sheets": [rel(x) for x in board.sheets],
+        },
+        "renditions": renditions,
+        "source": plan["source"],
+        "files": len(published.keys), "bytes": published.bytes,
+    }
+    log(f"published {len(published.keys)} files ({published.bytes / 1e6:.1f} MB) under {prefix}")
+    return result
+
+
+def _codecs_of(pkg, name: str) -> str:
+    try:
+        import m3u8
+
+        master = m3u8.load(str(pkg.path(pkg.master_playlist)))
+        playlist = pkg.media_playlists.get(name)
+        for p in master.playlists:
+            if p.uri == playlist:
+                return p.stream_info.codecs or ""
+    except Exception:  # noqa: BLE001 - codecs string is informative only
+        pass
+    return ""
+
+
+def go_live(req: dict, result: dict, s: Settings | None = None, log: Log = print) -> dict[str, Any]:
+    """Flip the catalog to the new publish set, then delete every other set of this title."""
+    from vodflow import catalog
+
+    s = s or get_settings()
+    rec = catalog.mark_ready(req["video_id"], result["renditions"], result["manifests"],
+                             thumbnails=result["thumbnails"], source_props=result["source"], run_id=req["run_id"])
+    removed = unpublish(req["video_id"], keep=req["publish_id"], settings=s)
+    shutil.rmtree(s.home / "work" / req["video_id"] / req["publish_id"], ignore_errors=True)
+    log(f"{req['video_id']} is ready ({len(result['renditions'])} renditions); removed {removed} old objects")
+    return rec.to_dict()
+
+
+def fail(req: dict | None, reason: str, s: Settings | None = None, log: Log = print) -> None:
+    """Record the failure and remove whatever this run published (never the live set)."""
+    from vodflow import catalog
+
+    s = s or get_settings()
+    if not req:
+        return
+    try:
+        catalog.mark_failed(req["video_id"], reason[:2000], run_id=req.get("run_id"))
+    except catalog.CatalogError as e:
+        log(f"could not mark {req['video_id']} failed: {e}")
+    n = unpublish(req["video_id"], publish_id=req["publish_id"], settings=s)
+    shutil.rmtree(s.home / "work" / req["video_id"] / req["publish_id"], ignore_errors=True)
+    log(f"{req['video_id']} failed: {reason}; removed {n} objects of publish set {req['publish_id']}")
+
+
+def published_keys(video_id: str, s: Settings | None = None) -> list[str]:
+    from vodflow.ingest.publish import list_keys
+
+    s = s or get_settings()
+    return list_keys(title_prefix(video_id), s.bucket_origin, s)

@@ -1,0 +1,76 @@
+"""Airflow glue for the video_ingest DAG: request resolution, retries and failure recording.
+
+A step that fails on its last try (or with bad input, which is never retried) marks the
+title ``failed`` with the reason and removes what the run published.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vodflow.ingest import pipeline
+
+log = logging.getLogger("vodflow.ingest")
+
+
+def _request_from_events(triggering_asset_events) -> dict:
+    if not triggering_asset_events:
+        return {}
+    for events in triggering_asset_events.values():
+        for ev in events:
+            extra = dict(ev.extra or {})
+            payload = extra.get("payload", extra)
+            if isinstance(payload, dict) and (payload.get("video_id") or payload.get("source_key")):
+                return payload
+    return {}
+
+
+def _is_last_try(ti) -> bool:
+    if ti is None:
+        return True
+    return ti.try_number >= (ti.max_tries or 0) + 1
+
+
+def _fail_task(req: dict | None, reason: str, final: bool) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    pipeline.fail(req, reason, log=log.info)
+    if final:
+        raise AirflowFailException(reason)
+
+
+def run_accept(params: dict | None, run_id: str, triggering_asset_events, ti) -> dict:
+    params = dict(params or {})
+    ev = _request_from_events(triggering_asset_events)
+    video_id = params.get("video_id") or ev.get("video_id")
+    s3_key = params.get("s3_key") or ev.get("source_key")
+    title = params.get("title") or ev.get("title")
+    try:
+        return pipeline.accept(run_id, video_id=video_id, s3_key=s3_key, title=title, log=log.info)
+    except pipeline.IngestRejected as e:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(e)) from e
+    except Exception as e:
+        from vodflow.catalog import IllegalTransition
+
+        if isinstance(e, IllegalTransition):
+            # at-least-once delivery: another run already holds this title
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(f"not ingesting: {e}") from e
+        raise
+
+
+def run_step(step: str, req: dict, ti, *args: Any) -> dict:
+    fn = getattr(pipeline, step)
+    try:
+        return fn(req, *args, log=log.info)
+    except pipeline.IngestRejected as e:
+        _fail_task(req, f"rejected: {e}", final=True)
+    except Exception as e:
+        if _is_last_try(ti):
+            pipeline.fail(req, f"{step} failed: {type(e).__name__}: {e}", log=log.info)
+        raise
+    raise AssertionError("unreachable")
