@@ -49,7 +49,7 @@ status:
 
 demo: install
 	$(VODFLOW) up
-	$(VODFLOW) smoke
+	$(VODFLOW) demo
 	@echo
 	@echo "The stack keeps running: open the UIs above; stop it with 'make down'."
 

@@ -138,6 +138,16 @@ def smoke() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def demo(file: Optional[Path] = typer.Argument(None, help="Master to ingest (default: Big Buck Bunny excerpt)."),
+         timeout: float = typer.Option(900, help="Seconds to wait for the title to become ready.")) -> None:
+    """Run the main job on the running stack: smoke test, upload a master, follow its ingest to ready."""
+    from vodflow.demo import run_demo
+
+    if not run_demo(get_settings(), console, file, timeout):
+        raise typer.Exit(1)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script, e.g. jobs/delta_smoke.py"),
            master: Optional[str] = typer.Option(None, help="Spark master URL (default VODFLOW_SPARK_MASTER).")) -> None:
