@@ -72,6 +72,8 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Delta's default of 50 snapshot partitions is slow for small tables on few cores.
+        "spark.databricks.delta.snapshotPartitions": s["VODFLOW_SPARK_SHUFFLE_PARTITIONS"],
         # Keep the local warehouse / metastore inside the state dir, not the cwd.
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.home / 'spark-derby'}",

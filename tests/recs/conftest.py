@@ -25,6 +25,8 @@ def recs_spark(tmp_path_factory):
     except SparkSetupError as exc:  # no Java / no Delta jars on this machine
         pytest.skip(f"Spark unavailable: {exc}")
     ensure_checkpoint_dir(spark, tmp_path_factory.mktemp("als-checkpoints"))
+    # Delta rebuilds table snapshots with 50 partitions by default: far too many for local[2].
+    spark.conf.set("spark.databricks.delta.snapshotPartitions", "2")
     yield spark
     if not existed:
         spark.stop()

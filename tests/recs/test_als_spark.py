@@ -44,6 +44,9 @@ def test_spark_top_k_filters_seen_and_agrees_with_numpy(trained, recs_spark):
     assert not any((u, i) in seen for u, i in zip(recs.userID, recs.itemID))
     assert (recs.groupby("userID").size() == k).all()
     assert recs.userID.nunique() == split.train.userID.nunique()
+    # without over-fetching, seen items eat into the top k: that is why recommend_top_k over-fetches
+    naive = als.recommend_top_k(model, ratings, k=k, overfetch=0).toPandas()
+    assert len(naive) < len(recs)
     # same ranking as the numpy scorer used by the API (scores match to float32 precision)
     fm = als.factor_model(model, split.train)
     spark_metrics = ranking_metrics(split.test, recs.rename(columns={"score": "prediction"}), k=k)

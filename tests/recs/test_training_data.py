@@ -32,9 +32,18 @@ def table(recs_spark, tmp_path_factory):
     return path
 
 
-def test_latest_version_and_confidences(recs_spark, table):
-    w = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=30)
-    td = build_training_data(recs_spark, table, w)
+W30 = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=30)
+
+
+@pytest.fixture(scope="module")
+def latest(recs_spark, table):
+    td = build_training_data(recs_spark, table, W30)
+    yield td
+    td.ratings.unpersist()
+
+
+def test_latest_version_and_confidences(latest):
+    td = latest
     assert td.version == 1 and td.version_timestamp
     assert td.user_ids.tolist() == ["u-a", "u-b", "u-c", "u-d"]
     assert td.item_ids.tolist() == ["v-1", "v-2", "v-3"]
@@ -45,39 +54,33 @@ def test_latest_version_and_confidences(recs_spark, table):
            ("u-c", "v-3"): (np.nan, False), ("u-d", "v-2"): (0.9, True)}
     assert set(got) == set(src)
     for key, (wf, done) in src.items():
-        assert got[key] == pytest.approx(float(watch_value([wf], [done], [ages[key]], w)[0])), key
+        assert got[key] == pytest.approx(float(watch_value([wf], [done], [ages[key]], W30)[0])), key
     lin = td.lineage()
     assert lin["table_version"] == 1 and lin["conf_half_life_days"] == 30 and lin["rows"] == 5
-    td.ratings.unpersist()
 
 
-def test_time_travel_to_recorded_version(recs_spark, table):
-    td0 = build_training_data(recs_spark, table, WatchWeights(half_life_days=None), version=0)
-    assert td0.version == 0 and td0.stats["rows"] == 4
-    assert "u-d" not in td0.user_ids.tolist()
-    again = build_training_data(recs_spark, table, WatchWeights(half_life_days=None), version=0)
-    a = sorted((r.user, r.item, r.value) for r in td0.ratings.collect())
-    b = sorted((r.user, r.item, r.value) for r in again.ratings.collect())
-    assert a == b
-    td0.ratings.unpersist()
-    again.ratings.unpersist()
+def test_time_travel_to_recorded_version_and_min_value(recs_spark, table):
+    # version 0 = before the append; no base weight -> zero-watch and null rows are dropped
+    td0 = build_training_data(recs_spark, table, WatchWeights(w_base=0.0, half_life_days=None), version=0)
+    try:
+        assert td0.version == 0
+        assert td0.reference_time.startswith("2026-01-31T12:00:00")
+        got = sorted((td0.user_ids[r.user], td0.item_ids[r.item], r.value) for r in td0.ratings.collect())
+        assert got == [("u-a", "v-1", pytest.approx(0.5)), ("u-b", "v-1", pytest.approx(1.5))]
+    finally:
+        td0.ratings.unpersist()
 
 
-def test_min_value_drops_weak_rows(recs_spark, table):
-    td = build_training_data(recs_spark, table, WatchWeights(w_base=0.0, half_life_days=None))
-    pairs = {(td.user_ids[r.user], td.item_ids[r.item]) for r in td.ratings.collect()}
-    assert ("u-a", "v-2") not in pairs and ("u-c", "v-3") not in pairs  # zero watch, no base weight
-    td.ratings.unpersist()
+def test_pipeline_train_and_export_with_string_ids(recs_spark, table, tmp_path):
+    from vodflow.recs.pipeline import train_and_export
 
-
-def test_train_and_export_with_string_ids(recs_spark, table, tmp_path):
-    td = build_training_data(recs_spark, table)
-    model = als.train_als(td.ratings, als.ALSParams(rank=2, max_iter=2), col_user="user", col_item="item")
-    path = als.export_factors(model, tmp_path / "f.npz", td.seen_pandas().rename(
-        columns={"user": "userID", "item": "itemID"}), td.user_ids, td.item_ids, meta=td.lineage())
-    fm = FactorModel.load(path)
-    assert fm.meta["table_version"] == 1
-    assert set(fm.user_ids.tolist()) == set(td.user_ids.tolist())
+    run = train_and_export(recs_spark, table, tmp_path / "f.npz", als.ALSParams(rank=2, max_iter=2), W30)
+    assert run.table_version == 1 and run.factors_path.is_file()
+    params = run.params_for_mlflow()
+    assert params["table_version"] == 1 and params["als_rank"] == 2 and params["conf_half_life_days"] == 30
+    fm = FactorModel.load(run.factors_path)
+    assert fm.meta["table_version"] == 1 and fm.meta["als"]["rank"] == 2
+    assert set(fm.user_ids.tolist()) == {"u-a", "u-b", "u-c", "u-d"}
     recs = [i for i, _ in fm.top_n("u-a", 5)]
-    assert "v-1" not in recs and "v-2" not in recs and recs == ["v-3"]
-    td.ratings.unpersist()
+    assert recs == ["v-3"]  # v-1 and v-2 already watched
+    assert [i for i, _ in fm.top_n("someone-new", 2)] == ["v-1", "v-2"]  # popularity fallback

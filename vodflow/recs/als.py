@@ -33,12 +33,12 @@ COL_VALUE = "value"
 
 @dataclass(frozen=True)
 class ALSParams:
-    """Spark ALS settings.  Defaults are vodflow's implicit-feedback defaults (see docs/recommendations.md)."""
+    """Spark ALS settings.  Defaults are vodflow's implicit-feedback defaults (why: :mod:`vodflow.recs.defaults`)."""
 
-    rank: int = 64
+    rank: int = 32
     max_iter: int = 15
-    reg_param: float = 0.05
-    alpha: float = 10.0
+    reg_param: float = 0.3
+    alpha: float = 3.0
     implicit_prefs: bool = True
     nonnegative: bool = False
     checkpoint_interval: int = 5
@@ -126,19 +126,46 @@ def recommend_top_k(model: "ALSModel", seen: "DataFrame", k: int = 10, users: "D
     """Top ``k`` *unseen* items per user: ``(user, item, score, rank)``.
 
     ``recommendForAllUsers`` ranks over every item, including the ones the user
-    already has, so we fetch ``k + overfetch`` and drop seen pairs.  With
-    ``overfetch=None`` it is the largest number of seen items of any user, which
-    guarantees ``k`` unseen results whenever the catalog has them.  ``users``
-    restricts to a subset (a frame with the user column).
+    already has, so we fetch ``k + overfetch`` per user and drop seen pairs.
+    ``overfetch=None`` (default) is adaptive: a first pass fetches ``k`` + the
+    90th percentile of seen counts for everybody; the few heavy users left with
+    fewer than ``k`` unseen items are re-fetched with ``k`` + their own maximum
+    seen count (``recommendForUserSubset``).  Either way every user gets ``k``
+    unseen items whenever the catalog has them.  ``users`` restricts to a subset
+    (a frame with the user column).
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     seen_pairs = seen.select(col_user, col_item).distinct()
-    if overfetch is None:
-        overfetch = seen_pairs.groupBy(col_user).count().agg(F.max("count")).first()[0] or 0
+    if overfetch is not None:
+        n_items = model.itemFactors.count()
+        return _top_k_pass(model, seen_pairs, k, int(min(n_items, k + overfetch)), users, col_user, col_item)
+    counts = seen_pairs.groupBy(col_user).count().localCheckpoint()  # small; reused below
     n_items = model.itemFactors.count()
-    fetch = int(min(n_items, k + overfetch))
+    q90, qmax = counts.agg(F.percentile_approx("count", 0.9), F.max("count")).first()
+    q90, qmax = int(q90 or 0), int(qmax or 0)
+    # localCheckpoint: computed once, lineage cut, cleaned up when the frame is garbage collected
+    first = _top_k_pass(model, seen_pairs, k, int(min(n_items, k + q90)), users, col_user, col_item)
+    if qmax <= q90:
+        return first
+    first = first.localCheckpoint()
+    short = first.groupBy(col_user).count().where(F.col("count") < k).select(col_user)
+    base = users.select(col_user) if users is not None else counts.select(col_user)
+    missing = base.join(first.select(col_user).distinct(), col_user, "left_anti")  # nothing left at all
+    redo = (short.unionByName(missing).distinct().join(counts, col_user)
+            .where(F.col("count") > q90).localCheckpoint())
+    if redo.isEmpty():
+        return first
+    fetch = int(min(n_items, k + redo.agg(F.max("count")).first()[0]))
+    second = _top_k_pass(model, seen_pairs, k, fetch, redo.select(col_user), col_user, col_item)
+    return first.join(redo.select(col_user), col_user, "left_anti").unionByName(second)
+
+
+def _top_k_pass(model: "ALSModel", seen_pairs: "DataFrame", k: int, fetch: int, users: "DataFrame | None",
+                col_user: str, col_item: str) -> "DataFrame":
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     recs = model.recommendForAllUsers(fetch) if users is None else model.recommendForUserSubset(users, fetch)
     flat = (recs.select(col_user, F.posexplode("recommendations").alias("pos", "rec"))
             .select(col_user, F.col(f"rec.{col_item}").alias(col_item), F.col("rec.rating").alias("score"), "pos"))
@@ -190,9 +217,10 @@ def factor_model(model: "ALSModel", seen: pd.DataFrame, user_ids: Sequence[Any] 
 def export_factors(model: "ALSModel", path: str | Path, seen: pd.DataFrame,
                    user_ids: Sequence[Any] | np.ndarray | None = None,
                    item_ids: Sequence[Any] | np.ndarray | None = None,
-                   meta: dict[str, Any] | None = None) -> Path:
+                   meta: dict[str, Any] | None = None, col_user: str = COL_USER,
+                   col_item: str = COL_ITEM) -> Path:
     """Write the model's factors, id maps, seen items and popularity to ``path`` (``np.savez``)."""
-    return factor_model(model, seen, user_ids, item_ids, meta).save(path)
+    return factor_model(model, seen, user_ids, item_ids, meta, col_user, col_item).save(path)
 
 
 # -- tuning ------------------------------------------------------------------------------
@@ -205,8 +233,8 @@ class TuneResult:
 
 
 def default_grid(base: ALSParams = ALSParams()) -> list[ALSParams]:
-    """The small grid the bench searches: regularisation x confidence scale, at the default rank."""
-    return [base.with_(reg_param=r, alpha=a) for r in (0.01, 0.05, 0.2) for a in (3.0, 10.0, 30.0)]
+    """The small grid ``bench --tune`` searches: regularisation x confidence scale, at the base rank."""
+    return [base.with_(reg_param=r, alpha=a) for r in (0.1, 0.3, 1.0) for a in (1.0, 3.0, 10.0)]
 
 
 def tune_als(spark: "SparkSession", fit: pd.DataFrame, valid: pd.DataFrame, grid: Iterable[ALSParams],

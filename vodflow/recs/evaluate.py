@@ -61,7 +61,7 @@ def evaluate_topk(test: pd.DataFrame, users: np.ndarray, topk_items: np.ndarray,
 
 def topk_for_factor_model(fm: FactorModel, users: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
     """External item ids of the seen-filtered top ``k`` of each known user (``-1`` padding)."""
-    rows = np.array([fm._user_row[u] for u in users.tolist()], dtype=np.int64)
+    rows = np.array([fm.user_row(u) for u in users.tolist()], dtype=np.int64)
     items, _ = top_n_scores(fm.user_factors[rows], fm.item_factors, k, fm.seen_indptr, fm.seen_indices, rows)
     ids = fm.item_ids
     if ids.dtype.kind not in "iu":

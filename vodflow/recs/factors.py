@@ -135,6 +135,10 @@ class FactorModel:
     def has_user(self, user_id: Any) -> bool:
         return user_id in self._user_row
 
+    def user_row(self, user_id: Any) -> int | None:
+        """Row of ``user_id`` in ``user_factors`` (None if unknown)."""
+        return self._user_row.get(user_id)
+
     def top_n(self, user_id: Any, n: int = 10, exclude_seen: bool = True,
               exclude: Iterable[Any] = ()) -> list[tuple[Any, float]]:
         """``[(item_id, score), ...]`` best first.  Unknown users get the most popular items
