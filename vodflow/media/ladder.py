@@ -230,12 +230,11 @@ def plan_ladder_for(
 
 
 def plan_ladder(info: SourceInfo, **kwargs) -> list[Rung]:
-    """The H.264 ladder for a probed master; keyword arguments as :func:`plan_ladder_for`."""
-    fps: float | Fraction = info.fps
-    if not info.is_vfr:
-        exact = info.avg_frame_rate or info.r_frame_rate
-        if exact is not None and float(exact) <= 1000:
-            fps = exact
+    """The H.264 ladder for a probed master; keyword arguments as :func:`plan_ladder_for`.
+
+    Uses ``info.fps`` (r_frame_rate for CFR sources, the measured average for VFR ones).
+    """
+    fps = info.frame_rate or Fraction(info.fps).limit_denominator(1001)
     return plan_ladder_for(info.display_width, info.display_height, fps, is_vfr=info.is_vfr,
                            has_audio=info.has_audio, **kwargs)
 

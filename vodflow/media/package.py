@@ -99,7 +99,7 @@ class PackageResult:
         }
 
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _descriptor(**fields: str) -> str:
@@ -115,8 +115,8 @@ def build_packager_command(videos: Mapping[str, Path], audio: Path | None, out_d
     """argv for Shaka Packager (paths inside ``out_dir`` are relative to it: run with cwd=out_dir)."""
     argv = [packager_bin()]
     for name, src in videos.items():
-        if not _SAFE.match(name):
-            raise ValueError(f"rendition name {name!r} is not a safe directory name")
+        if not _SAFE.match(name) or name == AUDIO_DIR:
+            raise ValueError(f"rendition name {name!r} is not a safe directory name (or clashes with {AUDIO_DIR!r})")
         argv.append(_descriptor(
             **{"in": str(Path(src).resolve()), "stream": "video",
                "init_segment": f"{name}/init.mp4", "segment_template": f"{name}/seg_$Number%05d$.m4s",

@@ -133,7 +133,7 @@ class SourceInfo:
     bit_depth: int
     r_frame_rate: Fraction | None
     avg_frame_rate: Fraction | None
-    fps: float                     # nominal rate: avg_frame_rate (measured) when known
+    fps: float                     # nominal rate: see nominal_frame_rate()
     is_vfr: bool
     nb_frames: int | None
     has_audio: bool
@@ -145,6 +145,7 @@ class SourceInfo:
     bit_rate: int | None = None
     has_alpha: bool = False
     video_start_time: float | None = None  # first video timestamp (may lag start_time: A/V offset)
+    frame_rate: Fraction | None = None     # ``fps`` as an exact fraction (30000/1001)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -193,6 +194,22 @@ def _packet_times(path: str, stream_index: int, read_intervals: str | None = Non
         if pts is not None:
             out.append((pts, _float(p.get("duration_time")) or 0.0))
     return out
+
+
+def nominal_frame_rate(r_rate: Fraction | None, avg_rate: Fraction | None, is_vfr: bool) -> Fraction | None:
+    """The rate to encode from: for CFR, r_frame_rate when it is within 5 % of the average.
+
+    avg_frame_rate is frames/duration, so gaps (a looped or spliced master, a dropped frame) pull
+    it below the real rate (25 -> 24.87); r_frame_rate is the stream's timestamp cadence. When the
+    two disagree by more than 5 % (r = field rate 50 for 25 fps interlaced, r = 90000 timebase),
+    or the stream is VFR, the average is the better estimate.
+    """
+    sane_r = r_rate if r_rate is not None and float(r_rate) <= 1000 else None
+    if not is_vfr and sane_r is not None and (avg_rate is None or abs(float(sane_r / avg_rate) - 1) < 0.05):
+        return sane_r
+    if avg_rate is not None and float(avg_rate) <= 1000:
+        return avg_rate
+    return sane_r
 
 
 def _rate_from_packets(pts: list[float]) -> Fraction | None:
@@ -282,8 +299,8 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
     duration = duration or 0.0
 
     is_vfr = detect_vfr([t for t, _ in head], r_rate, avg_rate)
-    nominal = avg_rate or r_rate
-    if nominal is None or float(nominal) > 1000:  # e.g. 90000/1, a timebase posing as a rate
+    nominal = nominal_frame_rate(r_rate, avg_rate, is_vfr)
+    if nominal is None:  # e.g. r = 90000/1, a timebase posing as a rate, and no average
         nominal = _rate_from_packets([t for t, _ in head]) or Fraction(25)
 
     nb_frames = v.get("nb_frames")
@@ -319,6 +336,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         has_alpha=str((v.get("tags") or {}).get("alpha_mode", "0")) == "1"
         or (v.get("pix_fmt") or "").startswith(("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya")),
         video_start_time=_float(v.get("start_time")),
+        frame_rate=nominal,
         tags={str(k): str(val) for k, val in tags.items()},
     )
 
