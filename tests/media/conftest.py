@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +76,3 @@ def bbb_ladder(bbb: Path, tmp_path_factory) -> LadderRun:
                                            options=dataclasses.replace(FAST, preset="superfast"))
     packaged = package(encoded, root / "package")
     return LadderRun(master, info, rungs, encoded, packaged)
-
-
-def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
