@@ -107,3 +107,15 @@ def test_broken_masters_fail_with_reason_and_publish_nothing(stack, name):
     assert rec["status"] == "failed"
     assert rec["error"] and "rejected" in rec["error"], rec["error"]
     assert _origin_keys(stack, vid) == []
+
+
+def test_av1_master_is_ingested_through_a_mezzanine(stack):
+    path = SHARED_VIDEOS / "14_av1_720p25_fmp4_noaudio.mp4"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {SHARED_VIDEOS} (it sits beside the checkout in CI)")
+    vid = _upload_master(stack, path, "AV1 master")
+    run = _dag().test(run_conf={"video_id": vid})
+    assert run.state == "success"
+    rec = catalog.get_video(vid).to_dict()
+    assert rec["status"] == "ready"
+    assert max(r["height"] for r in rec["renditions"]) == 720

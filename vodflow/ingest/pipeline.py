@@ -97,14 +97,16 @@ def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, 
 
 
 def _download_master(req: dict, s: Settings) -> Path:
+    """The master on local disk, or its lossless mezzanine when only the fallback ffmpeg decodes it (AV1)."""
+    from vodflow.media.mezzanine import decodable_master
+
     wd = work_dir(req["video_id"], req["publish_id"], s)
     local = wd / ("master" + Path(req["source_key"]).suffix.lower())
-    if local.exists():
-        return local
-    tmp = local.with_suffix(local.suffix + ".part")
-    s3_client(s).download_file(s.bucket_masters, req["source_key"], str(tmp))
-    tmp.rename(local)
-    return local
+    if not local.exists():
+        tmp = local.with_suffix(local.suffix + ".part")
+        s3_client(s).download_file(s.bucket_masters, req["source_key"], str(tmp))
+        tmp.rename(local)
+    return decodable_master(local, wd)
 
 
 def inspect(req: dict, s: Settings | None = None, log: Log = print) -> dict[str, Any]:
