@@ -97,6 +97,9 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     app = FastAPI(title="vodflow API", version="1", lifespan=lifespan,
                   description="Upload video masters and read the catalog.")
     app.state.settings = s
+    from vodflow.analytics.ingest_api import create_router as create_events_router
+
+    app.include_router(create_events_router(s, kafka_timeout=kafka_timeout))
 
     def catalog(request: Request) -> Catalog:
         return request.app.state.catalog

@@ -1,0 +1,43 @@
+"""Fixtures of the analytics tests.
+
+Only the router tests need a service (Kafka). ``kafka_settings`` uses the Kafka of the current
+``VODFLOW_*`` settings when it answers (e.g. an isolated ``vodflow up --only kafka``) and falls back
+to the session ``stack`` fixture otherwise. Each module gets a private events topic, so tests never
+read or write the platform's ``video_events``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from vodflow.settings import Settings, load
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(request, settings) -> Settings:
+    from vodflow.stack import health
+
+    if health.kafka(settings)[0]:
+        return settings
+    return request.getfixturevalue("stack")
+
+
+@pytest.fixture(scope="module")
+def events_topic_settings(kafka_settings) -> Settings:
+    """Settings whose ``topic_events`` is a fresh 2-partition topic (deleted afterwards)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    topic = f"test_video_events_{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap, client_id="vodflow-tests")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    try:
+        yield load({**os.environ, "VODFLOW_TOPIC_EVENTS": topic})
+    finally:
+        try:
+            admin.delete_topics([topic])
+        finally:
+            admin.close()

@@ -1,0 +1,113 @@
+"""The simulator: deterministic by seed, realistic shape, faults in the stated proportions; the senders."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from vodflow.analytics.events import EventValidationError, validate_event
+from vodflow.analytics.simulate import simulate_sessions, synthetic_catalog
+
+START = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = START + timedelta(minutes=31)
+CATALOG = synthetic_catalog(50, seed=3)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_sessions(150, 30, CATALOG, seed=7, start=START)
+
+
+def test_deterministic_by_seed(sim):
+    again = simulate_sessions(150, 30, CATALOG, seed=7, start=START)
+    strip = lambda evs: [e for e in evs if e.get("client_ts", "").startswith("2025")]  # noqa: E731 future_ts is clock-relative
+    assert json.dumps(strip(again.events)) == json.dumps(strip(sim.events))
+    assert again.stats() == sim.stats()
+    other = simulate_sessions(150, 30, CATALOG, seed=8, start=START)
+    assert other.events[:50] != sim.events[:50]
+
+
+def test_fault_proportions(sim):
+    n = sim.clean
+    assert n > 5000
+    assert sim.duplicates == round(n * 0.01) and sim.late == round(n * 0.02) and sim.malformed == round(n * 0.005)
+    assert len(sim.events) == n + sim.duplicates
+    ids = Counter(e.get("event_id") for e in sim.events)
+    assert sum(c - 1 for c in ids.values() if c > 1) >= sim.duplicates
+    # exactly the malformed events fail validation, with a reason
+    failing = []
+    for i, e in enumerate(sim.events):
+        try:
+            validate_event(e, now=NOW)
+        except EventValidationError:
+            failing.append(i)
+    assert failing == sim.malformed_indexes and len(failing) == sim.malformed
+    # late / out-of-order: client_ts goes backwards in delivery order, by minutes for some events
+    ts = [datetime.fromisoformat(e["client_ts"]) for e in sim.events
+          if isinstance(e.get("client_ts"), str) and e["client_ts"].startswith("2025") and len(e["client_ts"]) > 23]
+    backwards = [(a - b) for a, b in zip(ts, ts[1:]) if b < a]
+    assert len(backwards) >= sim.late // 2
+    assert max(backwards) > timedelta(minutes=1)
+
+
+def test_realistic_shape(sim):
+    types = Counter(e.get("type") for e in sim.events)
+    for t in ("startup", "video_started", "video_progress", "video_paused", "video_seek", "rebuffer_start",
+              "rebuffer_end", "bitrate_switch", "video_completed"):
+        assert types[t] > 0, t
+    assert types["video_progress"] > 10 * types["video_started"]
+    assert types["startup"] >= sim.sessions - sim.malformed
+    # Zipf: the most popular title has many more sessions than the median one
+    starts = Counter(e["video_id"] for e in sim.events if e.get("type") == "video_started")
+    assert starts[CATALOG[0]] >= 5 * max(1, starts.get(CATALOG[25], 0))
+    # progress every 10 s of playback; bitrate switches change rung
+    assert all(e["played_s"] <= 10 for e in sim.events if e.get("type") == "video_progress")
+    assert all(e["from_rung"] != e["to_rung"] for e in sim.events if e.get("type") == "bitrate_switch")
+    # abandonment: most sessions do not complete
+    assert types["video_completed"] < types["video_started"] / 2
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        simulate_sessions(1, 1, [], seed=0)
+
+
+def test_cli_registration():
+    import typer
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+
+    @app.command()
+    def other() -> None:  # a second command so that `events` is a sub-command, as in vodflow's CLI
+        pass
+
+    from vodflow.analytics.simulate import register
+
+    register(app)
+    r = CliRunner().invoke(app, ["events", "simulate", "--help"])
+    assert r.exit_code == 0, r.output
+    assert "--viewers" in r.output and "--minutes" in r.output and "--to" in r.output
+    r = CliRunner().invoke(app, ["events", "simulate", "--to", "nowhere"])
+    assert r.exit_code != 0
+
+
+def test_send_through_the_api_and_to_kafka(events_topic_settings):
+    """Small end-to-end: simulated events through the router (malformed refused) and straight to Kafka."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from vodflow.analytics.ingest_api import create_router
+    from vodflow.analytics.simulate import send_to_api, send_to_kafka
+
+    s = simulate_sessions(10, 5, CATALOG, seed=1, malformed_rate=0.02)
+    app = FastAPI()
+    app.include_router(create_router(events_topic_settings))
+    with TestClient(app) as c:
+        res = send_to_api(s.events, "http://unused", batch_size=200, client=c)
+    assert res["rejected"] == s.malformed and res["accepted"] == len(s.events) - s.malformed
+    assert res["failed_batches"] == 0
+    assert send_to_kafka(s.events[:100], events_topic_settings) == 100

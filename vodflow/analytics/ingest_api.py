@@ -1,0 +1,200 @@
+"""``POST /events``: player events in, validated, produced to Kafka (durable before the answer).
+
+Status: done -- :func:`create_router` (an ``APIRouter`` to include in ``vodflow.api.app``), one
+shared producer per app (``vodflow.clients.kafka_producer``: acks=all, batching, gzip), created on
+first use, rebuilt after a failure, closed by the router's lifespan. Not yet included in
+``create_app`` (the lead applies the 2-line diff in the report / ``docs/analytics-events.md``).
+Next: authentication of the player (signed session token) and a per-client rate limit; metrics
+(accepted/rejected counters) once the API has a metrics endpoint.
+
+Request body: one event object, or ``{"events": [event, ...]}`` with 1..:data:`MAX_BATCH` events
+(body at most :data:`MAX_BODY_BYTES`). Answers:
+
+=====  ==========================================================================================
+200    ``{"accepted": n, "rejected": [...]}`` -- at least one event was valid; every accepted event
+       is acknowledged by Kafka (acks=all) before this answer. ``rejected`` lists the invalid ones:
+       ``{"index": i, "event_id": ... or null, "reason": "...", "errors": [{"field", "reason"}]}``
+       (``index`` is 0 for a single event). Rejected events never reach the topic; resending them
+       unchanged is pointless.
+400    the body is not JSON.
+413    more than MAX_BATCH events, or a body larger than MAX_BODY_BYTES.
+422    nothing valid: same body as 200 with ``accepted: 0``; or the body is neither an event nor
+       ``{"events": [...]}`` (``{"detail": ...}``).
+503    Kafka did not acknowledge (down, timeout): ``{"detail": ..., "accepted": 0}`` and
+       ``Retry-After``. Some events of the batch may still have been written; the client resends the
+       whole batch with the same event_ids and the silver table drops the duplicates.
+=====  ==========================================================================================
+
+Each valid event gets ``server_ts`` (receipt time, UTC) and is produced to ``settings.topic_events``
+keyed by ``session_id`` (one session stays in one partition, in order).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from vodflow.analytics.events import BaseEvent, EventValidationError, validate_event
+from vodflow.settings import Settings, get_settings
+
+log = logging.getLogger("vodflow.analytics.ingest")
+
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 2 * 1024 * 1024
+DEFAULT_KAFKA_TIMEOUT = 10.0
+
+
+class EventsUnavailable(RuntimeError):
+    """Kafka did not acknowledge the events."""
+
+
+class EventProducer:
+    """The app's one producer for events: lazily created, rebuilt after any failure, thread-safe."""
+
+    def __init__(self, settings: Settings, timeout: float = DEFAULT_KAFKA_TIMEOUT):
+        self.settings = settings
+        self.timeout = timeout
+        self._producer = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        from vodflow.clients import kafka_producer
+
+        with self._lock:
+            if self._producer is None:
+                ms = int(self.timeout * 1000)
+                request_ms = max(1000, min(15000, ms))
+                # Batching and gzip come from kafka_producer; a short linger since we flush anyway.
+                self._producer = kafka_producer(
+                    self.settings, bootstrap_timeout_ms=ms, max_block_ms=ms, request_timeout_ms=request_ms,
+                    delivery_timeout_ms=max(ms, request_ms + 1000), linger_ms=5, client_id="vodflow-events")
+            return self._producer
+
+    def _reset(self) -> None:
+        with self._lock:
+            p, self._producer = self._producer, None
+        if p is not None:
+            try:
+                p.close(timeout=0)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    def publish(self, events: list[BaseEvent]) -> int:
+        """Produce ``events`` and wait until every one is acknowledged (acks=all); returns the count."""
+        topic = self.settings.topic_events
+        deadline = time.monotonic() + self.timeout
+        try:
+            producer = self._get()
+            futures = []
+            for ev in events:
+                key, value, headers = ev.to_kafka()
+                futures.append(producer.send(topic, key=key, value=value, headers=headers))
+            producer.flush(timeout=max(0.1, deadline - time.monotonic()))
+            for f in futures:
+                f.get(timeout=max(0.1, deadline - time.monotonic()))
+            return len(futures)
+        except Exception as e:  # noqa: BLE001 - any Kafka failure means "not durable"
+            self._reset()
+            raise EventsUnavailable(
+                f"Kafka is unavailable: {len(events)} event(s) were not acknowledged on topic {topic!r} at "
+                f"{self.settings.kafka_bootstrap} ({type(e).__name__}: {e}); resend the batch later "
+                "(same event_ids: duplicates are dropped downstream)") from e
+
+    def close(self) -> None:
+        self._reset()
+
+
+def _shape(body: Any) -> tuple[list[Any], bool] | str:
+    """(events, is_batch) or an error text."""
+    if isinstance(body, dict) and "events" in body and "type" not in body:
+        extra = set(body) - {"events"}
+        if extra:
+            return f"a batch has only the key 'events'; unexpected: {', '.join(sorted(extra))}"
+        if not isinstance(body["events"], list):
+            return "'events' must be a JSON array of events"
+        if not body["events"]:
+            return "'events' is empty"
+        return body["events"], True
+    if isinstance(body, dict):
+        return [body], False
+    return "the body must be one event (a JSON object with 'type') or {\"events\": [...]}"
+
+
+def create_router(settings: Settings | None = None, *, kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT,
+                  max_batch: int = MAX_BATCH, max_body_bytes: int = MAX_BODY_BYTES) -> APIRouter:
+    """The ``/events`` router. Its producer lives in ``app.state.event_producer`` (closed on shutdown)."""
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        producer = getattr(app.state, "event_producer", None)
+        if producer is not None:
+            await run_in_threadpool(producer.close)
+
+    router = APIRouter(tags=["analytics"], lifespan=lifespan)
+    state_lock = threading.Lock()
+
+    def producer_of(request: Request) -> EventProducer:
+        st = request.app.state
+        with state_lock:
+            if getattr(st, "event_producer", None) is None:
+                st.event_producer = EventProducer(s, timeout=kafka_timeout)
+            return st.event_producer
+
+    @router.post("/events", summary="Ingest player events (one, or a batch)", responses={
+        200: {"description": "some or all accepted; `rejected` lists the invalid ones"},
+        400: {"description": "the body is not JSON"},
+        413: {"description": f"more than {max_batch} events or a body over {max_body_bytes} bytes"},
+        422: {"description": "no valid event"},
+        503: {"description": "Kafka did not acknowledge; resend the batch"}})
+    async def post_events(request: Request):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body_bytes:
+            return JSONResponse({"detail": f"the body is larger than {max_body_bytes} bytes"}, status_code=413)
+        raw = await request.body()
+        if len(raw) > max_body_bytes:
+            return JSONResponse({"detail": f"the body is larger than {max_body_bytes} bytes"}, status_code=413)
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            return JSONResponse({"detail": f"the body is not valid JSON ({e})"}, status_code=400)
+        shaped = _shape(body)
+        if isinstance(shaped, str):
+            return JSONResponse({"detail": shaped}, status_code=422)
+        items, _ = shaped
+        if len(items) > max_batch:
+            return JSONResponse({"detail": f"{len(items)} events in one batch; at most {max_batch}"},
+                                status_code=413)
+
+        now = datetime.now(timezone.utc)
+        valid: list[BaseEvent] = []
+        rejected: list[dict[str, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                valid.append(validate_event(item, now=now, stamp=True))
+            except EventValidationError as e:
+                eid = item.get("event_id") if isinstance(item, dict) else None
+                rejected.append({"index": i, "event_id": eid if isinstance(eid, str) else None,
+                                 "reason": e.reason, "errors": e.errors})
+        if not valid:
+            return JSONResponse({"accepted": 0, "rejected": rejected}, status_code=422)
+        try:
+            n = await run_in_threadpool(producer_of(request).publish, valid)
+        except EventsUnavailable as e:
+            log.error("%s", e)
+            return JSONResponse({"detail": str(e), "accepted": 0}, status_code=503, headers={"Retry-After": "10"})
+        if rejected:
+            log.info("events: %d accepted, %d rejected (first: %s)", n, len(rejected), rejected[0]["reason"])
+        return {"accepted": n, "rejected": rejected}
+
+    return router
