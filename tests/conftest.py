@@ -56,3 +56,18 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "restarts_stack: stops and starts the local stack; runs last")
+
+
+@pytest.fixture(scope="module")
+def scheduler_paused(request, stack):
+    """Pause the DAGs a module runs with dag.test(), so the live scheduler does not pick up
+    the same task instances (a race on the shared metadata DB); unpause afterwards."""
+    from vodflow.airflow_client import AirflowClient
+
+    dag_ids = getattr(request.module, "DAG_TEST_IDS", ())
+    client = AirflowClient(stack)
+    for d in dag_ids:
+        client.set_paused(d, True)
+    yield
+    for d in dag_ids:
+        client.set_paused(d, False)

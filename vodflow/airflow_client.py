@@ -74,6 +74,10 @@ class AirflowClient:
             raise AirflowError(f"triggering {dag_id} failed: {r.status_code} {r.text[:300]}")
         return r.json()
 
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.wait_for_dag(dag_id)
+        self._req("PATCH", f"/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         r = self._req("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
         r.raise_for_status()

@@ -14,6 +14,8 @@ from vodflow.clients import s3_client
 from vodflow.settings import REPO_ROOT
 
 SHARED_VIDEOS = REPO_ROOT.parent / "shared" / "data" / "videos"
+DAG_TEST_IDS = ("video_ingest",)
+pytestmark = pytest.mark.usefixtures("scheduler_paused")
 
 
 def _dag():

@@ -25,8 +25,16 @@ def test_dag_files_stay_thin():
 def test_stack_smoke_runs_with_dag_test(stack):
     from airflow.dag_processing.dagbag import DagBag
 
+    from vodflow.airflow_client import AirflowClient
+
+    client = AirflowClient(stack)
+    client.set_paused("stack_smoke", True)  # keep the live scheduler off this dag.test() run
+
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "stack_smoke.py")).get_dag("stack_smoke")
-    run = dag.test(run_conf={"message": "from dag.test"})
+    try:
+        run = dag.test(run_conf={"message": "from dag.test"})
+    finally:
+        client.set_paused("stack_smoke", False)
     assert run.state == "success"
 
 
