@@ -50,6 +50,37 @@ def kafka_producer(settings: Settings | None = None, **overrides):
     return KafkaProducer(**conf)
 
 
+class LazyProducer:
+    """One long-lived producer shared by an app's threads: created on first use, dropped after a
+    failure so the next call reconnects. ``overrides`` are passed to :func:`kafka_producer`."""
+
+    def __init__(self, settings: Settings, overrides: dict):
+        import threading
+
+        self.settings = settings
+        self._overrides = overrides
+        self._producer = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        with self._lock:
+            if self._producer is None:
+                self._producer = kafka_producer(self.settings, **self._overrides)
+            return self._producer
+
+    def _reset(self) -> None:
+        with self._lock:
+            p, self._producer = self._producer, None
+        if p is not None:
+            try:
+                p.close(timeout=0)
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+
+    def close(self) -> None:
+        self._reset()
+
+
 def kafka_consumer(*topics: str, settings: Settings | None = None, **overrides):
     from kafka import KafkaConsumer
 

@@ -44,6 +44,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vodflow.analytics.events import BaseEvent, EventValidationError, validate_event
+from vodflow.clients import LazyProducer
 from vodflow.settings import Settings, get_settings
 
 log = logging.getLogger("vodflow.analytics.ingest")
@@ -57,36 +58,17 @@ class EventsUnavailable(RuntimeError):
     """Kafka did not acknowledge the events."""
 
 
-class EventProducer:
+class EventProducer(LazyProducer):
     """The app's one producer for events: lazily created, rebuilt after any failure, thread-safe."""
 
     def __init__(self, settings: Settings, timeout: float = DEFAULT_KAFKA_TIMEOUT):
-        self.settings = settings
+        ms = int(timeout * 1000)
+        request_ms = max(1000, min(15000, ms))
+        # Batching and gzip come from kafka_producer; a short linger since we flush anyway.
+        super().__init__(settings, dict(bootstrap_timeout_ms=ms, max_block_ms=ms, request_timeout_ms=request_ms,
+                                        delivery_timeout_ms=max(ms, request_ms + 1000), linger_ms=5,
+                                        client_id="vodflow-events"))
         self.timeout = timeout
-        self._producer = None
-        self._lock = threading.Lock()
-
-    def _get(self):
-        from vodflow.clients import kafka_producer
-
-        with self._lock:
-            if self._producer is None:
-                ms = int(self.timeout * 1000)
-                request_ms = max(1000, min(15000, ms))
-                # Batching and gzip come from kafka_producer; a short linger since we flush anyway.
-                self._producer = kafka_producer(
-                    self.settings, bootstrap_timeout_ms=ms, max_block_ms=ms, request_timeout_ms=request_ms,
-                    delivery_timeout_ms=max(ms, request_ms + 1000), linger_ms=5, client_id="vodflow-events")
-            return self._producer
-
-    def _reset(self) -> None:
-        with self._lock:
-            p, self._producer = self._producer, None
-        if p is not None:
-            try:
-                p.close(timeout=0)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
 
     def publish(self, events: list[BaseEvent]) -> int:
         """Produce ``events`` and wait until every one is acknowledged (acks=all); returns the count."""
@@ -108,9 +90,6 @@ class EventProducer:
                 f"Kafka is unavailable: {len(events)} event(s) were not acknowledged on topic {topic!r} at "
                 f"{self.settings.kafka_bootstrap} ({type(e).__name__}: {e}); resend the batch later "
                 "(same event_ids: duplicates are dropped downstream)") from e
-
-    def close(self) -> None:
-        self._reset()
 
 
 def _shape(body: Any) -> tuple[list[Any], bool] | str:

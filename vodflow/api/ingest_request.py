@@ -14,13 +14,13 @@ The catalog row exists (status ``uploaded``) before the message is published.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vodflow.clients import LazyProducer
 from vodflow.settings import Settings, get_settings
 
 SCHEMA = "vodflow.ingest_request/1"
@@ -69,31 +69,12 @@ def _producer_overrides(timeout: float) -> dict[str, Any]:
                 delivery_timeout_ms=max(ms, request_ms), linger_ms=0, client_id="vodflow-api")
 
 
-class IngestPublisher:
+class IngestPublisher(LazyProducer):
     """A long-lived producer (acks=all) for the API, created on first use and rebuilt after a failure."""
 
     def __init__(self, settings: Settings | None = None, timeout: float = DEFAULT_TIMEOUT):
-        self.settings = settings or get_settings()
+        super().__init__(settings or get_settings(), _producer_overrides(timeout))
         self.timeout = timeout
-        self._producer = None
-        self._lock = threading.Lock()
-
-    def _get(self):
-        from vodflow.clients import kafka_producer
-
-        with self._lock:
-            if self._producer is None:
-                self._producer = kafka_producer(self.settings, **_producer_overrides(self.timeout))
-            return self._producer
-
-    def _reset(self) -> None:
-        with self._lock:
-            p, self._producer = self._producer, None
-        if p is not None:
-            try:
-                p.close(timeout=0)
-            except Exception:  # noqa: BLE001 - best effort
-                pass
 
     def publish(self, request: IngestRequest):
         """Send and wait for the broker's ack (acks=all); returns the RecordMetadata."""
@@ -107,9 +88,6 @@ class IngestPublisher:
             raise IngestPublishError(
                 f"Kafka is unavailable: the ingest request for video {request.video_id} was not acknowledged "
                 f"on topic {topic!r} at {self.settings.kafka_bootstrap} ({type(e).__name__}: {e})") from e
-
-    def close(self) -> None:
-        self._reset()
 
 
 def publish_ingest_request(video_id: str, source_key: str, title: str, *, settings: Settings | None = None,
