@@ -1,8 +1,8 @@
 """video_ingest: master video → validated → ABR ladder → HLS + DASH (CMAF) → published → ready.
 
-Started by an ingest request on Kafka (the upload API publishes one per upload; an
-AssetWatcher turns each message into a run), or by hand from the Airflow UI with a
-`video_id` or an `s3_key` (masters/<id>/original.<ext>). A bad master fails with the
+One run per title. Started by `ingest_dispatch` for each ingest request on Kafka (the
+upload API publishes one per upload), or by hand from the Airflow UI with a `video_id` or
+an `s3_key` (masters/<id>/original.<ext>). A bad master fails with the
 reason stored in the catalog and publishes nothing; see docs/ingest.md.
 """
 
@@ -11,28 +11,14 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.providers.apache.kafka.triggers.await_message import AwaitMessageTrigger
-from airflow.sdk import Asset, AssetWatcher, Param, dag, task
-
-ingest_requests = Asset(
-    "vodflow_ingest_requests",
-    watchers=[AssetWatcher(
-        name="ingest_requests_watcher",
-        trigger=AwaitMessageTrigger(
-            topics=[os.environ.get("VODFLOW_TOPIC_INGEST", "ingest_requests")],
-            kafka_config_id="vodflow_kafka",
-            apply_function="vodflow.ingest.trigger.ingest_request_payload",
-            poll_interval=1,
-        ),
-    )],
-)
+from airflow.sdk import Param, dag, task
 
 HEAVY = {"pool": "encode"}
 
 
 @dag(
     dag_id="video_ingest",
-    schedule=[ingest_requests],
+    schedule=None,  # runs come from ingest_dispatch (Kafka) or the trigger form
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=2,
@@ -50,10 +36,10 @@ HEAVY = {"pool": "encode"}
 )
 def video_ingest():
     @task
-    def accept(params=None, run_id=None, triggering_asset_events=None, ti=None) -> dict:
+    def accept(params=None, run_id=None, ti=None) -> dict:
         from vodflow.ingest.steps import run_accept
 
-        return run_accept(params, run_id, triggering_asset_events, ti)
+        return run_accept(params, run_id, ti)
 
     @task(**HEAVY)
     def inspect(req: dict, ti=None) -> dict:

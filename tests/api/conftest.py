@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Iterator
 
 import pytest
@@ -31,9 +32,27 @@ def catalog_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'sub' / 'catalog.db'}"
 
 
+@pytest.fixture(scope="session")
+def ingest_topic(services) -> Iterator[str]:
+    """A private ingest topic, so the uploads of these tests never reach the live ingest_dispatch DAG."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    topic = f"test_ingest_requests_{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap, client_id="vodflow-tests")
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    try:
+        yield topic
+    finally:
+        try:
+            admin.delete_topics([topic])
+        finally:
+            admin.close()
+
+
 @pytest.fixture(scope="module")
-def api_settings(services, catalog_url) -> Settings:
-    return settings_with(VODFLOW_CATALOG_DB_URL=catalog_url)
+def api_settings(services, catalog_url, ingest_topic) -> Settings:
+    return settings_with(VODFLOW_CATALOG_DB_URL=catalog_url, VODFLOW_TOPIC_INGEST=ingest_topic)
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,6 @@ from vodflow.ingest import pipeline
 log = logging.getLogger("vodflow.ingest")
 
 
-def _request_from_events(triggering_asset_events) -> dict:
-    if not triggering_asset_events:
-        return {}
-    for events in triggering_asset_events.values():
-        for ev in events:
-            extra = dict(ev.extra or {})
-            payload = extra.get("payload", extra)
-            if isinstance(payload, dict) and (payload.get("video_id") or payload.get("source_key")):
-                return payload
-    return {}
-
-
 def _is_last_try(ti) -> bool:
     if ti is None:
         return True
@@ -40,12 +28,9 @@ def _fail_task(req: dict | None, reason: str, final: bool) -> None:
         raise AirflowFailException(reason)
 
 
-def run_accept(params: dict | None, run_id: str, triggering_asset_events, ti) -> dict:
+def run_accept(params: dict | None, run_id: str, ti) -> dict:
     params = dict(params or {})
-    ev = _request_from_events(triggering_asset_events)
-    video_id = params.get("video_id") or ev.get("video_id")
-    s3_key = params.get("s3_key") or ev.get("source_key")
-    title = params.get("title") or ev.get("title")
+    video_id, s3_key, title = params.get("video_id"), params.get("s3_key"), params.get("title")
     try:
         return pipeline.accept(run_id, video_id=video_id, s3_key=s3_key, title=title, log=log.info)
     except pipeline.IngestRejected as e:
