@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from vodflow.analytics.cli_commands import register as register_analytics_commands
 from vodflow.analytics.simulate import register as register_events_commands
 from vodflow.api.upload_cli import register as register_api_commands
 from vodflow.settings import get_settings, markdown_table
@@ -164,6 +165,7 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
 
 register_api_commands(app)
 register_events_commands(app)
+register_analytics_commands(app)
 
 
 def main() -> None:  # console-script entry point

@@ -1,0 +1,105 @@
+"""`vodflow report dropoff`: the retention numbers from title_daily and the PNG chart (no JVM)."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from lakekit import TODAY, VIDEO_A, VIDEO_B, VIDEO_C, build_lake
+
+from vodflow.analytics.query import AnalyticsError
+from vodflow.analytics.report import dropoff_chart, dropoff_data
+from vodflow.settings import get_settings, load
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    return build_lake(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture
+def cli(lake):
+    from typer.testing import CliRunner
+
+    from vodflow.cli import app
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VODFLOW_LAKE_URI", lake.lake_uri)
+    get_settings.cache_clear()
+    try:
+        yield lambda *args: CliRunner().invoke(app, list(args))
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
+    assert data[-8:-4] == b"IEND", "truncated PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_dropoff_all_days(lake):
+    d = dropoff_data(VIDEO_A, lake)
+    assert (d.views, d.completions, d.days, d.watch_time_s) == (40, 16, 3, 63000.0)
+    assert d.first_date < d.last_date == TODAY
+    assert d.dropoff[0] == 16 and sum(d.dropoff) == 24 and d.unbucketed == 0
+    assert d.positions == list(range(0, 101, 5))
+    r = d.retention
+    assert (r[0], r[1], r[4], r[5], r[10], r[15], r[20]) == pytest.approx((1, 0.6, 0.6, 0.575, 0.475, 0.425, 0.4))
+    assert r[-1] == pytest.approx(d.completion_rate)           # every view completed or ended in a bucket
+
+
+def test_dropoff_last_days(lake):
+    d = dropoff_data(VIDEO_A, lake, days=7, today=TODAY)        # today and 2 days ago; not the row of day -10
+    assert (d.views, d.completions, d.days) == (20, 6, 2)
+    assert d.dropoff[:5] == [6, 0, 0, 0, 1] and d.dropoff[9] == 4 and d.dropoff[19] == 1
+    assert d.retention[-1] == pytest.approx(0.3) == pytest.approx(d.completion_rate)
+
+
+def test_views_at_unknown_positions_are_reported(lake):
+    d = dropoff_data(VIDEO_C, lake)
+    assert (d.views, d.completions, sum(d.dropoff), d.unbucketed) == (4, 1, 2, 1)
+    assert d.retention[-1] == pytest.approx(0.5) and d.completion_rate == pytest.approx(0.25)
+
+
+def test_chart_is_a_sensible_png(lake, tmp_path):
+    out = dropoff_chart(dropoff_data(VIDEO_A, lake), tmp_path / "sub" / "a.png")
+    assert out == tmp_path / "sub" / "a.png"
+    assert png_size(out) == (1000, 560)
+    assert 15_000 < out.stat().st_size < 500_000
+
+
+def test_errors(lake, tmp_path):
+    with pytest.raises(AnalyticsError, match=r"unknown video nope: title_daily has no row for it \(3 titles"):
+        dropoff_data("nope", lake)
+    with pytest.raises(AnalyticsError, match=rf"video {VIDEO_B} has no views in the last 1 days .*latest day is "):
+        dropoff_data(VIDEO_B, lake, days=1, today=TODAY)
+    empty = load({**os.environ, "VODFLOW_LAKE_URI": str(tmp_path / "empty")})
+    with pytest.raises(AnalyticsError, match=r"title_daily has not been written yet.*vodflow up"):
+        dropoff_data(VIDEO_A, empty)
+
+
+def test_cli_report_dropoff(cli, tmp_path, monkeypatch):
+    out = tmp_path / "chart.png"
+    r = cli("report", "dropoff", VIDEO_A, "--out", str(out), "--days", "7")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == str(out)
+    assert "20 views, completion rate 30.0 %" in r.stderr
+    assert png_size(out) == (1000, 560)
+
+    monkeypatch.chdir(tmp_path)                                 # default path: ./dropoff_<id>.png
+    r = cli("report", "dropoff", VIDEO_C)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == f"dropoff_{VIDEO_C}.png" and png_size(tmp_path / f"dropoff_{VIDEO_C}.png")
+
+
+def test_cli_report_errors(cli):
+    r = cli("report", "dropoff", "00000000-0000-0000-0000-000000000000")
+    assert r.exit_code == 1 and "error: unknown video 00000000-0000-0000-0000-000000000000" in r.stderr
+    assert "Traceback" not in r.output
+    r = cli("report", "dropoff", VIDEO_B, "--days", "1")
+    assert r.exit_code == 1 and "no views in the last 1 days" in r.stderr

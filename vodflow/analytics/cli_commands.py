@@ -1,0 +1,193 @@
+"""Analyst commands: ``vodflow sql``, ``vodflow tables``, ``vodflow report dropoff``.
+
+No JVM: the Delta tables are read with delta-rs and queried with DuckDB (:mod:`.query`). Registered
+in ``vodflow/cli.py`` with ``register(app)``; heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+FORMATS = ("table", "csv", "json")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, width=None if probe.is_terminal else 160)
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _json_value(v: Any) -> Any:
+    """A JSON-friendly version of a value from Arrow (dates/timestamps as ISO-8601 strings)."""
+    if isinstance(v, (datetime, date, time)):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        return str(v)
+    if type(v).__name__ == "MonthDayNano":  # a DuckDB INTERVAL, e.g. now() - max(client_ts)
+        months, days, ns = v
+        return (f"{months} months " if months else "") + str(timedelta(days=days, microseconds=ns // 1000))
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    return v
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(round(v, 6))
+    if isinstance(v, (list, dict)):
+        return json.dumps(_json_value(v), separators=(",", ":"))
+    return str(_json_value(v))
+
+
+def write_result(table, fmt: str, out=None, title: str | None = None) -> None:
+    """Print an Arrow table as a rich table, CSV or a JSON array of objects."""
+    out = out or sys.stdout
+    rows = table.to_pylist()
+    names = table.column_names
+    if fmt == "json":
+        out.write(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in rows], indent=1) + "\n")
+    elif fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(names)
+        for r in rows:
+            w.writerow([_cell(r[n]) for n in names])
+    else:
+        import pyarrow as pa
+        from rich.table import Table
+
+        t = Table(title=title, show_lines=False)
+        for f in table.schema:
+            numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+            t.add_column(f.name, justify="right" if numeric else "left", overflow="fold")
+        for r in rows:
+            t.add_row(*["[dim]null[/]" if r[n] is None else _escape(_table_cell(r[n])) for n in names])
+        _console().print(t)
+
+
+def _table_cell(v: Any) -> str:
+    return str(v) if isinstance(v, datetime) else _cell(v)   # "2025-06-01 12:00:00+00:00" reads better here
+
+
+def _escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sql``, ``tables`` and ``report dropoff`` to the ``vodflow`` Typer app."""
+
+    @app.command("sql")
+    def sql_cmd(
+        query: str = typer.Argument(..., help="DuckDB SQL over the tables, e.g. \"SELECT * FROM vodflow.title_daily\" "
+                                              "('-' reads the query from stdin)."),
+        fmt: str = typer.Option("table", "--format", "-f", help="Output: table, csv or json."),
+        limit: int = typer.Option(1000, "--limit", "-n", min=0, help="At most this many rows (0 = all)."),
+    ) -> None:
+        """Query the analytics Delta tables with SQL (DuckDB dialect, no JVM): `<table>` or `vodflow.<table>`."""
+        from vodflow.analytics.query import AnalyticsError, run_sql
+        from vodflow.settings import get_settings
+
+        if fmt not in FORMATS:
+            raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+        if query == "-":
+            query = sys.stdin.read()
+        try:
+            res = run_sql(query, get_settings(), limit=limit + 1 if limit else None)
+        except AnalyticsError as e:
+            _fail(str(e))
+        truncated = bool(limit) and res.num_rows > limit
+        if truncated:
+            res = res.slice(0, limit)
+        write_result(res, fmt)
+        if fmt == "table":
+            more = f" (first {limit}; more with --limit 0)" if truncated else ""
+            _console(stderr=True).print(f"[dim]{res.num_rows} row{'s' if res.num_rows != 1 else ''}{more}[/]")
+        elif truncated:
+            _console(stderr=True).print(f"[yellow]output limited to {limit} rows: use --limit 0 for all[/]")
+
+    @app.command("tables")
+    def tables_cmd(markdown: bool = typer.Option(False, "--markdown",
+                                                 help="Print every table's schema as markdown (docs/analytics.md).")
+                   ) -> None:
+        """List the analytics tables: location, rows, Delta version and last commit time."""
+        from rich.table import Table
+
+        from vodflow.analytics.query import NOT_WRITTEN_HINT, AnalyticsError, table_info, tables_markdown
+        from vodflow.analytics.tables import DATABASE
+        from vodflow.settings import get_settings
+
+        if markdown:
+            typer.echo(tables_markdown(), nl=False)
+            return
+        s = get_settings()
+        try:
+            infos = table_info(s)
+        except AnalyticsError as e:
+            _fail(str(e))
+        t = Table(title=f"analytics tables in {s.lake_uri}")
+        for col, just in (("table", "left"), ("rows", "right"), ("version", "right"), ("last modified (UTC)", "left"),
+                          ("location", "left")):
+            t.add_column(col, justify=just, overflow="fold")
+        for i in infos:
+            if not i.exists:
+                t.add_row(f"{DATABASE}.{i.name}", "[dim]-[/]", "[dim]-[/]", "[dim]not written yet[/]",
+                          _escape(i.location))
+            elif i.error:
+                t.add_row(f"{DATABASE}.{i.name}", "[red]?[/]", str(i.version if i.version is not None else "?"),
+                          f"[red]unreadable: {_escape(i.error)}[/]", _escape(i.location))
+            else:
+                when = i.last_modified.strftime("%Y-%m-%d %H:%M:%S") if i.last_modified else "?"
+                t.add_row(f"{DATABASE}.{i.name}", f"{i.rows:,}", str(i.version), when, _escape(i.location))
+        _console().print(t)
+        if not any(i.exists for i in infos):
+            _console().print(f"No table yet: {NOT_WRITTEN_HINT}.")
+
+    report_app = typer.Typer(help="Charts from the analytics tables.", no_args_is_help=True)
+
+    @report_app.command("dropoff")
+    def dropoff_cmd(
+        video_id: str = typer.Argument(..., help="Catalog id of the title."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default dropoff_<VIDEO_ID>.png)."),
+        days: int = typer.Option(0, "--days", min=0, help="Only the last N days, today (UTC) included; 0 = all days."),
+    ) -> None:
+        """Drop-off chart of a title (PNG): share of views still watching along the title, from title_daily."""
+        from vodflow.analytics.query import AnalyticsError
+        from vodflow.analytics.report import dropoff_chart, dropoff_data
+        from vodflow.settings import get_settings
+
+        try:
+            d = dropoff_data(video_id, get_settings(), days=days)
+        except AnalyticsError as e:
+            _fail(str(e))
+        path = dropoff_chart(d, out or Path(f"dropoff_{video_id}.png"))
+        _console(stderr=True).print(
+            f"[dim]{d.views:,} views, completion rate {100 * d.completion_rate:.1f} %, "
+            f"{d.first_date} to {d.last_date}[/]")
+        typer.echo(str(path))
+
+    app.add_typer(report_app, name="report")
