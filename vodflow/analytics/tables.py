@@ -1,0 +1,218 @@
+"""The analytics Delta tables: names, locations, schemas, partitioning, and their registration.
+
+One place for the lake layout, used by the streaming job, the maintenance DAG, ``vodflow sql``,
+the reports and the recommendations (``gold/user_title``). Every table lives at
+``settings.table_path(path)`` and is registered in Spark SQL as ``vodflow.<name>``
+(:func:`register`). Column descriptions are the analyst's reference (``docs/analytics.md``).
+pyspark is imported lazily: the module is light enough for the API and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vodflow.settings import Settings, get_settings
+
+DATABASE = "vodflow"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str                                  # vodflow.<name> in Spark SQL, <name> in `vodflow sql`
+    path: str                                  # under VODFLOW_LAKE_URI
+    columns: tuple[tuple[str, str, str], ...]  # (name, Spark SQL type, description)
+    partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()           # Z-order columns for OPTIMIZE (what analysts filter by)
+    doc: str = ""
+
+    def ddl(self) -> str:
+        return ", ".join(f"{n} {t}" for n, t, _ in self.columns)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [n for n, _, _ in self.columns]
+
+    def location(self, s: Settings | None = None) -> str:
+        return (s or get_settings()).table_path(self.path)
+
+
+_EVENT_COLUMNS = (
+    ("schema_version", "INT", "wire-format version of the event"),
+    ("type", "STRING", "event type: video_started, video_progress, ..."),
+    ("event_id", "STRING", "UUID; unique in this table (deduplicated)"),
+    ("session_id", "STRING", "playback session (UUID)"),
+    ("user_id", "STRING", "account id"),
+    ("video_id", "STRING", "catalog id of the title"),
+    ("client_ts", "TIMESTAMP", "when it happened (client clock, UTC); the event time"),
+    ("server_ts", "TIMESTAMP", "when the API received it (Kafka time for events produced directly)"),
+    ("position_s", "DOUBLE", "position in the title, seconds"),
+    ("duration_s", "DOUBLE", "length of the title, seconds (null if the player did not know it)"),
+    ("rung", "STRING", "ABR rung playing"),
+    ("device", "STRING", "web, ios, android, tv, other"),
+    ("country", "STRING", "ISO 3166-1 alpha-2"),
+    ("played_s", "DOUBLE", "video_progress: seconds played since the previous progress event"),
+    ("from_position_s", "DOUBLE", "video_seek: from"),
+    ("to_position_s", "DOUBLE", "video_seek: to"),
+    ("startup_ms", "BIGINT", "startup: play request to first frame"),
+    ("duration_ms", "BIGINT", "rebuffer_end: length of the stall"),
+    ("from_rung", "STRING", "bitrate_switch: from"),
+    ("to_rung", "STRING", "bitrate_switch: to"),
+)
+
+BRONZE = Table(
+    "bronze_events", "bronze/video_events",
+    (("key", "STRING", "Kafka key (session_id)"),
+     ("value", "STRING", "the record exactly as produced"),
+     ("topic", "STRING", "Kafka topic"),
+     ("partition", "INT", "Kafka partition"),
+     ("offset", "BIGINT", "Kafka offset; (topic, partition, offset) is unique"),
+     ("kafka_ts", "TIMESTAMP", "Kafka record timestamp"),
+     ("ingest_date", "DATE", "partition: date of kafka_ts")),
+    partition_by=("ingest_date",),
+    doc="Every Kafka record as received, append only: the replay source of everything else.")
+
+SILVER = Table(
+    "events", "silver/video_events",
+    _EVENT_COLUMNS + (
+        ("kafka_partition", "INT", "where it was read from"),
+        ("kafka_offset", "BIGINT", "where it was read from"),
+        ("event_date", "DATE", "partition: date of client_ts (UTC)")),
+    partition_by=("event_date", "type"),
+    cluster_by=("video_id", "user_id"),
+    doc="Validated events, one row per event_id (duplicates within the watermark are dropped).")
+
+QUARANTINE = Table(
+    "quarantine", "silver/quarantine",
+    (("kind", "STRING", "malformed (not an event), invalid (a rule failed) or late (beyond the watermark)"),
+     ("reason", "STRING", "why, e.g. 'position_s: must be >= 0'"),
+     ("event_id", "STRING", "if one could be read"),
+     ("value", "STRING", "the raw record, untouched"),
+     ("topic", "STRING", "Kafka topic"),
+     ("partition", "INT", "Kafka partition"),
+     ("offset", "BIGINT", "Kafka offset"),
+     ("kafka_ts", "TIMESTAMP", "Kafka record timestamp"),
+     ("batch_id", "BIGINT", "stream micro-batch that quarantined it"),
+     ("quarantine_date", "DATE", "partition: date of kafka_ts")),
+    partition_by=("quarantine_date",),
+    doc="Records that never reach silver, with the reason. Nothing is dropped silently.")
+
+SESSIONS = Table(
+    "sessions", "gold/sessions",
+    (("session_id", "STRING", "playback session"),
+     ("user_id", "STRING", "account"),
+     ("video_id", "STRING", "title"),
+     ("device", "STRING", "device of the session"),
+     ("country", "STRING", "country of the session"),
+     ("started_at", "TIMESTAMP", "earliest client_ts of the session; the session counts in this hour/day"),
+     ("prev_started_at", "TIMESTAMP", "started_at before the last update (bookkeeping for late events)"),
+     ("last_event_at", "TIMESTAMP", "latest client_ts"),
+     ("last_position_s", "DOUBLE", "position of the latest event: where the viewer was when they left"),
+     ("max_position_s", "DOUBLE", "furthest position reached"),
+     ("duration_s", "DOUBLE", "title length reported by the player"),
+     ("played_s", "DOUBLE", "seconds watched (sum of video_progress.played_s)"),
+     ("events", "BIGINT", "events in the session"),
+     ("completed", "BOOLEAN", "a video_completed event was seen"),
+     ("startup_ms", "BIGINT", "startup time (first startup event)"),
+     ("rebuffers", "BIGINT", "stalls (rebuffer_end events)"),
+     ("rebuffer_ms", "BIGINT", "total stall time"),
+     ("seeks", "BIGINT", "video_seek events"),
+     ("switches", "BIGINT", "bitrate_switch events")),
+    cluster_by=("video_id", "started_at"),
+    doc="One row per playback session, updated as its events arrive; the basis of the title tables.")
+
+_TITLE_METRICS = (
+    ("views", "BIGINT", "sessions that started in the period"),
+    ("unique_viewers", "BIGINT", "distinct users among those sessions"),
+    ("watch_time_s", "DOUBLE", "seconds watched in those sessions"),
+    ("completions", "BIGINT", "sessions with video_completed"),
+    ("completion_rate", "DOUBLE", "completions / views"),
+    ("avg_share_watched", "DOUBLE", "mean of min(1, played_s / duration_s) over sessions with a duration"),
+    ("dropoff", "ARRAY<BIGINT>", "20 buckets of 5 % of the title: sessions that ended there without completing"),
+    ("updated_at", "TIMESTAMP", "when this row was last recomputed"),
+)
+
+TITLE_HOURLY = Table(
+    "title_hourly", "gold/title_hourly",
+    (("video_id", "STRING", "title"), ("hour", "TIMESTAMP", "hour of started_at (UTC)")) + _TITLE_METRICS,
+    cluster_by=("video_id", "hour"),
+    doc="Per title and hour.")
+
+TITLE_DAILY = Table(
+    "title_daily", "gold/title_daily",
+    (("video_id", "STRING", "title"), ("date", "DATE", "date of started_at (UTC)")) + _TITLE_METRICS,
+    cluster_by=("video_id", "date"),
+    doc="Per title and day.")
+
+USER_TITLE = Table(
+    "user_title", "gold/user_title",
+    (("user_id", "STRING", "account"),
+     ("video_id", "STRING", "title"),
+     ("sessions", "BIGINT", "sessions of this user on this title"),
+     ("watch_time_s", "DOUBLE", "seconds watched in total"),
+     ("watch_fraction", "DOUBLE", "min(1, watch_time_s / duration_s): share of the title seen"),
+     ("completed", "BOOLEAN", "any session completed"),
+     ("last_watched", "TIMESTAMP", "latest event of the user on the title")),
+    cluster_by=("user_id",),
+    doc="Implicit feedback per user and title: the input of recs_training.")
+
+PLAYBACK_QUALITY = Table(
+    "playback_quality", "gold/playback_quality",
+    (("date", "DATE", "date of the events (client_ts, UTC)"),
+     ("rung", "STRING", "ABR rung"),
+     ("device", "STRING", "device"),
+     ("startups", "BIGINT", "startup events (rung = the first rung played)"),
+     ("startup_ms_p50", "DOUBLE", "median startup time (exact, interpolated)"),
+     ("startup_ms_p95", "DOUBLE", "95th percentile startup time"),
+     ("played_s", "DOUBLE", "seconds played on this rung"),
+     ("rebuffers", "BIGINT", "stalls on this rung"),
+     ("rebuffer_ms", "BIGINT", "stall time on this rung"),
+     ("rebuffer_ratio", "DOUBLE", "rebuffer_ms / (rebuffer_ms + 1000 * played_s)"),
+     ("updated_at", "TIMESTAMP", "when this row was last updated")),
+    cluster_by=("date", "device"),
+    doc="Playback quality per day, rung and device.")
+
+WATERMARKS = Table(
+    "stream_watermarks", "_state/watermarks",
+    (("batch_id", "BIGINT", "silver micro-batch"),
+     ("max_client_ts", "TIMESTAMP", "largest client_ts accepted so far"),
+     ("watermark", "TIMESTAMP", "events older than this were late for the next batch"),
+     ("rows", "BIGINT", "records in the batch"),
+     ("committed_at", "TIMESTAMP", "wall clock")),
+    doc="The stream's event-time watermark after each batch (deterministic on replay).")
+
+TABLES: dict[str, Table] = {t.name: t for t in (BRONZE, SILVER, QUARANTINE, SESSIONS, TITLE_HOURLY, TITLE_DAILY,
+                                                 USER_TITLE, PLAYBACK_QUALITY, WATERMARKS)}
+GOLD = (SESSIONS, TITLE_HOURLY, TITLE_DAILY, USER_TITLE, PLAYBACK_QUALITY)
+DROPOFF_BUCKETS = 20
+
+
+def ensure(spark, s: Settings | None = None, tables=None) -> None:
+    """Create the tables that do not exist yet (empty, with their schema and partitioning). Idempotent."""
+    from delta.tables import DeltaTable
+
+    s = s or get_settings()
+    for t in tables or TABLES.values():
+        b = DeltaTable.createIfNotExists(spark).location(t.location(s))
+        for n, typ, desc in t.columns:
+            b = b.addColumn(n, typ, comment=desc)
+        if t.partition_by:
+            b = b.partitionedBy(*t.partition_by)
+        b.execute()
+
+
+def register(spark, s: Settings | None = None) -> list[str]:
+    """Register every existing table as ``vodflow.<name>`` in this session's catalog; returns the names."""
+    from delta.tables import DeltaTable
+
+    s = s or get_settings()
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+    done = []
+    for t in TABLES.values():
+        loc = t.location(s)
+        if DeltaTable.isDeltaTable(spark, loc):
+            # external tables: dropping the catalog entry never touches the data; re-creating it
+            # points the name at this lake even if the session had it registered elsewhere
+            spark.sql(f"DROP TABLE IF EXISTS {DATABASE}.{t.name}")
+            spark.sql(f"CREATE TABLE {DATABASE}.{t.name} USING DELTA LOCATION '{loc}'")
+            done.append(f"{DATABASE}.{t.name}")
+    return done
