@@ -62,6 +62,14 @@ SPECS: list[Spec] = [
          "Directory of Delta and Kafka-source jars passed to Spark as local paths."),
     Spec("VODFLOW_LAKE_URI", "{home}/lake",
          "Root of the Delta tables (local path, or s3a://bucket/prefix on a cluster)."),
+    # -- watch analytics stream --------------------------------------------------------
+    Spec("VODFLOW_EVENTS_STREAM", "on", "Run the analytics stream as a service under `vodflow up` (on/off)."),
+    Spec("VODFLOW_EVENTS_TRIGGER", "10 seconds", "Micro-batch interval of the analytics stream."),
+    Spec("VODFLOW_EVENTS_LATENESS", "15 minutes",
+         "Watermark: events older than the newest client_ts minus this are late (quarantined, not counted)."),
+    Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
+    Spec("VODFLOW_EVENTS_FRESHNESS_MAX", "15 minutes",
+         "analytics_maintenance fails when gold lags the newest event on the topic by more than this."),
     # -- MLflow ------------------------------------------------------------------------
     Spec("VODFLOW_MLFLOW_URI", "http://127.0.0.1:5000", "MLflow tracking server URL."),
     Spec("VODFLOW_MLFLOW_BACKEND_URI", "sqlite:///{home}/mlflow/mlflow.db",

@@ -107,6 +107,9 @@ class BaseEvent(BaseModel):
     server_ts: AwareDatetime | None = Field(None, description="set by the ingest API on receipt (UTC)")
     position_s: float = Field(ge=0, le=MAX_POSITION_S, allow_inf_nan=False,
                               description="playback position in the title, seconds")
+    duration_s: float | None = Field(None, gt=0, le=MAX_POSITION_S, allow_inf_nan=False,
+                                     description="length of the title in seconds, as the player knows it "
+                                                 "(optional; the analytics share-watched and drop-off need it)")
     rung: str = Field(description="ABR ladder rung playing when the event happened, e.g. '720p'")
     device: Device = Field(description="web, ios, android, tv or other")
     country: str = Field(description="ISO 3166-1 alpha-2 country of the viewer, e.g. 'FR'")

@@ -94,7 +94,7 @@ def _session(rng: random.Random, t0: datetime, t_end: datetime, user: dict[str, 
     def emit(type_: str, **extra: Any) -> None:
         out.append({"schema_version": 1, "type": type_, "event_id": _uuid(rng), "session_id": sid,
                     "user_id": user["user_id"], "video_id": video_id, "client_ts": _iso(now),
-                    "position_s": round(pos, 3), "rung": RUNGS[rung_i], "device": user["device"],
+                    "position_s": round(pos, 3), "duration_s": duration_s, "rung": RUNGS[rung_i], "device": user["device"],
                     "country": user["country"], **extra})
 
     startup_ms = int(min(60000, rng.lognormvariate(math.log(900), 0.6)))

@@ -23,6 +23,7 @@ FIELDS: list[tuple[str, str, bool]] = [
     ("client_ts", "timestamp", False),
     ("server_ts", "timestamp", True),
     ("position_s", "double", False),
+    ("duration_s", "double", True),
     ("rung", "string", False),
     ("device", "string", False),
     ("country", "string", False),

@@ -180,10 +180,24 @@ WATERMARKS = Table(
      ("committed_at", "TIMESTAMP", "wall clock")),
     doc="The stream's event-time watermark after each batch (deterministic on replay).")
 
+GOLD_PROGRESS = Table(
+    "gold_progress", "_state/gold_progress",
+    (("batch_id", "BIGINT", "gold micro-batch"),
+     ("events", "BIGINT", "silver events folded in"),
+     ("max_server_ts", "TIMESTAMP", "newest server_ts (API receipt / Kafka time) now reflected in gold"),
+     ("freshness_p50_s", "DOUBLE", "median of (gold commit - server_ts) over the batch's events"),
+     ("freshness_p99_s", "DOUBLE", "99th percentile of the same"),
+     ("freshness_max_s", "DOUBLE", "largest of the same"),
+     ("freshness_hist", "ARRAY<BIGINT>", "events by whole seconds of that delay: [0-1 s), [1-2 s), ...; the last "
+                                         "bucket holds everything from 600 s on"),
+     ("committed_at", "TIMESTAMP", "when the batch's gold writes finished")),
+    doc="What gold has caught up to, per batch (freshness check, benchmark).")
+
 TABLES: dict[str, Table] = {t.name: t for t in (BRONZE, SILVER, QUARANTINE, SESSIONS, TITLE_HOURLY, TITLE_DAILY,
-                                                 USER_TITLE, PLAYBACK_QUALITY, WATERMARKS)}
+                                                 USER_TITLE, PLAYBACK_QUALITY, WATERMARKS, GOLD_PROGRESS)}
 GOLD = (SESSIONS, TITLE_HOURLY, TITLE_DAILY, USER_TITLE, PLAYBACK_QUALITY)
 DROPOFF_BUCKETS = 20
+FRESHNESS_HIST_S = 600  # freshness histogram: 1 s buckets up to this
 
 
 def ensure(spark, s: Settings | None = None, tables=None) -> None:

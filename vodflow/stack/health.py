@@ -58,3 +58,22 @@ def airflow_component(s: Settings, component: str) -> tuple[bool, str]:
     key = {"dag-processor": "dag_processor"}.get(component, component)
     st = (data.get(key) or {}).get("status")
     return st == "healthy", f"heartbeat {st}"
+
+
+def analytics_stream(status_file, max_age: float = 60.0) -> tuple[bool, str]:
+    """The stream writes a JSON heartbeat every few seconds: fresh, and both queries active."""
+    import time
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(status_file).read_text())
+    except (OSError, ValueError):
+        return False, "starting (no heartbeat yet)"
+    age = time.time() - float(data.get("ts", 0))
+    queries = data.get("queries", {})
+    if age > max_age:
+        return False, f"heartbeat {age:.0f} s old"
+    if not queries or not all(q.get("active") for q in queries.values()):
+        return False, "a query is not active"
+    last = [(q.get("progress") or {}).get("batchId") for q in queries.values()]
+    return True, "batches " + "/".join("-" if b is None else str(b) for b in last)

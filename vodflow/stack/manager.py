@@ -13,7 +13,7 @@ from vodflow.settings import Settings
 from vodflow.stack import bootstrap, process
 from vodflow.stack.java import find_java
 from vodflow.stack.process import Service, ServiceError, Status
-from vodflow.stack.services import GROUPS, all_services
+from vodflow.stack.services import GROUPS, all_services, enabled
 
 Report = Callable[[str], None]
 
@@ -48,7 +48,7 @@ def up(s: Settings, report: Report = print, only: list[str] | None = None) -> Up
     t0 = time.monotonic()
     preflight(s)
     svcs = services_by_name(s)
-    wanted = [n for g in GROUPS for n in g if not only or n in only]
+    wanted = [n for g in GROUPS for n in g if enabled(s, n) and (not only or n in only)]
     current = {n: process.status(svcs[n]) for n in wanted}
     for n, st in current.items():
         if st.stale_cleaned:

@@ -234,14 +234,37 @@ def api_service(s: Settings) -> Service:
                    env=s3_client_env(s), ports=[(host, port)], description="vodflow API (uvicorn)")
 
 
+# --------------------------------------------------------------------------- analytics stream
+def analytics_stream_service(s: Settings) -> Service:
+    """The watch-analytics Structured Streaming job (Kafka → bronze/silver/quarantine → gold)."""
+    status = s.home / "run" / "analytics-stream.json"
+    argv = [sys.executable, str(REPO_ROOT / "jobs" / "events_stream.py"), "--mode", "continuous",
+            "--status-file", str(status)]
+
+    def prestart() -> None:
+        status.unlink(missing_ok=True)
+
+    return Service("analytics-stream", argv, f"file://{status}", s.home,
+                   lambda: health.analytics_stream(status), env=s3_client_env(s), prestart=prestart,
+                   stop_timeout=60.0, description="Spark Structured Streaming: video_events → Delta")
+
+
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
-    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s)]
+    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s),
+            analytics_stream_service(s)]
+
+
+def enabled(s: Settings, name: str) -> bool:
+    """Whether `vodflow up` starts ``name`` (the analytics stream can be switched off)."""
+    if name == "analytics-stream":
+        return s["VODFLOW_EVENTS_STREAM"].strip().lower() in ("on", "true", "1", "yes")
+    return True
 
 
 # Services in one group start together; groups start in order.
 GROUPS: list[list[str]] = [
     ["s3", "kafka"],
     ["mlflow", "airflow-api", "api"],
-    ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
+    ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "analytics-stream"],
 ]

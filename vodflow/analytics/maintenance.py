@@ -1,0 +1,149 @@
+"""Upkeep of the analytics tables (the ``analytics_maintenance`` DAG): compaction with Z-order,
+VACUUM with a safe retention, and the freshness check.
+
+OPTIMIZE and the stream may touch the same table at once. OPTIMIZE only rewrites files
+(``dataChange=false``); if it loses the race it fails and the Airflow task retries, and if the
+stream's MERGE loses it, :func:`vodflow.analytics.stream.Txn` retries the (idempotent) statement.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from vodflow.analytics import tables as T
+from vodflow.settings import Settings, get_settings
+
+log = logging.getLogger("vodflow.analytics.maintenance")
+
+MIN_VACUUM_HOURS = 168  # Delta's own safety floor: a week of history for time travel and slow readers
+
+
+def optimize(spark, s: Settings | None = None, recent_days: int = 2) -> dict[str, dict]:
+    """Compact every existing table and Z-order it by the columns analysts filter on.
+    Partitioned tables are compacted for their last ``recent_days`` partitions only (older ones
+    were compacted by earlier runs and no longer change)."""
+    from delta.tables import DeltaTable
+
+    s = s or get_settings()
+    out = {}
+    for t in T.TABLES.values():
+        loc = t.location(s)
+        if not DeltaTable.isDeltaTable(spark, loc):
+            continue
+        where = ""
+        if t.partition_by and t.partition_by[0] in ("event_date", "ingest_date", "quarantine_date"):
+            since = (datetime.now(timezone.utc) - timedelta(days=recent_days)).date().isoformat()
+            where = f" WHERE {t.partition_by[0]} >= '{since}'"
+        zorder = [c for c in t.cluster_by if c not in t.partition_by]
+        stmt = f"OPTIMIZE delta.`{loc}`{where}" + (f" ZORDER BY ({', '.join(zorder)})" if zorder else "")
+        m = spark.sql(stmt).first()["metrics"]
+        out[t.name] = {"files_added": m["numFilesAdded"], "files_removed": m["numFilesRemoved"]}
+        log.info("%s: %s", stmt, out[t.name])
+    return out
+
+
+def vacuum(spark, s: Settings | None = None, retain_hours: int = MIN_VACUUM_HOURS) -> dict[str, int]:
+    """VACUUM every table, never below Delta's 7-day safety retention."""
+    from delta.tables import DeltaTable
+
+    if retain_hours < MIN_VACUUM_HOURS:
+        raise ValueError(f"retain_hours={retain_hours} is below the safe minimum of {MIN_VACUUM_HOURS} h: the "
+                         "stream and time-travel readers may still need those files")
+    s = s or get_settings()
+    out = {}
+    for t in T.TABLES.values():
+        loc = t.location(s)
+        if DeltaTable.isDeltaTable(spark, loc):
+            out[t.name] = spark.sql(f"VACUUM delta.`{loc}` RETAIN {retain_hours} HOURS").count()
+    return out
+
+
+@dataclass
+class Freshness:
+    newest_on_topic: datetime | None
+    newest_in_gold: datetime | None
+    lag_s: float
+    max_lag_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.lag_s <= self.max_lag_s
+
+    def message(self) -> str:
+        if self.newest_on_topic is None:
+            return "the events topic is empty: nothing to be late on"
+        return (f"gold lags the topic by {self.lag_s:.0f} s (allowed {self.max_lag_s:.0f} s): newest event on "
+                f"the topic {self.newest_on_topic.isoformat()}, newest reflected in gold "
+                f"{self.newest_in_gold.isoformat() if self.newest_in_gold else 'none yet'}")
+
+
+def _interval_seconds(text: str) -> float:
+    n, unit = text.split()
+    mult = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
+    return float(n) * mult
+
+
+def newest_topic_timestamp(s: Settings) -> datetime | None:
+    """Timestamp of the newest record on the events topic (the last record of each partition)."""
+    from kafka import TopicPartition
+
+    from vodflow.clients import kafka_consumer
+
+    c = kafka_consumer(settings=s, group_id=None, consumer_timeout_ms=5000)
+    try:
+        parts = [TopicPartition(s.topic_events, p) for p in (c.partitions_for_topic(s.topic_events) or [])]
+        if not parts:
+            return None
+        ends = c.end_offsets(parts)
+        live = [tp for tp in parts if ends[tp] > 0]
+        if not live:
+            return None
+        c.assign(live)
+        for tp in live:
+            c.seek(tp, ends[tp] - 1)
+        newest, seen = None, set()
+        for _ in range(20):
+            for tp, recs in c.poll(timeout_ms=1000).items():
+                for r in recs:
+                    seen.add(tp)
+                    ts = datetime.fromtimestamp(r.timestamp / 1000, timezone.utc)
+                    newest = ts if newest is None or ts > newest else newest
+            if seen >= set(live):
+                break
+        return newest
+    finally:
+        c.close()
+
+
+def newest_gold_timestamp(s: Settings) -> datetime | None:
+    """Newest server_ts that gold reflects (from the stream's progress table), read without a JVM."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    from vodflow.analytics.stream import GOLD_PROGRESS
+
+    try:
+        t = DeltaTable(GOLD_PROGRESS.location(s)).to_pyarrow_table(columns=["max_server_ts"])
+    except TableNotFoundError:
+        return None
+    if t.num_rows == 0:
+        return None
+    v = pc.max(t["max_server_ts"]).as_py()
+    return None if v is None else (v if v.tzinfo else v.replace(tzinfo=timezone.utc))
+
+
+def check_freshness(s: Settings | None = None) -> Freshness:
+    s = s or get_settings()
+    max_lag = _interval_seconds(s["VODFLOW_EVENTS_FRESHNESS_MAX"])
+    topic = newest_topic_timestamp(s)
+    gold = newest_gold_timestamp(s)
+    if topic is None:
+        lag = 0.0
+    elif gold is None:
+        lag = (datetime.now(timezone.utc) - topic).total_seconds()  # nothing processed: late since it arrived
+    else:
+        lag = max(0.0, (topic - gold).total_seconds())
+    return Freshness(topic, gold, lag, max_lag)
