@@ -13,6 +13,7 @@ Endpoints
 ``POST /videos/{id}/ingest``   re-publish the ingest request of a ``failed``/``uploaded`` video
                                whose master is stored (recovery after a Kafka outage); 202.
 ``GET /healthz``               liveness + catalog check.
+``GET /users/{id}/recommendations``, ``GET /videos/{id}/similar``: see vodflow/recs/serving_api.py.
 
 Failure handling (see docs/ingest-api.md): S3 down -> 503, the multipart upload is aborted and
 no row is written; catalog down -> 503 and the stored object is deleted; Kafka down -> 503, the
@@ -100,6 +101,9 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     from vodflow.analytics.ingest_api import create_router as create_events_router
 
     app.include_router(create_events_router(s, kafka_timeout=kafka_timeout))
+    from vodflow.recs.serving_api import create_router as create_recs_router
+
+    app.include_router(create_recs_router(s))
 
     def catalog(request: Request) -> Catalog:
         return request.app.state.catalog

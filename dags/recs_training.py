@@ -1,0 +1,89 @@
+"""recs_training: watch history (Delta) → Spark implicit ALS → MLflow registry → top-N lists.
+
+Runs nightly at 03:00 UTC, and whenever the gold user-title table is updated (its asset
+gets an event). `train` pins the Delta version it reads, holds out each user's latest
+titles, searches a small ALS grid on a validation split carved from train, refits the best
+and logs params, metrics, the table version and the model to MLflow; `register` adds a
+version; `decide` moves the `champion` alias only if the new version beats the champion on
+the same holdout (else it tags the version with the reason); `publish` writes the champion's
+top-N per user to Delta and the serving bundle the API loads. See docs/recommendations.md.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from vodflow.recs.dag_steps import (RECOMMENDATIONS_ASSET, USER_TITLE_ASSET, recommendations_uri,
+                                    user_title_uri)
+
+SPARK = {"pool": "spark"}
+user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
+recommendations = Asset(name=RECOMMENDATIONS_ASSET, uri=recommendations_uri())
+
+
+@dag(
+    dag_id="recs_training",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"), assets=[user_title]),
+    # no start_date: a new deployment waits for the next 03:00 (or a table update) instead of
+    # training at once for the last missed night
+    catchup=False,
+    max_active_runs=1,
+    tags=["vodflow", "recs"],
+    doc_md=__doc__,
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    params={
+        "table_path": Param(None, type=["null", "string"], title="Interactions table",
+                            description="Delta user-title table (default: {lake}/gold/user_title)"),
+        "table_version": Param(None, type=["null", "integer"], minimum=0, title="Table version",
+                               description="Delta version to train on (time travel); empty = latest"),
+        "ranks": Param([16, 32], type="array", items={"type": "integer", "minimum": 1}, title="ALS ranks"),
+        "reg_params": Param([0.3, 1.0], type="array", items={"type": "number", "minimum": 0},
+                            title="ALS regParam values"),
+        "alphas": Param([3.0], type="array", items={"type": "number", "minimum": 0}, title="ALS alpha values"),
+        "max_iter": Param(10, type="integer", minimum=1, maximum=100, title="ALS iterations"),
+        "holdout_fraction": Param(0.2, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+                                  title="Holdout fraction", description="newest titles per user held out"),
+        "top_n": Param(50, type="integer", minimum=1, maximum=500, title="Top-N per user"),
+        "min_improvement": Param(0.0, type="number", minimum=0, title="Min nDCG@10 gain to replace the champion"),
+        "model_name": Param(None, type=["null", "string"], title="Registered model (default vodflow-recs)"),
+        "experiment": Param(None, type=["null", "string"], title="MLflow experiment (default vodflow-recs)"),
+        "recs_table": Param(None, type=["null", "string"], title="Output Delta table",
+                            description="default: {lake}/gold/recommendations"),
+    },
+)
+def recs_training():
+    @task(**SPARK, execution_timeout=pendulum.duration(hours=4))
+    def train(params=None, run_id=None, dag=None, ti=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from vodflow.recs.dag_steps import NoTrainingData
+        from vodflow.recs.dag_steps import train as run
+
+        try:
+            return run(params, run_id, dag.dag_id, getattr(ti, "try_number", None))
+        except NoTrainingData as e:  # the gold table does not exist yet: nothing to do, not a failure
+            raise AirflowSkipException(str(e)) from None
+
+    @task
+    def register(trained: dict, params=None) -> dict:
+        from vodflow.recs.dag_steps import register as run
+
+        return run(params, trained)
+
+    @task
+    def decide(registered: dict, params=None) -> dict:
+        from vodflow.recs.dag_steps import decide as run
+
+        return run(params, registered)
+
+    @task(**SPARK, outlets=[recommendations])
+    def publish(decided: dict, params=None) -> dict:
+        from vodflow.recs.dag_steps import publish as run
+
+        return {**run(params, decided), "decision": decided["decision"]}
+
+    publish(decide(register(train())))
+
+
+recs_training()

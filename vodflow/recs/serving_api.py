@@ -1,0 +1,465 @@
+"""Recommendation endpoints of the API (no Spark: numpy over the exported factors).
+
+``GET /users/{user_id}/recommendations?limit=20&region=FR``
+``GET /videos/{video_id}/similar?limit=20&region=FR&user_id=u-1``
+``GET /recommendations/model``  which bundle is being served (ops / debugging)
+
+Business rules, applied at request time on top of the model's ranking:
+
+* only titles that are ``ready`` in the catalog;
+* only titles available in the caller's region: ``region`` query parameter, an ISO 3166-1
+  alpha-2 code.  The API has no account store and the region a title may be shown in
+  depends on where the viewer *is* (licensing), which the edge (CDN geo-IP) or the app
+  knows and passes; the region is deliberately not taken from watch history.  Without a
+  ``region`` only worldwide titles (empty ``regions`` in the catalog) are returned, the
+  only set that is safe everywhere;
+* nothing the user has already watched (every completed title included) as of the
+  snapshot the serving bundle was built from; the ``similar`` list also drops the seed
+  and, with ``user_id``, that user's watched titles.
+
+Users the model does not know (new accounts, or a user id never seen) are not an error:
+they get the cold-start list, ``strategy="popular"``: titles by unique viewers over the last
+28 days of ``{lake}/gold/title_daily``; if that table does not exist yet, by interactions
+in the snapshot.  A malformed user id, region or out-of-range ``limit`` is a 422 with the
+reason; a video id that is in neither the catalog nor the model is a 404.
+
+Serving store: the registered model tag ``vodflow.serving_bundle`` (set by the DAG's
+``publish`` task) names the run artifact ``serving/factors.npz``.  The tag is polled at
+most every ``refresh_seconds``; when it changes (a new champion, or the nightly refresh
+of the champion's seen sets) the file is downloaded, swapped in, and the response cache
+is cleared -- its keys also carry the bundle id, so no stale answer can survive a swap.
+
+Cache: an in-process TTL + LRU cache (``cachetools.TTLCache``) of whole responses per
+(bundle, user or video, region, limit); ``X-Cache: hit|miss`` says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from vodflow.recs.factors import FactorModel
+from vodflow.settings import Settings, get_settings
+
+log = logging.getLogger("vodflow.api.recs")
+
+MAX_LIMIT = 50  # the depth of the batch lists: the API never promises more than the DAG computes
+DEFAULT_LIMIT = 20
+_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_REGION = re.compile(r"^[A-Za-z]{2}$")
+POPULARITY_WINDOW_DAYS = 28
+
+
+# ----------------------------------------------------------------------------- data sources
+def _delta_location(path: str, s: Settings) -> tuple[str, dict[str, str] | None]:
+    """``(uri, storage_options)`` for the deltalake reader (no Spark)."""
+    if path.startswith(("s3a://", "s3://")):
+        opts = {"AWS_ACCESS_KEY_ID": s.s3_access_key, "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+                "AWS_REGION": s.s3_region}
+        if s.s3_endpoint:
+            opts.update({"AWS_ENDPOINT_URL": s.s3_endpoint, "AWS_ALLOW_HTTP": "true"})
+        return "s3://" + path.split("://", 1)[1], opts
+    return path, None
+
+
+def read_delta(path: str, s: Settings, columns: list[str]):
+    """A Delta table as pandas with ``deltalake`` (delta-rs); None if there is no table there."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    uri, opts = _delta_location(path, s)
+    try:
+        t = DeltaTable(uri, storage_options=opts)
+    except TableNotFoundError:
+        return None
+    return t.to_pandas(columns=columns)
+
+
+def title_popularity(s: Settings, window_days: int = POPULARITY_WINDOW_DAYS) -> list[str] | None:
+    """Video ids by unique viewers over the newest ``window_days`` of ``gold/title_daily`` (None if absent).
+
+    The window ends at the newest date *in the table*, not today, so a stalled pipeline still
+    gives a sensible order.  Ties: more views, then video id.
+    """
+    from vodflow.recs.dag_steps import TITLE_DAILY_TABLE
+
+    df = read_delta(s.table_path(TITLE_DAILY_TABLE), s, ["video_id", "date", "views", "unique_viewers"])
+    if df is None or df.empty:
+        return None
+    newest = df["date"].max()
+    recent = df[df["date"] > newest - dt.timedelta(days=window_days)]
+    agg = recent.groupby("video_id")[["unique_viewers", "views"]].sum().reset_index()
+    agg = agg.sort_values(["unique_viewers", "views", "video_id"], ascending=[False, False, True], kind="mergesort")
+    return agg["video_id"].astype(str).tolist()
+
+
+def interaction_popularity(s: Settings) -> list[str] | None:
+    """Video ids by distinct users in ``gold/user_title`` (fallback when there is no bundle either)."""
+    from vodflow.recs.dag_steps import USER_TITLE_TABLE
+
+    df = read_delta(s.table_path(USER_TITLE_TABLE), s, ["user_id", "video_id"])
+    if df is None or df.empty:
+        return None
+    agg = df.drop_duplicates().groupby("video_id").size().rename("n").reset_index()
+    agg = agg.sort_values(["n", "video_id"], ascending=[False, True], kind="mergesort")
+    return agg["video_id"].astype(str).tolist()
+
+
+@dataclass
+class CatalogSnapshot:
+    """Ready titles: id -> (title, regions).  ``regions == []`` means worldwide."""
+
+    titles: dict[str, tuple[str, tuple[str, ...]]]
+    loaded_at: float
+
+    def available(self, video_id: str, region: str | None) -> bool:
+        t = self.titles.get(video_id)
+        if t is None:
+            return False
+        regions = t[1]
+        return not regions or (region is not None and region in regions)
+
+
+def load_catalog_snapshot(catalog_url: str, page: int = 1000) -> CatalogSnapshot:
+    from vodflow.catalog import VideoStatus, get_catalog
+
+    cat = get_catalog(catalog_url)
+    titles: dict[str, tuple[str, tuple[str, ...]]] = {}
+    offset = 0
+    while True:
+        recs = cat.list_videos(VideoStatus.READY, limit=page, offset=offset)
+        for r in recs:
+            titles[r.id] = (r.title, tuple(r.regions))
+        if len(recs) < page:
+            break
+        offset += page
+    return CatalogSnapshot(titles, time.monotonic())
+
+
+@dataclass
+class Bundle:
+    """The factor model being served and where it came from."""
+
+    model: FactorModel
+    info: dict[str, Any]
+    key: str
+    unit_items: np.ndarray = field(init=False)
+    item_row: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.item_row = {str(v): i for i, v in enumerate(self.model.item_ids.tolist())}
+        norms = np.linalg.norm(self.model.item_factors, axis=1, keepdims=True)
+        self.unit_items = self.model.item_factors / np.maximum(norms, 1e-12)
+
+    @property
+    def version(self) -> str | None:
+        return self.info.get("model_version")
+
+
+# ----------------------------------------------------------------------------- the service
+class RecsService:
+    """Loads bundle, catalog and popularity lazily, applies the rules, caches responses."""
+
+    def __init__(self, settings: Settings, model_name: str | None = None, *, refresh_seconds: float = 30.0,
+                 cache_ttl: float = 60.0, cache_size: int = 10_000, catalog_ttl: float = 30.0,
+                 popularity_ttl: float = 600.0, catalog_url: str | None = None):
+        from cachetools import TTLCache
+
+        from vodflow.recs.registry import MODEL_NAME
+
+        self.s = settings
+        self.model_name = model_name or MODEL_NAME
+        self.refresh_seconds = refresh_seconds
+        self.catalog_ttl = catalog_ttl
+        self.popularity_ttl = popularity_ttl
+        self.catalog_url = catalog_url or settings.catalog_db_url
+        self.cache: TTLCache = TTLCache(maxsize=cache_size, ttl=cache_ttl)
+        self._cache_lock = threading.Lock()
+        self._bundle_lock = threading.Lock()
+        self._data_lock = threading.Lock()
+        self.bundle: Bundle | None = None
+        self.champion: str | None = None
+        self._checked_at: float | None = None
+        self._catalog: CatalogSnapshot | None = None
+        self._popular: tuple[float, list[str], str] | None = None
+        self._masks: dict[tuple, np.ndarray] = {}
+        self.last_error: str | None = None
+
+    # -- bundle -------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> Bundle | None:
+        """Poll the registry (at most every ``refresh_seconds``) and swap in a changed bundle."""
+        now = time.monotonic()
+        if not force and self._checked_at is not None and now - self._checked_at < self.refresh_seconds:
+            return self.bundle
+        with self._bundle_lock:
+            if not force and self._checked_at is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+                return self.bundle
+            try:
+                self._refresh_locked()
+                self.last_error = None
+            except Exception as e:  # noqa: BLE001 - keep serving what we have
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("recs: could not refresh the serving bundle of %s: %s", self.model_name, e)
+            self._checked_at = time.monotonic()
+        return self.bundle
+
+    def _refresh_locked(self) -> None:
+        from vodflow.recs import registry
+
+        c = registry.client(self.s)
+        info, champion = registry.get_serving_bundle(c, self.model_name)
+        self.champion = champion
+        if info is None:
+            return
+        key = f"{info['run_id']}:{info['artifact_path']}:{info.get('model_version')}"
+        if self.bundle is not None and self.bundle.key == key:
+            return
+        with tempfile.TemporaryDirectory(prefix="recs-bundle-") as tmp:
+            path = registry.download(c, info["run_id"], info["artifact_path"], tmp)
+            model = FactorModel.load(path)
+        old = self.bundle
+        self.bundle = Bundle(model, info, key)
+        with self._cache_lock:
+            self.cache.clear()
+        with self._data_lock:
+            if self._popular is not None and self._popular[2] == "interactions":
+                self._popular = None  # popularity came from the previous bundle
+        log.info("recs: serving %s version %s (run %s, table v%s)%s", self.model_name, info.get("model_version"),
+                 info["run_id"], info.get("table_version"),
+                 f", replacing version {old.version}" if old is not None else "")
+
+    # -- catalog / popularity ------------------------------------------------------------
+    def catalog(self) -> CatalogSnapshot:
+        snap = self._catalog
+        if snap is None or time.monotonic() - snap.loaded_at > self.catalog_ttl:
+            snap = load_catalog_snapshot(self.catalog_url)
+            self._catalog = snap
+        return snap
+
+    def popular(self) -> tuple[list[str], str]:
+        """Cold-start order and where it came from (``title_daily`` / ``interactions`` / ``none``)."""
+        with self._data_lock:
+            p = self._popular
+        if p is not None and time.monotonic() - p[0] < self.popularity_ttl:
+            return p[1], p[2]
+        order, source = None, "none"
+        try:
+            order = title_popularity(self.s)
+            source = "title_daily"
+        except Exception as e:  # noqa: BLE001 - an unreadable gold table must not break serving
+            log.warning("recs: cannot read title popularity: %s", e)
+        if order is None:
+            b = self.bundle
+            if b is not None:
+                m = b.model
+                order = m.item_ids[np.lexsort((np.arange(len(m.item_ids)), -m.item_popularity))].astype(str).tolist()
+            else:
+                try:
+                    order = interaction_popularity(self.s)
+                except Exception as e:  # noqa: BLE001
+                    log.warning("recs: cannot read interactions: %s", e)
+            source = "interactions" if order is not None else "none"
+        order = order or []
+        with self._data_lock:
+            self._popular = (time.monotonic(), order, source)
+        return order, source
+
+    # -- ranking -------------------------------------------------------------------------
+    def _eligible_mask(self, b: Bundle, snap: CatalogSnapshot, region: str | None) -> np.ndarray:
+        """Model titles that are ready and available in ``region`` (a fresh copy; memoised per
+        bundle, catalog snapshot and region, so a request does not loop over the catalog)."""
+        key = (b.key, snap.loaded_at, region)
+        with self._data_lock:
+            memo = self._masks.get(key)
+        if memo is None:
+            memo = np.fromiter((snap.available(v, region) for v in b.model.item_ids.tolist()), dtype=bool,
+                               count=len(b.model.item_ids))
+            with self._data_lock:
+                if len(self._masks) > 512 or any(k[:2] != key[:2] for k in self._masks):
+                    self._masks.clear()  # a new bundle or catalog snapshot: older masks are dead
+                self._masks[key] = memo
+        return memo.copy()
+
+    def _seen(self, b: Bundle | None, user_id: str | None) -> set[str]:
+        if b is None or user_id is None:
+            return set()
+        row = b.model.user_row(user_id)
+        if row is None:
+            return set()
+        idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
+        return set(b.model.item_ids[idx].astype(str).tolist())
+
+    def _pad_popular(self, items: list[dict], limit: int, snap: CatalogSnapshot, region: str | None,
+                     skip: set[str]) -> list[dict]:
+        if len(items) >= limit:
+            return items
+        have = {i["video_id"] for i in items} | skip
+        order, _ = self.popular()
+        for v in order:
+            if len(items) >= limit:
+                break
+            if v not in have and snap.available(v, region):
+                items.append({"video_id": v, "score": None, "source": "popular"})
+                have.add(v)
+        return items
+
+    def _titled(self, items: list[dict], snap: CatalogSnapshot) -> list[dict]:
+        for rank, it in enumerate(items, start=1):
+            it["rank"] = rank
+            it["title"] = snap.titles[it["video_id"]][0]
+        return items
+
+    def _top(self, scores: np.ndarray, mask: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        s = np.where(mask, scores, -np.inf)
+        n = int(min(limit, int(mask.sum())))
+        if n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        part = np.argpartition(-s, n - 1)[:n] if n < len(s) else np.arange(len(s))
+        order = part[np.lexsort((part, -s[part]))]
+        return order, s[order]
+
+    def recommend(self, user_id: str, region: str | None, limit: int) -> dict[str, Any]:
+        b = self.refresh()
+        snap = self.catalog()
+        row = b.model.user_row(user_id) if b is not None else None
+        seen = self._seen(b, user_id)
+        items: list[dict] = []
+        if b is not None and row is not None:
+            mask = self._eligible_mask(b, snap, region)
+            seen_idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
+            mask[seen_idx] = False
+            scores = b.model.item_factors @ b.model.user_factors[row]
+            idx, sc = self._top(scores, mask, limit)
+            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
+                     for i, v in zip(idx.tolist(), sc.tolist())]
+            strategy = "personalized"
+        else:
+            strategy = "popular"
+        items = self._pad_popular(items, limit, snap, region, seen)
+        return {"user_id": user_id, "region": region, "strategy": strategy,
+                "model_name": self.model_name, "model_version": b.version if b is not None else None,
+                "popularity_source": self.popular()[1] if strategy == "popular" or
+                any(i["source"] == "popular" for i in items) else None,
+                "items": self._titled(items, snap), "count": len(items)}
+
+    def similar(self, video_id: str, region: str | None, limit: int, user_id: str | None) -> dict[str, Any] | None:
+        """None when the video is in neither the catalog nor the model."""
+        b = self.refresh()
+        snap = self.catalog()
+        row = b.item_row.get(video_id) if b is not None else None
+        if row is None and video_id not in snap.titles:
+            from vodflow.catalog import VideoNotFound, get_catalog
+
+            try:
+                get_catalog(self.catalog_url).get_video(video_id)
+            except VideoNotFound:
+                return None
+        seen = self._seen(b, user_id) | {video_id}
+        items: list[dict] = []
+        if b is not None and row is not None:
+            mask = self._eligible_mask(b, snap, region)
+            mask[row] = False
+            for v in seen:
+                r = b.item_row.get(v)
+                if r is not None:
+                    mask[r] = False
+            scores = b.unit_items @ b.unit_items[row]
+            idx, sc = self._top(scores, mask, limit)
+            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
+                     for i, v in zip(idx.tolist(), sc.tolist())]
+            strategy = "item_factors"
+        else:
+            strategy = "popular"
+        items = self._pad_popular(items, limit, snap, region, seen)
+        return {"video_id": video_id, "region": region, "user_id": user_id, "strategy": strategy,
+                "model_name": self.model_name, "model_version": b.version if b is not None else None,
+                "items": self._titled(items, snap), "count": len(items)}
+
+    # -- cache -----------------------------------------------------------------------------
+    def cached(self, key: tuple, compute) -> tuple[Any, bool]:
+        b = self.refresh()
+        full = ((b.key if b is not None else None),) + key
+        with self._cache_lock:
+            hit = self.cache.get(full)
+        if hit is not None:
+            return hit, True
+        value = compute()
+        if value is not None:
+            with self._cache_lock:
+                self.cache[full] = value
+        return value, False
+
+
+# ----------------------------------------------------------------------------- HTTP
+def _region(region: str | None) -> str | None:
+    if region is None or region == "":
+        return None
+    if not _REGION.match(region):
+        raise HTTPException(422, f"region {region!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, FR)")
+    return region.upper()
+
+
+def _user(user_id: str) -> str:
+    if not _USER_ID.match(user_id):
+        raise HTTPException(422, "user_id must be 1-128 characters of letters, digits and '_.:@-'")
+    return user_id
+
+
+LIMIT = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"number of titles, 1..{MAX_LIMIT}")
+REGION = Query(None, description="ISO 3166-1 alpha-2 country the viewer is in (e.g. FR); "
+                                 "empty: worldwide titles only")
+
+
+def create_router(settings: Settings | None = None, model_name: str | None = None, **service_kw: Any) -> APIRouter:
+    """The recommendation routes; ``service_kw`` go to :class:`RecsService` (refresh / cache / TTLs)."""
+    s = settings or get_settings()
+    service = RecsService(s, model_name, **service_kw)
+    router = APIRouter(tags=["recommendations"])
+    router.service = service  # type: ignore[attr-defined] - tests and ops reach the service here
+
+    def respond(body: dict[str, Any], hit: bool) -> JSONResponse:
+        return JSONResponse(body, headers={"X-Cache": "hit" if hit else "miss",
+                                           "Cache-Control": "private, max-age=60"})
+
+    @router.get("/users/{user_id}/recommendations", summary="Top titles for a user (business rules applied)",
+                responses={422: {"description": "malformed user id, region or limit"}})
+    async def user_recommendations(user_id: str, limit: int = LIMIT, region: str | None = REGION):
+        uid, reg = _user(user_id), _region(region)
+        body, hit = await run_in_threadpool(service.cached, ("user", uid, reg, limit),
+                                            lambda: service.recommend(uid, reg, limit))
+        return respond(body, hit)
+
+    @router.get("/videos/{video_id}/similar", summary="Because you watched: titles close in item-factor space",
+                responses={404: {"description": "video unknown to the catalog and the model"},
+                           422: {"description": "malformed region, user id or limit"}})
+    async def similar_videos(video_id: str, limit: int = LIMIT, region: str | None = REGION,
+                             user_id: str | None = Query(None, description="also drop what this user watched")):
+        reg = _region(region)
+        uid = _user(user_id) if user_id else None
+        body, hit = await run_in_threadpool(service.cached, ("similar", video_id, reg, limit, uid),
+                                            lambda: service.similar(video_id, reg, limit, uid))
+        if body is None:
+            raise HTTPException(404, f"no video with id {video_id!r} in the catalog or the model")
+        return respond(body, hit)
+
+    @router.get("/recommendations/model", summary="The model bundle being served")
+    async def serving_model(request: Request):
+        b = await run_in_threadpool(service.refresh)
+        return {"model_name": service.model_name, "champion_version": service.champion,
+                "bundle": b.info if b is not None else None, "last_error": service.last_error,
+                "users": int(len(b.model.user_ids)) if b is not None else 0,
+                "titles": int(len(b.model.item_ids)) if b is not None else 0}
+
+    return router
