@@ -25,6 +25,8 @@ from airflow.sdk import Param, dag, task
                              description="OPTIMIZE the partitions of the last N days of partitioned tables"),
         "vacuum_retain_hours": Param(168, type="integer", minimum=168, title="VACUUM retention (hours)",
                                      description="At least 168 (7 days): Delta's safe minimum"),
+        "vacuum_full": Param(False, type="boolean", title="Full VACUUM",
+                             description="List the table directories too (slow); default LITE reads the Delta log"),
     },
     default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
 )
@@ -53,7 +55,8 @@ def analytics_maintenance():
         from vodflow.analytics.maintenance import vacuum as run
         from vodflow.spark import get_spark
 
-        return run(get_spark("analytics-vacuum"), retain_hours=int(params["vacuum_retain_hours"]))
+        return run(get_spark("analytics-vacuum"), retain_hours=int(params["vacuum_retain_hours"]),
+                   full=bool(params["vacuum_full"]))
 
     freshness()
     optimize() >> vacuum()

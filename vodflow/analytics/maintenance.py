@@ -44,19 +44,41 @@ def optimize(spark, s: Settings | None = None, recent_days: int = 2) -> dict[str
     return out
 
 
-def vacuum(spark, s: Settings | None = None, retain_hours: int = MIN_VACUUM_HOURS) -> dict[str, int]:
-    """VACUUM every table, never below Delta's 7-day safety retention."""
+def vacuum(spark, s: Settings | None = None, retain_hours: int = MIN_VACUUM_HOURS, full: bool = False
+           ) -> dict[str, str]:
+    """VACUUM every table, never below Delta's 7-day safety retention.
+
+    Delta 4 ignores ``RETAIN n HOURS`` (other than 0) and uses the table property
+    ``delta.deletedFileRetentionDuration``, so the retention is set there. The default is ``LITE``
+    mode, which finds the files to delete in the Delta log instead of listing the table's
+    directory (seconds instead of minutes); ``full`` (or a log too short for LITE) lists and also
+    removes files no commit ever referenced, e.g. from a writer that crashed.
+    """
     from delta.tables import DeltaTable
 
     if retain_hours < MIN_VACUUM_HOURS:
         raise ValueError(f"retain_hours={retain_hours} is below the safe minimum of {MIN_VACUUM_HOURS} h: the "
                          "stream and time-travel readers may still need those files")
     s = s or get_settings()
+    want = f"interval {int(retain_hours)} hours"
     out = {}
     for t in T.TABLES.values():
         loc = t.location(s)
-        if DeltaTable.isDeltaTable(spark, loc):
-            out[t.name] = spark.sql(f"VACUUM delta.`{loc}` RETAIN {retain_hours} HOURS").count()
+        if not DeltaTable.isDeltaTable(spark, loc):
+            continue
+        props = DeltaTable.forPath(spark, loc).detail().first()["properties"] or {}
+        if props.get("delta.deletedFileRetentionDuration") != want:
+            spark.sql(f"ALTER TABLE delta.`{loc}` SET TBLPROPERTIES ('delta.deletedFileRetentionDuration' = '{want}')")
+        mode = "FULL" if full else "LITE"
+        try:
+            spark.sql(f"VACUUM delta.`{loc}` {mode}").collect()
+        except Exception as e:  # noqa: BLE001 - LITE needs the log since the last vacuum; fall back to FULL
+            if full:
+                raise
+            log.info("VACUUM LITE not possible for %s (%s); running FULL", t.name, str(e)[:160])
+            mode = "FULL"
+            spark.sql(f"VACUUM delta.`{loc}` FULL").collect()
+        out[t.name] = mode
     return out
 
 
