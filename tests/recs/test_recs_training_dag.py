@@ -163,3 +163,24 @@ def test_tasks_are_idempotent_on_retry(mlflow_client, bad_run):
     d = dag_steps.decide(params, {**again, "version": "2"})["decision"]
     assert d["promoted"] is False and registry.champion_version(c, MODEL).version == "1"
     assert len(c.search_model_versions(f"name='{MODEL}'")) == 2
+
+
+def test_too_little_data_skips_instead_of_failing(recs_spark, tmp_path, history, mlflow_client):
+    from airflow.utils.session import create_session
+
+    from vodflow.recs import dag_steps
+
+    name = f"{MODEL}-none"
+    table = str(tmp_path / "one_title_each")
+    write_user_title(recs_spark, history.groupby("user_id").head(1), table)  # nothing to hold out
+    run = _dag().test(run_conf={"table_path": table, "recs_table": str(tmp_path / "recs"), "model_name": name,
+                                "experiment": EXPERIMENT, "ranks": [2], "reg_params": [0.3], "max_iter": 1})
+    assert run.state == "success"
+    with create_session() as session:
+        states = {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
+    assert states == {"train": "skipped", "register": "skipped", "decide": "skipped", "publish": "skipped"}
+    assert not mlflow_client.search_registered_models(f"name='{name}'")
+    # no table at all: the same skip (the gold table does not exist before the analytics stream runs)
+    with pytest.raises(dag_steps.NoTrainingData, match="no Delta table"):
+        dag_steps.train({"table_path": str(tmp_path / "missing"), "model_name": name, "experiment": EXPERIMENT},
+                        "manual__missing")

@@ -47,7 +47,8 @@ def recommendations_uri(settings: Settings | None = None) -> str:
 
 
 class NoTrainingData(RuntimeError):
-    """The interactions table does not exist (yet): the run is skipped, not failed."""
+    """The interactions table does not exist (yet) or has nothing to hold out: the run is skipped,
+    not failed (a retry would not help; the next table update or night tries again)."""
 
 
 def _opts(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def train(params: Mapping[str, Any], run_id: str, dag_id: str = "recs_training",
     registry.fail_unfinished_runs(c, o["experiment"], run_id)
 
     from vodflow.recs.als import ensure_checkpoint_dir
-    from vodflow.recs.training_run import run_training
+    from vodflow.recs.training_run import NotEnoughData, run_training
     from vodflow.spark import get_spark
 
     spark = get_spark("recs-training")
@@ -100,7 +101,10 @@ def train(params: Mapping[str, Any], run_id: str, dag_id: str = "recs_training",
                              "nothing to train on")
     ensure_checkpoint_dir(spark)
     with tempfile.TemporaryDirectory(prefix="recs-train-") as tmp:
-        result = run_training(spark, cfg, tmp)
+        try:
+            result = run_training(spark, cfg, tmp)
+        except NotEnoughData as e:
+            raise NoTrainingData(str(e)) from e
         mlflow_run = registry.log_training(result, cfg, experiment=o["experiment"], tags={
             registry.AIRFLOW_RUN_TAG: run_id, "airflow.dag_id": dag_id, "airflow.try_number": str(try_number or 1)})
     return _summary(c, mlflow_run)

@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
+class NotEnoughData(ValueError):
+    """The snapshot has nothing to hold out (empty table, or every user has a single title)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What one run trains on and searches.  The grid is ``ranks x reg_params x alphas``."""
@@ -187,8 +191,8 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
         fit_int = fit.select(USER_COL, ITEM_COL).toPandas()
         train_ext, hold_ext, fit_ext, valid_ext = ext(train), ext(hold), ext(fit), ext(valid)
         if hold_ext.empty:
-            raise ValueError(f"{cfg.table_path} v{td.version}: no user has two titles, nothing to hold out; "
-                             "the model cannot be evaluated")
+            raise NotEnoughData(f"{cfg.table_path} v{td.version} ({td.stats['rows']} rows): no user has two "
+                                "titles, nothing to hold out; the model cannot be evaluated")
         metric = selection_metric(cfg.k)
 
         tuning: list[dict[str, Any]] = []
