@@ -59,6 +59,14 @@ class StreamConfig:
 
 
 # ----------------------------------------------------------------------------- idempotent writes
+def _is_conflict(e: Exception) -> bool:
+    """Delta's optimistic-concurrency conflicts (e.g. with OPTIMIZE or a table property change by
+    the maintenance DAG): the write did not commit and, being idempotent, can simply be retried."""
+    text = type(e).__name__ + " " + str(e)[:400]
+    return any(k in text for k in ("Concurrent", "MetadataChanged", "METADATA_CHANGED", "ProtocolChanged",
+                                   "DELTA_CONCURRENT"))
+
+
 class Txn:
     """Delta idempotent-write options for one micro-batch of one query."""
 
@@ -69,12 +77,21 @@ class Txn:
         return {"txnAppId": self.app_id, "txnVersion": str(self.version)}
 
     def append(self, df, table: T.Table, s: Settings) -> None:
-        t0 = time.monotonic()
-        w = df.write.format("delta").mode("append").options(**self.opts())
-        if table.partition_by:
-            w = w.partitionBy(*table.partition_by)
-        w.save(table.location(s))
-        log.info("%s v%s append %s: %.2f s", self.app_id[:28], self.version, table.name, time.monotonic() - t0)
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            t0 = time.monotonic()
+            w = df.write.format("delta").mode("append").options(**self.opts())
+            if table.partition_by:
+                w = w.partitionBy(*table.partition_by)
+            try:
+                w.save(table.location(s))
+            except Exception as e:  # noqa: BLE001 - only Delta's concurrency conflicts are retried
+                if not _is_conflict(e) or attempt == CONFLICT_RETRIES:
+                    raise
+                log.warning("append conflict (%s), retrying %d/%d", str(e)[:200], attempt, CONFLICT_RETRIES)
+                time.sleep(0.5 * attempt)
+                continue
+            log.info("%s v%s append %s: %.2f s", self.app_id[:28], self.version, table.name, time.monotonic() - t0)
+            return
 
     def sql(self, statement: str) -> None:
         """Run a DML statement (MERGE) as an idempotent write: Delta skips it if this app id has
@@ -90,7 +107,7 @@ class Txn:
                 log.info("%s v%s %s: %.2f s", self.app_id[:28], self.version, what, time.monotonic() - t0)
                 return
             except Exception as e:  # noqa: BLE001 - only Delta's optimistic-concurrency conflicts are retried
-                if "Concurrent" not in type(e).__name__ + str(e)[:300] or attempt == CONFLICT_RETRIES:
+                if not _is_conflict(e) or attempt == CONFLICT_RETRIES:
                     raise
                 log.warning("write conflict (%s), retrying %d/%d", str(e)[:200], attempt, CONFLICT_RETRIES)
                 time.sleep(0.5 * attempt)

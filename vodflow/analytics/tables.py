@@ -211,6 +211,8 @@ def ensure(spark, s: Settings | None = None, tables=None) -> None:
             b = b.addColumn(n, typ, comment=desc)
         if t.partition_by:
             b = b.partitionedBy(*t.partition_by)
+        # the VACUUM retention (Delta 4 reads it from here, not from VACUUM ... RETAIN)
+        b = b.property("delta.deletedFileRetentionDuration", "interval 168 hours")
         b.execute()
 
 
