@@ -41,3 +41,29 @@ def events_topic_settings(kafka_settings) -> Settings:
             admin.delete_topics([topic])
         finally:
             admin.close()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """A small lake written with delta-rs (``lakekit``), with hand-computed answers; one per module."""
+    from lakekit import build_lake
+
+    return build_lake(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture
+def cli(lake):
+    """Invoke the real `vodflow` app with VODFLOW_LAKE_URI pointing at the test lake."""
+    from typer.testing import CliRunner
+
+    from vodflow.cli import app
+    from vodflow.settings import get_settings
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VODFLOW_LAKE_URI", lake.lake_uri)
+    get_settings.cache_clear()
+    try:
+        yield lambda *args, **kw: CliRunner().invoke(app, list(args), **kw)
+    finally:
+        mp.undo()
+        get_settings.cache_clear()

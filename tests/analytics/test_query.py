@@ -23,32 +23,10 @@ from vodflow.analytics.query import (AnalyticsError, QueryError, UnknownTableErr
                                      connect, referenced_tables, run_sql, storage_options, table_info,
                                      tables_markdown)
 from vodflow.analytics.tables import TABLES
-from vodflow.settings import REPO_ROOT, get_settings, load
+from vodflow.settings import REPO_ROOT, load
 
 DOCS = REPO_ROOT / "docs" / "analytics.md"
 WRITTEN = ["events", "playback_quality", "quarantine", "sessions", "title_daily"]
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    return build_lake(tmp_path_factory.mktemp("lake"))
-
-
-@pytest.fixture
-def cli(lake):
-    """Invoke the real `vodflow` app with VODFLOW_LAKE_URI pointing at the test lake."""
-    from typer.testing import CliRunner
-
-    from vodflow.cli import app
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VODFLOW_LAKE_URI", lake.lake_uri)
-    get_settings.cache_clear()
-    try:
-        yield lambda *args, **kw: CliRunner().invoke(app, list(args), **kw)
-    finally:
-        mp.undo()
-        get_settings.cache_clear()
 
 
 def doc_queries() -> dict[str, str]:

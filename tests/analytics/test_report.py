@@ -7,32 +7,11 @@ import struct
 from pathlib import Path
 
 import pytest
-from lakekit import TODAY, VIDEO_A, VIDEO_B, VIDEO_C, build_lake
+from lakekit import TODAY, VIDEO_A, VIDEO_B, VIDEO_C
 
 from vodflow.analytics.query import AnalyticsError
 from vodflow.analytics.report import dropoff_chart, dropoff_data
-from vodflow.settings import get_settings, load
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    return build_lake(tmp_path_factory.mktemp("lake"))
-
-
-@pytest.fixture
-def cli(lake):
-    from typer.testing import CliRunner
-
-    from vodflow.cli import app
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VODFLOW_LAKE_URI", lake.lake_uri)
-    get_settings.cache_clear()
-    try:
-        yield lambda *args: CliRunner().invoke(app, list(args))
-    finally:
-        mp.undo()
-        get_settings.cache_clear()
+from vodflow.settings import load
 
 
 def png_size(path: Path) -> tuple[int, int]:
