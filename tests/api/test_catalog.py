@@ -46,10 +46,10 @@ def processing(cat: Catalog, run_id: str = "run-1") -> str:
 def test_migrations_upgrade_an_empty_database(url, tmp_path):
     db.upgrade(url)  # creates the parent directories too
     assert (tmp_path / "nested" / "dir" / "catalog.db").exists()
-    assert db.current_revision(url) == "0001"
+    assert db.current_revision(url) == "0002"
     eng = db.get_engine(url)
     insp = sa.inspect(eng)
-    assert {"videos", "renditions", db.VERSION_TABLE} <= set(insp.get_table_names())
+    assert {"videos", "renditions", "users", "content_keys", db.VERSION_TABLE} <= set(insp.get_table_names())
     assert {c["name"] for c in insp.get_columns("videos")} >= {
         "id", "title", "status", "error", "source_key", "source_props", "hls_master_key", "dash_mpd_key",
         "thumbnails", "regions", "created_at", "updated_at", "ready_at", "ingest_attempts", "last_run_id"}
@@ -72,7 +72,7 @@ def test_migrations_upgrade_an_empty_database(url, tmp_path):
     db.downgrade(url, "base")
     assert set(sa.inspect(eng).get_table_names()) == {db.VERSION_TABLE}
     db.upgrade(url)
-    assert db.current_revision(url) == "0001"
+    assert db.current_revision(url) == "0002"
 
 
 def test_migrations_render_portable_postgres_sql(capsys):

@@ -109,3 +109,49 @@ class Rendition(Base):
     playlist_key: Mapped[str | None] = mapped_column(sa.String(1024))
 
     video: Mapped[Video] = relationship(back_populates="renditions")
+
+
+class Role(str, enum.Enum):
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+class SubscriptionStatus(str, enum.Enum):
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    NONE = "none"
+
+
+class User(Base):
+    """An account: plan, subscription status and country decide what it may play."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(
+        sa.Enum(Role, name="role", native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda e: [m.value for m in e]))
+    plan: Mapped[str] = mapped_column(sa.String(32))
+    subscription_status: Mapped[SubscriptionStatus] = mapped_column(
+        sa.Enum(SubscriptionStatus, name="subscription_status", native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda e: [m.value for m in e]))
+    country: Mapped[str] = mapped_column(sa.String(2))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ContentKey(Base):
+    """A title's CENC content key; only the AES-GCM ciphertext under the master key is stored."""
+
+    __tablename__ = "content_keys"
+
+    video_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    label: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    kid: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    key_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    master_key_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
