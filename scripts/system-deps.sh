@@ -4,11 +4,21 @@ set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || [ -n "${VODFLOW_JAVA_HOME:-}" ] || need+=(openjdk-17-jdk-headless)
 command -v mvn  >/dev/null 2>&1 || need+=(maven)
+# the local CDN edge (caching reverse proxy with auth_request)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# the browser the player tests drive (H.264/AAC MSE + ClearKey EME headless), and the HTTP load tool of bench/
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-liberation)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if ! command -v apt-get >/dev/null; then
-  echo "error: missing ${need[*]} and no apt-get here: install a JDK 17+ and Maven, then rerun" >&2; exit 1
+  echo "error: missing ${need[*]} and no apt-get here: install a JDK 17+, Maven, nginx, chromium and wrk, then rerun" >&2; exit 1
 fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+# --no-install-recommends: chromium would otherwise pull in a desktop's worth of printing and GUI packages.
+# policy-rc.d keeps Debian's nginx package from starting a system nginx on port 80 (vodflow runs its own).
+if [ ! -e /usr/sbin/policy-rc.d ] && [ "$(id -u)" = 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
