@@ -95,6 +95,14 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_API_URL", "http://127.0.0.1:8000", "vodflow API URL."),
     Spec("VODFLOW_CATALOG_DB_URL", "sqlite:///{home}/catalog.db",
          "Catalog database (SQLite by default, postgresql://... for production)."),
+    # -- DRM (docs/playback.md "DRM") ------------------------------------------------------
+    Spec("VODFLOW_DRM", "clearkey",
+         "Encryption of every title at ingest: clearkey (CENC with a per-title raw key, licensed by "
+         "POST /license/clearkey) or off (clear packaging)."),
+    Spec("VODFLOW_DRM_MASTER_KEY", "",
+         "Master key (32 bytes, 64 hex digits or base64) that encrypts content keys at rest (AES-GCM); empty: "
+         "generated once into {home}/keys/drm-master.key, mode 0600. Losing it loses every title's key.",
+         secret=True),
 ]
 
 _SPEC_BY_ENV = {s.env: s for s in SPECS}
