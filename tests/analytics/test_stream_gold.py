@@ -177,3 +177,24 @@ def test_tables_are_registered_for_spark_sql(spark, lake):
     T.register(spark, s)
     n = spark.sql("SELECT sum(views) AS v FROM vodflow.title_hourly").first()["v"]
     assert n == 4
+
+
+def test_user_title_changes_announce_retraining(spark, lake):
+    """recs_training is started by an asset event only once enough user-title rows changed (Delta log)."""
+    from deltalake import DeltaTable
+
+    from vodflow.recs.retrain_trigger import decide
+
+    s, _ = lake
+    path = T.USER_TITLE.location(s)
+    version = DeltaTable(path).version()
+    first = decide(path, None, threshold=4)
+    assert first.announce and first.version == version
+    assert first.changed_rows >= 4                                  # 4 (user, title) rows were written
+    assert first.extra() == {"version": version, "since_version": None, "changed_rows": first.changed_rows}
+    again = decide(path, version, threshold=1)
+    assert not again.announce and "no commit since" in again.reason
+    few = decide(path, None, threshold=10**9)
+    assert not few.announce and "VODFLOW_RECS_RETRAIN_MIN_CHANGES" in few.reason
+    missing = decide(str(s.table_path("gold/does_not_exist")), None, threshold=1)
+    assert not missing.announce and missing.version is None and "does not exist" in missing.reason
