@@ -14,7 +14,10 @@ from rich.table import Table
 from vodflow.analytics.cli_commands import register as register_analytics_commands
 from vodflow.analytics.simulate import register as register_events_commands
 from vodflow.api.upload_cli import register as register_api_commands
-from vodflow.settings import get_settings, markdown_table
+from vodflow.accounts.cli import register as register_users_commands
+from vodflow.settings import SPECS, get_settings, markdown_table
+
+SPEC_DEFAULTS = {spec.env: spec.default for spec in SPECS}
 
 app = typer.Typer(
     help="vodflow: a video-on-demand platform on Airflow, Spark, Delta, Kafka and MLflow.\n\n"
@@ -48,10 +51,22 @@ def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only
     else:
         console.print(f"[bold green]vodflow is up[/] in {res.seconds:.0f}s")
     _print_status(res.statuses)
+    from vodflow.stack.bootstrap import ensure_admin
+
+    try:
+        admin, created = ensure_admin(s)
+    except Exception as e:  # noqa: BLE001
+        _fail(f"could not create the admin account in {s.catalog_db_url}: {type(e).__name__}: {e}")
+    if created:
+        console.print(f"created the admin account [bold]{admin}[/] (password: VODFLOW_ADMIN_PASSWORD)")
     console.print(f"\nAirflow UI:  {s.airflow_url}  (login [bold]{s['VODFLOW_AIRFLOW_ADMIN_USER']}[/] / "
                   f"[bold]{s['VODFLOW_AIRFLOW_ADMIN_PASSWORD']}[/])")
     console.print(f"MLflow UI:   {s.mlflow_uri}")
     console.print(f"S3 endpoint: {s.s3_endpoint}  Kafka: {s.kafka_bootstrap}  state: {s.home}")
+    pw_note = " - the local-dev default: set your own in production" \
+        if s.admin_password == SPEC_DEFAULTS["VODFLOW_ADMIN_PASSWORD"] else ""
+    console.print(f"vodflow API: {s.api_url}/docs  (admin [bold]{s.admin_email}[/], password VODFLOW_ADMIN_PASSWORD"
+                  f"{pw_note}; log in at POST /auth/login)")
 
 
 @app.command()
@@ -164,6 +179,7 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
 
 
 register_api_commands(app)
+register_users_commands(app)
 register_events_commands(app)
 register_analytics_commands(app)
 

@@ -1,4 +1,4 @@
-"""Idempotent platform resources: Kafka topics and S3 buckets."""
+"""Idempotent platform resources: Kafka topics, S3 buckets and the admin account."""
 
 from __future__ import annotations
 
@@ -39,3 +39,12 @@ def ensure_topics(s: Settings) -> list[str]:
         return created
     finally:
         admin.close()
+
+
+def ensure_admin(s: Settings) -> tuple[str, bool]:
+    """The admin account ``VODFLOW_ADMIN_EMAIL`` in the catalog, created with ``VODFLOW_ADMIN_PASSWORD`` if
+    missing (an existing account is left alone: its password is not reset). Returns (email, created)."""
+    from vodflow.accounts import get_user_store
+
+    rec, created = get_user_store(s.catalog_db_url).ensure(s.admin_email, s.admin_password, role="admin")
+    return rec.email, created

@@ -1,0 +1,1 @@
+"""Playback entitlements: ``GET /videos/{id}/play`` (``play``). See docs/playback.md."""
