@@ -4,7 +4,8 @@ Every step is idempotent for a given (video, run):
 
 * ``accept``      resolve the request (video id or S3 key), move the title to ``processing``
 * ``inspect``     download the master, probe and validate it (decoding samples), plan the ladder
-* ``transcode``   encode the ladder, package HLS + DASH (CMAF), make posters and the storyboard,
+* ``transcode``   encode the ladder, package HLS + DASH (CMAF, CENC-encrypted with the title's
+                  ClearKey content key unless ``VODFLOW_DRM=off``), make posters and the storyboard,
                   upload under ``videos/{video_id}/{publish_id}/`` with the master playlist last
 * ``go_live``     point the catalog at that publish set (``ready``) and delete older sets
 
@@ -12,6 +13,12 @@ A title is only visible through the catalog, which points at a complete publish 
 rerun leaves exactly one consistent set and a failed run removes what it wrote
 (:func:`fail`). ``publish_id`` is derived from the Airflow run id, so a task retry rewrites
 the same keys.
+
+Content keys (:mod:`vodflow.drm.keystore`) are made once per title and reused by every rerun, so
+a re-published set decrypts with the same key. A failed run leaves the title's key row in
+``content_keys``: harmless (encrypted at rest, licensed only against a license token for that
+title), reused by
+the next attempt, and deleted with the title (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vodflow.clients import s3_client
+from vodflow.drm import packaging_key
 from vodflow.ingest.publish import publish_dir, publish_id_for, title_prefix, unpublish
 from vodflow.settings import Settings, get_settings
 
@@ -133,6 +141,8 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
     from vodflow.media.encode import EncodeOptions
 
     s = s or get_settings()
+    # the title's CENC key first: a bad master key fails the run before minutes of encoding
+    key = packaging_key(req["video_id"], s)
     local = _download_master(req, s)
     wd = work_dir(req["video_id"], req["publish_id"], s)
     info = media.probe(local)
@@ -150,7 +160,8 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
 
     enc = media.encode_ladder(info, rungs, wd / "renditions", options=EncodeOptions(), progress=progress)
     log(f"encoded {len(rungs)} rungs in {time.monotonic() - t0:.1f}s ({enc.throughput:.2f}x realtime)")
-    pkg = media.package(enc, out)
+    pkg = media.package(enc, out, encryption=key)
+    log(f"packaged {'CENC-encrypted, ClearKey kid ' + key.key_id if key else 'in the clear (VODFLOW_DRM=off)'}")
     posters = media.make_posters(info, out / "thumbs")
     board = media.make_storyboard(enc.renditions[0].path if enc.renditions else local, out / "thumbs")
     published = publish_dir(out, req["video_id"], req["publish_id"], [pkg.master_playlist], s,
@@ -176,6 +187,7 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
         },
         "renditions": renditions,
         "source": plan["source"],
+        "drm": {"scheme": key.protection_scheme, "system": "clearkey", "kids": [key.key_id]} if key else None,
         "files": len(published.keys), "bytes": published.bytes,
     }
     log(f"published {len(published.keys)} files ({published.bytes / 1e6:.1f} MB) under {prefix}")

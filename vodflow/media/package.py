@@ -12,6 +12,11 @@ Layout of ``out_dir``::
 After packaging, every segment is measured (:mod:`vodflow.media.verify`) and the master
 playlist's BANDWIDTH (peak segment rate) and AVERAGE-BANDWIDTH are rewritten with the measured
 numbers: video + audio, as the HLS spec asks for a variant that plays with an audio group.
+
+With ``encryption`` (a :class:`RawKey`) every track is CENC-encrypted (``cenc``, AES-CTR, no clear
+lead) and the manifests get the ClearKey signalling of :mod:`vodflow.media.protection`
+(``ContentProtection`` with the ClearKey system id in the MPD, ``EXT-X-KEY``/``EXT-X-SESSION-KEY``
+``METHOD=SAMPLE-AES-CTR,KEYFORMAT="org.w3.clearkey"`` in HLS).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 import m3u8
 
 from vodflow.media.encode import EncodeResult
+from vodflow.media.protection import signal_clearkey
 from vodflow.media.tools import packager_bin, run_tool
 from vodflow.media.verify import BitrateStats, measure_playlist_bitrates
 
@@ -193,14 +199,19 @@ def package_files(videos: Mapping[str, str | Path], audio: str | Path | None, ou
     iframe_stats = {n: measure_playlist_bitrates(out / n / "iframe.m3u8") for n in vids}
     audio_stats = measure_playlist_bitrates(out / AUDIO_DIR / "index.m3u8") if aud else None
     variants = rewrite_master_bandwidths(out / MASTER, video_stats, audio_stats, iframe_stats)
-    rewritten = any((v.packager_bandwidth, v.packager_average_bandwidth) != (v.bandwidth, v.average_bandwidth)
-                    for v in variants.values())
-    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     media = {n: f"{n}/index.m3u8" for n in vids}
     if aud:
         media[AUDIO_DIR] = f"{AUDIO_DIR}/index.m3u8"
+    iframes = {n: f"{n}/iframe.m3u8" for n in vids}
+    if encryption is not None:
+        # packager signals CENC raw keys in the MPD only generically and not at all in HLS
+        signal_clearkey(out, encryption.key_id, mpd=MPD, master=MASTER,
+                        playlists=[*media.values(), *iframes.values()])
+    rewritten = any((v.packager_bandwidth, v.packager_average_bandwidth) != (v.bandwidth, v.average_bandwidth)
+                    for v in variants.values())
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     return PackageResult(out, MASTER, MPD, files, variants, audio_stats, encryption is not None,
-                         segment_duration, rewritten, media, {n: f"{n}/iframe.m3u8" for n in vids})
+                         segment_duration, rewritten, media, iframes)
 
 
 def _run_in(argv: list[str], cwd: Path, timeout: float | None) -> None:
