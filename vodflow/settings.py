@@ -73,6 +73,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_RECS_RETRAIN_MIN_CHANGES", "1000",
          "analytics_maintenance announces gold/user_title to recs_training (asset event) once this many "
          "rows changed since the last announcement; 0 announces every change."),
+    Spec("VODFLOW_REDIS_URL", "",
+         "Redis for the recommendations API's response cache, shared by all API replicas "
+         "(e.g. redis://cache:6379/0); empty: an in-process TTL+LRU cache per API process."),
     # -- MLflow ------------------------------------------------------------------------
     Spec("VODFLOW_MLFLOW_URI", "http://127.0.0.1:5000", "MLflow tracking server URL."),
     Spec("VODFLOW_MLFLOW_BACKEND_URI", "sqlite:///{home}/mlflow/mlflow.db",
