@@ -11,7 +11,7 @@ export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
 PYTEST_ARGS ?=
 
-.PHONY: help demo test install system-deps jars up down status clean
+.PHONY: help demo test install system-deps jars web up down status clean
 
 help:
 	@echo "make demo    - install, start the local stack and run the demo"
@@ -28,7 +28,7 @@ $(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 	@touch $@
 
-install: system-deps $(VENV)/.installed jars
+install: system-deps $(VENV)/.installed jars web
 
 $(JARS)/.done-%: maven/%/pom.xml
 	@mkdir -p $(JARS)/$*
@@ -36,6 +36,20 @@ $(JARS)/.done-%: maven/%/pom.xml
 	@touch $@
 
 jars: $(JARS)/.done-kafka $(JARS)/.done-s3proxy $(JARS)/.done-spark
+
+# The web player (web/: shaka-player, hls.js, esbuild from npm) bundled into vodflow/web/static/,
+# which the API serves; rebuilt only when web/'s sources or lock file change. Not committed.
+WEB_OUT := vodflow/web/static/build-info.json
+WEB_SRC := web/package.json web/package-lock.json web/build.mjs $(wildcard web/src/*)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js 18+ and npm (Debian: apt-get install nodejs npm), then rerun make web" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_OUT): web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+
+web: $(WEB_OUT)
 
 # ---------------------------------------------------------------- stack
 up: install

@@ -108,6 +108,10 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
 
     app.include_router(create_license_router(s))
 
+    from vodflow.web import create_router as create_web_router  # pages, /static/, /web/catalog
+
+    app.include_router(create_web_router(s))
+
     def catalog(request: Request) -> Catalog:
         return request.app.state.catalog
 
