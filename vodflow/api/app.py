@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     from vodflow.recs.serving_api import create_router as create_recs_router
 
     app.include_router(create_recs_router(s))
+    from vodflow.cdn.verifier import create_router as create_edge_router  # GET /edge/verify (nginx auth_request)
+
+    app.include_router(create_edge_router(s))
     from vodflow.drm.license import create_router as create_license_router  # POST /license/clearkey
 
     app.include_router(create_license_router(s))

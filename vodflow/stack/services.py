@@ -6,6 +6,8 @@ Each entry is the real software run as a background process:
 * ``kafka``    Apache Kafka 4.x, one KRaft node as broker + controller
 * ``mlflow``   MLflow tracking server + model registry (SQLite store, artifacts in S3)
 * ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer
+* ``edge-origin`` read-only S3Proxy over the origin bucket, the edge's origin (local OAC stand-in)
+* ``edge``     nginx caching edge: signed URLs verified by the API, cache by path (vodflow/cdn)
 
 Services are listed in start order; ``GROUPS`` says which can start together.
 """
@@ -13,6 +15,7 @@ Services are listed in start order; ``GROUPS`` says which can start together.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 from vodflow.settings import REPO_ROOT, Settings
 from vodflow.stack import health
 from vodflow.stack.java import find_java
-from vodflow.stack.process import Service
+from vodflow.stack.process import Service, ServiceError
 
 
 def _venv_bin(tool: str) -> str:
@@ -249,22 +252,72 @@ def analytics_stream_service(s: Settings) -> Service:
                    stop_timeout=60.0, description="Spark Structured Streaming: video_events → Delta")
 
 
+# --------------------------------------------------------------------------- edge (local CDN)
+def edge_origin_service(s: Settings) -> Service:
+    """Read-only, unauthenticated S3Proxy over the origin bucket only: what the edge fetches from
+    (the local stand-in for CloudFront Origin Access Control; see vodflow/cdn/edge.py)."""
+    from vodflow.cdn import edge
+
+    host, port = edge.origin_hostport(s)
+    d = edge.edge_dir(s) / "origin-gateway"
+
+    def prestart() -> None:
+        edge.prepare_origin_gateway(s)
+
+    argv = [find_java(s), "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            f"-Dlogback.configurationFile={d / 'logback.xml'}", "-cp", _jars_classpath(s, "s3proxy"),
+            "org.gaul.s3proxy.Main", "--properties", str(d / "s3proxy.properties")]
+    return Service("edge-origin", argv, s["VODFLOW_EDGE_ORIGIN_URL"], s.home,
+                   lambda: health.http_ok(s["VODFLOW_EDGE_ORIGIN_URL"].rstrip("/") + "/"),
+                   ports=[(host, port)], prestart=prestart,
+                   description="read-only origin gateway of the edge (S3Proxy, origin bucket only)")
+
+
+def edge_service(s: Settings) -> Service:
+    """nginx: verifies every request's signature (auth_request to the API), caches by path."""
+    from vodflow.cdn import edge
+    from vodflow.cdn.keys import ensure_keys
+
+    def prestart() -> None:
+        from vodflow.cdn.keys import KeyConfigError
+
+        try:
+            ensure_keys(s)  # the API signs and verifies with it; made once, mode 0600, outside the repo
+            edge.render_nginx_conf(s)
+            edge.check_nginx_conf(s)
+        except (edge.EdgeConfigError, KeyConfigError) as e:
+            raise ServiceError(f"edge: {e}") from None
+
+    argv = edge.nginx_argv(s) if shutil.which("nginx") or Path("/usr/sbin/nginx").exists() else ["nginx"]
+    return Service("edge", argv, s["VODFLOW_EDGE_URL"], s.home,
+                   lambda: health.http_ok(f"{edge.edge_local_url(s)}/_edge/health"),
+                   ports=[(s.bind_host, edge.edge_port(s))], prestart=prestart, stop_timeout=10.0,
+                   description="caching edge (nginx): signed URLs, cache by path")
+
+
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
     return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s),
-            analytics_stream_service(s)]
+            analytics_stream_service(s), edge_origin_service(s), edge_service(s)]
 
 
 def enabled(s: Settings, name: str) -> bool:
     """Whether `vodflow up` starts ``name`` (the analytics stream can be switched off)."""
     if name == "analytics-stream":
         return s["VODFLOW_EVENTS_STREAM"].strip().lower() in ("on", "true", "1", "yes")
+    if name in ("edge", "edge-origin"):
+        on = s["VODFLOW_EDGE"].strip().lower() in ("on", "true", "1", "yes")
+        if name == "edge-origin":
+            from vodflow.cdn.edge import runs_local_gateway
+
+            return on and runs_local_gateway(s)
+        return on
     return True
 
 
 # Services in one group start together; groups start in order.
 GROUPS: list[list[str]] = [
     ["s3", "kafka"],
-    ["mlflow", "airflow-api", "api"],
-    ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "analytics-stream"],
+    ["mlflow", "airflow-api", "api", "edge-origin"],
+    ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "analytics-stream", "edge"],
 ]

@@ -1,0 +1,183 @@
+"""Files of the local edge: the nginx configuration and the read-only origin gateway.
+
+Everything lives under ``$VODFLOW_HOME/edge/``: ``conf/nginx.conf`` (rendered from
+``nginx.conf.template`` at every start), ``run/`` (pid, origin tap socket), ``tmp/``, ``cache/media``,
+``cache/auth`` and ``logs/access.log`` (every client request with its cache status) and
+``logs/origin.log`` (every request that reached the origin).
+
+Origin access. nginx-light cannot sign SigV4 requests, and S3Proxy serves anonymous reads only of objects
+with a public-read ACL (which publish does not set, and AWS buckets with ACLs disabled refuse). The
+local stack therefore runs an *origin gateway*: a second S3Proxy, read-only, without authentication,
+bound to loopback, whose filesystem root holds only a link to the origin bucket's directory. Only the
+edge is meant to reach it: it is the local stand-in for CloudFront Origin Access Control (the bucket stays
+private; only the CDN may read it). The main S3 endpoint keeps requiring credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from vodflow.settings import Settings
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class EdgeConfigError(RuntimeError):
+    pass
+
+
+def edge_dir(s: Settings) -> Path:
+    return s.home / "edge"
+
+
+def access_log(s: Settings) -> Path:
+    return edge_dir(s) / "logs" / "access.log"
+
+
+def origin_log(s: Settings) -> Path:
+    return edge_dir(s) / "logs" / "origin.log"
+
+
+def edge_port(s: Settings) -> int:
+    return int(s["VODFLOW_EDGE_PORT"])
+
+
+def edge_local_url(s: Settings) -> str:
+    """Where the local nginx answers (VODFLOW_EDGE_URL is the public name, usually the same)."""
+    return f"http://{s.bind_host}:{edge_port(s)}"
+
+
+def _hostport(url: str) -> tuple[str, int]:
+    u = urlsplit(url)
+    if not u.hostname:
+        raise EdgeConfigError(f"{url!r} is not a URL with a host")
+    return u.hostname, u.port or (443 if u.scheme == "https" else 80)
+
+
+def origin_hostport(s: Settings) -> tuple[str, int]:
+    return _hostport(s["VODFLOW_EDGE_ORIGIN_URL"])
+
+
+def runs_local_gateway(s: Settings) -> bool:
+    """The origin gateway runs when the edge's origin is a local port other than the S3 endpoint's."""
+    host, port = origin_hostport(s)
+    s3_local = bool(s.s3_endpoint) and _hostport(s.s3_endpoint)[0] in LOCAL_HOSTS | {s.bind_host}
+    return host in LOCAL_HOSTS | {s.bind_host} and s3_local and port != s.s3_port
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        raise EdgeConfigError("nginx is not installed: run scripts/system-deps.sh (Debian package nginx-light), "
+                              "or set VODFLOW_EDGE=off to run without the edge")
+    return found
+
+
+def _cors(s: Settings) -> tuple[str, str]:
+    origins = [o.strip().rstrip("/") for o in s["VODFLOW_EDGE_CORS_ORIGINS"].split(",") if o.strip()]
+    if not origins or origins == ["*"]:
+        return '        default "*";', ""
+    if "*" in origins:
+        raise EdgeConfigError("VODFLOW_EDGE_CORS_ORIGINS: use either * alone or a list of origins")
+    lines = ['        default "";']
+    for o in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", o):
+            raise EdgeConfigError(f"VODFLOW_EDGE_CORS_ORIGINS: {o!r} is not an origin like https://player.example")
+        lines.append(f'        "{o}" $http_origin;')
+    return "\n".join(lines), '                add_header Access-Control-Allow-Credentials "true" always;'
+
+
+def render_nginx_conf(s: Settings) -> Path:
+    """Write ``$VODFLOW_HOME/edge/conf/nginx.conf`` and create the directories it names."""
+    d = edge_dir(s)
+    for sub in ("conf", "run", "logs", "cache/media", "cache/auth", "tmp/client_body", "tmp/proxy",
+                "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    (d / "run" / "origin.sock").unlink(missing_ok=True)  # left over by a killed nginx
+    api_host, api_port = _hostport(s.api_url)
+    o_host, o_port = origin_hostport(s)
+    cors_map, cors_cred = _cors(s)
+    user_line = ""
+    if os.geteuid() == 0:  # root master: keep the workers as the same user (they write under VODFLOW_HOME)
+        import grp
+        import pwd
+
+        user_line = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
+    bind = s.bind_host
+    listen = f"[{bind}]:{edge_port(s)}" if ":" in bind else f"{bind}:{edge_port(s)}"
+    values = {
+        "USER_LINE": user_line,
+        "WORKERS": str(min(4, os.cpu_count() or 1)),
+        "EDGE_DIR": str(d),
+        "CACHE_SIZE": s["VODFLOW_EDGE_CACHE_SIZE"],
+        "API_HOSTPORT": f"{api_host}:{api_port}",
+        "ORIGIN_HOSTPORT": f"{o_host}:{o_port}",
+        "LISTEN": listen,
+        "BUCKET": s.bucket_origin,
+        "CORS_MAP": cors_map,
+        "CORS_CREDENTIALS": cors_cred,
+    }
+    text = TEMPLATE.read_text()
+    for k, v in values.items():
+        text = text.replace(f"@@{k}@@", v)
+    left = re.findall(r"@@[A-Z_]+@@", text)
+    if left:
+        raise EdgeConfigError(f"unfilled placeholders in {TEMPLATE}: {sorted(set(left))}")
+    conf = d / "conf" / "nginx.conf"
+    conf.write_text(text)
+    return conf
+
+
+def nginx_argv(s: Settings) -> list[str]:
+    d = edge_dir(s)
+    return [nginx_binary(), "-p", str(d), "-e", "stderr", "-c", str(d / "conf" / "nginx.conf")]
+
+
+def check_nginx_conf(s: Settings) -> None:
+    """``nginx -t`` the rendered configuration; raise with nginx's message if it is invalid."""
+    import subprocess
+
+    r = subprocess.run([*nginx_argv(s), "-t"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EdgeConfigError(f"the rendered edge config {edge_dir(s) / 'conf' / 'nginx.conf'} is invalid:\n"
+                              f"{r.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------- origin gateway
+def prepare_origin_gateway(s: Settings) -> Path:
+    """Write the gateway's S3Proxy properties and its root (a link to the origin bucket only)."""
+    d = edge_dir(s) / "origin-gateway"
+    root = d / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    bucket_dir = s.home / "s3" / s.bucket_origin  # the local S3Proxy's filesystem backend layout
+    bucket_dir.mkdir(parents=True, exist_ok=True)
+    link = root / s.bucket_origin
+    if link.is_symlink() and Path(os.readlink(link)) != bucket_dir:
+        link.unlink()
+    if not link.is_symlink():
+        link.symlink_to(bucket_dir, target_is_directory=True)
+    for other in root.iterdir():  # a renamed origin bucket leaves no stale link behind
+        if other.name != s.bucket_origin:
+            other.unlink()
+    host, port = origin_hostport(s)
+    props = d / "s3proxy.properties"
+    props.write_text("\n".join([
+        f"s3proxy.endpoint=http://{host}:{port}",
+        "s3proxy.authorization=none",
+        "s3proxy.read-only-blobstore=true",
+        "jclouds.provider=filesystem-nio2",
+        "jclouds.identity=local",
+        "jclouds.credential=local",
+        f"jclouds.filesystem.basedir={root}",
+        "",
+    ]))
+    (d / "logback.xml").write_text(
+        '<configuration>\n  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">\n'
+        '    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{24} - %msg%n</pattern></encoder>\n'
+        '  </appender>\n  <root level="WARN"><appender-ref ref="OUT"/></root>\n</configuration>\n')
+    return props
