@@ -112,6 +112,27 @@ def test_get_or_create_is_idempotent_and_safe_when_concurrent(env):
     assert packaging_key(vid, s) == results[0][0], "the ingest pipeline's rerun reuses the key"
 
 
+def test_generated_master_key_is_created_once_even_by_concurrent_first_users(tmp_path):
+    from vodflow.drm.keystore import load_master_key
+
+    s = _settings(tmp_path)
+    got, barrier = [], threading.Barrier(8)
+
+    def first_use():
+        barrier.wait()
+        got.append(load_master_key(s)[:2])
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and len(set(got)) == 1
+    path = tmp_path / "keys" / "drm-master.key"
+    assert bytes.fromhex(path.read_text().strip()) == got[0][0]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and [p.name for p in path.parent.iterdir()] == [path.name]
+
+
 def test_wrong_or_malformed_master_key_is_a_clear_error(env, tmp_path):
     s, cat = env
     vid = _title(cat, "wrong master")

@@ -74,20 +74,34 @@ def _parse_master_key(value: str) -> bytes:
 
 
 def _load_or_create_key_file(path: Path) -> bytes:
+    """Read the generated master key, or create it atomically (never visible empty or half-written).
+
+    The key is written to a private temp file and hard-linked into place: ``link`` fails if another
+    process (API, an Airflow task) created the file first, and then that key is the one used.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        text = path.read_text().strip()
+    if not path.exists():
+        key = secrets.token_bytes(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            return _parse_master_key(text)
-        except MasterKeyError as e:
-            raise MasterKeyError(f"{path} does not hold a valid master key ({e}); restore it from your backup "
-                                 f"or set {MASTER_KEY_SETTING}") from None
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
-    return key
+            with os.fdopen(fd, "w") as f:
+                f.write(key.hex() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+                return key
+            except FileExistsError:
+                pass  # lost the race: use the winner's key
+        finally:
+            tmp.unlink(missing_ok=True)
+    text = path.read_text().strip()
+    try:
+        return _parse_master_key(text)
+    except MasterKeyError as e:
+        raise MasterKeyError(f"{path} does not hold a valid master key ({e}); restore it from your backup "
+                             f"or set {MASTER_KEY_SETTING}") from None
 
 
 def master_key_id(key: bytes) -> str:
