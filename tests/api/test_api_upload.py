@@ -82,12 +82,13 @@ def assert_no_dangling_rows(s3, settings) -> None:
 
 
 # ----------------------------------------------------------------------------- happy path
-def test_upload_stores_master_row_and_ingest_request(api_url, api_settings, s3, tmp_path):
+def test_upload_stores_master_row_and_ingest_request(admin, api_url, api_settings, s3, tmp_path):
     src = tmp_path / "Trailer.MP4"
     digest = write_file(src, 3 * MiB + 123)
     before = end_offsets(api_settings)
     with open(src, "rb") as f:  # a standard client (httpx's own multipart encoder)
-        r = httpx.post(f"{api_url}/videos", data={"title": "  Big Buck Bunny  ", "regions": "us, ca,US"},
+        r = httpx.post(f"{api_url}/videos", headers=admin,
+                       data={"title": "  Big Buck Bunny  ", "regions": "us, ca,US"},
                        files={"file": (src.name, f, "video/mp4")}, timeout=60)
     assert r.status_code == 201, r.text
     body = r.json()
@@ -118,14 +119,14 @@ def test_upload_stores_master_row_and_ingest_request(api_url, api_settings, s3, 
     assert dict(recs[0].headers)["schema"] == b"vodflow.ingest_request/1"
 
 
-def test_large_upload_memory_is_bounded(api_url, api_settings, s3, tmp_path):
+def test_large_upload_memory_is_bounded(admin, api_url, api_settings, s3, tmp_path):
     """40 MiB through client and server in this process: Python's peak allocation stays far below the size."""
     size = 40 * MiB + 5
     src = tmp_path / "master.mkv"
     digest = write_file(src, size, seed=1)
     tracemalloc.start()
     try:
-        res = upload_file(src, "Large master", api_url, progress=False)
+        res = upload_file(src, "Large master", api_url, progress=False, token=admin["Authorization"][7:])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -143,41 +144,43 @@ def test_large_upload_memory_is_bounded(api_url, api_settings, s3, tmp_path):
 
 
 # ----------------------------------------------------------------------------- refusals
-def test_unsupported_extension_is_415(api_url, api_settings, s3, tmp_path):
+def test_unsupported_extension_is_415(admin, api_url, api_settings, s3, tmp_path):
     before = catalog_ids(api_settings.catalog_db_url)
     mpus = in_progress_uploads(s3, api_settings.bucket_masters)
-    r = httpx.post(f"{api_url}/videos", data={"title": "notes"},
+    r = httpx.post(f"{api_url}/videos", headers=admin, data={"title": "notes"},
                    files={"file": ("notes.txt", b"x" * 1000, "text/plain")})
     assert r.status_code == 415
     assert "'.txt'" in r.json()["detail"] and "mp4" in r.json()["detail"] and "mxf" in r.json()["detail"]
-    r = httpx.post(f"{api_url}/videos", data={"title": "no ext"}, files={"file": ("README", b"x", "video/mp4")})
+    r = httpx.post(f"{api_url}/videos", headers=admin, data={"title": "no ext"},
+                   files={"file": ("README", b"x", "video/mp4")})
     assert r.status_code == 415 and "no extension" in r.json()["detail"]
-    r = httpx.post(f"{api_url}/videos", json={"title": "not a form"})
+    r = httpx.post(f"{api_url}/videos", headers=admin, json={"title": "not a form"})
     assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]
     assert catalog_ids(api_settings.catalog_db_url) == before
     assert in_progress_uploads(s3, api_settings.bucket_masters) <= mpus
 
 
-def test_empty_file_is_400(api_url, api_settings):
+def test_empty_file_is_400(admin, api_url, api_settings):
     before = catalog_ids(api_settings.catalog_db_url)
-    r = httpx.post(f"{api_url}/videos", data={"title": "empty"}, files={"file": ("empty.mp4", b"", "video/mp4")})
+    r = httpx.post(f"{api_url}/videos", headers=admin, data={"title": "empty"},
+                   files={"file": ("empty.mp4", b"", "video/mp4")})
     assert r.status_code == 400 and "empty" in r.json()["detail"]
     assert catalog_ids(api_settings.catalog_db_url) == before
 
 
-def test_bad_fields_are_422_and_store_nothing(api_url, api_settings, s3):
+def test_bad_fields_are_422_and_store_nothing(admin, api_url, api_settings, s3):
     before = catalog_ids(api_settings.catalog_db_url)
     mpus = in_progress_uploads(s3, api_settings.bucket_masters)
-    r = httpx.post(f"{api_url}/videos", files={"file": ("a.mp4", b"x" * 100, "video/mp4")})
+    r = httpx.post(f"{api_url}/videos", headers=admin, files={"file": ("a.mp4", b"x" * 100, "video/mp4")})
     assert r.status_code == 422 and "title" in r.json()["detail"]
-    r = httpx.post(f"{api_url}/videos", data={"title": "t", "regions": "US,Canada"},
+    r = httpx.post(f"{api_url}/videos", headers=admin, data={"title": "t", "regions": "US,Canada"},
                    files={"file": ("a.mp4", b"x" * 100, "video/mp4")})
     assert r.status_code == 422 and "'Canada'" in r.json()["detail"]
     assert catalog_ids(api_settings.catalog_db_url) == before
     assert in_progress_uploads(s3, api_settings.bucket_masters) <= mpus
 
 
-def test_truncated_body_aborts_the_multipart_upload(api_url, api_settings, s3):
+def test_truncated_body_aborts_the_multipart_upload(admin, api_url, api_settings, s3):
     """A body that stops after 10 MiB of file data (one S3 part already sent): 400, parts aborted, no row."""
     before = catalog_ids(api_settings.catalog_db_url)
     mpus = in_progress_uploads(s3, api_settings.bucket_masters)
@@ -191,14 +194,39 @@ def test_truncated_body_aborts_the_multipart_upload(api_url, api_settings, s3):
             yield b"\0" * MiB
 
     r = httpx.post(f"{api_url}/videos", content=body(), timeout=60,
-                   headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                   headers={**admin, "Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 400 and "ended before the upload was complete" in r.json()["detail"]
     assert in_progress_uploads(s3, api_settings.bucket_masters) <= mpus
     assert catalog_ids(api_settings.catalog_db_url) == before
 
 
+def test_upload_and_requeue_need_an_admin(api_url, api_settings, s3):
+    """No token: 401 naming the login; a viewer's token: 403; nothing is stored either way."""
+    from authkit import headers_for, make_user
+
+    before = catalog_ids(api_settings.catalog_db_url)
+    mpus = in_progress_uploads(s3, api_settings.bucket_masters)
+    form = {"data": {"title": "sneaky"}, "files": {"file": ("a.mp4", b"x" * 1000, "video/mp4")}}
+    r = httpx.post(f"{api_url}/videos", **form)
+    assert r.status_code == 401 and "POST /auth/login" in r.json()["detail"]
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    r = httpx.post(f"{api_url}/videos", headers={"Authorization": "Bearer not.a.jwt"}, **form)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('Bearer realm="vodflow", error="invalid_token"')
+    viewer = make_user(api_settings)
+    r = httpx.post(f"{api_url}/videos", headers=headers_for(api_settings, viewer), **form)
+    assert r.status_code == 403 and "admin role" in r.json()["detail"]
+    r = httpx.post(f"{api_url}/videos/{uuid.uuid4()}/ingest", headers=headers_for(api_settings, viewer))
+    assert r.status_code == 403
+    assert httpx.post(f"{api_url}/videos/{uuid.uuid4()}/ingest").status_code == 401
+    assert catalog_ids(api_settings.catalog_db_url) == before
+    assert in_progress_uploads(s3, api_settings.bucket_masters) <= mpus
+    # the catalog reads stay public
+    assert httpx.get(f"{api_url}/videos").status_code == 200
+
+
 # ----------------------------------------------------------------------------- outages
-def test_kafka_down_is_503_keeps_master_and_marks_failed(api_url, api_settings, s3, tmp_path):
+def test_kafka_down_is_503_keeps_master_and_marks_failed(admin, api_url, api_settings, s3, tmp_path):
     down = settings_with(VODFLOW_CATALOG_DB_URL=api_settings.catalog_db_url,
                          VODFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}")  # nothing listens there
     src = tmp_path / "clip.webm"
@@ -206,7 +234,7 @@ def test_kafka_down_is_503_keeps_master_and_marks_failed(api_url, api_settings, 
     mpus = in_progress_uploads(s3, api_settings.bucket_masters)
     with serve(create_app(down, kafka_timeout=3)) as down_url:
         with open(src, "rb") as f:
-            r = httpx.post(f"{down_url}/videos", data={"title": "during an outage"},
+            r = httpx.post(f"{down_url}/videos", headers=admin, data={"title": "during an outage"},
                            files={"file": (src.name, f)}, timeout=60)
     assert r.status_code == 503, r.text
     body = r.json()
@@ -222,20 +250,20 @@ def test_kafka_down_is_503_keeps_master_and_marks_failed(api_url, api_settings, 
 
     # Kafka is back (the normal server): re-publish the request
     before = end_offsets(api_settings)
-    r = httpx.post(f"{api_url}/videos/{vid}/ingest")
+    r = httpx.post(f"{api_url}/videos/{vid}/ingest", headers=admin)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "uploaded"
     assert httpx.get(f"{api_url}/videos/{vid}").json()["error"] is None
     assert len(ingest_messages(api_settings, before, vid)) == 1
-    assert httpx.post(f"{api_url}/videos/{uuid.uuid4()}/ingest").status_code == 404
+    assert httpx.post(f"{api_url}/videos/{uuid.uuid4()}/ingest", headers=admin).status_code == 404
 
 
-def test_s3_down_is_503_and_writes_nothing(api_settings, tmp_path):
+def test_s3_down_is_503_and_writes_nothing(admin, api_settings, tmp_path):
     down = settings_with(VODFLOW_CATALOG_DB_URL=api_settings.catalog_db_url,
                          VODFLOW_S3_ENDPOINT=f"http://127.0.0.1:{free_port()}")
     before = catalog_ids(api_settings.catalog_db_url)
     with serve(create_app(down, s3_timeout=2)) as down_url:
-        r = httpx.post(f"{down_url}/videos", data={"title": "no s3"},
+        r = httpx.post(f"{down_url}/videos", headers=admin, data={"title": "no s3"},
                        files={"file": ("a.ts", os.urandom(100_000), "video/mp2t")}, timeout=60)
     assert r.status_code == 503, r.text
     assert "object store unavailable" in r.json()["detail"] and "nothing was stored" in r.json()["detail"]

@@ -49,6 +49,9 @@ def test_upload_file_errors_name_the_fix(api_url, tmp_path):
         upload_file(good, "t", api_url, regions="Canada", progress=False)
     with pytest.raises(UploadError, match="is not a file"):
         upload_file(tmp_path / "missing.mp4", "t", api_url, progress=False)
+    with pytest.raises(UploadError, match=r"HTTP 401.*--token or VODFLOW_API_TOKEN") as e:
+        upload_file(good, "t", api_url, progress=False, token="not-a-token")
+    assert e.value.status_code == 401
 
 
 def test_registered_commands(api_url, tmp_path):

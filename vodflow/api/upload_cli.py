@@ -2,7 +2,9 @@
 
 :func:`upload_file` streams the file to ``POST /videos`` as a hand-built multipart body from a
 generator (1 MiB reads, with a ``Content-Length``), so a 10 GB master is never read into
-memory, and shows a rich progress bar. The lead registers the commands with
+memory, and shows a rich progress bar. Uploading needs an admin's access token: ``token=`` /
+``--token``, else ``VODFLOW_API_TOKEN``, else a login as ``VODFLOW_ADMIN_EMAIL`` (see
+``vodflow.auth.client``). The lead registers the commands with
 ``vodflow.api.upload_cli.register(app)`` in ``vodflow/cli.py``.
 """
 
@@ -68,12 +70,15 @@ def multipart_body(path: Path, fields: dict[str, str], boundary: str,
 
 def upload_file(path: str | os.PathLike[str], title: str, api_url: str, regions: str | Iterable[str] | None = None,
                 *, console: Console | None = None, progress: bool = True,
-                timeout: float = 600.0) -> dict[str, Any]:
+                timeout: float = 600.0, token: str | None = None) -> dict[str, Any]:
     """Upload ``path`` to ``{api_url}/videos``; returns the API's answer (``video_id``, ``status``, ``status_url``).
 
+    ``token``: an admin's access token (default: ``VODFLOW_API_TOKEN``, else an admin login).
     Raises :class:`UploadError` with a message naming the fix (API not running, bad file, ...).
     """
     import httpx  # imported here: keeps `vodflow --help` fast
+
+    from vodflow.auth.client import ApiAuthError, api_token
 
     p = Path(path)
     if not p.is_file():
@@ -84,6 +89,10 @@ def upload_file(path: str | os.PathLike[str], title: str, api_url: str, regions:
         raise UploadError(str(e), 415) from None
     if p.stat().st_size == 0:
         raise UploadError(f"{p} is empty", 400)
+    try:
+        token = api_token(api_url, token)
+    except ApiAuthError as e:
+        raise UploadError(str(e), 401) from None
     fields = {"title": title}
     if regions:
         fields["regions"] = regions if isinstance(regions, str) else ",".join(regions)
@@ -94,7 +103,8 @@ def upload_file(path: str | os.PathLike[str], title: str, api_url: str, regions:
     task = bar.add_task(f"uploading {p.name}", total=p.stat().st_size)
     boundary = "vodflow-" + uuid.uuid4().hex
     length, body = multipart_body(p, fields, boundary, on_chunk=lambda n: bar.advance(task, n))
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(length)}
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(length),
+               "Authorization": f"Bearer {token}"}
     try:
         with bar, httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0)) as client:
             r = client.post(url, content=body, headers=headers)
@@ -111,6 +121,8 @@ def upload_file(path: str | os.PathLike[str], title: str, api_url: str, regions:
         data = {"detail": r.text[:500]}
     if r.status_code != 201:
         detail = data.get("detail", data) if isinstance(data, dict) else data
+        if r.status_code in (401, 403):
+            detail = f"{detail} (pass an admin's token with --token or VODFLOW_API_TOKEN)"
         raise UploadError(f"the API refused the upload (HTTP {r.status_code}): {detail}", r.status_code, data)
     return data
 
@@ -124,13 +136,16 @@ def upload(file: Path = typer.Argument(..., help=f"The master ({', '.join(ALLOWE
            regions: Optional[str] = typer.Option(None, "--regions", help="Comma-separated ISO country codes where "
                                                  "the video is available, e.g. US,CA (default: worldwide)."),
            api_url: Optional[str] = typer.Option(None, "--api-url", help="API URL (default VODFLOW_API_URL)."),
+           token: Optional[str] = typer.Option(None, "--token", envvar="VODFLOW_API_TOKEN",
+                                               help="An admin's access token (default: log in as "
+                                                    "VODFLOW_ADMIN_EMAIL / VODFLOW_ADMIN_PASSWORD)."),
            ) -> None:
     """Upload a video master to the API (streamed, with a progress bar) and queue it for ingest."""
     from vodflow.settings import get_settings
 
     url = api_url or get_settings().api_url
     try:
-        res = upload_file(file, title, url, regions)
+        res = upload_file(file, title, url, regions, token=token)
     except UploadError as e:
         err.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from None

@@ -1,18 +1,28 @@
 """Recommendation endpoints of the API (no Spark: numpy over the exported factors).
 
-``GET /users/{user_id}/recommendations?limit=20&region=FR``
-``GET /videos/{video_id}/similar?limit=20&region=FR&user_id=u-1``
+``GET /users/{user_id}/recommendations?limit=20``      (access token of that user, or an admin's)
+``GET /videos/{video_id}/similar?limit=20``             (public; with a token: for that user)
 ``GET /recommendations/model``  which bundle is being served (ops / debugging)
+
+Who may ask (``vodflow.auth``; docs/playback.md "Accounts, tokens and /play"):
+
+* ``/users/{id}/recommendations`` needs an access token whose subject is ``id`` (401 without a
+  token, 403 for another user's id); admins and ``service`` tokens may ask for anyone. The region
+  is the account's country. ``?region=`` is kept for admins and service clients (to see the list
+  "as from" a country); a viewer may only pass its own country (403 otherwise). For an admin
+  without ``region``: the target account's country, or -- for a user id with no account (e.g. the
+  simulator's viewers) -- worldwide titles only.
+* ``/videos/{id}/similar`` is a public catalog read. With a viewer's token the region is the
+  viewer's country and the viewer's watched titles are dropped; ``user_id=`` needs a token that may
+  act for that user (itself, an admin or a service).
 
 Business rules, applied at request time on top of the model's ranking:
 
 * only titles that are ``ready`` in the catalog;
-* only titles available in the caller's region: ``region`` query parameter, an ISO 3166-1
-  alpha-2 code.  The API has no account store and the region a title may be shown in
-  depends on where the viewer *is* (licensing), which the edge (CDN geo-IP) or the app
-  knows and passes; the region is deliberately not taken from watch history.  Without a
-  ``region`` only worldwide titles (empty ``regions`` in the catalog) are returned, the
-  only set that is safe everywhere;
+* only titles available in the viewer's region: the account's country (see above; the
+  same rule /play enforces), deliberately not taken from watch history.  Without a region
+  (anonymous ``similar``, unknown accounts) only worldwide titles (empty ``regions`` in the
+  catalog) are returned, the only set that is safe everywhere;
 * nothing the user has already watched (every completed title included) as of the
   snapshot the serving bundle was built from; the ``similar`` list also drops the seed
   and, with ``user_id``, that user's watched titles.
@@ -46,10 +56,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vodflow.auth.deps import Auth, Principal, unauthorized
 from vodflow.recs.factors import FactorModel
 from vodflow.settings import Settings, get_settings
 
@@ -418,13 +429,27 @@ def _user(user_id: str) -> str:
 
 
 LIMIT = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"number of titles, 1..{MAX_LIMIT}")
-REGION = Query(None, description="ISO 3166-1 alpha-2 country the viewer is in (e.g. FR); "
-                                 "empty: worldwide titles only")
+REGION = Query(None, description="ISO 3166-1 alpha-2 country (e.g. FR). Admins and service clients only; "
+                                 "a viewer's region is its account country (it may pass only that one)")
 
 
-def create_router(settings: Settings | None = None, model_name: str | None = None, **service_kw: Any) -> APIRouter:
+def _caller_region(p: Principal | None, region: str | None) -> str | None:
+    """The region of a request: a viewer's account country (a different ``region`` is a 403); for
+    admins, service clients and anonymous callers the ``region`` parameter (None: worldwide only)."""
+    reg = _region(region)
+    if p is None or p.is_admin or p.is_service or p.user is None:
+        return reg
+    if reg is not None and reg != p.user.country:
+        raise HTTPException(403, f"region {reg} is not your account's country ({p.user.country}); recommendations "
+                                 "follow the account's country (only admins may pass another ?region=)")
+    return p.user.country
+
+
+def create_router(settings: Settings | None = None, model_name: str | None = None, *, auth: Auth | None = None,
+                  **service_kw: Any) -> APIRouter:
     """The recommendation routes; ``service_kw`` go to :class:`RecsService` (refresh / cache / TTLs)."""
     s = settings or get_settings()
+    auth = auth or Auth(s)
     service = RecsService(s, model_name, **service_kw)
     router = APIRouter(tags=["recommendations"])
     router.service = service  # type: ignore[attr-defined] - tests and ops reach the service here
@@ -434,22 +459,43 @@ def create_router(settings: Settings | None = None, model_name: str | None = Non
                                            "Cache-Control": "private, max-age=60"})
 
     @router.get("/users/{user_id}/recommendations", summary="Top titles for a user (business rules applied)",
-                responses={422: {"description": "malformed user id, region or limit"}})
-    async def user_recommendations(user_id: str, limit: int = LIMIT, region: str | None = REGION):
-        uid, reg = _user(user_id), _region(region)
-        body, hit = await run_in_threadpool(service.cached, ("user", uid, reg, limit),
-                                            lambda: service.recommend(uid, reg, limit))
+                responses={401: {"description": "no valid access token"},
+                           403: {"description": "another user's recommendations, or a region that is not "
+                                                "the account's country"},
+                           422: {"description": "malformed user id, region or limit"}})
+    def user_recommendations(user_id: str, limit: int = LIMIT, region: str | None = REGION,
+                             principal: Principal = Depends(auth.principal)):
+        uid = _user(user_id)
+        if not principal.may_act_for(uid):
+            raise HTTPException(403, f"you are logged in as {principal.id!r}: you may read only your own "
+                                     f"recommendations (GET /users/{principal.id}/recommendations)")
+        reg = _caller_region(principal, region)
+        if reg is None and region is None and (principal.is_admin or principal.is_service):
+            target = auth.store.get(uid)
+            reg = target.country if target is not None else None
+        body, hit = service.cached(("user", uid, reg, limit), lambda: service.recommend(uid, reg, limit))
         return respond(body, hit)
 
     @router.get("/videos/{video_id}/similar", summary="Because you watched: titles close in item-factor space",
-                responses={404: {"description": "video unknown to the catalog and the model"},
+                responses={401: {"description": "user_id given without a valid access token"},
+                           403: {"description": "user_id of another user, or a region that is not the "
+                                                "account's country"},
+                           404: {"description": "video unknown to the catalog and the model"},
                            422: {"description": "malformed region, user id or limit"}})
-    async def similar_videos(video_id: str, limit: int = LIMIT, region: str | None = REGION,
-                             user_id: str | None = Query(None, description="also drop what this user watched")):
-        reg = _region(region)
+    def similar_videos(video_id: str, limit: int = LIMIT, region: str | None = REGION,
+                       user_id: str | None = Query(None, description="also drop what this user watched (needs "
+                                                                     "a token that may act for that user)"),
+                       principal: Principal | None = Depends(auth.optional_principal)):
+        reg = _caller_region(principal, region)
         uid = _user(user_id) if user_id else None
-        body, hit = await run_in_threadpool(service.cached, ("similar", video_id, reg, limit, uid),
-                                            lambda: service.similar(video_id, reg, limit, uid))
+        if uid is not None and principal is None:
+            raise unauthorized("user_id needs an access token of that user: log in at POST /auth/login", error=None)
+        if uid is not None and not principal.may_act_for(uid):
+            raise HTTPException(403, f"you are logged in as {principal.id!r}: user_id may only be your own")
+        if uid is None and principal is not None and principal.user is not None and not principal.is_admin:
+            uid = principal.id
+        body, hit = service.cached(("similar", video_id, reg, limit, uid),
+                                   lambda: service.similar(video_id, reg, limit, uid))
         if body is None:
             raise HTTPException(404, f"no video with id {video_id!r} in the catalog or the model")
         return respond(body, hit)
