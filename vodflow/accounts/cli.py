@@ -16,7 +16,7 @@ from rich.table import Table
 
 from vodflow.accounts.validation import PLANS
 
-out = Console()
+out = Console(width=None if Console().is_terminal else 160)
 err = Console(stderr=True)
 
 users_app = typer.Typer(help="Accounts: create viewers and admins, change subscription or country, "
