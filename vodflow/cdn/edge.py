@@ -181,3 +181,15 @@ def prepare_origin_gateway(s: Settings) -> Path:
         '    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{24} - %msg%n</pattern></encoder>\n'
         '  </appender>\n  <root level="WARN"><appender-ref ref="OUT"/></root>\n</configuration>\n')
     return props
+
+
+def main() -> None:
+    """``python -m vodflow.cdn.edge``: render the nginx config from the VODFLOW_* settings and print its path
+    (the compose deployment renders it into a volume the nginx container reads)."""
+    from vodflow.settings import get_settings
+
+    print(render_nginx_conf(get_settings()))
+
+
+if __name__ == "__main__":
+    main()
