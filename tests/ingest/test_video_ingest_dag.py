@@ -85,7 +85,39 @@ def test_published_manifests_parse_and_have_headers(stack, ingested):
     assert head["ContentType"] == "video/iso.segment" and "immutable" in head["CacheControl"]
 
 
+def test_published_title_is_encrypted_with_its_own_key(stack, ingested, tmp_path):
+    """CENC with the title's key from the key store: ClearKey signalled, segments decode only with the key."""
+    from vodflow.drm.keystore import KeyStore
+    from vodflow.media.protection import CLEARKEY_SCHEME_URI
+    from vodflow.media.verify import decode_segments
+
+    (key,) = KeyStore(stack).get(ingested)
+    rec = catalog.get_video(ingested).to_dict()
+    s3 = s3_client(stack)
+    mpd = s3.get_object(Bucket=stack.bucket_origin, Key=rec["manifests"]["dash"])["Body"].read().decode()
+    k = key.key_id
+    assert f'cenc:default_KID="{k[:8]}-{k[8:12]}-{k[12:16]}-{k[16:20]}-{k[20:]}"' in mpd
+    assert CLEARKEY_SCHEME_URI in mpd
+    low = min(rec["renditions"], key=lambda r: r["height"])
+    playlist = s3.get_object(Bucket=stack.bucket_origin, Key=low["playlist_key"])["Body"].read().decode()
+    assert "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR," in playlist and f"KEYID=0x{k}," in playlist
+    assert key.key not in playlist and key.key not in mpd
+    # the rung as published (playlist, init segment, segments), decoded with and without the key
+    base = low["playlist_key"].rsplit("/", 1)[0]
+    pl = m3u8.loads(playlist)
+    local = tmp_path / "index.m3u8"
+    local.write_text(playlist)
+    for name in {pl.segments[0].init_section.uri, *(seg.uri for seg in pl.segments)}:
+        s3.download_file(stack.bucket_origin, f"{base}/{name}", str(tmp_path / name))
+    ok = decode_segments(local, decryption_key=key.key)
+    assert ok and all(d.ok and d.frames > 0 for d in ok), ok
+    assert all(d.errors for d in decode_segments(local)), "segments are encrypted: no clear decode"
+
+
 def test_rerun_leaves_exactly_one_published_set(stack, ingested):
+    from vodflow.drm.keystore import KeyStore
+
+    kids_before = KeyStore(stack).kids(ingested)
     before = {k.split("/")[2] for k in _origin_keys(stack, ingested)}
     assert len(before) == 1
     run = _dag().test(run_conf={"video_id": ingested})
@@ -94,6 +126,7 @@ def test_rerun_leaves_exactly_one_published_set(stack, ingested):
     assert len(after) == 1 and after != before
     rec = catalog.get_video(ingested).to_dict()
     assert rec["manifests"]["hls"].split("/")[2] in after
+    assert KeyStore(stack).kids(ingested) == kids_before, "a rerun re-publishes with the same content key"
 
 
 @pytest.mark.parametrize("name", ["E1_zero_length.webm", "E2_truncated_partial_h264_1080p.mp4",
