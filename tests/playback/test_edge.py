@@ -144,11 +144,12 @@ def test_edge_honours_origin_cache_control(edge):
 
 # --------------------------------------------------------------------------- refusals
 def _assert_refused(title, url: str, reason: str, name: str, **kw):
-    r = _get(url, **kw)
-    assert r.status_code == 403, r.text
-    assert r.headers["X-Edge-Deny-Reason"] == reason
-    assert r.json()["reason"] == reason
-    assert r.headers["Access-Control-Allow-Origin"]  # the player can read why
+    for _ in range(2):  # the second answer comes from the edge's cache of verifier answers
+        r = _get(url, **kw)
+        assert r.status_code == 403, r.text
+        assert r.headers["X-Edge-Deny-Reason"] == reason
+        assert r.json()["reason"] == reason
+        assert r.headers["Access-Control-Allow-Origin"]  # the player can read why
     assert title.wait_origin_requests(name, 0, timeout=0.3) == 0, "a refused request reached the origin"
 
 
@@ -283,3 +284,62 @@ def test_unknown_paths_are_not_proxied(edge):
     r = _get(f"{edge_files.edge_local_url(edge)}/vodflow-masters/whatever")
     assert r.status_code == 404
     assert json.loads(r.text)["detail"]
+
+
+def test_verifier_answers_are_cached_by_full_uri(title):
+    name = "p1/v1/seg_11.m4s"
+    assert _get(title.url(name)).status_code == 200
+    key = f"KEY: /{title.prefix}{name}?{title.signed.query}|"
+    auth_dir = edge_files.edge_dir(title.s) / "cache" / "auth"
+    found = [f for f in auth_dir.rglob("*") if f.is_file() and key.encode() in f.read_bytes()[:4096]]
+    assert len(found) == 1
+    assert b"HTTP/1.1 204" in found[0].read_bytes()[:4096]
+
+
+# --------------------------------------------------------------------------- config (no running stack needed)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_rendered_config_with_origin_list_and_dead_verifier(tmp_path):
+    """A private nginx from the same template: listed CORS origins are echoed with credentials, and a
+    verifier that cannot be reached gives 503 naming it, not a 500 or a served object."""
+    import subprocess
+
+    from vodflow.settings import load
+
+    port = _free_port()
+    s = load({"VODFLOW_HOME": str(tmp_path), "VODFLOW_EDGE_PORT": str(port),
+              "VODFLOW_EDGE_URL": f"http://127.0.0.1:{port}", "VODFLOW_API_URL": f"http://127.0.0.1:{_free_port()}",
+              "VODFLOW_EDGE_CORS_ORIGINS": "http://player.test, https://app.test"})
+    conf = edge_files.render_nginx_conf(s)
+    assert "@@" not in conf.read_text()
+    edge_files.check_nginx_conf(s)
+    proc = subprocess.Popen(edge_files.nginx_argv(s), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if requests.get(f"{base}/_edge/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "private nginx did not start"
+            time.sleep(0.1)
+        pre = requests.options(f"{base}/videos/x/a.m4s", timeout=5,
+                               headers={"Origin": "https://app.test", "Access-Control-Request-Method": "GET"})
+        assert pre.status_code == 204
+        assert pre.headers["Access-Control-Allow-Origin"] == "https://app.test"
+        assert pre.headers["Access-Control-Allow-Credentials"] == "true"
+        other = requests.options(f"{base}/videos/x/a.m4s", timeout=5, headers={"Origin": "https://evil.test"})
+        assert "Access-Control-Allow-Origin" not in other.headers
+        r = requests.get(f"{base}/videos/x/a.m4s?Policy=a&Signature=b&Key-Pair-Id=c", timeout=5)
+        assert r.status_code == 503 and "verifier" in r.json()["detail"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
