@@ -176,10 +176,9 @@ def prepare_origin_gateway(s: Settings) -> Path:
         f"jclouds.filesystem.basedir={root}",
         "",
     ]))
-    (d / "logback.xml").write_text(
-        '<configuration>\n  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">\n'
-        '    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{24} - %msg%n</pattern></encoder>\n'
-        '  </appender>\n  <root level="WARN"><appender-ref ref="OUT"/></root>\n</configuration>\n')
+    from vodflow.stack.services import S3PROXY_LOGBACK
+
+    (d / "logback.xml").write_text(S3PROXY_LOGBACK)
     return props
 
 

@@ -39,6 +39,12 @@ def _jars_classpath(s: Settings, component: str) -> str:
 
 
 # --------------------------------------------------------------------------- S3
+S3PROXY_LOGBACK = (
+    '<configuration>\n  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">\n'
+    '    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{24} - %msg%n</pattern></encoder>\n'
+    '  </appender>\n  <root level="WARN"><appender-ref ref="OUT"/></root>\n</configuration>\n')
+
+
 def s3_service(s: Settings) -> Service:
     data = s.home / "s3"
     conf = s.home / "conf" / "s3proxy.properties"
@@ -59,8 +65,12 @@ def s3_service(s: Settings) -> Service:
             f"jclouds.filesystem.basedir={data}",
             "",
         ]))
+        # S3Proxy's jar logs every request at DEBUG without a logback config (GBs per test run, and CPU)
+        logback.write_text(S3PROXY_LOGBACK)
 
+    logback = conf.parent / "s3proxy-logback.xml"
     argv = [find_java(s), f"-Xmx{s['VODFLOW_S3_HEAP']}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            f"-Dlogback.configurationFile={logback}",
             "-cp", _jars_classpath(s, "s3proxy"), "org.gaul.s3proxy.Main", "--properties", str(conf)]
     return Service("s3", argv, f"http://{host}:{port}", s.home, lambda: health.s3(s),
                    ports=[(host, port)], prestart=prestart, description="S3Proxy (filesystem backend)")
