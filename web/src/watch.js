@@ -100,10 +100,11 @@ function describeShakaError(err, play) {
   }
   const h = http(err) || http(err.data && err.data[0]);
   if (h) {
-    const deny = h.headers['x-edge-deny-reason'] || '';
+    let deny = h.headers['x-edge-deny-reason'] || '';
+    try { deny = JSON.parse(h.body).detail || deny; } catch { /* not JSON */ }
     return { kind: 'network', message: `The edge refused ${new URL(h.url).pathname} with HTTP ${h.status}${deny ? `: ${deny}` : ''}${h.status === 403 ? ' (signature missing, expired or invalid: reload the page to get a fresh one)' : ''}.` };
   }
-  return { kind: 'other', message: `Player error ${code} (category ${err.category})${play ? '' : ''}.` };
+  return { kind: 'other', message: `Player error ${code} (category ${err.category}).` };
 }
 
 async function playWithShaka(play, meta, analytics, sign) {
