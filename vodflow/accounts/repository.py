@@ -217,7 +217,8 @@ class UserStore:
         return new
 
     def ensure(self, email: str, password: str, *, country: str = "US", plan: str = "premium",
-               role: str | Role = "admin", subscription: str | SubscriptionStatus = "active") -> tuple[UserRecord, bool]:
+               role: str | Role = "admin",
+               subscription: str | SubscriptionStatus = "active") -> tuple[UserRecord, bool]:
         """The account with this email, created if missing: ``(record, created)``. An existing
         account is left as it is (its password is not reset)."""
         rec = self.by_email(email)
