@@ -106,6 +106,8 @@ class UserStore:
         if migrate:
             db.ensure_schema(self.url)
         self._engine = db.get_engine(self.url)
+        # A local SQLite file: reads are cheap and, in WAL mode, never wait for a writer.
+        self.local = self._engine.dialect.name == "sqlite"
         compiled = _BY_ID.compile(dialect=self._engine.dialect)
         self._by_id_sql = str(compiled)
         self._by_id_positional = compiled.positional
