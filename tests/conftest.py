@@ -28,16 +28,20 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
-    """The running local stack (started if needed, stopped at the end only if we started it)."""
+    """The running local stack: started if needed; stopped at the end only if NOTHING ran before.
+
+    When some services were already running (someone else's stack, or `make test`'s), this session
+    only starts what is missing and leaves the stack up: stopping it would pull it from under the
+    other users (that is how a whole shared stack once vanished in the middle of other test runs).
+    """
     from vodflow.stack import manager
 
     statuses = manager.status(settings)
-    started = False
+    started_from_nothing = not any(st.running for st in statuses)
     if not all(st.running and st.healthy for st in statuses):
         manager.up(settings, report=lambda m: None)
-        started = True
     yield settings
-    if started:
+    if started_from_nothing:
         manager.down(settings, report=lambda m: None)
 
 
