@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -123,6 +124,22 @@ class _Static(StaticFiles):
         return resp
 
 
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def content_security_policy(s: Settings) -> str:
+    """Scripts only from this origin (the access token lives in sessionStorage: no injected script may
+    read it); media, images and fetches from this origin and the edge; MSE media from blob: URLs;
+    hls.js's transmux worker from a blob: URL."""
+    others = " ".join(o for o in {_origin(s["VODFLOW_EDGE_URL"]), _origin(s["VODFLOW_API_PUBLIC_URL"])} if o)
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data: {others}; media-src 'self' blob: {others}; connect-src 'self' {others}; "
+            "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+            "form-action 'self'")
+
+
 def _poster_expiry(now: float | None = None) -> int:
     """Next full hour plus one hour: the signed poster URLs are stable within an hour."""
     now = time.time() if now is None else now
@@ -151,12 +168,14 @@ def create_router(settings: Settings | None = None, static_dir: Path = STATIC_DI
     static = _Static(directory=str(static_dir), check_dir=False)
     signed_cache: dict[tuple[str, int], Any] = {}   # (thumbs prefix, expiry) -> SignedQuery; expiry is hourly
 
+    headers = {**_PAGE_HEADERS, "Content-Security-Policy": content_security_policy(s)}
+
     def page(body: str) -> Response:
         if missing_reason and not (static_dir / "build-info.json").is_file():
             return HTMLResponse(f"<!doctype html><title>vodflow</title><h1>Web player not built</h1>"
                                 f"<p>{html.escape(missing_reason)}</p>", status_code=503,
                                 headers={"Retry-After": "60"})
-        return HTMLResponse(body, headers=_PAGE_HEADERS)
+        return HTMLResponse(body, headers=headers)
 
     @router.get("/", include_in_schema=False)
     async def catalog_page():
