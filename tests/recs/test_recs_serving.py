@@ -238,6 +238,26 @@ def test_cache_hit_then_invalidated_by_a_new_champion(env, client, tmp_path_fact
     assert info["users"] == 2 and info["titles"] == len(ITEMS)
 
 
+def test_redis_cache_is_shared_by_replicas_and_dropped_on_a_new_champion(env, admin, redis_url, tmp_path_factory):
+    from vodflow.recs.serving_api import create_router
+
+    s = load({**env.values, "VODFLOW_REDIS_URL": redis_url})
+    replicas = []
+    for _ in range(2):                                    # two API processes behind one load balancer
+        app = FastAPI()
+        app.include_router(create_router(s, MODEL, refresh_seconds=0, catalog_ttl=0))
+        replicas.append(TestClient(app, headers=admin))
+    with replicas[0] as a, replicas[1] as b:
+        q = {"limit": 3, "region": "CA"}
+        first = a.get("/users/u-act/recommendations", params=q)
+        shared = b.get("/users/u-act/recommendations", params=q)
+        assert first.status_code == 200 and first.headers["X-Cache"] == "miss"
+        assert shared.headers["X-Cache"] == "hit" and shared.json() == first.json()
+        version = publish_bundle(env, factor_model((1.0, 0.0)), tmp_path_factory.mktemp("bundle3"))
+        after = b.get("/users/u-act/recommendations", params=q)
+        assert after.headers["X-Cache"] == "miss" and after.json()["model_version"] == version
+
+
 def test_api_app_serves_the_routes(env):
     from vodflow.api.app import create_app
 

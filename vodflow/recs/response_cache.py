@@ -107,7 +107,7 @@ class RedisCache:
 
     def set(self, key: tuple, value: Any) -> None:
         try:
-            self.r.set(self._key(key), json.dumps(value, separators=(",", ":")), ex=self.ttl)
+            self.r.set(self._key(key), json.dumps(value, separators=(",", ":"), default=_plain), ex=self.ttl)
         except Exception as e:  # noqa: BLE001
             self._warn("write", e)
 
@@ -117,6 +117,13 @@ class RedisCache:
             self._gen = None
         except Exception as e:  # noqa: BLE001
             self._warn("invalidate", e)
+
+
+def _plain(o: Any) -> Any:
+    """numpy scalars and arrays in a response body, as JSON numbers and lists."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
 
 def make_cache(s: Settings, ttl: float, size: int) -> ResponseCache:

@@ -39,8 +39,9 @@ most every ``refresh_seconds``; when it changes (a new champion, or the nightly 
 of the champion's seen sets) the file is downloaded, swapped in, and the response cache
 is cleared -- its keys also carry the bundle id, so no stale answer can survive a swap.
 
-Cache: an in-process TTL + LRU cache (``cachetools.TTLCache``) of whole responses per
-(bundle, user or video, region, limit); ``X-Cache: hit|miss`` says which.
+Cache: whole responses per (bundle, user or video, region, limit), in Redis when
+``VODFLOW_REDIS_URL`` is set (shared by every API replica) or an in-process TTL + LRU cache
+(vodflow/recs/response_cache.py); ``X-Cache: hit|miss`` says which.
 """
 
 from __future__ import annotations
@@ -186,9 +187,8 @@ class RecsService:
     def __init__(self, settings: Settings, model_name: str | None = None, *, refresh_seconds: float = 30.0,
                  cache_ttl: float = 60.0, cache_size: int = 10_000, catalog_ttl: float = 30.0,
                  popularity_ttl: float = 600.0, catalog_url: str | None = None):
-        from cachetools import TTLCache
-
         from vodflow.recs.registry import MODEL_NAME
+        from vodflow.recs.response_cache import make_cache
 
         self.s = settings
         self.model_name = model_name or MODEL_NAME
@@ -196,8 +196,7 @@ class RecsService:
         self.catalog_ttl = catalog_ttl
         self.popularity_ttl = popularity_ttl
         self.catalog_url = catalog_url or settings.catalog_db_url
-        self.cache: TTLCache = TTLCache(maxsize=cache_size, ttl=cache_ttl)
-        self._cache_lock = threading.Lock()
+        self.cache = make_cache(settings, cache_ttl, cache_size)   # Redis if VODFLOW_REDIS_URL, else in-process
         self._bundle_lock = threading.Lock()
         self._data_lock = threading.Lock()
         self.bundle: Bundle | None = None
@@ -242,7 +241,10 @@ class RecsService:
             model = FactorModel.load(path)
         old = self.bundle
         self.bundle = Bundle(model, info, key)
-        with self._cache_lock:
+        if old is not None:
+            # a new champion: drop the cached answers (every replica's, with Redis). Keys carry the bundle
+            # key too, so a replica that has not refreshed yet cannot serve the new champion's entries as
+            # its own, nor the old ones to a refreshed replica. A process's first load clears nothing.
             self.cache.clear()
         with self._data_lock:
             if self._popular is not None and self._popular[2] == "interactions":
@@ -402,14 +404,12 @@ class RecsService:
     def cached(self, key: tuple, compute) -> tuple[Any, bool]:
         b = self.refresh()
         full = ((b.key if b is not None else None),) + key
-        with self._cache_lock:
-            hit = self.cache.get(full)
+        hit = self.cache.get(full)
         if hit is not None:
             return hit, True
         value = compute()
         if value is not None:
-            with self._cache_lock:
-                self.cache[full] = value
+            self.cache.set(full, value)
         return value, False
 
 
