@@ -1,0 +1,235 @@
+"""Benchmark: ``GET /videos/{id}/play`` and ``POST /license/clearkey`` with wrk on loopback.
+
+    .venv/bin/python bench/playback_api.py --titles 50 --rate 500 --duration 30s     # needs `vodflow up`
+
+1. Setup (removed again at the end): ``--titles`` ready titles in the stack's catalog, each with a
+   content key in the key store, and one subscriber account; an access token for it and one
+   license token per title (bound to the bench device).
+2. The server: ``--workers`` uvicorn workers of the API app on a private port, with the stack's
+   settings (same catalog DB, signing keys, key store) — the production shape of the ``api``
+   service; ``--api-url`` benchmarks an already running server instead.
+3. wrk (Lua scripts rotating over the titles):
+   * ``/play`` at a target rate: ``--connections`` connections, each waiting ``connections/rate``
+     between requests (wrk's ``delay()``), so the server sees about ``--rate`` requests/s and the
+     latency percentiles are those at that rate — the target is p99 < 20 ms at 500 requests/s;
+   * ``/play`` flat out (no delay): the maximum rate on this machine;
+   * the license exchange flat out (each request a real ClearKey request of the title's kid with its
+     license token and device id).
+Prints and stores one JSON object (``bench/out/playback_api.json``); non-2xx answers are counted
+and make the run fail, so a misconfigured run cannot report a rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vodflow.settings import get_settings  # noqa: E402
+
+DEVICE = "bench-device-0001"
+
+PLAY_LUA = r"""
+local ids = {%(ids)s}
+local n = 0
+function setup(thread) n = n + 1; thread:set("off", n * 13) end
+local i = 0
+function init(args) i = tonumber(off) or 0 end
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["X-Device-Id"] = "%(device)s"
+function request()
+  i = i + 1
+  return wrk.format("GET", "/videos/" .. ids[(i %% #ids) + 1] .. "/play")
+end
+%(delay)s
+"""
+
+LICENSE_LUA = r"""
+local bodies = {%(bodies)s}
+local tokens = {%(tokens)s}
+local n = 0
+function setup(thread) n = n + 1; thread:set("off", n * 13) end
+local i = 0
+function init(args) i = tonumber(off) or 0 end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Device-Id"] = "%(device)s"
+function request()
+  i = i + 1
+  local k = (i %% #bodies) + 1
+  wrk.headers["Authorization"] = "Bearer " .. tokens[k]
+  return wrk.format("POST", "/license/clearkey", nil, bodies[k])
+end
+"""
+
+
+def lua_str(v: str) -> str:
+    return json.dumps(v)  # a JSON string literal is a valid Lua string literal for these ASCII values
+
+
+def setup_titles(s, n: int) -> list[tuple[str, str]]:
+    """``n`` ready, worldwide titles with a content key each: ``[(video_id, kid_hex)]``."""
+    from vodflow.catalog import Catalog
+    from vodflow.drm.keystore import KeyStore
+
+    cat, ks = Catalog(s.catalog_db_url), KeyStore(s)
+    rend = [{"name": "720p", "width": 1280, "height": 720, "fps": 25.0, "codecs": "avc1.64001f,mp4a.40.2",
+             "bandwidth": 3_000_000}]
+    out = []
+    for k in range(n):
+        vid = str(uuid.uuid4())
+        cat.create_video(f"bench-play {k}", f"masters/{vid}/original.mp4", [], video_id=vid)
+        cat.start_processing(vid, "bench")
+        cat.mark_ready(vid, rend, {"hls": f"videos/{vid}/master.m3u8", "dash": f"videos/{vid}/manifest.mpd"},
+                       run_id="bench")
+        out.append((vid, ks.get_or_create(vid)[0].key_id))
+    return out
+
+
+def teardown_titles(s, titles) -> None:
+    from vodflow.catalog import Catalog
+
+    cat = Catalog(s.catalog_db_url)
+    for vid, _ in titles:
+        try:
+            cat.delete_video(vid)   # content keys go with it (ON DELETE CASCADE)
+        except Exception as e:  # noqa: BLE001
+            print(f"warning: could not delete bench title {vid}: {e}", file=sys.stderr)
+
+
+def start_server(s, workers: int, port: int) -> subprocess.Popen:
+    import httpx
+
+    from vodflow.stack.services import s3_client_env
+
+    env = {**os.environ, **s3_client_env(s)}
+    p = subprocess.Popen([sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
+                          "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+                          "--no-access-log"], env=env, start_new_session=True)
+    for _ in range(240):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return p
+        except httpx.HTTPError:
+            pass
+        if p.poll() is not None:
+            raise SystemExit("the API server exited; run it by hand to see why")
+        time.sleep(0.5)
+    raise SystemExit("the API server did not become healthy")
+
+
+def _ms(v: str, unit: str) -> float:
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, script: str, duration: str, connections: int, threads: int) -> dict:
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("wrk is not installed: run scripts/system-deps.sh (Debian package wrk)")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        r = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", duration, "--latency",
+                            "-s", f.name, url], capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(f.name)
+    out = r.stdout
+    lat = {f"p{int(p)}_ms": _ms(v, u) for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests": total, "requests_per_s": round(rps, 1), **lat,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else None}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--titles", type=int, default=50)
+    ap.add_argument("--rate", type=int, default=500, help="target /play requests per second")
+    ap.add_argument("--connections", type=int, default=10, help="connections of the fixed-rate /play pass")
+    ap.add_argument("--duration", default="30s")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn workers of the private API server")
+    ap.add_argument("--port", type=int, default=18766)
+    ap.add_argument("--api-url", default="", help="benchmark this running API instead of starting one")
+    args = ap.parse_args()
+
+    s = get_settings()
+    from vodflow.accounts import get_user_store
+    from vodflow.auth.tokens import issue_access_token, issue_license_token
+    from vodflow.drm.keystore import kid_to_b64url
+
+    store = get_user_store(s.catalog_db_url)
+    email = "bench-subscriber@bench.vodflow.local"
+    user = store.by_email(email) or store.create(email, uuid.uuid4().hex, country="US", plan="standard",
+                                                 role="viewer", subscription="active")
+    token = issue_access_token(s, user, ttl_s=3600)
+    print(f"setting up {args.titles} ready titles with content keys ...", flush=True)
+    titles = setup_titles(s, args.titles)
+    server = None
+    try:
+        if args.api_url:
+            url = args.api_url.rstrip("/")
+        else:
+            server = start_server(s, args.workers, args.port)
+            url = f"http://127.0.0.1:{args.port}"
+        ids = ", ".join(lua_str(v) for v, _ in titles)
+        delay_ms = 1000.0 * args.connections / args.rate
+        fixed = PLAY_LUA % {"ids": ids, "token": token, "device": DEVICE,
+                            "delay": f"function delay() return {delay_ms:.3f} end"}
+        flat = PLAY_LUA % {"ids": ids, "token": token, "device": DEVICE, "delay": ""}
+        bodies = ", ".join(lua_str(json.dumps({"kids": [kid_to_b64url(k)], "type": "temporary"})) for _, k in titles)
+        tokens = ", ".join(lua_str(issue_license_token(s, user_id=user.id, video_id=v, device_id=DEVICE))
+                           for v, _ in titles)
+        lic = LICENSE_LUA % {"bodies": bodies, "tokens": tokens, "device": DEVICE}
+        # warm-up: the first requests of each worker load caches and open DB connections
+        run_wrk(url, flat, "5s", 4, 1)
+        res: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_before": os.getloadavg(),
+                     "workers": None if args.api_url else args.workers, "titles": args.titles,
+                     "duration": args.duration}
+        print(f"/play at ~{args.rate}/s ({args.connections} connections, {delay_ms:.1f} ms between requests) ...",
+              flush=True)
+        res["play_at_rate"] = {"target_rate": args.rate, "connections": args.connections,
+                               **run_wrk(url, fixed, args.duration, args.connections, args.threads)}
+        print("/play flat out ...", flush=True)
+        res["play_max"] = {"connections": 16, **run_wrk(url, flat, args.duration, 16, args.threads)}
+        print("license flat out ...", flush=True)
+        res["license_max"] = {"connections": 16, **run_wrk(url, lic, args.duration, 16, args.threads)}
+        res["load_avg_after"] = os.getloadavg()
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        teardown_titles(s, titles)
+    bad = {k: v["non_2xx"] for k, v in res.items() if isinstance(v, dict) and v.get("non_2xx")}
+    p99 = res["play_at_rate"].get("p99_ms")
+    res["target"] = {"play_p99_under_20ms_at_rate": p99 is not None and p99 < 20
+                     and res["play_at_rate"]["requests_per_s"] >= 0.95 * args.rate}
+    out = ROOT / "bench" / "out" / "playback_api.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+    if bad:
+        print(f"error: non-2xx answers {bad}: the numbers above are not valid", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
