@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import time
 import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
@@ -44,7 +46,31 @@ def preflight(s: Settings) -> None:
             raise StackError(f"{comp} jars are missing in {d}: run `make jars`{hint}")
 
 
+@contextmanager
+def stack_lock(s: Settings, report: Report = print):
+    """One `up`/`down` at a time per VODFLOW_HOME. Two concurrent `up`s (two test sessions, or a test
+    fixture and an operator) would otherwise both start a service and one pid file would lose track
+    of its process, leaving an orphan (e.g. a second Airflow scheduler) holding ports and CPU."""
+    path = s.home / "run" / "stack.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report("[yellow]another `vodflow up`/`down` is running on this VODFLOW_HOME; waiting for it ...[/]")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def up(s: Settings, report: Report = print, only: list[str] | None = None) -> UpResult:
+    with stack_lock(s, report):
+        return _up(s, report, only)
+
+
+def _up(s: Settings, report: Report, only: list[str] | None) -> UpResult:
     t0 = time.monotonic()
     preflight(s)
     svcs = services_by_name(s)
@@ -103,12 +129,13 @@ def _wait_group(group: list[Service], timeout: float) -> None:
 
 
 def down(s: Settings, report: Report = print) -> None:
-    svcs = services_by_name(s)
-    for group in reversed(GROUPS):
-        for n in reversed(group):
-            res = process.stop(svcs[n])
-            if res != "not running":
-                report(f"{n}: {res}")
+    with stack_lock(s, report):
+        svcs = services_by_name(s)
+        for group in reversed(GROUPS):
+            for n in reversed(group):
+                res = process.stop(svcs[n])
+                if res != "not running":
+                    report(f"{n}: {res}")
 
 
 def status(s: Settings) -> list[Status]:
