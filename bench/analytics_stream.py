@@ -210,8 +210,12 @@ def api_part(args, s) -> dict:
         sent = [0]
         lock = threading.Lock()
 
+        from vodflow.auth.tokens import issue_service_token
+
+        auth = {"Authorization": f"Bearer {issue_service_token(st, 'bench-events')}"}  # may post anyone's events
+
         def client(k: int) -> None:
-            with httpx.Client(timeout=30) as c:
+            with httpx.Client(timeout=30, headers=auth) as c:
                 for j in range(k, n_req, args.api_clients):
                     r = c.post(f"http://127.0.0.1:{port}/events", json={"events": batches[j % len(batches)]})
                     r.raise_for_status()
