@@ -7,7 +7,8 @@
 //   errors     [{kind: 'play'|'license'|'decryption'|'network'|'media'|'drm'|'other', code, message}]
 //   rungsFetched  distinct rung directories of the media segments fetched from the edge
 //   segmentsFetched, licenseRequests [{status, reason}], currentRung, rungSwitches
-//   sessionId, eventsQueued, eventsSent, eventsRejected, eventLog, startupMs, storyboardCues
+//   sessionId, eventsQueued, eventsSent, eventsRejected, eventLog, startupMs, storyboardCues,
+//   stopped / framesAtError (after a critical error the player is unloaded; frames decoded until then)
 
 import shaka from 'shaka-player/dist/shaka-player.dash-es2021.js';
 import Hls from 'hls.js';
@@ -107,6 +108,16 @@ function describeShakaError(err, play) {
   return { kind: 'other', message: `Player error ${code} (category ${err.category}).` };
 }
 
+/** A critical error (license refused, undecryptable media): stop fetching and release the CDM. The
+ * frames decoded until then are recorded (0 when the license was refused: nothing was decrypted). */
+function stop(player) {
+  if (state.stopped) return;
+  state.stopped = true;
+  state.framesAtError = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality().totalVideoFrames : null;
+  video.pause();
+  player.unload().catch(() => {});
+}
+
 async function playWithShaka(play, meta, analytics, sign) {
   state.engine = 'shaka';
   shaka.polyfill.installAll();
@@ -155,6 +166,7 @@ async function playWithShaka(play, meta, analytics, sign) {
   player.addEventListener('error', (ev) => {
     const d = describeShakaError(ev.detail, play);
     fail(d.kind, d.message, ev.detail.code);
+    if (ev.detail.severity === shaka.util.Error.Severity.CRITICAL) stop(player);
   });
   state.player = { getStats: () => player.getStats() };
   try {
@@ -165,6 +177,7 @@ async function playWithShaka(play, meta, analytics, sign) {
       const d = describeShakaError(err, play);
       // errors also raised through the 'error' event are reported once
       if (!state.errors.some((e) => e.code === err.code)) fail(d.kind, d.message, err.code);
+      if (err.severity === shaka.util.Error.Severity.CRITICAL) stop(player);
       return;
     }
     throw err;
