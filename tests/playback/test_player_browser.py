@@ -337,3 +337,19 @@ def test_a_clear_title_plays_with_hls_js_through_the_edge(site, clear_title, vie
     assert not st["errors"], st["errors"]
     assert page.evaluate("() => window.vodflowPlayer.engine") == "hls"
     assert st["license"] == [] and st["segments"] >= 1 and st["rungs"]
+
+
+def test_without_the_built_bundle_the_pages_answer_503_naming_make_web(tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from vodflow.web import BundleMissing, bundle_info, create_router
+
+    with pytest.raises(BundleMissing, match="make web"):
+        bundle_info(tmp_path)
+    app = FastAPI()
+    app.include_router(create_router(get_settings(), static_dir=tmp_path))
+    client = TestClient(app)
+    for path in ("/", "/login", f"/watch/{uuid.uuid4()}", "/static/watch.js"):
+        r = client.get(path)
+        assert r.status_code == 503 and "make web" in r.text, (path, r.status_code, r.text)
