@@ -9,6 +9,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 # the browser the player tests drive (H.264/AAC MSE + ClearKey EME headless), and the HTTP load tool of bench/
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-liberation)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# the web player's front end is built with npm (make web)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # Redis: the optional shared response cache of the recommendations API (tests start their own server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
