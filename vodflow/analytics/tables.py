@@ -200,12 +200,18 @@ DROPOFF_BUCKETS = 20
 FRESHNESS_HIST_S = 600  # freshness histogram: 1 s buckets up to this
 
 
-def ensure(spark, s: Settings | None = None, tables=None) -> None:
-    """Create the tables that do not exist yet (empty, with their schema and partitioning). Idempotent."""
+def ensure(spark, s: Settings | None = None, tables=None) -> list[str]:
+    """Create the tables that do not exist yet (empty, with their schema and partitioning), and add
+    the columns a newer vodflow declares to tables an older one created (additive evolution: a lake
+    outlives upgrades). Idempotent; returns ``["table.column", ...]`` it added."""
     from delta.tables import DeltaTable
 
     s = s or get_settings()
+    added: list[str] = []
     for t in tables or TABLES.values():
+        if DeltaTable.isDeltaTable(spark, t.location(s)):
+            added += _add_missing_columns(spark, t, s)
+            continue
         b = DeltaTable.createIfNotExists(spark).location(t.location(s))
         for n, typ, desc in t.columns:
             b = b.addColumn(n, typ, comment=desc)
@@ -214,6 +220,21 @@ def ensure(spark, s: Settings | None = None, tables=None) -> None:
         # the VACUUM retention (Delta 4 reads it from here, not from VACUUM ... RETAIN)
         b = b.property("delta.deletedFileRetentionDuration", "interval 168 hours")
         b.execute()
+    return added
+
+
+def _add_missing_columns(spark, t: Table, s: Settings) -> list[str]:
+    have = {f.name.lower() for f in spark.read.format("delta").load(t.location(s)).schema.fields}
+    missing = [(n, typ, desc) for n, typ, desc in t.columns if n.lower() not in have]
+    if not missing:
+        return []
+    cols = ", ".join(f"{n} {typ} COMMENT '{desc.replace(chr(39), chr(39) * 2)}'" for n, typ, desc in missing)
+    spark.sql(f"ALTER TABLE delta.`{t.location(s)}` ADD COLUMNS ({cols})")
+    import logging
+
+    logging.getLogger("vodflow.analytics").warning(
+        "%s: added columns %s (table created by an older vodflow)", t.name, ", ".join(n for n, _, _ in missing))
+    return [f"{t.name}.{n}" for n, _, _ in missing]
 
 
 def register(spark, s: Settings | None = None) -> list[str]:
