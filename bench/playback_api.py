@@ -187,9 +187,10 @@ def main() -> int:
             server = start_server(s, args.workers, args.port)
             url = f"http://127.0.0.1:{args.port}"
         ids = ", ".join(lua_str(v) for v, _ in titles)
-        delay_ms = 1000.0 * args.connections / args.rate
-        fixed = PLAY_LUA % {"ids": ids, "token": token, "device": DEVICE,
-                            "delay": f"function delay() return {delay_ms:.3f} end"}
+        def fixed_script(delay_ms: float) -> str:
+            return PLAY_LUA % {"ids": ids, "token": token, "device": DEVICE,
+                               "delay": f"function delay() return {delay_ms:.3f} end"}
+
         flat = PLAY_LUA % {"ids": ids, "token": token, "device": DEVICE, "delay": ""}
         bodies = ", ".join(lua_str(json.dumps({"kids": [kid_to_b64url(k)], "type": "temporary"})) for _, k in titles)
         tokens = ", ".join(lua_str(issue_license_token(s, user_id=user.id, video_id=v, device_id=DEVICE))
@@ -197,13 +198,20 @@ def main() -> int:
         lic = LICENSE_LUA % {"bodies": bodies, "tokens": tokens, "device": DEVICE}
         # warm-up: the first requests of each worker load caches and open DB connections
         run_wrk(url, flat, "5s", 4, 1)
+        # calibrate the think time so that C connections make `rate` requests/s: rate = C / (delay + latency)
+        delay_ms = 1000.0 * args.connections / args.rate
+        probe = run_wrk(url, fixed_script(delay_ms), "5s", args.connections, 1)
+        latency_ms = max(0.0, 1000.0 * args.connections / probe["requests_per_s"] - delay_ms)
+        delay_ms = max(0.0, 1000.0 * args.connections / args.rate - latency_ms)
+        fixed = fixed_script(delay_ms)
         res: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_before": os.getloadavg(),
                      "workers": None if args.api_url else args.workers, "titles": args.titles,
                      "duration": args.duration}
         print(f"/play at ~{args.rate}/s ({args.connections} connections, {delay_ms:.1f} ms between requests) ...",
               flush=True)
         res["play_at_rate"] = {"target_rate": args.rate, "connections": args.connections,
-                               **run_wrk(url, fixed, args.duration, args.connections, args.threads)}
+                               "think_ms": round(delay_ms, 2),
+                               **run_wrk(url, fixed, args.duration, args.connections, 1)}
         print("/play flat out ...", flush=True)
         res["play_max"] = {"connections": 16, **run_wrk(url, flat, args.duration, 16, args.threads)}
         print("license flat out ...", flush=True)
