@@ -86,7 +86,7 @@ def produce_at_rate(s, topic: str, pool, rate: int, seconds: float, stop: thread
         if el >= seconds:
             break
         due = int(rate * el)
-        while sent < due:
+        while sent < due and (sent % 1000 or time.monotonic() - t0 < seconds):  # a slow producer stops on time
             k, v = pool[i % len(pool)]
             if i >= len(pool):  # later passes over the pool: a fresh event id (same length, cheap bytes swap)
                 j = v.index(b'"event_id": "') + 13
@@ -143,6 +143,8 @@ def stream_part(args, s) -> dict:
             if done >= prod["produced"]:
                 break
             time.sleep(2)
+        else:
+            print(f"warning: gold has {done:,} of {prod['produced']:,} events after {args.drain:.0f} s", flush=True)
         rows = sorted(gold_rows(lake), key=lambda r: r["batch_id"])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -240,7 +242,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120, help="how long to produce")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--trigger", default="10 seconds")
-    ap.add_argument("--lateness", default="15 minutes")
+    ap.add_argument("--lateness", default="1 hour",
+                    help="watermark lateness; above the simulated sessions' 20-minute span of client times, or "
+                         "their early events are (correctly) quarantined as late and never reach gold")
     ap.add_argument("--max-offsets", type=int, default=0, help="maxOffsetsPerTrigger (0: no limit)")
     ap.add_argument("--pool", type=int, default=400_000, help="distinct pre-generated events")
     ap.add_argument("--drain", type=float, default=600, help="max seconds to wait for gold after producing")
