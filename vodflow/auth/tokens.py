@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -91,21 +90,14 @@ class LicenseClaims:
 
 # ----------------------------------------------------------------------------- keys
 def _secret_file(home: Path) -> bytes:
+    from vodflow.secret_files import create_once
+
     path = home / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:  # we won the race: write the key
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-    for _ in range(50):  # a concurrent creator may not have written it yet
-        text = path.read_text().strip()
-        if text:
-            return text.encode()
-        time.sleep(0.02)
-    raise RuntimeError(f"{path} is empty: delete it (a new key is generated) or set VODFLOW_JWT_SECRET")
+    create_once(path, (secrets.token_hex(32) + "\n").encode())
+    text = path.read_text().strip()
+    if not text:
+        raise RuntimeError(f"{path} is empty: delete it (a new key is generated) or set VODFLOW_JWT_SECRET")
+    return text.encode()
 
 
 @lru_cache(maxsize=32)

@@ -8,7 +8,6 @@ file is given (a verify-only deployment only needs the public key).
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,23 +38,11 @@ def default_private_key_path(s: Settings) -> Path:
 
 def _generate(path: Path) -> None:
     """Write a new private key to ``path`` (0600) unless another process won the race."""
+    from vodflow.secret_files import create_once
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, pem)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # atomic and never overwrites: the first writer's key wins
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    create_once(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
 
 
 def ensure_keys(s: Settings) -> Path | None:

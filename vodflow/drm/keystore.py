@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 import secrets
 import threading
@@ -74,28 +73,10 @@ def _parse_master_key(value: str) -> bytes:
 
 
 def _load_or_create_key_file(path: Path) -> bytes:
-    """Read the generated master key, or create it atomically (never visible empty or half-written).
+    """Read the generated master key, or create it (atomically, first writer wins: vodflow.secret_files)."""
+    from vodflow.secret_files import create_once
 
-    The key is written to a private temp file and hard-linked into place: ``link`` fails if another
-    process (API, an Airflow task) created the file first, and then that key is the one used.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        key = secrets.token_bytes(32)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(key.hex() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)
-                return key
-            except FileExistsError:
-                pass  # lost the race: use the winner's key
-        finally:
-            tmp.unlink(missing_ok=True)
+    create_once(path, (secrets.token_bytes(32).hex() + "\n").encode())
     text = path.read_text().strip()
     try:
         return _parse_master_key(text)
