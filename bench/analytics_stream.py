@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchkit import start_api, stop  # noqa: E402
 from vodflow.settings import load  # noqa: E402
 
 
@@ -147,11 +147,7 @@ def stream_part(args, s) -> dict:
             print(f"warning: gold has {done:,} of {prod['produced']:,} events after {args.drain:.0f} s", flush=True)
         rows = sorted(gold_rows(lake), key=lambda r: r["batch_id"])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop(proc, 60)
         drop_topic(s, topic)
     total = sum(r["events"] for r in rows)
     hist = [0] * len(rows[0]["freshness_hist"]) if rows else []
@@ -182,9 +178,6 @@ def stream_part(args, s) -> dict:
 def api_part(args, s) -> dict:
     import httpx
 
-    from vodflow.analytics.ingest_api import create_router
-    from vodflow.api.app import create_app
-
     topic = f"bench_api_{uuid.uuid4().hex[:8]}"
     make_topic(s, topic, args.partitions)
     st = load({**os.environ, "VODFLOW_TOPIC_EVENTS": topic,
@@ -192,17 +185,8 @@ def api_part(args, s) -> dict:
     port = 18765
     env = {**os.environ, "VODFLOW_TOPIC_EVENTS": topic, "VODFLOW_API_URL": f"http://127.0.0.1:{port}",
            "VODFLOW_CATALOG_DB_URL": st.catalog_db_url}
-    del create_app, create_router  # the server runs in its own process, like the service
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", str(args.api_workers), "--log-level", "warning"],
-                              env=env, start_new_session=True)
+    server = start_api(port, args.api_workers, env)  # in its own process, like the service
     try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         pool = [json.loads(v) for _, v in events_pool(args.api_batch * 40, seed=99)]
         batches = [pool[i:i + args.api_batch] for i in range(0, len(pool), args.api_batch)]
         for b in batches:
@@ -229,8 +213,7 @@ def api_part(args, s) -> dict:
             list(ex.map(client, range(args.api_clients)))
         el = time.monotonic() - t0
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop(server)
         drop_topic(s, topic)
     return {"api_batch": args.api_batch, "api_clients": args.api_clients, "api_workers": args.api_workers,
             "requests": n_req, "accepted": sent[0], "seconds": round(el, 2), "events_per_s": round(sent[0] / el)}

@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchkit import start_api, stop, wrk  # noqa: E402
 
 from vodflow.settings import get_settings  # noqa: E402
 
@@ -110,24 +110,9 @@ def teardown_titles(s, titles) -> None:
 
 
 def start_server(s, workers: int, port: int) -> subprocess.Popen:
-    import httpx
-
     from vodflow.stack.services import s3_client_env
 
-    env = {**os.environ, **s3_client_env(s)}
-    p = subprocess.Popen([sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
-                          "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-                          "--no-access-log"], env=env, start_new_session=True)
-    for _ in range(240):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return p
-        except httpx.HTTPError:
-            pass
-        if p.poll() is not None:
-            raise SystemExit("the API server exited; run it by hand to see why")
-        time.sleep(0.5)
-    raise SystemExit("the API server did not become healthy")
+    return start_api(port, workers, {**os.environ, **s3_client_env(s)}, extra=("--no-access-log",))
 
 
 def _ms(v: str, unit: str) -> float:
@@ -135,17 +120,12 @@ def _ms(v: str, unit: str) -> float:
 
 
 def run_wrk(url: str, script: str, duration: str, connections: int, threads: int) -> dict:
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise SystemExit("wrk is not installed: run scripts/system-deps.sh (Debian package wrk)")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        r = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", duration, "--latency",
-                            "-s", f.name, url], capture_output=True, text=True, check=True)
+        out = wrk(url, f.name, duration, connections, threads)
     finally:
         os.unlink(f.name)
-    out = r.stdout
     lat = {f"p{int(p)}_ms": _ms(v, u) for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -219,11 +199,7 @@ def main() -> int:
         res["load_avg_after"] = os.getloadavg()
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop(server)
         teardown_titles(s, titles)
     bad = {k: v["non_2xx"] for k, v in res.items() if isinstance(v, dict) and v.get("non_2xx")}
     p99 = res["play_at_rate"].get("p99_ms")

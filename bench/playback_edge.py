@@ -23,8 +23,6 @@ import json
 import os
 import random
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchkit import wrk  # noqa: E402
 
 from vodflow.cdn import edge as edge_files  # noqa: E402
 from vodflow.cdn.signing import sign_prefix  # noqa: E402
@@ -118,12 +118,7 @@ def _size(path: Path) -> int:
 
 
 def run_wrk(url: str, script: Path, duration: str, connections: int, threads: int) -> dict:
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise SystemExit("wrk is not installed: run scripts/system-deps.sh (Debian package wrk)")
-    r = subprocess.run([wrk, "-t", str(threads), "-c", str(connections), "-d", duration, "--latency", "-s",
-                        str(script), url], capture_output=True, text=True, check=True)
-    out = r.stdout
+    out = wrk(url, str(script), duration, connections, threads)
     lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, flags=re.M))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     transfer = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)

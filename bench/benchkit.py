@@ -1,0 +1,48 @@
+"""Pieces the benchmarks share: run wrk, start and stop an API server in its own process group."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+
+def wrk(url: str, script: str, duration: str, connections: int, threads: int) -> str:
+    """wrk's report (``--latency``) for ``script`` (a Lua file path) against ``url``."""
+    exe = shutil.which("wrk")
+    if not exe:
+        raise SystemExit("wrk is not installed: run scripts/system-deps.sh (Debian package wrk)")
+    return subprocess.run([exe, "-t", str(threads), "-c", str(connections), "-d", duration, "--latency", "-s",
+                           str(script), url], capture_output=True, text=True, check=True).stdout
+
+
+def start_api(port: int, workers: int, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``uvicorn vodflow.api.app:app`` on 127.0.0.1:``port``, returned once /healthz answers 200."""
+    import httpx
+
+    p = subprocess.Popen([sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
+                          "--port", str(port), "--workers", str(workers), "--log-level", "warning", *extra],
+                         env=env, start_new_session=True)
+    for _ in range(240):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return p
+        except httpx.HTTPError:
+            pass
+        if p.poll() is not None:
+            raise SystemExit("the API server exited; run it by hand to see why")
+        time.sleep(0.5)
+    stop(p)
+    raise SystemExit("the API server did not become healthy")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM the process group, SIGKILL it after ``timeout``."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
