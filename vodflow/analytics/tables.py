@@ -9,9 +9,12 @@ pyspark is imported lazily: the module is light enough for the API and the CLI.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from vodflow.settings import Settings, get_settings
+
+log = logging.getLogger("vodflow.analytics")
 
 DATABASE = "vodflow"
 
@@ -230,9 +233,7 @@ def _add_missing_columns(spark, t: Table, s: Settings) -> list[str]:
         return []
     cols = ", ".join(f"{n} {typ} COMMENT '{desc.replace(chr(39), chr(39) * 2)}'" for n, typ, desc in missing)
     spark.sql(f"ALTER TABLE delta.`{t.location(s)}` ADD COLUMNS ({cols})")
-    import logging
-
-    logging.getLogger("vodflow.analytics").warning(
+    log.warning(
         "%s: added columns %s (table created by an older vodflow)", t.name, ", ".join(n for n, _, _ in missing))
     return [f"{t.name}.{n}" for n, _, _ in missing]
 
