@@ -126,11 +126,18 @@ def test_kill_restart_and_maintenance_reconcile(events_topic_settings, spark, tm
         produce(chunks[1])
         proc.start()                                               # restart from the checkpoint
         produce(chunks[2][: len(chunks[2]) // 2])
-        # maintenance while the stream is writing. The DAG is parsed with the stack's settings (its asset
-        # is the stack's gold/user_title, as deployed); its tasks run with this test's lake and topic, and
+        # maintenance while the stream is writing. The DAG declares the stack's asset (gold/user_title as
+        # deployed, the one recs_training is scheduled on); its tasks run with this test's lake and topic, and
         # a threshold no test reaches, so it announces nothing that would start recs_training in the stack.
+        # dag.test() parses the file again in-process when a task starts, under this test's environment:
+        # pin the asset URI to the stack's, or Airflow sees a second URI for the asset's name and refuses
+        # the task (AirflowInactiveAssetInInletOrOutletException).
         from airflow.dag_processing.dagbag import DagBag
 
+        from vodflow.recs import dag_steps
+
+        stack_uri = dag_steps.user_title_uri()
+        monkeypatch.setattr(dag_steps, "user_title_uri", lambda settings=None: stack_uri)
         dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "analytics_maintenance.py")).get_dag("analytics_maintenance")
         for k in ("VODFLOW_TOPIC_EVENTS", "VODFLOW_LAKE_URI"):
             monkeypatch.setenv(k, env[k])
