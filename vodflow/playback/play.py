@@ -28,28 +28,30 @@ The signature is a CloudFront custom policy over ``{edge}/videos/{id}/*`` (``vod
 valid ``VODFLOW_PLAY_URL_TTL`` seconds (6 h: a long film plus pauses; the license token, 1 h, is
 what limits how long a device can start decrypting). Expiries are rounded up to the next 5 minutes,
 so one RSA signature per title per 5 minutes is shared by every request (it names no user: the
-entitlement checks above and the user-bound license token are what is personal).
+entitlement checks above and the user-bound license token are what is personal); the URLs are valid
+for at least ``VODFLOW_PLAY_URL_TTL`` minus 5 minutes (a new step's signature is made in the
+background while the last one is still served).
 
 Speed (target p99 < 20 ms at 500 req/s): the user is one primary-key lookup on a pooled DB-API
 connection (the only thread-pool hop; the token is verified without the database, and a token
 already verified is only re-checked for expiry); a ready title (status, regions, manifest keys, key
-ids) is cached for :data:`TITLE_TTL_S` seconds -- only ready titles are cached, so a title becomes
-playable at once and a region change takes at most that long; no migrations or key files are
-touched per request; the handler itself runs on the event loop and leaves it only on a cache miss.
+ids) is cached and re-read in the background once it is :data:`TITLE_TTL_S` seconds old
+(``vodflow.playback.refresh_ahead``: no request waits for the re-read) -- only ready titles are
+cached, so a title becomes playable at once and a region change counts within about that long; the
+signature of each title is renewed the same way; no migrations or key files are touched per request;
+the handler itself runs on the event loop and leaves it only on a cache miss.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from cachetools import LRUCache, TTLCache
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -59,9 +61,12 @@ from vodflow.auth.deps import Auth
 from vodflow.auth.tokens import LICENSE_TTL, issue_license_token
 from vodflow.catalog import db
 from vodflow.catalog.models import Video, VideoStatus
+from vodflow.cdn.signing import SignedQuery
+from vodflow.playback.refresh_ahead import RefreshAhead
 from vodflow.settings import Settings, get_settings
 
 TITLE_TTL_S = 10.0
+TITLE_MAX_STALE_S = 120.0
 EXPIRY_STEP_S = 300
 LICENSE_PATH = "/license/clearkey"
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -84,14 +89,21 @@ class Title:
 
 
 class Titles:
-    """Catalog reads of /play: one Core SELECT by primary key; ready titles cached briefly."""
+    """Catalog reads of /play: one Core SELECT by primary key; ready titles cached, refreshed ahead.
 
-    def __init__(self, s: Settings, ttl_s: float = TITLE_TTL_S):
+    A ready title is served from memory; once it is :data:`TITLE_TTL_S` old the next request still
+    gets it and queues one background re-read (``refresh_ahead``), so no request waits for the
+    catalog after the first. An entry not refreshed for :data:`TITLE_MAX_STALE_S` (an idle title) is
+    read again on request. A title that is no longer ready (or gone) leaves the cache on its re-read.
+    """
+
+    def __init__(self, s: Settings, ttl_s: float = TITLE_TTL_S, max_stale_s: float = TITLE_MAX_STALE_S):
         self.s = s
-        self._cache: TTLCache = TTLCache(maxsize=20_000, ttl=ttl_s)
-        self._lock = threading.Lock()
         self._keystore = None
         self._engine = None
+        self._cache: RefreshAhead[str, Title] = RefreshAhead(
+            self._read, fresh=lambda t, age: age < ttl_s, usable=lambda t, age: age < max(ttl_s, max_stale_s),
+            keep=lambda t: t.status is VideoStatus.READY)
 
     def _kids(self, video_id: str) -> tuple[str, ...]:
         if self._keystore is None:
@@ -100,15 +112,7 @@ class Titles:
             self._keystore = KeyStore(self.s)
         return tuple(self._keystore.kids(video_id))
 
-    def cached(self, video_id: str) -> Title | None:
-        """The cached ready title, or None (no I/O: safe on the event loop)."""
-        with self._lock:
-            return self._cache.get(video_id)
-
-    def get(self, video_id: str) -> Title | None:
-        hit = self.cached(video_id)
-        if hit is not None:
-            return hit
+    def _read(self, video_id: str) -> Title | None:
         if self._engine is None:
             db.ensure_schema(self.s.catalog_db_url)  # once per process and URL
             self._engine = db.get_engine(self.s.catalog_db_url)
@@ -117,48 +121,53 @@ class Titles:
         if row is None:
             return None
         status = VideoStatus(row.status)
-        t = Title(row.id, status, tuple(row.regions or ()), row.hls_master_key, row.dash_mpd_key)
-        if status is VideoStatus.READY:
-            t = Title(t.id, t.status, t.regions, t.hls_key, t.dash_key, self._kids(video_id))
-            with self._lock:
-                self._cache[video_id] = t
-        return t
+        kids = self._kids(video_id) if status is VideoStatus.READY else ()
+        return Title(row.id, status, tuple(row.regions or ()), row.hls_master_key, row.dash_mpd_key, kids)
+
+    def cached(self, video_id: str) -> Title | None:
+        """The cached ready title, or None (no I/O: safe on the event loop)."""
+        return self._cache.peek(video_id)
+
+    def get(self, video_id: str) -> Title | None:
+        """The title (cached if ready), reading the catalog if need be (blocking)."""
+        return self._cache.get(video_id)
 
     def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
 
 class Signatures:
-    """Signed queries per (title, expiry): expiries are rounded up to ``step_s``, so one RSA signature
-    per title per step serves every request."""
+    """Signed queries per title: expiries are rounded up to ``step_s``, so one RSA signature per title
+    per step serves every request.
+
+    A signature stays fresh while it still grants the full ``ttl_s``; in the next step it is still
+    served (it grants at least ``ttl_s - step_s`` more) while the background thread signs the new
+    step's. So no request waits for RSA except a title's very first (or one idle for a whole step).
+    """
 
     def __init__(self, s: Settings, ttl_s: int, step_s: int = EXPIRY_STEP_S):
         self.s, self.ttl_s, self.step_s = s, ttl_s, step_s
-        self._cache: LRUCache = LRUCache(maxsize=20_000)
-        self._lock = threading.Lock()
+        self._cache: RefreshAhead[str, SignedQuery] = RefreshAhead(
+            self._sign, fresh=lambda q, age: q.expires_at >= time.time() + self.ttl_s,
+            usable=lambda q, age: q.expires_at >= time.time() + self.ttl_s - self.step_s)
 
     def expiry(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         return int(math.ceil((now + self.ttl_s) / self.step_s) * self.step_s)
 
-    def cached(self, video_id: str):
-        """The signed query of this minute, or None (no RSA work: safe on the event loop)."""
-        with self._lock:
-            return self._cache.get((video_id, self.expiry()))
-
-    def get(self, video_id: str):
+    def _sign(self, video_id: str) -> SignedQuery:
         from vodflow.cdn.signing import sign_prefix
 
-        exp = self.expiry()
-        key = (video_id, exp)
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is None:
-            hit = sign_prefix(self.s, f"/videos/{video_id}/", exp)
-            with self._lock:
-                self._cache[key] = hit
-        return hit
+        return sign_prefix(self.s, f"/videos/{video_id}/", self.expiry())
+
+    def cached(self, video_id: str) -> SignedQuery | None:
+        """A usable signed query, or None (no RSA work: safe on the event loop)."""
+        return self._cache.peek(video_id)
+
+    def get(self, video_id: str) -> SignedQuery:
+        sq = self._cache.get(video_id)
+        assert sq is not None
+        return sq
 
 
 def _forbidden(reason: str, detail: str) -> JSONResponse:
