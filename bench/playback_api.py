@@ -12,6 +12,8 @@
    * ``/play`` at a target rate: ``--connections`` connections, each waiting ``connections/rate``
      between requests (wrk's ``delay()``), so the server sees about ``--rate`` requests/s and the
      latency percentiles are those at that rate — the target is p99 < 20 ms at 500 requests/s;
+   * the baseline, ``GET /healthz`` (one catalog ``SELECT 1``) with the same rate and think time:
+     the latency any request gets from this server on this machine;
    * ``/play`` flat out (no delay): the maximum rate on this machine;
    * the license exchange flat out (each request a real ClearKey request of the title's kid with its
      license token and device id).
@@ -192,6 +194,12 @@ def main() -> int:
         res["play_at_rate"] = {"target_rate": args.rate, "connections": args.connections,
                                "think_ms": round(delay_ms, 2),
                                **run_wrk(url, fixed, args.duration, args.connections, 1)}
+        # the baseline, same run and method: GET /healthz (one catalog SELECT 1, no auth) at the same rate
+        # and think time -- the tail this server and machine give any request
+        print(f"baseline: /healthz at ~{args.rate}/s ...", flush=True)
+        res["healthz_at_rate"] = {"target_rate": args.rate, "connections": args.connections,
+                                  **run_wrk(f"{url}/healthz", f"function delay() return {delay_ms:.3f} end\n",
+                                            args.duration, args.connections, 1)}
         print("/play flat out ...", flush=True)
         res["play_max"] = {"connections": 16, **run_wrk(url, flat, args.duration, 16, args.threads)}
         print("license flat out ...", flush=True)
