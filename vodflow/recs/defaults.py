@@ -18,7 +18,10 @@ docs/recommendations.md):
   (2.5 for 2.5 stars, 4.0 for 5 stars); the linear value is scale-free, so the same
   alpha holds for ML-100K's integer stars and ml-latest's half stars.
 * ``max_iter=15``: the benchmark's epoch count; ALS has converged by then.
-* ``checkpoint_interval=5``: cuts the lineage every 5 iterations.
+* ``checkpoint_interval=10``: cuts the lineage every 10 iterations (so a long run cannot
+  overflow the JVM stack); 5 wrote three checkpoints per 15-iteration fit where one is
+  enough at this length (a small saving, within timing noise on its own; see
+  docs/benchmarks-recs.md).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ MOVIELENS_CONFIDENCE = "linear"
 
 #: vodflow's Spark implicit ALS
 SPARK_IMPLICIT_PARAMS = ALSParams(rank=32, max_iter=15, reg_param=0.3, alpha=3.0, implicit_prefs=True,
-                                  checkpoint_interval=5, seed=42)
+                                  checkpoint_interval=10, seed=42)
 
 #: the `implicit` library baseline: same rank / iterations / confidences; its lambda is unscaled,
 #: so it gets its own value (best on the same validation split).
