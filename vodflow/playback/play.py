@@ -61,7 +61,7 @@ from vodflow.auth.deps import Auth
 from vodflow.auth.tokens import LICENSE_TTL, issue_license_token
 from vodflow.catalog import db
 from vodflow.catalog.models import Video, VideoStatus
-from vodflow.cdn.signing import SignedQuery
+from vodflow.cdn.signing import SignedQuery, edge_url, sign_prefix
 from vodflow.playback.refresh_ahead import RefreshAhead
 from vodflow.settings import Settings, get_settings
 
@@ -156,8 +156,6 @@ class Signatures:
         return int(math.ceil((now + self.ttl_s) / self.step_s) * self.step_s)
 
     def _sign(self, video_id: str) -> SignedQuery:
-        from vodflow.cdn.signing import sign_prefix
-
         return sign_prefix(self.s, f"/videos/{video_id}/", self.expiry())
 
     def cached(self, video_id: str) -> SignedQuery | None:
@@ -236,8 +234,6 @@ def create_router(settings: Settings | None = None, auth: Auth | None = None, *,
                 return _forbidden("not_available_in_country",
                                   f"this title is not available in your country ({user.country}); it is "
                                   f"available in {', '.join(title.regions)}")
-        from vodflow.cdn.signing import edge_url
-
         signed = signatures.cached(vid) or await run_in_threadpool(signatures.get, vid)
         now = int(time.time())
         lic = issue_license_token(s, user_id=user.id, video_id=vid, device_id=x_device_id, ttl_s=LICENSE_TTL)

@@ -10,6 +10,8 @@ RDD lineage of long runs is cut and cannot overflow the JVM stack.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -105,9 +107,6 @@ def default_num_blocks(spark: "SparkSession") -> int:
     ml-latest-small (2 cores) 4 -> 2 blocks, with checkpointing every 10 iterations and no
     extra count jobs, cut the fit from ~8-11 s to ~6.5 s (docs/benchmarks-recs.md).
     """
-    import os
-    import re
-
     sc = spark.sparkContext
     m = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]", sc.master or "")
     if m:
