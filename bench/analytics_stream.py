@@ -10,6 +10,9 @@ the last gold commit of the steady state) and freshness (event produced → visi
 p50/p99 from the stream's own ``gold_progress`` histogram. The named target: 20,000 events/s into
 gold with p99 freshness under 60 s.
 
+With ``--backlog N`` part 1 measures capacity instead: N events are put on the topic first, then the
+stream starts with the machine to itself and the rate into gold is timed (no freshness).
+
 Part 2 (API): ``POST /events`` with batches of ``--api-batch`` events from ``--api-clients``
 concurrent clients against a uvicorn server of the API (private topic); target 5,000 events/s.
 Results go to ``bench/out/analytics_stream.json`` and ``docs/benchmarks-analytics.md``.
@@ -101,6 +104,20 @@ def produce_at_rate(s, topic: str, pool, rate: int, seconds: float, stop: thread
     return {"produced": sent, "produce_seconds": round(el, 2), "produce_rate": round(sent / el)}
 
 
+def produce_backlog(s, topic: str, events) -> dict:
+    """Put ``events`` on the topic as fast as kafka-python can (before the stream starts)."""
+    from kafka import KafkaProducer
+
+    p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks=1, linger_ms=50, batch_size=512 * 1024)
+    t0 = time.monotonic()
+    for k, v in events:
+        p.send(topic, key=k, value=v)
+    p.flush()
+    p.close()
+    el = time.monotonic() - t0
+    return {"produced": len(events), "produce_seconds": round(el, 2), "produce_rate": round(len(events) / el)}
+
+
 def gold_rows(lake: str):
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -109,6 +126,20 @@ def gold_rows(lake: str):
         return DeltaTable(f"{lake}/_state/gold_progress").to_pyarrow_table().to_pylist()
     except TableNotFoundError:
         return []
+
+
+def quarantined(lake: str) -> int:
+    """Rows the stream quarantined (a clean pool should have none; counted so a run never waits for them)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    from vodflow.analytics import tables as T
+
+    try:
+        return len(DeltaTable(T.QUARANTINE.location(load({**os.environ, "VODFLOW_LAKE_URI": lake})))
+                   .to_pyarrow_table(columns=["kind"]))
+    except TableNotFoundError:
+        return 0
 
 
 def stream_part(args, s) -> dict:
@@ -121,7 +152,11 @@ def stream_part(args, s) -> dict:
     log = open(ROOT / "bench" / "out" / "analytics_stream.log", "w")
     status = ROOT / "bench" / "out" / "analytics_stream_status.json"
     print(f"pre-generating {args.pool:,} events ...", flush=True)
-    pool = events_pool(args.pool)
+    pool = events_pool(max(args.pool, args.backlog))
+    prod = None
+    if args.backlog:  # capacity mode: the whole load is on the topic before the stream starts
+        prod = produce_backlog(s, topic, pool[:args.backlog])
+        print(f"backlog: {prod['produced']:,} events on the topic ({prod['produce_rate']:,}/s)", flush=True)
     proc = subprocess.Popen([sys.executable, str(ROOT / "jobs" / "events_stream.py"), "--mode", "continuous",
                              "--status-file", str(status)], env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -131,16 +166,16 @@ def stream_part(args, s) -> dict:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the stream did not start; see {log.name}")
             time.sleep(1)
-        print(f"producing {args.rate:,} events/s for {args.seconds} s to {topic} ({args.partitions} partitions)",
-              flush=True)
-        stop = threading.Event()
         t_start = time.time()
-        prod = produce_at_rate(s, topic, pool, args.rate, args.seconds, stop)
+        if prod is None:
+            print(f"producing {args.rate:,} events/s for {args.seconds} s to {topic} ({args.partitions} partitions)",
+                  flush=True)
+            prod = produce_at_rate(s, topic, pool, args.rate, args.seconds, threading.Event())
         print(f"produced {prod['produced']:,} at {prod['produce_rate']:,}/s; waiting for gold ...", flush=True)
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
             done = sum(r["events"] for r in gold_rows(lake))
-            if done >= prod["produced"]:
+            if done >= prod["produced"] or (done and done + quarantined(lake) >= prod["produced"]):
                 break
             time.sleep(2)
         else:
@@ -163,6 +198,14 @@ def stream_part(args, s) -> dict:
                 return i + 1  # upper edge of the 1 s bucket
         return None
 
+    if args.backlog:  # freshness of a backlog is its age, not the stream's: report capacity only
+        wall = (rows[-1]["committed_at"].timestamp() if rows else t_start) - t_start
+        return {"mode": "backlog", "topic_partitions": args.partitions, "trigger": args.trigger,
+                "max_offsets_per_trigger": args.max_offsets, **prod, "gold_events": total,
+                "gold_batches": len(rows), "all_in_gold": total >= prod["produced"], "quarantined": quarantined(lake),
+                "capacity_into_gold": round(total / wall) if wall > 0 else None,
+                "seconds_from_queries_started_to_last_gold_commit": round(wall, 1),
+                "gold_batch_events": [r["events"] for r in rows]}
     first = rows[0]["committed_at"].timestamp() if rows else t_start
     last = rows[-1]["committed_at"].timestamp() if rows else t_start
     wall = last - t_start
@@ -228,6 +271,9 @@ def main() -> int:
     ap.add_argument("--lateness", default="1 hour",
                     help="watermark lateness; above the simulated sessions' 20-minute span of client times, or "
                          "their early events are (correctly) quarantined as late and never reach gold")
+    ap.add_argument("--backlog", type=int, default=0,
+                    help="capacity mode: put this many events on the topic first, then start the stream and "
+                         "time it into gold (no producer competing for the cores; no freshness)")
     ap.add_argument("--max-offsets", type=int, default=0, help="maxOffsetsPerTrigger (0: no limit)")
     ap.add_argument("--pool", type=int, default=400_000, help="distinct pre-generated events")
     ap.add_argument("--drain", type=float, default=600, help="max seconds to wait for gold after producing")

@@ -118,3 +118,22 @@ def test_send_through_the_api_and_to_kafka(events_topic_settings, tmp_path):
     assert res["rejected"] == s.malformed and res["accepted"] == len(s.events) - s.malformed
     assert res["failed_batches"] == 0
     assert send_to_kafka(s.events[:100], events_topic_settings) == 100
+
+
+def test_no_zero_progress_at_the_very_end():
+    """A title whose last step is a sliver (< 0.5 ms) must not yield a ``video_progress`` with
+    ``played_s`` 0, which the pipeline (rightly) quarantines as invalid."""
+    import random
+
+    from vodflow.analytics.simulate import _session
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    user = {"user_id": "u1", "device": "web", "country": "DE"}
+    reached_end = 0
+    for seed in range(200):
+        events, _ = _session(random.Random(seed), t0, t0 + timedelta(hours=1), user,
+                             "8b1f6a2e-6c1d-4b6e-9a3e-3f2d1c0b9a87", 20.0004)
+        reached_end += any(e["type"] == "video_completed" for e in events)
+        for e in events:
+            validate_event(e, now=t0 + timedelta(hours=1))  # raises EventValidationError on a bad event
+    assert reached_end > 0  # the case under test happened

@@ -143,7 +143,7 @@ def _session(rng: random.Random, t0: datetime, t_end: datetime, user: dict[str, 
         now += timedelta(seconds=step)
         pos += step
         played += step
-        if step > 0:
+        if round(step, 3) > 0:  # a sliver of < 0.5 ms before the end would be sent as played_s 0 (invalid)
             emit("video_progress", played_s=round(step, 3))
     return out, now
 
