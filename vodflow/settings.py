@@ -58,6 +58,8 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_SPARK_MASTER", "local[2]", "Spark master URL (local[N] or spark://host:7077)."),
     Spec("VODFLOW_SPARK_DRIVER_MEMORY", "2g", "Spark driver memory."),
     Spec("VODFLOW_SPARK_SHUFFLE_PARTITIONS", "4", "spark.sql.shuffle.partitions (small for 2 cores)."),
+    Spec("VODFLOW_SPARK_CONF", "",
+         "Extra Spark settings for every job, comma-separated key=value (e.g. spark.sql.adaptive.enabled=false)."),
     Spec("VODFLOW_SPARK_JARS_DIR", "{home}/jars/spark",
          "Directory of Delta and Kafka-source jars passed to Spark as local paths."),
     Spec("VODFLOW_LAKE_URI", "{home}/lake",

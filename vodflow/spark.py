@@ -45,7 +45,20 @@ def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None =
             "--driver-memory", s["VODFLOW_SPARK_DRIVER_MEMORY"], "--jars", ",".join(spark_jars(s)),
             "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
             "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            *[a for k, v in extra_conf_from_settings(s).items() for a in ("--conf", f"{k}={v}")],
             job, *job_args]
+
+
+def extra_conf_from_settings(s: Settings) -> dict[str, str]:
+    """``VODFLOW_SPARK_CONF`` (``key=value,key=value``) as a dict; raises naming the bad item."""
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in s["VODFLOW_SPARK_CONF"].split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SparkSetupError(f"VODFLOW_SPARK_CONF: {item!r} is not key=value "
+                                  "(write e.g. spark.sql.adaptive.enabled=false,spark.executor.cores=4)")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _under_spark_submit() -> bool:
@@ -86,6 +99,7 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
         })
         if s.s3_endpoint:
             conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
+    conf.update(extra_conf_from_settings(s))
     conf.update(extra_conf or {})
     for k, v in conf.items():
         b = b.config(k, v)
