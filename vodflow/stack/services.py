@@ -127,7 +127,7 @@ def kafka_service(s: Settings) -> Service:
             cluster_id = _kafka_cluster_id(s)
             r = subprocess.run(
                 [java, "-cp", cp, f"-Dlog4j2.configurationFile={log4j}", "kafka.tools.StorageTool",
-                 "format", "--standalone", "-t", cluster_id, "-c", str(conf), "--ignore-formatted"],
+                 "format", "--standalone", f"--cluster-id={cluster_id}", "-c", str(conf), "--ignore-formatted"],
                 capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"formatting Kafka storage in {data} failed:\n{r.stdout}\n{r.stderr}")
@@ -146,7 +146,9 @@ def _kafka_cluster_id(s: Settings) -> str:
         return f.read_text().strip()
     import base64
 
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = "-"
+    while cid.startswith("-"):  # as Kafka's own Uuid.randomUuid: an id starting with '-' reads as an option
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(cid)
     return cid
