@@ -43,11 +43,12 @@ OUT = ROOT / "bench" / "out"
 
 def producer_argv(s, topic: str, payloads: Path, rate: int, seconds: int) -> list[str]:
     from vodflow.stack.java import find_java
+    from vodflow.stack.services import _jars_classpath
 
-    jars = s.home / "jars" / "kafka"
-    if not any(p.name.startswith("kafka-tools-4") for p in jars.glob("kafka-tools-*.jar")):
-        raise SystemExit(f"kafka-tools jar missing in {jars}: run `make jars`")
-    return [find_java(s), "-Xmx256m", "-XX:+UseSerialGC", "-cp", f"{jars}/*",
+    cp = _jars_classpath(s, "kafka")
+    if not any(s.home.joinpath("jars", "kafka").glob("kafka-tools-4*.jar")):
+        raise SystemExit(f"kafka-tools jar missing in {cp}: run `make jars`")
+    return [find_java(s), "-Xmx256m", "-XX:+UseSerialGC", "-cp", cp,
             f"-Dlog4j2.configurationFile={s.home / 'conf' / 'kafka-log4j2.yaml'}",
             "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
             "--num-records", str(rate * seconds), "--throughput", str(rate), "--payload-file", str(payloads),

@@ -128,23 +128,23 @@ def gold_rows(lake: str):
         return []
 
 
-def quarantined(lake: str) -> int:
+def quarantined(table: str) -> int:
     """Rows the stream quarantined (a clean pool should have none; counted so a run never waits for them)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    from vodflow.analytics import tables as T
-
     try:
-        return len(DeltaTable(T.QUARANTINE.location(load({**os.environ, "VODFLOW_LAKE_URI": lake})))
-                   .to_pyarrow_table(columns=["kind"]))
+        return len(DeltaTable(table).to_pyarrow_table(columns=["kind"]))
     except TableNotFoundError:
         return 0
 
 
 def stream_part(args, s) -> dict:
+    from vodflow.analytics import tables as T
+
     topic = f"bench_events_{uuid.uuid4().hex[:8]}"
     lake = str(ROOT / "bench" / "out" / f"lake_{topic}")
+    quarantine = T.QUARANTINE.location(load({**os.environ, "VODFLOW_LAKE_URI": lake}))
     make_topic(s, topic, args.partitions)
     env = {**os.environ, "VODFLOW_TOPIC_EVENTS": topic, "VODFLOW_LAKE_URI": lake,
            "VODFLOW_EVENTS_TRIGGER": args.trigger, "VODFLOW_EVENTS_LATENESS": args.lateness,
@@ -175,7 +175,7 @@ def stream_part(args, s) -> dict:
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
             done = sum(r["events"] for r in gold_rows(lake))
-            if done >= prod["produced"] or (done and done + quarantined(lake) >= prod["produced"]):
+            if done >= prod["produced"] or (done and done + quarantined(quarantine) >= prod["produced"]):
                 break
             time.sleep(2)
         else:
@@ -202,7 +202,7 @@ def stream_part(args, s) -> dict:
         wall = (rows[-1]["committed_at"].timestamp() if rows else t_start) - t_start
         return {"mode": "backlog", "topic_partitions": args.partitions, "trigger": args.trigger,
                 "max_offsets_per_trigger": args.max_offsets, **prod, "gold_events": total,
-                "gold_batches": len(rows), "all_in_gold": total >= prod["produced"], "quarantined": quarantined(lake),
+                "gold_batches": len(rows), "all_in_gold": total >= prod["produced"], "quarantined": quarantined(quarantine),
                 "capacity_into_gold": round(total / wall) if wall > 0 else None,
                 "seconds_from_queries_started_to_last_gold_commit": round(wall, 1),
                 "gold_batch_events": [r["events"] for r in rows]}

