@@ -94,18 +94,14 @@ def _event(i: int, typ: str, video: str, ts: datetime, device: str = "web", **ex
                 event_date=ts.date(), **extra)
 
 
-def _events() -> list[dict]:
-    # startups at midnight of their day: never in the future, whatever the hour the tests run at
-    events = [_event(i, "startup", VIDEO_A, _ts(day(n), 0), device=dev, startup_ms=ms)
-              for i, (dev, ms, n) in enumerate(STARTUPS)]
-    events.append(_event(100, "video_progress", VIDEO_B, NOW - FRESHNESS_LAG, played_s=10.0))
-    events.append(_event(101, "video_started", VIDEO_B, NOW - timedelta(minutes=30)))
-    return events
-
-
+# startups at midnight of their day: never in the future, whatever the hour the tests run at
+EVENTS = [_event(i, "startup", VIDEO_A, _ts(day(n), 0), device=dev, startup_ms=ms)
+          for i, (dev, ms, n) in enumerate(STARTUPS)] + [
+    _event(100, "video_progress", VIDEO_B, NOW - FRESHNESS_LAG, played_s=10.0),
+    _event(101, "video_started", VIDEO_B, NOW - timedelta(minutes=30))]
 # the freshness query's answer: NOW - FRESHNESS_LAG, except in the first minutes of a UTC day, when today's
 # midnight startups are newer
-NEWEST_EVENT = max(e["client_ts"] for e in _events())
+NEWEST_EVENT = max(e["client_ts"] for e in EVENTS)
 
 
 def build_lake(lake: Path) -> Settings:
@@ -120,7 +116,7 @@ def build_lake(lake: Path) -> Settings:
         dict(date=day(n), rung=r, device=dev, startups=st, startup_ms_p50=p50, startup_ms_p95=p95, played_s=ps,
              rebuffers=rb, rebuffer_ms=rms, rebuffer_ratio=rms / (rms + 1000 * ps), updated_at=upd)
         for n, r, dev, st, p50, p95, ps, rb, rms in QUALITY_ROWS])
-    _write(lake, "events", _events())
+    _write(lake, "events", EVENTS)
     _write(lake, "quarantine", [
         dict(kind=k, reason=r, event_id=None, value="{}", topic="video_events", partition=0, offset=i,
              kafka_ts=NOW - timedelta(hours=1), batch_id=3, quarantine_date=(NOW - timedelta(hours=1)).date())
