@@ -15,6 +15,7 @@ from vodflow.analytics.cli_commands import register as register_analytics_comman
 from vodflow.analytics.simulate import register as register_events_commands
 from vodflow.api.upload_cli import register as register_api_commands
 from vodflow.accounts.cli import register as register_users_commands
+from vodflow.catalog.cli import register as register_videos_commands
 from vodflow.settings import SPECS, get_settings, markdown_table
 
 SPEC_DEFAULTS = {spec.env: spec.default for spec in SPECS}
@@ -180,6 +181,7 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
 
 register_api_commands(app)
 register_users_commands(app)
+register_videos_commands(app)
 register_events_commands(app)
 register_analytics_commands(app)
 
