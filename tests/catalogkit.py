@@ -8,7 +8,7 @@ import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).parent / "api"))   # apikit: the tests' uvicorn-in-a-thread server
 from apikit import serve, settings_with  # noqa: E402
@@ -22,6 +22,7 @@ class CatalogApi:
     ready: dict[str, float]      # id -> duration_s of the ready titles
     failed: str                  # id of the failed title
     uploaded: str                # id of a title still waiting for its ingest
+    settings: Any                # the API's settings (mint tokens for it with authkit)
 
 
 def add_ready(catalog, title: str, duration_s: float, rungs=("360p", "720p")) -> str:
@@ -50,5 +51,6 @@ def catalog_api(tmp_path: Path, ready: dict[str, float] | None = None) -> Iterat
     bad = cat.create_video("Not a video", "masters/x/original.mp4")
     cat.mark_failed(bad.id, REASON)
     waiting = cat.create_video("Waiting", "masters/y/original.mp4")
-    with serve(create_app(settings_with(VODFLOW_CATALOG_DB_URL=url))) as api:
-        yield CatalogApi(api, ids, bad.id, waiting.id)
+    s = settings_with(VODFLOW_CATALOG_DB_URL=url)
+    with serve(create_app(s)) as api:
+        yield CatalogApi(api, ids, bad.id, waiting.id, s)

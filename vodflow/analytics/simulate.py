@@ -100,7 +100,8 @@ def _session(rng: random.Random, t0: datetime, t_end: datetime, user: dict[str, 
     def emit(type_: str, **extra: Any) -> None:
         out.append({"schema_version": 1, "type": type_, "event_id": _uuid(rng), "session_id": sid,
                     "user_id": user["user_id"], "video_id": video_id, "client_ts": _iso(now),
-                    "position_s": round(pos, 3), "duration_s": duration_s, "rung": RUNGS[rung_i], "device": user["device"],
+                    "position_s": min(round(pos, 3), duration_s), "duration_s": duration_s, "rung": RUNGS[rung_i],
+                    "device": user["device"],
                     "country": user["country"], **extra})
 
     startup_ms = int(min(60000, rng.lognormvariate(math.log(900), 0.6)))
@@ -176,8 +177,8 @@ def _malform(rng: random.Random, ev: dict[str, Any], how: str, start: datetime) 
 
 def invented_durations(catalog_video_ids: Sequence[str], seed: int = 0) -> dict[str, float]:
     """Plausible feature/episode lengths (7 to 156 minutes) for ids without a known duration."""
-    return {v: float(random.Random(f"{seed}-{v}").choice([600, 1320, 2700, 5400, 7200])
-                     * random.Random(f"d{seed}-{v}").uniform(0.7, 1.3)) for v in catalog_video_ids}
+    return {v: round(random.Random(f"{seed}-{v}").choice([600, 1320, 2700, 5400, 7200])
+                     * random.Random(f"d{seed}-{v}").uniform(0.7, 1.3), 3) for v in catalog_video_ids}
 
 
 def simulate_sessions(n_viewers: int, minutes: float, catalog_video_ids: Sequence[str], seed: int = 0, *,
@@ -280,12 +281,12 @@ def _batches(events: Sequence[dict[str, Any]], size: int) -> Iterable[list[dict[
 
 
 def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: int = 500, retries: int = 5,
-                timeout: float = 30.0, client=None, token: str | None = None) -> dict[str, int]:
+                timeout: float = 30.0, client=None, token: str | None = None) -> dict[str, Any]:
     """POST the events in batches; a 503 is retried with backoff (same batch, same event_ids).
 
     Returns ``{"accepted", "rejected", "batches", "failed_batches"}`` (counts) and ``"reasons"``: how many
-    events were rejected for each reason (:func:`rejection_reason`), most frequent first. ``client`` may be any object with an
-    httpx-like ``post`` (e.g. a FastAPI TestClient). The simulated viewers are not accounts, so the events
+    events were rejected for each reason (:func:`rejection_reason`), most frequent first.
+    ``client`` may be any object with an httpx-like ``post`` (e.g. a FastAPI TestClient). The simulated viewers are not accounts, so the events
     are posted with an admin's (or a service) token: ``token``, else ``VODFLOW_API_TOKEN``, else an admin
     login at ``api_url`` (``vodflow.auth.client.api_token``).
     """

@@ -51,8 +51,9 @@ API_URL = typer.Option(None, "--api-url", help="API URL (default VODFLOW_API_URL
 def videos(ctx: typer.Context,
            status: Optional[str] = typer.Option(None, "--status", help="Only titles in this state: uploaded, "
                                                                         "processing, ready or failed."),
-           quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the ids, one a line (for scripts: "
-                                                                   "VID=$(vodflow videos --status ready -q | head -1))."),
+           quiet: bool = typer.Option(False, "--quiet", "-q",
+                                      help="Print only the ids, one a line (for scripts: "
+                                           "VID=$(vodflow videos --status ready -q | head -1))."),
            api_url: Optional[str] = API_URL) -> None:
     """List the catalog's titles (newest first): id, title, status, duration, rungs and why a title failed."""
     if ctx.invoked_subcommand:
