@@ -6,31 +6,18 @@ import threading
 import time
 
 import pytest
-import typer
 from catalogkit import REASON, catalog_api
 from typer.testing import CliRunner
 
 from vodflow.catalog.client import (CatalogUnavailable, NoReadyTitles, Title, UnknownVideo, follow, get_video,
                                     list_videos, ready_titles)
+from vodflow.cli import app  # the real `vodflow` command
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     with catalog_api(tmp_path_factory.mktemp("catalog"), {"Big Buck Bunny": 5.32, "Bikes": 10.0}) as a:
         yield a
-
-
-def cli():
-    from vodflow.catalog.cli import register
-
-    app = typer.Typer()
-
-    @app.command()
-    def other() -> None:  # a second command so that `videos` is a sub-command, as in vodflow's CLI
-        pass
-
-    register(app)
-    return app
 
 
 def test_ready_titles_have_their_true_duration_and_rungs(api):
@@ -81,17 +68,17 @@ def test_follow_reports_each_status_until_final(tmp_path):
 
 
 def test_videos_lists_titles_and_show_exits_1_with_the_reason(api):
-    r = CliRunner().invoke(cli(), ["videos", "--api-url", api.url])
+    r = CliRunner().invoke(app, ["videos", "--api-url", api.url])
     assert r.exit_code == 0, r.output
     for text in ("Big Buck Bunny", "Bikes", "ready", "5.3 s", "720p 360p", "Not a video", "failed",
                  "ffprobe found no video stream", "Waiting", "uploaded"):
         assert text in r.output, text
-    r = CliRunner().invoke(cli(), ["videos", "--status", "ready", "-q", "--api-url", api.url])
+    r = CliRunner().invoke(app, ["videos", "--status", "ready", "-q", "--api-url", api.url])
     assert r.exit_code == 0 and r.output.split() == [t.id for t in ready_titles(api.url)]
-    r = CliRunner().invoke(cli(), ["videos", "show", api.failed, "--api-url", api.url])
+    r = CliRunner().invoke(app, ["videos", "show", api.failed, "--api-url", api.url])
     assert r.exit_code == 1 and "moov atom not found" in r.output
     ready_id = next(iter(api.ready))
-    r = CliRunner().invoke(cli(), ["videos", "show", ready_id, "--follow", "--api-url", api.url])
+    r = CliRunner().invoke(app, ["videos", "show", ready_id, "--follow", "--api-url", api.url])
     assert r.exit_code == 0 and "720p" in r.output and "1280x720" in r.output
-    r = CliRunner().invoke(cli(), ["videos", "show", "nope", "--api-url", api.url])
+    r = CliRunner().invoke(app, ["videos", "show", "nope", "--api-url", api.url])
     assert r.exit_code == 1 and "no video with id 'nope'" in r.output
