@@ -195,8 +195,8 @@ def train_once(s: Settings, console: Console, timeout: float = TRAINING_TIMEOUT)
             state = af.run_state("recs_training", run_id)
             st.update(f"recs_training: {state} ({time.monotonic() - t0:.0f}s)")
     if state != "success":
-        console.print(f"[red]recs_training ended {state if state in ('failed',) else 'in a timeout'} after "
-                      f"{time.monotonic() - t0:.0f}s: see the run in the Airflow UI[/]")
+        what = "failed" if state == "failed" else f"did not finish in {timeout:.0f}s (state {state})"
+        console.print(f"[red]recs_training {what}: see the run in the Airflow UI[/]")
         return False
     console.print(f"recs_training succeeded in {time.monotonic() - t0:.0f}s")
     deadline = time.monotonic() + SERVING_TIMEOUT
