@@ -45,7 +45,7 @@ def demo_clips() -> list[Path]:
 def run_demo(s: Settings, console: Console, path: Path | None = None, timeout: float = 900) -> bool:
     from vodflow.api.upload_cli import UploadError, upload_file
     from vodflow.auth.client import ApiAuthError, api_token, bearer
-    from vodflow.catalog.cli import follow_with_progress
+    from vodflow.catalog.cli import follow_with_progress, print_title
     from vodflow.catalog.client import CatalogUnavailable
     from vodflow.stack import smoke
 
@@ -78,12 +78,9 @@ def run_demo(s: Settings, console: Console, path: Path | None = None, timeout: f
         recs.append(rec)
     console.rule("4. published")
     for rec in recs:
-        console.print(f"[bold]{rec['title']}[/]  {rec['id']}")
+        print_title(rec, console)
         console.print(f"HLS master: s3://{s.bucket_origin}/{rec['manifests']['hls']}")
         console.print(f"DASH MPD:   s3://{s.bucket_origin}/{rec['manifests']['dash']}")
-        for r in rec["renditions"]:
-            console.print(f"  {r['name']:>12}  {r['width']}x{r['height']}  declared {r['bandwidth'] / 1000:.0f} kb/s"
-                          f"  measured avg {r['measured_avg_bitrate'] / 1000:.0f} kb/s")
         console.print(f"catalog: {s.api_url}/videos/{rec['id']}")
     vid = vids[0]
     console.rule("5. play: signed edge URLs and a license token")
