@@ -1,4 +1,4 @@
-"""Analyst commands: ``vodflow sql``, ``vodflow tables``, ``vodflow report dropoff``.
+"""Analyst commands: ``vodflow sql``, ``vodflow tables``, ``vodflow stream``, ``vodflow report dropoff``.
 
 No JVM: the Delta tables are read with delta-rs and queried with DuckDB (:mod:`.query`). Registered
 in ``vodflow/cli.py`` with ``register(app)``; heavy imports happen inside the commands.
@@ -99,7 +99,7 @@ def _escape(s: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sql``, ``tables`` and ``report dropoff`` to the ``vodflow`` Typer app."""
+    """Add ``sql``, ``tables``, ``stream`` and ``report dropoff`` to the ``vodflow`` Typer app."""
 
     @app.command("sql")
     def sql_cmd(
@@ -166,6 +166,35 @@ def register(app: typer.Typer) -> None:
         _console().print(t)
         if not any(i.exists for i in infos):
             _console().print(f"No table yet: {NOT_WRITTEN_HINT}.")
+
+    @app.command("stream")
+    def stream_cmd(last: int = typer.Option(20, "--last", "-n", min=1, help="How many recent micro-batches."),
+                   as_json: bool = typer.Option(False, "--json", help="JSON instead of a table.")) -> None:
+        """The analytics stream's recent micro-batches: records, events into gold, quarantined, p99 freshness
+        and the seconds each step took (from gold_progress)."""
+        from rich.table import Table
+
+        from vodflow.analytics.stream_progress import recent_batches
+        from vodflow.settings import get_settings
+
+        s = get_settings()
+        batches = recent_batches(s, last)
+        if as_json:
+            typer.echo(json.dumps([_json_value(b.__dict__) for b in batches], indent=1))
+            return
+        if not batches:
+            _console().print("The stream has not committed a batch yet: start it with `vodflow up` "
+                             "(service analytics-stream) and send events (`vodflow events simulate`).")
+            return
+        steps = list(dict.fromkeys(k for b in reversed(batches) for k in b.steps))
+        t = Table(title=f"analytics stream: last {len(batches)} batches (seconds per step)")
+        for col in ("batch", "committed (UTC)", "records", "events", "quarantined", "p99 fresh s", "total s", *steps):
+            t.add_column(col, justify="left" if col.startswith("committed") else "right")
+        fmt = lambda v: "" if v is None else (f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")  # noqa: E731
+        for b in batches:
+            t.add_row(str(b.batch_id), b.committed_at.strftime("%Y-%m-%d %H:%M:%S"), fmt(b.rows), fmt(b.events),
+                      fmt(b.quarantined), fmt(b.freshness_p99_s), fmt(b.total_s), *[fmt(b.steps.get(k)) for k in steps])
+        _console().print(t)
 
     report_app = typer.Typer(help="Charts from the analytics tables.", no_args_is_help=True)
 

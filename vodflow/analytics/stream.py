@@ -16,14 +16,14 @@ N is the one batch N-1 recorded in ``gold_progress``, so a replay judges latenes
 first run did.
 
 The watermark is event time: ``max(client_ts accepted so far) - VODFLOW_EVENTS_LATENESS``. An event
-older than that is late: it goes to quarantine (kind ``late``) and is never counted, so dedup only
-ever looks at silver's rows inside the window.
+older than that is late: it goes to quarantine (kind ``late``) and is never counted.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -81,12 +81,23 @@ class Steps:
 
 
 class BatchRunner:
-    """What one query does with each micro-batch; remembers the last watermark it recorded."""
+    """What the query does with each micro-batch. Holds the last watermark it recorded, a small thread
+    pool and one Spark session per parallel step (same SparkContext; each session has its own
+    idempotent-write settings, so concurrent MERGEs into different tables never mix them up)."""
+
+    PARALLEL = ("bronze", "quarantine", "title_hourly", "title_daily", "user_title", "playback_quality")
 
     def __init__(self, s: Settings, cfg: StreamConfig):
         self.s, self.cfg = s, cfg
         self.app_id: str | None = None
         self._last: tuple[int, datetime | None, datetime | None] | None = None  # (batch, max_seen, wm)
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vodflow-batch")
+        self.sessions: dict[str, object] = {}
+
+    def session(self, spark, step: str):
+        if step not in self.sessions:
+            self.sessions[step] = spark.newSession()
+        return self.sessions[step]
 
     def previous_watermark(self, spark, batch_id: int) -> tuple[datetime | None, datetime | None]:
         """(max_client_ts, watermark) recorded by the last batch before ``batch_id``; (None, None) at first."""
@@ -107,12 +118,28 @@ class BatchRunner:
 
 
 def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: BatchRunner) -> dict:
-    """One micro-batch of Kafka records → bronze, quarantine, silver, gold, gold_progress."""
+    """One micro-batch of Kafka records → bronze, quarantine, silver, gold, gold_progress.
+
+    Order: read; then bronze (in the background) while the records are parsed; quarantine (background)
+    while silver is deduplicated and appended; then sessions; then the four tables derived from it at
+    the same time; last the progress row, after every other write of the batch committed."""
     from pyspark.sql import functions as F
 
     batch_id = txn.version
     steps = Steps()
-    cached = []
+    cached, running = [], []
+
+    def background(step: str, fn, *a):
+        other = Txn(runner.session(spark, step), txn.app_id, batch_id)
+        running.append(runner.pool.submit(_timed, steps, step, fn, other, s, *a))
+
+    def wait_all() -> None:
+        try:
+            for f in running:
+                f.result()
+        finally:
+            running.clear()
+
     try:
         with steps("read"):
             raw = S.raw_records(df).persist()
@@ -120,44 +147,52 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             n = raw.count()
         if n == 0:
             return {"rows": 0}
-        with steps("bronze"):
-            S.write_bronze(txn, s, raw)
+        background("bronze", S.write_bronze, raw)
         with steps("parse"):
             max_seen, wm = runner.previous_watermark(spark, batch_id)
             checked = S.check(raw, wm, cfg.lateness).persist()
             cached.append(checked)
-            c = checked.agg(F.count_if(F.col("kind").isNotNull()).alias("bad"),
-                            F.max(F.when(F.col("kind").isNull(), F.col("e.client_ts"))).alias("mx")).first()
+            good_ts = F.when(F.col("kind").isNull(), F.col("e.client_ts"))
+            c = checked.agg(F.count_if(F.col("kind").isNotNull()).alias("bad"), F.max(good_ts).alias("mx"),
+                            F.collect_set(F.date_trunc("minute", good_ts)).alias("minutes")).first()
         if c["bad"]:
-            with steps("quarantine"):
-                S.write_quarantine(txn, s, checked, batch_id)
+            background("quarantine", S.write_quarantine, checked, batch_id)
         with steps("silver"):
-            new = S.new_events(spark, s, checked, wm).persist()
+            new = S.new_events(spark, s, checked, c["minutes"]).persist()
             cached.append(new)
             stats = new.agg(F.count(F.lit(1)).alias("n"), F.max("server_ts").alias("max_server_ts"),
                             F.collect_set("event_date").alias("dates")).first()
             if stats["n"]:
                 S.write_silver(txn, s, new)
+        wait_all()  # bronze and quarantine committed (and the main session's write settings are free again)
         if stats["n"]:
-            _gold(spark, s, txn, new, stats["dates"], steps)
+            _gold(spark, s, txn, new, stats["dates"], steps, background, wait_all)
         new_max = max([t for t in (max_seen, c["mx"]) if t is not None], default=None)
+        wm_new = _minus(new_max, cfg.lateness)
         done = datetime.now(timezone.utc)
         fresh = _freshness(new, done) if stats["n"] else None
-        progress = spark.createDataFrame([(
-            batch_id, stats["n"], stats["max_server_ts"],
-            *(fresh or (None, None, None, None)), done, n, c["bad"], new_max,
-            _minus(new_max, cfg.lateness), {**steps.times, "total": steps.total()})], GOLD_PROGRESS.ddl())
         with steps("progress"):
+            progress = spark.createDataFrame([(
+                batch_id, stats["n"], stats["max_server_ts"], *(fresh or (None, None, None, None)), done, n,
+                c["bad"], new_max, wm_new, {**steps.times, "total": steps.total()})], GOLD_PROGRESS.ddl())
             txn.append(progress, GOLD_PROGRESS, s)
-        runner._last = (batch_id, new_max, _minus(new_max, cfg.lateness))
+        runner._last = (batch_id, new_max, wm_new)
         counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"],
                   "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
                   "total_s": steps.total()}
         log.info("batch %s: %s", batch_id, counts)
         return counts
     finally:
-        for d in cached:
-            d.unpersist()
+        try:
+            wait_all()
+        finally:
+            for d in cached:
+                d.unpersist()
+
+
+def _timed(steps: "Steps", name: str, fn, *a):
+    with steps(name):
+        return fn(*a)
 
 
 def _minus(ts: datetime | None, interval: str) -> datetime | None:
@@ -169,23 +204,20 @@ def _minus(ts: datetime | None, interval: str) -> datetime | None:
     return ts - parse_interval(interval)
 
 
-def _gold(spark, s: Settings, txn: Txn, new, dates, steps: Steps) -> None:
-    new.createOrReplaceTempView("_gold_batch")
+def _gold(spark, s: Settings, txn: Txn, new, dates, steps: Steps, background, wait_all) -> None:
+    new.createOrReplaceGlobalTempView("vodflow_gold_batch")
     G.session_partials(spark)
     with steps("sessions"):
         G.merge_sessions(txn, s)
     touched = G.touched_sessions(spark, s)
     try:
-        with steps("title_hourly"):
-            G.recompute_title_hourly(txn, s)
-        with steps("title_daily"):
-            G.recompute_title_daily(txn, s)
-        with steps("user_title"):
-            G.recompute_user_title(txn, s)
+        background("title_hourly", G.recompute_title_hourly)
+        background("title_daily", G.recompute_title_daily)
+        background("user_title", G.recompute_user_title)
+        background("playback_quality", G.update_quality, dates)
+        wait_all()
     finally:
         touched.unpersist()
-    with steps("playback_quality"):
-        G.update_quality(txn, s, dates)
 
 
 def _freshness(new, done: datetime):

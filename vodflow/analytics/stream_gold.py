@@ -1,12 +1,15 @@
 """The second half of a stream micro-batch: the batch's new silver events → the gold tables.
 
-The new events (view ``_gold_batch``) are folded into ``sessions`` with an additive ``MERGE`` (one
+The new events (global view ``vodflow_gold_batch``) are folded into ``sessions`` with an additive ``MERGE`` (one
 partial aggregate per session), then exactly the ``title_hourly``, ``title_daily`` and ``user_title``
 rows those sessions touch are *recomputed* from ``sessions`` (so they are right however often a batch
 runs), and ``playback_quality`` gets the batch's played and stall time added and its startup
 percentiles recomputed (exact) from silver's ``startup`` partitions of the dates the batch touched -
 named as literals, so Delta prunes to those partitions and the work follows the batch, not the table.
-Every write goes through :class:`vodflow.analytics.txn.Txn` (exactly once per batch).
+Every write goes through :class:`vodflow.analytics.txn.Txn` (exactly once per batch). The batch's
+intermediate results are *global* temporary views (``global_temp.vodflow_*``), so the four
+recomputations, which touch different tables, can run at the same time from their own Spark sessions
+(each session has its own idempotent-write settings).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from vodflow.settings import Settings
 
 
 def session_partials(spark):
-    """New silver rows (view ``_gold_batch``) → one partial aggregate per session (view ``_sess_partial``)."""
+    """New silver rows (global view ``vodflow_gold_batch``) → one partial aggregate per session (global view ``vodflow_sess_partial``)."""
     spark.sql("""
-        CREATE OR REPLACE TEMP VIEW _sess_partial AS
+        CREATE OR REPLACE GLOBAL TEMP VIEW vodflow_sess_partial AS
         SELECT session_id,
                min_by(user_id, client_ts) AS user_id, min_by(video_id, client_ts) AS video_id,
                min_by(device, client_ts) AS device, min_by(country, client_ts) AS country,
@@ -35,7 +38,7 @@ def session_partials(spark):
                coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS rebuffer_ms,
                count_if(type = 'video_seek') AS seeks,
                count_if(type = 'bitrate_switch') AS switches
-        FROM _gold_batch GROUP BY session_id""")
+        FROM global_temp.vodflow_gold_batch GROUP BY session_id""")
 
 
 def _title_metrics_sql() -> str:
@@ -59,8 +62,8 @@ def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: 
         MERGE INTO delta.`{table.location(s)}` t
         USING (
             WITH keys AS (
-                SELECT DISTINCT video_id, {key_expr.format(col='started_at')} AS {key} FROM _touched
-                UNION SELECT DISTINCT video_id, {key_expr.format(col='prev_started_at')} FROM _touched
+                SELECT DISTINCT video_id, {key_expr.format(col='started_at')} AS {key} FROM global_temp.vodflow_touched
+                UNION SELECT DISTINCT video_id, {key_expr.format(col='prev_started_at')} FROM global_temp.vodflow_touched
                       WHERE prev_started_at IS NOT NULL),
             agg AS (
                 SELECT s.video_id, {key_expr.format(col='s.started_at')} AS {key}, {_title_metrics_sql()}
@@ -79,10 +82,10 @@ def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: 
 
 
 def merge_sessions(txn: Txn, s: Settings) -> None:
-    """``_sess_partial`` (this batch's per-session partials) → ``sessions``, additively."""
+    """``vodflow_sess_partial`` (this batch's per-session partials) → ``sessions``, additively."""
     sess = T.SESSIONS.location(s)
     txn.sql(f"""
-        MERGE INTO delta.`{sess}` t USING _sess_partial p ON t.session_id = p.session_id
+        MERGE INTO delta.`{sess}` t USING global_temp.vodflow_sess_partial p ON t.session_id = p.session_id
         WHEN MATCHED THEN UPDATE SET
             prev_started_at = t.started_at,
             started_at = least(t.started_at, p.started_at),
@@ -114,10 +117,11 @@ def merge_sessions(txn: Txn, s: Settings) -> None:
 
 def touched_sessions(spark, s: Settings):
     """The sessions of this batch as they are now (after the merge), incl. ``prev_started_at``: the
-    hour a late event moved a session out of. Registered as ``_touched``; the caller unpersists it."""
+    hour a late event moved a session out of. Registered as ``global_temp.vodflow_touched``; the caller unpersists it."""
     touched = (spark.read.format("delta").load(T.SESSIONS.location(s))
-               .join(spark.table("_sess_partial").select("session_id"), "session_id", "left_semi")).persist()
-    touched.createOrReplaceTempView("_touched")
+               .join(spark.table("global_temp.vodflow_sess_partial").select("session_id"), "session_id", "left_semi")
+               ).persist()
+    touched.createOrReplaceGlobalTempView("vodflow_touched")
     return touched
 
 
@@ -138,7 +142,7 @@ def recompute_user_title(txn: Txn, s: Settings) -> None:
                    least(1D, sum(s.played_s) / max(s.duration_s)) AS watch_fraction,
                    max(s.completed) AS completed, max(s.last_event_at) AS last_watched
             FROM delta.`{sess}` s
-            JOIN (SELECT DISTINCT user_id, video_id FROM _touched) k
+            JOIN (SELECT DISTINCT user_id, video_id FROM global_temp.vodflow_touched) k
               ON s.user_id = k.user_id AND s.video_id = k.video_id
             GROUP BY s.user_id, s.video_id) u
         ON t.user_id = u.user_id AND t.video_id = u.video_id
@@ -158,7 +162,7 @@ def update_quality(txn: Txn, s: Settings, dates) -> None:
                        coalesce(sum(CASE WHEN type = 'video_progress' THEN played_s END), 0D) AS played_s,
                        count_if(type = 'rebuffer_end') AS rebuffers,
                        coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS rebuffer_ms
-                FROM _gold_batch GROUP BY 1, 2, 3),
+                FROM global_temp.vodflow_gold_batch GROUP BY 1, 2, 3),
             st AS (
                 SELECT e.event_date AS date, e.rung, e.device, count(*) AS startups,
                        percentile(e.startup_ms, 0.5) AS p50, percentile(e.startup_ms, 0.95) AS p95

@@ -6,11 +6,13 @@ Per batch, each record is read from Kafka once and parsed once (:mod:`validate_s
 * **quarantine** gets the malformed, the invalid and the *late* ones (``client_ts`` older than the
   watermark recorded by the previous batch), each with its reason - one append, and only when there
   are any;
-* **silver** gets the rest, once per ``event_id``: the first copy in Kafka order within the batch, and
-  none whose ``event_id`` silver already holds from another Kafka record inside the watermark window
-  (a late duplicate is quarantined as late, so the window is all dedup ever has to look at). The
-  check is a left-anti join against silver's window, then a plain append (repartitioned by the
-  table's partitions, so a batch writes one file per (date, type)).
+* **silver** gets the rest, once per event: a resend is the same ``event_id`` with the same
+  ``client_ts``; the first copy in Kafka order within the batch is kept, and none that silver already
+  holds from another Kafka record. A resend has the client time of the original, so the check - a
+  left-anti join - reads only silver's rows in the minutes of client time the batch has (partition
+  pruning on the date, file skipping on ``client_ts`` statistics): its cost follows the batch, not
+  the table or the lateness window. Then a plain append, repartitioned by the table's partitions and
+  sorted by ``client_ts``, so a batch writes one file per (date, type) with a narrow time range.
 
 The new events are returned (persisted) for the gold half of the batch. Replays are deterministic:
 an event is a duplicate only of a silver row from a *different* Kafka record, so when a crashed batch
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from vodflow.analytics import tables as T
 from vodflow.analytics.txn import Txn
@@ -89,26 +91,53 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
     txn.append(bad, T.QUARANTINE, s)
 
 
-def new_events(spark, s: Settings, checked, watermark: datetime | None):
-    """The batch's good events that silver does not hold yet (see the module docstring)."""
+def new_events(spark, s: Settings, checked, minutes):
+    """The batch's good events that silver does not hold yet (see the module docstring). ``minutes``:
+    the distinct ``date_trunc('minute', client_ts)`` of the batch's good events - silver is only read
+    where a resend of them could be (its date partitions, and files whose client_ts range overlaps)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     good = checked.where(F.col("kind").isNull())
-    first = Window.partitionBy("e.event_id").orderBy("partition", "offset")
+    first = Window.partitionBy("e.event_id", "e.client_ts").orderBy("partition", "offset")
     batch = (good.withColumn("_n", F.row_number().over(first)).where("_n = 1")
              .select("e.*", F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"))
              .withColumn("event_date", F.to_date("client_ts")))
-    silver = spark.read.format("delta").load(T.SILVER.location(s)).select(
-        "event_id", "event_date", "client_ts", F.col("kafka_partition").alias("_p"),
-        F.col("kafka_offset").alias("_o"))
-    if watermark is not None:   # partition pruning on the date, file skipping on client_ts statistics
-        silver = silver.where((F.col("event_date") >= F.lit(watermark.date())) & (F.col("client_ts") >= watermark))
-    seen = silver.select("event_id", "_p", "_o")
-    dup = (batch["event_id"] == seen["event_id"]) & ~(
-        (batch["kafka_partition"] == seen["_p"]) & (batch["kafka_offset"] == seen["_o"]))
+    ranges = minute_ranges(minutes)
+    if not ranges:   # no good event in the batch: nothing to look up
+        return batch
+    days = sorted({d for a, b in ranges for d in _days(a, b)})
+    within = None
+    for a, b in ranges:  # partition pruning on the dates, file skipping on client_ts statistics
+        r = (F.col("client_ts") >= F.lit(a)) & (F.col("client_ts") < F.lit(b))
+        within = r if within is None else within | r
+    silver = spark.read.format("delta").load(T.SILVER.location(s)).where(F.col("event_date").isin(days) & within)
+    seen = silver.select(F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"),
+                         F.col("kafka_partition").alias("_p"), F.col("kafka_offset").alias("_o"))
+    dup = ((batch["event_id"] == seen["_id"]) & (batch["client_ts"] == seen["_ts"])
+           & ~((batch["kafka_partition"] == seen["_p"]) & (batch["kafka_offset"] == seen["_o"])))
     return batch.join(seen, dup, "left_anti")
 
 
+def minute_ranges(minutes) -> list[tuple[datetime, datetime]]:
+    """Sorted minute starts → merged [start, end) ranges: [10:00, 10:01, 10:02, 10:07] → [10:00-10:03, 10:07-10:08]."""
+    out: list[list[datetime]] = []
+    for m in sorted(set(minutes or ())):
+        if out and m <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], m + timedelta(minutes=1))
+        else:
+            out.append([m, m + timedelta(minutes=1)])
+    return [(a, b) for a, b in out]
+
+
+def _days(a: datetime, b: datetime) -> list:
+    d, last = a.date(), (b - timedelta(microseconds=1)).date()
+    out = []
+    while d <= last:
+        out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
 def write_silver(txn: Txn, s: Settings, events) -> None:
-    txn.append(events.repartition(*T.SILVER.partition_by), T.SILVER, s)
+    txn.append(events.repartition(*T.SILVER.partition_by).sortWithinPartitions("client_ts"), T.SILVER, s)
