@@ -13,7 +13,7 @@ from typing import Callable
 
 from vodflow.settings import Settings
 from vodflow.stack import bootstrap, process
-from vodflow.stack.java import find_java
+from vodflow.java import find_java
 from vodflow.stack.process import Service, ServiceError, Status
 from vodflow.stack.services import GROUPS, all_services, enabled
 
