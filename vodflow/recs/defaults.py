@@ -40,10 +40,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vodflow.recs.als import ALSParams
-from vodflow.recs.baselines import ImplicitLibParams
 from vodflow.recs.confidence import WatchWeights
-from vodflow.recs.holdout import DEFAULT_FRACTION
+from vodflow.recs.params import ALSParams, ImplicitLibParams
 
 #: rating -> ALS value for MovieLens (see :mod:`vodflow.recs.confidence`)
 MOVIELENS_CONFIDENCE = "linear"
@@ -84,4 +82,4 @@ class TrainingDefaults:
 
 #: recs_training's grid and run settings (its trigger params default to these)
 TRAINING = TrainingDefaults(ranks=(16, 32), reg_params=(0.3, 1.0), alphas=(SPARK_IMPLICIT_PARAMS.alpha,),
-                            max_iter=10, holdout_fraction=DEFAULT_FRACTION, k=10, top_n=50, min_improvement=0.0)
+                            max_iter=10, holdout_fraction=0.2, k=10, top_n=50, min_improvement=0.0)
