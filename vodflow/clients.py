@@ -11,7 +11,7 @@ plain http only when the endpoint is ``http://``):
 * :func:`s3_env`                ``AWS_*`` environment of processes using an AWS SDK (MLflow, Airflow, API)
 * :func:`delta_storage_options` delta-rs / object_store (analytics queries, recs serving)
 * :func:`spark_s3a_conf`        Hadoop ``fs.s3a.*`` of Spark sessions
-* :func:`airflow_s3_extra`      the ``vodflow_s3`` Airflow connection's extra
+* :func:`airflow_s3_connection` the ``vodflow_s3`` Airflow connection
 """
 
 from __future__ import annotations
@@ -98,12 +98,15 @@ def spark_s3a_conf(s: Settings) -> dict[str, str]:
     return conf
 
 
-def airflow_s3_extra(s: Settings) -> dict[str, str]:
-    """The ``extra`` of the ``vodflow_s3`` Airflow connection (its login/password are the S3 keys)."""
+def airflow_s3_connection(s: Settings) -> dict:
+    """The ``vodflow_s3`` Airflow connection (``conn_type`` aws; its ``extra`` is JSON)."""
+    import json
+
     extra = {"region_name": s.s3_region}
     if s.s3_endpoint:
         extra["endpoint_url"] = s.s3_endpoint
-    return extra
+    return dict(conn_id="vodflow_s3", conn_type="aws", login=s.s3_access_key, password=s.s3_secret_key,
+                extra=json.dumps(extra), description="vodflow object store (VODFLOW_S3_*)")
 
 
 def kafka_producer(settings: Settings | None = None, **overrides):
