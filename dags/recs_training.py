@@ -62,8 +62,8 @@ def recs_training():
     def train(params=None, run_id=None, dag=None, ti=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from vodflow.recs.steps import NoTrainingData
-        from vodflow.recs.steps import train as run
+        from vodflow.recs.training import NoTrainingData
+        from vodflow.recs.training import train as run
 
         try:
             return run(params, run_id, dag.dag_id, getattr(ti, "try_number", None))
@@ -72,19 +72,19 @@ def recs_training():
 
     @task
     def register(trained: dict, params=None) -> dict:
-        from vodflow.recs.steps import register as run
+        from vodflow.recs.training import register as run
 
         return run(params, trained)
 
     @task
     def decide(registered: dict, params=None) -> dict:
-        from vodflow.recs.steps import decide as run
+        from vodflow.recs.training import decide as run
 
         return run(params, registered)
 
     @task(**SPARK, outlets=[recommendations])
     def publish(decided: dict, params=None) -> dict:
-        from vodflow.recs.steps import publish as run
+        from vodflow.recs.training import publish as run
 
         return {**run(params, decided), "decision": decided["decision"]}
 

@@ -211,7 +211,7 @@ def test_fastapi_only_in_the_http_surface():
 @pytest.mark.parametrize("code, expected", [
     ("from vodflow.cdn import edge\n", {"vodflow.cdn.edge"}),
     ("from vodflow.catalog import VideoStatus\n", {"vodflow.catalog"}),
-    ("import vodflow.recs.steps\n", {"vodflow.recs.steps"}),
+    ("import vodflow.recs.training\n", {"vodflow.recs.training"}),
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from vodflow.api import app\n", set()),
     ("def f():\n    from vodflow.stack.services import s3_service\n", {"vodflow.stack.services"}),
 ])

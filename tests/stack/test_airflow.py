@@ -27,6 +27,18 @@ def test_every_dag_imports_without_errors():
         assert {Path(bag.dags[i].fileloc).name for i in ids} == {name}
 
 
+#: DAGs named before the `<package>_<name>` -> vodflow/<package>/<name>.py rule (docs/architecture.md)
+TASK_BODIES_ELSEWHERE = {"video_ingest": "vodflow/ingest/steps.py"}
+
+
+def test_dag_task_bodies_follow_the_naming_rule():
+    for ids in declared_dag_ids().values():
+        for dag_id in ids:
+            package, _, name = dag_id.partition("_")
+            module = TASK_BODIES_ELSEWHERE.get(dag_id, f"vodflow/{package}/{name}.py")
+            assert (REPO_ROOT / module).is_file(), f"{dag_id}: its task bodies belong in {module}"
+
+
 def test_dag_files_stay_thin():
     """No heavy imports at module level in DAG files (they are parsed every few seconds)."""
     heavy = ("pyspark", "mlflow", "boto3", "kafka", "ffmpeg", "pandas", "numpy", "delta")

@@ -1,4 +1,4 @@
-"""Transitional: renamed :mod:`vodflow.recs.steps`; the user_title asset moved to :mod:`vodflow.analytics.assets`.
+"""Transitional: renamed :mod:`vodflow.recs.training`; the user_title asset moved to :mod:`vodflow.analytics.assets`.
 
 Only ``dags/analytics_maintenance.py`` and ``tests/analytics/test_stream_restart.py`` (which pins this
 module's ``user_title_uri``) still import it; delete this file once they use ``vodflow.analytics.assets``.
