@@ -311,6 +311,12 @@ class RecsService:
         order = part[np.lexsort((part, -s[part]))]
         return order, s[order]
 
+    def _ranked(self, b: Bundle, scores: np.ndarray, mask: np.ndarray, limit: int) -> list[dict]:
+        """The best ``limit`` model titles allowed by ``mask``, as response items."""
+        idx, sc = self._top(scores, mask, limit)
+        return [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
+                for i, v in zip(idx.tolist(), sc.tolist())]
+
     def recommend(self, user_id: str, region: str | None, limit: int) -> dict[str, Any]:
         b = self.refresh()
         snap = self.catalog()
@@ -321,10 +327,7 @@ class RecsService:
             mask = self._eligible_mask(b, snap, region)
             seen_idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
             mask[seen_idx] = False
-            scores = b.model.item_factors @ b.model.user_factors[row]
-            idx, sc = self._top(scores, mask, limit)
-            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
-                     for i, v in zip(idx.tolist(), sc.tolist())]
+            items = self._ranked(b, b.model.item_factors @ b.model.user_factors[row], mask, limit)
             strategy = "personalized"
         else:
             strategy = "popular"
@@ -356,10 +359,7 @@ class RecsService:
                 r = b.item_row.get(v)
                 if r is not None:
                     mask[r] = False
-            scores = b.unit_items @ b.unit_items[row]
-            idx, sc = self._top(scores, mask, limit)
-            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
-                     for i, v in zip(idx.tolist(), sc.tolist())]
+            items = self._ranked(b, b.unit_items @ b.unit_items[row], mask, limit)
             strategy = "item_factors"
         else:
             strategy = "popular"
