@@ -21,9 +21,9 @@ from pathlib import Path
 
 from vodflow.cdn import edge
 from vodflow.clients import s3_env
+from vodflow.java import find_java
 from vodflow.settings import REPO_ROOT, Settings
 from vodflow.stack import health, s3proxy
-from vodflow.java import find_java
 from vodflow.stack.process import Service, ServiceError
 
 
