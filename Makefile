@@ -11,7 +11,7 @@ export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
 PYTEST_ARGS ?=
 
-.PHONY: help demo test install system-deps jars web up down status clean
+.PHONY: help demo test install system-deps jars web cli-link up down status clean
 
 help:
 	@echo "make demo    - install, start the local stack and run the demo"
@@ -28,7 +28,11 @@ $(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 	@touch $@
 
-install: system-deps $(VENV)/.installed jars web
+install: system-deps $(VENV)/.installed jars web cli-link
+
+# `vodflow` on PATH (a link to .venv/bin/vodflow) so the README's commands run as written; see the script.
+cli-link: $(VENV)/.installed
+	@bash scripts/link-cli.sh
 
 $(JARS)/.done-%: maven/%/pom.xml
 	@mkdir -p $(JARS)/$*

@@ -21,6 +21,8 @@ user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
 
 @dag(
     dag_id="analytics_maintenance",
+    description=("Hourly: freshness check, OPTIMIZE/Z-order and VACUUM of the analytics Delta tables; announces "
+                 "user_title changes to recs_training"),
     schedule="@hourly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -35,7 +37,8 @@ user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
         "vacuum_full": Param(False, type="boolean", title="Full VACUUM",
                              description="List the table directories too (slow); default LITE reads the Delta log"),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    dagrun_timeout=pendulum.duration(hours=2),
+    default_args={"owner": "vodflow-analytics", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
 )
 def analytics_maintenance():
     @task

@@ -31,12 +31,14 @@ ingest_requests = Asset(
 
 @dag(
     dag_id="ingest_dispatch",
+    description="Each ingest request on Kafka starts its own video_ingest run (AssetWatcher on the ingest topic)",
     schedule=[ingest_requests],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["vodflow", "ingest"],
     doc_md=__doc__,
-    default_args={"retries": 3, "retry_delay": pendulum.duration(seconds=10)},
+    dagrun_timeout=pendulum.duration(minutes=30),
+    default_args={"owner": "vodflow-media", "retries": 3, "retry_delay": pendulum.duration(seconds=10)},
 )
 def ingest_dispatch():
     @task

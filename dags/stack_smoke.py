@@ -12,12 +12,14 @@ from airflow.sdk import Param, dag, task
 
 @dag(
     dag_id="stack_smoke",
+    description="Round trip through S3 and Kafka from an Airflow worker (`vodflow smoke` triggers it)",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["vodflow", "ops"],
     params={"message": Param("hello from airflow", type="string", description="Payload for the round trip")},
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=10)},
+    dagrun_timeout=pendulum.duration(minutes=15),
+    default_args={"owner": "vodflow-ops", "retries": 2, "retry_delay": pendulum.duration(seconds=10)},
     doc_md=__doc__,
 )
 def stack_smoke():

@@ -18,6 +18,8 @@ HEAVY = {"pool": "encode"}
 
 @dag(
     dag_id="video_ingest",
+    description=("One master: validate, encode the ABR ladder, package HLS + DASH (CMAF), publish to the origin, mark "
+                 "the title ready (or failed with the reason)"),
     schedule=None,  # runs come from ingest_dispatch (Kafka) or the trigger form
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -32,7 +34,8 @@ HEAVY = {"pool": "encode"}
         "title": Param(None, type=["null", "string"], title="Title",
                        description="Only used when the master is not in the catalog yet"),
     },
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=20)},
+    dagrun_timeout=pendulum.duration(hours=12),
+    default_args={"owner": "vodflow-media", "retries": 2, "retry_delay": pendulum.duration(seconds=20)},
 )
 def video_ingest():
     @task

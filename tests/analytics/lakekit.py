@@ -1,8 +1,8 @@
 """A small, hand-computable analytics lake written with delta-rs (no JVM), for the query/report tests.
 
 Dates are relative to today (UTC) so "last 7 days" queries have fixed answers. Expected values are
-written next to the data; ``user_title``, ``title_hourly``, ``bronze_events`` and
-``stream_watermarks`` are deliberately not written (the "not written yet" cases).
+written next to the data; ``user_title``, ``title_hourly`` and ``bronze_events`` are deliberately
+not written (the "not written yet" cases).
 """
 
 from __future__ import annotations

@@ -137,3 +137,63 @@ def test_no_zero_progress_at_the_very_end():
         for e in events:
             validate_event(e, now=t0 + timedelta(hours=1))  # raises EventValidationError on a bad event
     assert reached_end > 0  # the case under test happened
+
+
+def test_true_durations_bound_every_position():
+    """With the catalog's durations (a 5.3 s clip, a 0.6 s sting, a 10 s clip) no event is past a title's
+    end, sessions complete at the end, and every event is valid; ids without a duration get invented ones."""
+    from vodflow.analytics.simulate import invented_durations
+
+    durations = {CATALOG[0]: 5.32, CATALOG[1]: 0.6, CATALOG[2]: 10.0}
+    s = simulate_sessions(120, 30, CATALOG[:4], seed=5, start=START, durations=durations, malformed_rate=0.0)
+    true = {**invented_durations(CATALOG[:4], 5), **durations}
+    ended = Counter()
+    for e in s.events:
+        validate_event(e, now=NOW)
+        d = true[e["video_id"]]
+        assert e["duration_s"] == d
+        for key in ("position_s", "from_position_s", "to_position_s"):
+            if key in e:
+                assert 0 <= e[key] <= d, (key, e)
+        ended[e["video_id"]] += e["type"] == "video_completed"
+    assert ended[CATALOG[0]] > 0 and ended[CATALOG[1]] > 0 and ended[CATALOG[2]] > 0
+    assert true[CATALOG[3]] > 400            # an id the catalog did not describe keeps a plausible length
+    with pytest.raises(ValueError, match="durations must be positive"):
+        simulate_sessions(1, 1, CATALOG[:1], durations={CATALOG[0]: 0})
+
+
+def test_rejection_reasons_are_grouped_without_the_values():
+    from vodflow.analytics.simulate import rejection_reason
+
+    a = {"reason": "x", "errors": [{"field": "position_s", "reason": "Input should be >= 0 (got -3.5)"}]}
+    b = {"reason": "x", "errors": [{"field": "position_s", "reason": "Input should be >= 0 (got -71.0)"}]}
+    assert rejection_reason(a) == rejection_reason(b) == "position_s: Input should be >= 0"
+    assert rejection_reason({"reason": "an event must be a JSON object"}) == "event: an event must be a JSON object"
+
+
+def test_simulate_defaults_to_the_catalog_and_explains_rejections(tmp_path):
+    """`events simulate` against a real API: the catalog's ready titles with their durations by default; no
+    ready title is a plain error; all-rejected events (the API's real validation) print reasons, exit 1."""
+    from authkit import make_user, token_for
+    from catalogkit import catalog_api
+    from typer.testing import CliRunner
+
+    from vodflow.cli import app
+
+    with catalog_api(tmp_path / "empty") as empty:
+        r = CliRunner().invoke(app, ["events", "simulate", "--api-url", empty.url, "--viewers", "2"])
+        assert r.exit_code == 1 and "has no ready title yet: upload one" in r.output
+    with catalog_api(tmp_path / "cat", {"Clip": 5.32}) as api:
+        # a token no account has: the API answers 401 and the command says so (exit 1)
+        r = CliRunner().invoke(app, ["events", "simulate", "--api-url", api.url, "--viewers", "3", "--minutes", "2",
+                                     "--token", "not-a-token"])
+        assert r.exit_code == 1 and "titles: 1 (1 with their catalog duration)" in r.output
+        assert "answered 401" in r.output
+        # ids that are not UUIDs: the API's validation refuses every event (before Kafka): reasons, exit 1
+        token = token_for(api.settings, make_user(api.settings, role="admin"))
+        r = CliRunner().invoke(app, ["events", "simulate", "--api-url", api.url, "--viewers", "3", "--minutes", "2",
+                                     "--video-ids", "clip-1", "--token", token])
+        assert r.exit_code == 1, r.output
+        assert "accepted 0" in r.output and "error: no event was accepted" in r.output
+        reasons = [ln for ln in r.output.splitlines() if ln.strip().startswith("rejected") and "video_id" in ln]
+        assert reasons, r.output  # grouped: one line per reason with its count

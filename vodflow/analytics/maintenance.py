@@ -3,7 +3,7 @@ VACUUM with a safe retention, and the freshness check.
 
 OPTIMIZE and the stream may touch the same table at once. OPTIMIZE only rewrites files
 (``dataChange=false``); if it loses the race it fails and the Airflow task retries, and if the
-stream's MERGE loses it, :func:`vodflow.analytics.stream.Txn` retries the (idempotent) statement.
+stream's MERGE loses it, :class:`vodflow.analytics.txn.Txn` retries the (idempotent) statement.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from vodflow.analytics import tables as T
+from vodflow.analytics.intervals import interval_seconds
 from vodflow.settings import Settings, get_settings
 
 log = logging.getLogger("vodflow.analytics.maintenance")
@@ -101,12 +102,6 @@ class Freshness:
                 f"{self.newest_in_gold.isoformat() if self.newest_in_gold else 'none yet'}")
 
 
-def _interval_seconds(text: str) -> float:
-    n, unit = text.split()
-    mult = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit.rstrip("s")]
-    return float(n) * mult
-
-
 def newest_topic_timestamp(s: Settings) -> datetime | None:
     """Timestamp of the newest record on the events topic (the last record of each partition)."""
     from kafka import TopicPartition
@@ -145,10 +140,8 @@ def newest_gold_timestamp(s: Settings) -> datetime | None:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    from vodflow.analytics.stream import GOLD_PROGRESS
-
     try:
-        t = DeltaTable(GOLD_PROGRESS.location(s)).to_pyarrow_table(columns=["max_server_ts"])
+        t = DeltaTable(T.GOLD_PROGRESS.location(s)).to_pyarrow_table(columns=["max_server_ts"])
     except TableNotFoundError:
         return None
     if t.num_rows == 0:
@@ -159,7 +152,7 @@ def newest_gold_timestamp(s: Settings) -> datetime | None:
 
 def check_freshness(s: Settings | None = None) -> Freshness:
     s = s or get_settings()
-    max_lag = _interval_seconds(s["VODFLOW_EVENTS_FRESHNESS_MAX"])
+    max_lag = interval_seconds(s["VODFLOW_EVENTS_FRESHNESS_MAX"])
     topic = newest_topic_timestamp(s)
     gold = newest_gold_timestamp(s)
     if topic is None:

@@ -272,6 +272,9 @@ def arrow_type(spark_type: str) -> "pa.DataType":
     m = re.fullmatch(r"ARRAY<(.+)>", t)
     if m:
         return pa.list_(arrow_type(m.group(1)))
+    m = re.fullmatch(r"MAP<\s*([^,]+?)\s*,\s*(.+)>", t)
+    if m:
+        return pa.map_(arrow_type(m.group(1)), arrow_type(m.group(2)))
     raise ValueError(f"no Arrow type for Spark SQL type {spark_type!r}")
 
 

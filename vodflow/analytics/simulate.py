@@ -4,9 +4,13 @@ Status: done -- :func:`simulate_sessions` (deterministic for a given ``seed`` an
 :func:`send_to_api` (batches to ``POST /events``, retries 503), :func:`send_to_kafka` (raw JSON
 straight to the topic, *without* validation: malformed events reach Kafka, which is what the
 quarantine path of the streaming job must be tested with), :func:`register` (``vodflow events
-simulate``; the lead wires it into ``vodflow/cli.py``).
-Next: a ``--rate`` option replaying events in real time for the streaming job's demo; take the
-catalog's ready titles and their real ladders (rung names) from the catalog instead of defaults.
+simulate``; the lead wires it into ``vodflow/cli.py``). By default the command watches the catalog's
+ready titles with their true durations (:func:`catalog_titles`, read through the API: public catalog
+reads, no catalog DB access from analytics); ``--video-ids`` names titles, ``--synthetic N`` invents
+ids and durations (:func:`invented_durations`) for load tests. Rejections are counted by reason
+(:func:`rejection_reason`).
+Next: a ``--rate`` option replaying events in real time for the streaming job's demo; the titles'
+real ladders (rung names) instead of :data:`RUNGS`.
 
 Model (per viewer, over a window of ``minutes`` of simulated time ending at ``start + minutes``):
 a viewer (device, country) watches sessions one after the other with gaps; each session picks a
@@ -25,11 +29,13 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from vodflow.settings import Settings, get_settings
 
@@ -94,7 +100,8 @@ def _session(rng: random.Random, t0: datetime, t_end: datetime, user: dict[str, 
     def emit(type_: str, **extra: Any) -> None:
         out.append({"schema_version": 1, "type": type_, "event_id": _uuid(rng), "session_id": sid,
                     "user_id": user["user_id"], "video_id": video_id, "client_ts": _iso(now),
-                    "position_s": round(pos, 3), "duration_s": duration_s, "rung": RUNGS[rung_i], "device": user["device"],
+                    "position_s": min(round(pos, 3), duration_s), "duration_s": duration_s, "rung": RUNGS[rung_i],
+                    "device": user["device"],
                     "country": user["country"], **extra})
 
     startup_ms = int(min(60000, rng.lognormvariate(math.log(900), 0.6)))
@@ -117,7 +124,8 @@ def _session(rng: random.Random, t0: datetime, t_end: datetime, user: dict[str, 
             continue
         r -= P_PAUSE
         if r < P_SEEK:
-            target = round(min(duration_s - 1, max(0.0, pos + rng.choice([-1, 1, 1]) * rng.uniform(10, 600))), 1)
+            jump = rng.choice([-1, 1, 1]) * rng.uniform(10, 600)
+            target = round(max(0.0, min(duration_s - 1, pos + jump)), 1)  # never past the end
             if target != round(pos, 1):
                 emit("video_seek", from_position_s=round(pos, 3), to_position_s=target)
                 pos = target
@@ -167,21 +175,33 @@ def _malform(rng: random.Random, ev: dict[str, Any], how: str, start: datetime) 
     return bad
 
 
+def invented_durations(catalog_video_ids: Sequence[str], seed: int = 0) -> dict[str, float]:
+    """Plausible feature/episode lengths (7 to 156 minutes) for ids without a known duration."""
+    return {v: round(random.Random(f"{seed}-{v}").choice([600, 1320, 2700, 5400, 7200])
+                     * random.Random(f"d{seed}-{v}").uniform(0.7, 1.3), 3) for v in catalog_video_ids}
+
+
 def simulate_sessions(n_viewers: int, minutes: float, catalog_video_ids: Sequence[str], seed: int = 0, *,
                       start: Optional[datetime] = None, dup_rate: float = 0.01, late_rate: float = 0.02,
-                      malformed_rate: float = 0.005) -> Simulation:
+                      malformed_rate: float = 0.005, durations: Optional[Mapping[str, float]] = None
+                      ) -> Simulation:
     """Sessions of ``n_viewers`` over ``minutes`` of client time from ``start`` (default: ``minutes`` ago, so
     every clean event is in the past). Same ``seed`` and ``start`` -> the same events, byte for byte
-    (except the ``future_ts`` malformation, which is relative to the real clock)."""
+    (except the ``future_ts`` malformation, which is relative to the real clock).
+
+    ``durations``: each title's true length in seconds (the catalog's, see :func:`catalog_titles`);
+    ids missing from it get :func:`invented_durations`. No position is ever past a title's end."""
     if n_viewers < 0 or minutes <= 0 or not catalog_video_ids:
         raise ValueError("need n_viewers >= 0, minutes > 0 and a non-empty catalog")
+    bad = {v: d for v, d in (durations or {}).items() if not (isinstance(d, (int, float)) and d > 0)}
+    if bad:
+        raise ValueError(f"durations must be positive seconds, got {bad}")
     rng = random.Random(seed)
     start = (start or datetime.now(timezone.utc) - timedelta(minutes=minutes)).astimezone(timezone.utc)
     t_end = start + timedelta(minutes=minutes)
     n = len(catalog_video_ids)
     zipf = [1 / (k + 1) ** ZIPF_S for k in range(n)]
-    durations = {v: float(random.Random(f"{seed}-{v}").choice([600, 1320, 2700, 5400, 7200])
-                          * random.Random(f"d{seed}-{v}").uniform(0.7, 1.3)) for v in catalog_video_ids}
+    durations = {**invented_durations(catalog_video_ids, seed), **{v: float(d) for v, d in (durations or {}).items()}}
 
     timeline: list[tuple[datetime, int, dict[str, Any]]] = []
     sessions = 0
@@ -236,18 +256,37 @@ def simulate_sessions(n_viewers: int, minutes: float, catalog_video_ids: Sequenc
     return sim
 
 
+def catalog_titles(api_url: str, *, client=None) -> dict[str, float]:
+    """``{video_id: duration_s}`` of the catalog's ready titles, newest first, read through the API
+    (``vodflow.catalog.client``); raises ``NoReadyTitles`` (a plain reason and the fix) when there is none."""
+    from vodflow.catalog.client import ready_titles
+
+    return {t.id: t.duration_s for t in ready_titles(api_url, client=client)}
+
+
 # --------------------------------------------------------------------------- senders
+_GOT = re.compile(r" \(got [^)]*\)")
+
+
+def rejection_reason(rejected: Mapping[str, Any]) -> str:
+    """The reason of one entry of ``POST /events``' ``rejected`` list, without the offending value, so that
+    equal reasons can be counted together (``position_s: Input should be greater than or equal to 0``)."""
+    errors = rejected.get("errors") or [{"field": "event", "reason": rejected.get("reason") or "?"}]
+    return "; ".join(f"{e.get('field')}: {_GOT.sub('', str(e.get('reason')))}" for e in errors)
+
+
 def _batches(events: Sequence[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
     for i in range(0, len(events), size):
         yield list(events[i:i + size])
 
 
 def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: int = 500, retries: int = 5,
-                timeout: float = 30.0, client=None, token: str | None = None) -> dict[str, int]:
+                timeout: float = 30.0, client=None, token: str | None = None) -> dict[str, Any]:
     """POST the events in batches; a 503 is retried with backoff (same batch, same event_ids).
 
-    Returns ``{"accepted", "rejected", "batches", "failed_batches"}``. ``client`` may be any object with an
-    httpx-like ``post`` (e.g. a FastAPI TestClient). The simulated viewers are not accounts, so the events
+    Returns ``{"accepted", "rejected", "batches", "failed_batches"}`` (counts) and ``"reasons"``: how many
+    events were rejected for each reason (:func:`rejection_reason`), most frequent first.
+    ``client`` may be any object with an httpx-like ``post`` (e.g. a FastAPI TestClient). The simulated viewers are not accounts, so the events
     are posted with an admin's (or a service) token: ``token``, else ``VODFLOW_API_TOKEN``, else an admin
     login at ``api_url`` (``vodflow.auth.client.api_token``).
     """
@@ -259,6 +298,7 @@ def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: i
     own = client is None
     c = client or httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
     tot = {"accepted": 0, "rejected": 0, "batches": 0, "failed_batches": 0}
+    reasons: Counter[str] = Counter()
     try:
         for batch in _batches(events, batch_size):
             tot["batches"] += 1
@@ -271,6 +311,7 @@ def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: i
                     body = r.json()
                     tot["accepted"] += body["accepted"]
                     tot["rejected"] += len(body["rejected"])
+                    reasons.update(rejection_reason(x) for x in body["rejected"])
                     break
                 if r is not None and r.status_code not in (502, 503, 504):
                     raise RuntimeError(f"POST /events answered {r.status_code}: {r.text[:300]}")
@@ -281,7 +322,7 @@ def send_to_api(events: Sequence[dict[str, Any]], api_url: str, *, batch_size: i
     finally:
         if own:
             c.close()
-    return tot
+    return {**tot, "reasons": dict(reasons.most_common())}
 
 
 def send_to_kafka(events: Sequence[dict[str, Any]], settings: Settings | None = None, *, producer=None,
@@ -314,6 +355,16 @@ def send_to_kafka(events: Sequence[dict[str, Any]], settings: Settings | None = 
 
 
 # --------------------------------------------------------------------------- CLI
+def _catalog_duration(api_url: str, video_id: str) -> float | None:
+    """The catalog duration of ``video_id``, or None when the catalog does not know it (or has none)."""
+    from vodflow.catalog.client import Title, UnknownVideo, get_video
+
+    try:
+        return Title.of(get_video(api_url, video_id)).duration_s
+    except UnknownVideo:
+        return None
+
+
 def register(app) -> None:
     """Add ``events simulate`` to a Typer app (``vodflow events simulate --viewers N --minutes M``)."""
     import typer
@@ -327,28 +378,61 @@ def register(app) -> None:
         to: str = typer.Option("api", "--to", help="Where to send: 'api' (POST /events) or 'kafka' (direct, "
                                                    "no validation: malformed events reach the topic)."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        titles: int = typer.Option(200, "--titles", min=1, help="Size of the synthetic catalog (without --video-ids)."),
-        video_ids: str = typer.Option("", "--video-ids", help="Comma-separated catalog ids (default: synthetic)."),
+        video_ids: str = typer.Option("", "--video-ids", help="Comma-separated catalog ids (default: every ready "
+                                                              "title of the catalog, with its true duration)."),
+        synthetic: int = typer.Option(0, "--synthetic", min=0, help="Invent this many video ids (and durations) "
+                                                                    "instead of reading the catalog (load tests)."),
         batch_size: int = typer.Option(500, "--batch-size", min=1, max=1000, help="Events per API request."),
         api_url: str = typer.Option("", "--api-url", help="API base URL (default VODFLOW_API_URL)."),
         token: str = typer.Option("", "--token", envvar="VODFLOW_API_TOKEN",
                                   help="An admin's or service access token for --to api (default: log in as "
                                        "VODFLOW_ADMIN_EMAIL / VODFLOW_ADMIN_PASSWORD)."),
     ) -> None:
-        """Simulate viewers' sessions (with duplicates, late and malformed events) and send them."""
+        """Simulate viewers' sessions on the catalog's ready titles (with duplicates, late and malformed
+        events) and send them. Rejected events are counted by reason; exit code 1 when none was accepted."""
+        from vodflow.catalog.client import CatalogUnavailable, NoReadyTitles
+
         if to not in ("api", "kafka"):
             raise typer.BadParameter("--to must be 'api' or 'kafka'")
+        if synthetic and video_ids:
+            raise typer.BadParameter("give either --video-ids or --synthetic, not both")
         s = get_settings()
-        ids = [v.strip() for v in video_ids.split(",") if v.strip()] or synthetic_catalog(titles, seed)
-        sim = simulate_sessions(viewers, minutes, ids, seed)
+        url = api_url or s.api_url
+        try:
+            if synthetic:
+                durations: dict[str, float] = {}
+                ids = synthetic_catalog(synthetic, seed)
+            elif video_ids:
+                ids = [v.strip() for v in video_ids.split(",") if v.strip()]
+                durations = {}
+                for v in ids:  # a known title gets its true duration; an unknown id is the caller's choice
+                    d = _catalog_duration(url, v)
+                    if d:
+                        durations[v] = d
+            else:
+                durations = catalog_titles(url)
+                ids = list(durations)
+        except (CatalogUnavailable, NoReadyTitles) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
+        sim = simulate_sessions(viewers, minutes, ids, seed, durations=durations)
+        typer.echo(f"titles: {len(ids)} ({len(durations)} with their catalog duration)")
         typer.echo("simulated: " + ", ".join(f"{k} {v}" for k, v in sim.stats().items()))
         t0 = time.monotonic()
         try:
             if to == "api":
-                res = send_to_api(sim.events, api_url or s.api_url, batch_size=batch_size, token=token or None)
-                typer.echo(f"sent to {api_url or s.api_url}/events in {time.monotonic() - t0:.1f}s: "
+                res = send_to_api(sim.events, url, batch_size=batch_size, token=token or None)
+                reasons = res.pop("reasons")
+                typer.echo(f"sent to {url}/events in {time.monotonic() - t0:.1f}s: "
                            + ", ".join(f"{k} {v}" for k, v in res.items()))
+                for reason, n in reasons.items():
+                    typer.echo(f"  rejected {n:>6}: {reason}")
                 if res["failed_batches"]:
+                    typer.echo(f"error: {res['failed_batches']} batches were not delivered (the API answered "
+                               "502/503/504 after retries): see `vodflow logs api`", err=True)
+                    raise typer.Exit(1)
+                if sim.events and not res["accepted"]:
+                    typer.echo("error: no event was accepted (reasons above)", err=True)
                     raise typer.Exit(1)
             else:
                 n = send_to_kafka(sim.events, s)

@@ -27,6 +27,14 @@ class Table:
     partition_by: tuple[str, ...] = ()
     cluster_by: tuple[str, ...] = ()           # Z-order columns for OPTIMIZE (what analysts filter by)
     doc: str = ""
+    stats_columns: tuple[str, ...] = ()        # Delta file statistics only on these (default: Delta's first 32)
+
+    def properties(self) -> dict[str, str]:
+        """Table properties set at creation (and brought in line by :func:`ensure` on older tables)."""
+        props = {"delta.deletedFileRetentionDuration": "interval 168 hours"}  # Delta 4 reads VACUUM's retention here
+        if self.stats_columns:
+            props["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
+        return props
 
     def ddl(self) -> str:
         return ", ".join(f"{n} {t}" for n, t, _ in self.columns)
@@ -72,6 +80,7 @@ BRONZE = Table(
      ("kafka_ts", "TIMESTAMP", "Kafka record timestamp"),
      ("ingest_date", "DATE", "partition: date of kafka_ts")),
     partition_by=("ingest_date",),
+    stats_columns=("partition", "offset", "kafka_ts"),   # not the raw JSON: no one filters on it
     doc="Every Kafka record as received, append only: the replay source of everything else.")
 
 SILVER = Table(
@@ -97,6 +106,7 @@ QUARANTINE = Table(
      ("batch_id", "BIGINT", "stream micro-batch that quarantined it"),
      ("quarantine_date", "DATE", "partition: date of kafka_ts")),
     partition_by=("quarantine_date",),
+    stats_columns=("kind", "event_id", "partition", "offset", "kafka_ts", "batch_id"),
     doc="Records that never reach silver, with the reason. Nothing is dropped silently.")
 
 SESSIONS = Table(
@@ -174,30 +184,29 @@ PLAYBACK_QUALITY = Table(
     cluster_by=("date", "device"),
     doc="Playback quality per day, rung and device.")
 
-WATERMARKS = Table(
-    "stream_watermarks", "_state/watermarks",
-    (("batch_id", "BIGINT", "silver micro-batch"),
-     ("max_client_ts", "TIMESTAMP", "largest client_ts accepted so far"),
-     ("watermark", "TIMESTAMP", "events older than this were late for the next batch"),
-     ("rows", "BIGINT", "records in the batch"),
-     ("committed_at", "TIMESTAMP", "wall clock")),
-    doc="The stream's event-time watermark after each batch (deterministic on replay).")
-
 GOLD_PROGRESS = Table(
     "gold_progress", "_state/gold_progress",
-    (("batch_id", "BIGINT", "gold micro-batch"),
-     ("events", "BIGINT", "silver events folded in"),
+    (("batch_id", "BIGINT", "stream micro-batch"),
+     ("events", "BIGINT", "new silver events folded into gold by the batch"),
      ("max_server_ts", "TIMESTAMP", "newest server_ts (API receipt / Kafka time) now reflected in gold"),
      ("freshness_p50_s", "DOUBLE", "median of (gold commit - server_ts) over the batch's events"),
      ("freshness_p99_s", "DOUBLE", "99th percentile of the same"),
      ("freshness_max_s", "DOUBLE", "largest of the same"),
      ("freshness_hist", "ARRAY<BIGINT>", "events by whole seconds of that delay: [0-1 s), [1-2 s), ...; the last "
                                          "bucket holds everything from 600 s on"),
-     ("committed_at", "TIMESTAMP", "when the batch's gold writes finished")),
-    doc="What gold has caught up to, per batch (freshness check, benchmark).")
+     ("committed_at", "TIMESTAMP", "when the batch's gold writes finished"),
+     ("rows", "BIGINT", "Kafka records in the batch (all of them are in bronze)"),
+     ("quarantined", "BIGINT", "records of the batch sent to quarantine"),
+     ("max_client_ts", "TIMESTAMP", "largest client_ts accepted so far"),
+     ("watermark", "TIMESTAMP", "max_client_ts - VODFLOW_EVENTS_LATENESS: older events are late for the next batch"),
+     ("steps", "MAP<STRING, DOUBLE>", "seconds each step of the batch took (read, bronze, parse, quarantine, "
+                                      "silver, sessions, title_hourly, title_daily, user_title, "
+                                      "playback_quality, total)")),
+    doc="One row per stream micro-batch: its watermark (deterministic on replay), what gold now reflects, "
+        "freshness, and the time of each step (`vodflow stream`).")
 
 TABLES: dict[str, Table] = {t.name: t for t in (BRONZE, SILVER, QUARANTINE, SESSIONS, TITLE_HOURLY, TITLE_DAILY,
-                                                 USER_TITLE, PLAYBACK_QUALITY, WATERMARKS, GOLD_PROGRESS)}
+                                                 USER_TITLE, PLAYBACK_QUALITY, GOLD_PROGRESS)}
 GOLD = (SESSIONS, TITLE_HOURLY, TITLE_DAILY, USER_TITLE, PLAYBACK_QUALITY)
 DROPOFF_BUCKETS = 20
 FRESHNESS_HIST_S = 600  # freshness histogram: 1 s buckets up to this
@@ -214,14 +223,15 @@ def ensure(spark, s: Settings | None = None, tables=None) -> list[str]:
     for t in tables or TABLES.values():
         if DeltaTable.isDeltaTable(spark, t.location(s)):
             added += _add_missing_columns(spark, t, s)
+            _align_properties(spark, t, s)
             continue
         b = DeltaTable.createIfNotExists(spark).location(t.location(s))
         for n, typ, desc in t.columns:
             b = b.addColumn(n, typ, comment=desc)
         if t.partition_by:
             b = b.partitionedBy(*t.partition_by)
-        # the VACUUM retention (Delta 4 reads it from here, not from VACUUM ... RETAIN)
-        b = b.property("delta.deletedFileRetentionDuration", "interval 168 hours")
+        for k, v in t.properties().items():
+            b = b.property(k, v)
         b.execute()
     return added
 
@@ -236,6 +246,19 @@ def _add_missing_columns(spark, t: Table, s: Settings) -> list[str]:
     log.warning(
         "%s: added columns %s (table created by an older vodflow)", t.name, ", ".join(n for n, _, _ in missing))
     return [f"{t.name}.{n}" for n, _, _ in missing]
+
+
+def _align_properties(spark, t: Table, s: Settings) -> None:
+    """Statistics columns of a table created by an older vodflow (one ALTER, only when they differ)."""
+    want = {k: v for k, v in t.properties().items() if k == "delta.dataSkippingStatsColumns"}
+    if not want:
+        return
+    from delta.tables import DeltaTable
+
+    have = DeltaTable.forPath(spark, t.location(s)).detail().first()["properties"] or {}
+    if any(have.get(k) != v for k, v in want.items()):
+        items = ", ".join(f"'{k}' = '{v}'" for k, v in want.items())
+        spark.sql(f"ALTER TABLE delta.`{t.location(s)}` SET TBLPROPERTIES ({items})")
 
 
 def register(spark, s: Settings | None = None) -> list[str]:

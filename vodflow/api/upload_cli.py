@@ -139,6 +139,9 @@ def upload(file: Path = typer.Argument(..., help=f"The master ({', '.join(ALLOWE
            token: Optional[str] = typer.Option(None, "--token", envvar="VODFLOW_API_TOKEN",
                                                help="An admin's access token (default: log in as "
                                                     "VODFLOW_ADMIN_EMAIL / VODFLOW_ADMIN_PASSWORD)."),
+           wait: bool = typer.Option(False, "--wait", help="Follow the ingest until the title is ready (exit 0) "
+                                                           "or failed (exit 1, with the reason)."),
+           timeout: float = typer.Option(900, "--timeout", min=1, help="Seconds --wait waits at most."),
            ) -> None:
     """Upload a video master to the API (streamed, with a progress bar) and queue it for ingest."""
     from vodflow.settings import get_settings
@@ -151,7 +154,27 @@ def upload(file: Path = typer.Argument(..., help=f"The master ({', '.join(ALLOWE
         raise typer.Exit(1) from None
     out = Console()
     out.print(f"[green]uploaded[/] {file.name} as video [bold]{res['video_id']}[/] ({res['status']})")
-    out.print(f"status: {url.rstrip('/')}{res['status_url']}")
+    out.print(f"status: {url.rstrip('/')}{res['status_url']}  (`vodflow videos show {res['video_id']}`)")
+    if wait:
+        _wait_for_ingest(url, res["video_id"], timeout, out)
+
+
+def _wait_for_ingest(url: str, video_id: str, timeout: float, out: Console) -> None:
+    from rich.markup import escape
+
+    from vodflow.catalog.cli import follow_with_progress, print_title
+    from vodflow.catalog.client import CatalogUnavailable, UnknownVideo
+
+    try:
+        rec = follow_with_progress(url, video_id, timeout)
+    except (CatalogUnavailable, UnknownVideo, TimeoutError) as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    print_title(rec, out)
+    if rec["status"] != "ready":
+        err.print(f"[bold red]error:[/] the title was rejected: {escape(rec.get('error') or 'no reason recorded')}",
+                  soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _port_free(host: str, port: int) -> bool:

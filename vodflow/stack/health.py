@@ -60,20 +60,26 @@ def airflow_component(s: Settings, component: str) -> tuple[bool, str]:
     return st == "healthy", f"heartbeat {st}"
 
 
-def analytics_stream(status_file, max_age: float = 60.0) -> tuple[bool, str]:
-    """The stream writes a JSON heartbeat every few seconds: fresh, and both queries active."""
+def analytics_stream(status_file, restarts_file=None, max_age: float = 60.0) -> tuple[bool, str]:
+    """The stream writes a JSON heartbeat every few seconds: fresh, and its query active. The
+    supervisor's restart count (``restarts_file``) is part of the detail."""
     import time
     from pathlib import Path
 
+    from vodflow.stack.supervise import read_state
+
+    sup = read_state(Path(restarts_file)) if restarts_file else {}
+    restarted = (f", restarts {sup['restarts']} (last: {sup.get('last_exit')})"
+                 if sup.get("restarts") else "")
     try:
         data = json.loads(Path(status_file).read_text())
     except (OSError, ValueError):
-        return False, "starting (no heartbeat yet)"
+        return False, "starting (no heartbeat yet)" + restarted
     age = time.time() - float(data.get("ts", 0))
     queries = data.get("queries", {})
     if age > max_age:
-        return False, f"heartbeat {age:.0f} s old"
+        return False, f"heartbeat {age:.0f} s old" + restarted
     if not queries or not all(q.get("active") for q in queries.values()):
-        return False, "a query is not active"
+        return False, "the query is not active" + restarted
     last = [(q.get("progress") or {}).get("batchId") for q in queries.values()]
-    return True, "batches " + "/".join("-" if b is None else str(b) for b in last)
+    return True, "batch " + "/".join("-" if b is None else str(b) for b in last) + restarted

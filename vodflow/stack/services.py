@@ -210,14 +210,18 @@ def api_service(s: Settings) -> Service:
 def analytics_stream_service(s: Settings) -> Service:
     """The watch-analytics Structured Streaming job (Kafka → bronze/silver/quarantine → gold)."""
     status = s.home / "run" / "analytics-stream.json"
-    argv = [sys.executable, str(REPO_ROOT / "jobs" / "events_stream.py"), "--mode", "continuous",
+    restarts = s.home / "run" / "analytics-stream.restarts.json"
+    # under the supervisor: a stream that dies is restarted with backoff (vodflow/stack/supervise.py)
+    argv = [sys.executable, "-m", "vodflow.stack.supervise", "--state", str(restarts), "--name", "analytics-stream",
+            "--", sys.executable, str(REPO_ROOT / "jobs" / "events_stream.py"), "--mode", "continuous",
             "--status-file", str(status)]
 
     def prestart() -> None:
         status.unlink(missing_ok=True)
+        restarts.unlink(missing_ok=True)
 
     return Service("analytics-stream", argv, f"file://{status}", s.home,
-                   lambda: health.analytics_stream(status), env=s3_env(s), prestart=prestart,
+                   lambda: health.analytics_stream(status, restarts), env=s3_env(s), prestart=prestart,
                    stop_timeout=60.0, description="Spark Structured Streaming: video_events → Delta")
 
 

@@ -1,0 +1,114 @@
+"""The first half of a stream micro-batch: Kafka records → bronze, quarantine, silver.
+
+Per batch, each record is read from Kafka once and parsed once (:mod:`validate_spark`):
+
+* **bronze** gets every record exactly as produced (one append);
+* **quarantine** gets the malformed, the invalid and the *late* ones (``client_ts`` older than the
+  watermark recorded by the previous batch), each with its reason - one append, and only when there
+  are any;
+* **silver** gets the rest, once per ``event_id``: the first copy in Kafka order within the batch, and
+  none whose ``event_id`` silver already holds from another Kafka record inside the watermark window
+  (a late duplicate is quarantined as late, so the window is all dedup ever has to look at). The
+  check is a left-anti join against silver's window, then a plain append (repartitioned by the
+  table's partitions, so a batch writes one file per (date, type)).
+
+The new events are returned (persisted) for the gold half of the batch. Replays are deterministic:
+an event is a duplicate only of a silver row from a *different* Kafka record, so when a crashed batch
+is replayed after its silver append committed, its own rows are not mistaken for duplicates, and gold
+gets exactly the events it would have got the first time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from vodflow.analytics import tables as T
+from vodflow.analytics.txn import Txn
+from vodflow.settings import Settings
+
+log = logging.getLogger("vodflow.analytics.stream")
+
+
+@dataclass
+class SilverResult:
+    rows: int                    # Kafka records in the batch
+    quarantined: int
+    new_events: int              # rows appended to silver (the input of gold)
+    batch_max_client_ts: datetime | None
+    events: object = None        # the new events (DataFrame, persisted) or None when there are none
+
+
+def ts_literal(ts: datetime | None) -> str:
+    if ts is None:
+        return "TIMESTAMP '1970-01-01 00:00:00'"
+    return f"TIMESTAMP '{ts.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def raw_records(df):
+    """The Kafka source's columns as bronze stores them."""
+    from pyspark.sql import functions as F
+
+    return df.select(F.col("key").cast("string").alias("key"), F.col("value").cast("string").alias("value"),
+                     "topic", "partition", "offset", F.col("timestamp").alias("kafka_ts"))
+
+
+def write_bronze(txn: Txn, s: Settings, raw) -> None:
+    from pyspark.sql import functions as F
+
+    txn.append(raw.withColumn("ingest_date", F.to_date("kafka_ts")), T.BRONZE, s)
+
+
+def check(raw, watermark: datetime | None, lateness: str):
+    """Parse + validate each record once; mark the late ones (kind 'late') with their reason."""
+    from pyspark.sql import functions as F
+
+    from vodflow.analytics.validate_spark import parse_and_check
+
+    checked = parse_and_check(raw)
+    is_late = F.col("kind").isNull() & F.lit(watermark is not None) & (F.col("e.client_ts") < F.lit(watermark))
+    late_reason = F.concat(
+        F.lit("late: client_ts "), F.date_format("e.client_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
+        F.lit(f" is older than the watermark {watermark.isoformat() if watermark else ''} "
+              f"(newest client_ts seen minus {lateness}); not counted"))
+    return (checked.withColumn("_late", is_late)
+            .withColumn("reasons", F.when(F.col("_late"), F.array(late_reason)).otherwise(F.col("reasons")))
+            .withColumn("kind", F.when(F.col("_late"), F.lit("late")).otherwise(F.col("kind")))
+            .drop("_late"))
+
+
+def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
+    from pyspark.sql import functions as F
+
+    bad = checked.where(F.col("kind").isNotNull()).select(
+        "kind", F.array_join("reasons", "; ").alias("reason"),
+        F.coalesce(F.col("e.event_id"), F.get_json_object("value", "$.event_id")).alias("event_id"),
+        "value", "topic", "partition", "offset", "kafka_ts", F.lit(batch_id).cast("bigint").alias("batch_id"),
+        F.to_date("kafka_ts").alias("quarantine_date"))
+    txn.append(bad, T.QUARANTINE, s)
+
+
+def new_events(spark, s: Settings, checked, watermark: datetime | None):
+    """The batch's good events that silver does not hold yet (see the module docstring)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    good = checked.where(F.col("kind").isNull())
+    first = Window.partitionBy("e.event_id").orderBy("partition", "offset")
+    batch = (good.withColumn("_n", F.row_number().over(first)).where("_n = 1")
+             .select("e.*", F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"))
+             .withColumn("event_date", F.to_date("client_ts")))
+    silver = spark.read.format("delta").load(T.SILVER.location(s)).select(
+        "event_id", "event_date", "client_ts", F.col("kafka_partition").alias("_p"),
+        F.col("kafka_offset").alias("_o"))
+    if watermark is not None:   # partition pruning on the date, file skipping on client_ts statistics
+        silver = silver.where((F.col("event_date") >= F.lit(watermark.date())) & (F.col("client_ts") >= watermark))
+    seen = silver.select("event_id", "_p", "_o")
+    dup = (batch["event_id"] == seen["event_id"]) & ~(
+        (batch["kafka_partition"] == seen["_p"]) & (batch["kafka_offset"] == seen["_o"]))
+    return batch.join(seen, dup, "left_anti")
+
+
+def write_silver(txn: Txn, s: Settings, events) -> None:
+    txn.append(events.repartition(*T.SILVER.partition_by), T.SILVER, s)
