@@ -112,9 +112,9 @@ def teardown_titles(s, titles) -> None:
 
 
 def start_server(s, workers: int, port: int) -> subprocess.Popen:
-    from vodflow.stack.services import s3_client_env
+    from vodflow.clients import s3_env
 
-    return start_api(port, workers, {**os.environ, **s3_client_env(s)}, extra=("--no-access-log",))
+    return start_api(port, workers, {**os.environ, **s3_env(s)}, extra=("--no-access-log",))
 
 
 def _ms(v: str, unit: str) -> float:

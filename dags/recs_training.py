@@ -12,14 +12,15 @@ top-N per user to Delta and the serving bundle the API loads. See docs/recommend
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from vodflow.recs.dag_steps import (RECOMMENDATIONS_ASSET, USER_TITLE_ASSET, recommendations_uri,
-                                    user_title_uri)
+from vodflow.analytics import tables as T
+from vodflow.analytics.assets import RECOMMENDATIONS, asset
+from vodflow.recs.defaults import TRAINING
 
 SPARK = {"pool": "spark"}
-user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
-recommendations = Asset(name=RECOMMENDATIONS_ASSET, uri=recommendations_uri())
+user_title = asset(T.USER_TITLE)
+recommendations = asset(RECOMMENDATIONS)
 
 
 @dag(
@@ -37,22 +38,24 @@ recommendations = Asset(name=RECOMMENDATIONS_ASSET, uri=recommendations_uri())
     default_args={"owner": "vodflow-recs", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     params={
         "table_path": Param(None, type=["null", "string"], title="Interactions table",
-                            description="Delta user-title table (default: {lake}/gold/user_title)"),
+                            description=f"Delta user-title table (default: {{lake}}/{T.USER_TITLE.path})"),
         "table_version": Param(None, type=["null", "integer"], minimum=0, title="Table version",
                                description="Delta version to train on (time travel); empty = latest"),
-        "ranks": Param([16, 32], type="array", items={"type": "integer", "minimum": 1}, title="ALS ranks",
+        "ranks": Param(list(TRAINING.ranks), type="array", items={"type": "integer", "minimum": 1}, title="ALS ranks",
                        description="latent factor counts to search (grid with regParam and alpha)"),
-        "reg_params": Param([0.3, 1.0], type="array", items={"type": "number", "minimum": 0},
+        "reg_params": Param(list(TRAINING.reg_params), type="array", items={"type": "number", "minimum": 0},
                             title="ALS regParam values", description="L2 regularisation values to search"),
-        "alphas": Param([3.0], type="array", items={"type": "number", "minimum": 0}, title="ALS alpha values",
+        "alphas": Param(list(TRAINING.alphas), type="array", items={"type": "number", "minimum": 0},
+                        title="ALS alpha values",
                         description="implicit-feedback confidence scales to search (confidence = 1 + alpha * value)"),
-        "max_iter": Param(10, type="integer", minimum=1, maximum=100, title="ALS iterations",
+        "max_iter": Param(TRAINING.max_iter, type="integer", minimum=1, maximum=100, title="ALS iterations",
                           description="alternating least-squares sweeps per fit"),
-        "holdout_fraction": Param(0.2, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+        "holdout_fraction": Param(TRAINING.holdout_fraction, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
                                   title="Holdout fraction", description="newest titles per user held out"),
-        "top_n": Param(50, type="integer", minimum=1, maximum=500, title="Top-N per user",
+        "top_n": Param(TRAINING.top_n, type="integer", minimum=1, maximum=500, title="Top-N per user",
                        description="length of each user's published list (the API serves at most 50)"),
-        "min_improvement": Param(0.0, type="number", minimum=0, title="Min nDCG@10 gain to replace the champion",
+        "min_improvement": Param(TRAINING.min_improvement, type="number", minimum=0,
+                                 title="Min nDCG@10 gain to replace the champion",
                                  description="the new version becomes champion only if it beats the current one "
                                              "on the same holdout by more than this"),
         "model_name": Param(None, type=["null", "string"], title="Registered model (default vodflow-recs)",
@@ -60,7 +63,7 @@ recommendations = Asset(name=RECOMMENDATIONS_ASSET, uri=recommendations_uri())
         "experiment": Param(None, type=["null", "string"], title="MLflow experiment (default vodflow-recs)",
                             description="MLflow experiment the training runs are logged to"),
         "recs_table": Param(None, type=["null", "string"], title="Output Delta table",
-                            description="default: {lake}/gold/recommendations"),
+                            description=f"default: {{lake}}/{RECOMMENDATIONS.path}"),
     },
 )
 def recs_training():
@@ -68,8 +71,8 @@ def recs_training():
     def train(params=None, run_id=None, dag=None, ti=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from vodflow.recs.dag_steps import NoTrainingData
-        from vodflow.recs.dag_steps import train as run
+        from vodflow.recs.training import NoTrainingData
+        from vodflow.recs.training import train as run
 
         try:
             return run(params, run_id, dag.dag_id, getattr(ti, "try_number", None))
@@ -78,19 +81,19 @@ def recs_training():
 
     @task
     def register(trained: dict, params=None) -> dict:
-        from vodflow.recs.dag_steps import register as run
+        from vodflow.recs.training import register as run
 
         return run(params, trained)
 
     @task
     def decide(registered: dict, params=None) -> dict:
-        from vodflow.recs.dag_steps import decide as run
+        from vodflow.recs.training import decide as run
 
         return run(params, registered)
 
     @task(**SPARK, outlets=[recommendations])
     def publish(decided: dict, params=None) -> dict:
-        from vodflow.recs.dag_steps import publish as run
+        from vodflow.recs.training import publish as run
 
         return {**run(params, decided), "decision": decided["decision"]}
 

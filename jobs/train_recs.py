@@ -1,7 +1,7 @@
 """Train the recommender from the Delta user-title table (the Spark side of `recs_training`).
 
-    spark-submit --master local[2] jobs/train_recs.py --table gold/user_title --out /tmp/recs
-    vodflow submit jobs/train_recs.py --ranks 16,32 --reg-params 0.3,1 --mlflow
+    spark-submit --master local[2] jobs/train_recs.py --out /tmp/recs
+    vodflow submit jobs/train_recs.py --ranks 8,16 --reg-params 0.1,0.3 --mlflow
 
 Reads the table at its latest version (or --version: Delta time travel), holds out each
 user's newest titles, searches the ALS grid on a validation split of train, refits the
@@ -26,15 +26,24 @@ def _ints(s: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vodflow.analytics.tables import USER_TITLE
+    from vodflow.recs.defaults import TRAINING as D
+
+    def csv(xs) -> str:
+        return ",".join(f"{x:g}" for x in xs)
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--table", default="gold/user_title",
-                    help="Delta table: a path/URI, or a name under VODFLOW_LAKE_URI (default gold/user_title)")
+    ap.add_argument("--table", default=USER_TITLE.path,
+                    help=f"Delta table: a path/URI, or a name under VODFLOW_LAKE_URI (default {USER_TITLE.path})")
     ap.add_argument("--version", type=int, default=None, help="Delta version to read (default: latest)")
-    ap.add_argument("--ranks", type=_ints, default=None, help="comma-separated ALS ranks (default 16,32)")
-    ap.add_argument("--reg-params", type=_floats, default=None, help="comma-separated regParam values")
-    ap.add_argument("--alphas", type=_floats, default=None, help="comma-separated alpha values")
-    ap.add_argument("--max-iter", type=int, default=None)
-    ap.add_argument("--holdout-fraction", type=float, default=None)
+    ap.add_argument("--ranks", type=_ints, default=None, help=f"comma-separated ALS ranks (default {csv(D.ranks)})")
+    ap.add_argument("--reg-params", type=_floats, default=None,
+                    help=f"comma-separated regParam values (default {csv(D.reg_params)})")
+    ap.add_argument("--alphas", type=_floats, default=None,
+                    help=f"comma-separated alpha values (default {csv(D.alphas)})")
+    ap.add_argument("--max-iter", type=int, default=None, help=f"ALS iterations (default {D.max_iter})")
+    ap.add_argument("--holdout-fraction", type=float, default=None,
+                    help=f"newest titles per user held out (default {D.holdout_fraction:g})")
     ap.add_argument("--out", default=None, help="output directory (default: a temporary one)")
     ap.add_argument("--mlflow", action="store_true", help="log the run to the MLflow server (VODFLOW_MLFLOW_URI)")
     ap.add_argument("--experiment", default=None, help="MLflow experiment (default vodflow-recs)")

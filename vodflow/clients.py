@@ -2,6 +2,16 @@
 
 Everything that talks to S3 or Kafka gets its client here, so that pointing vodflow
 at AWS or a Kafka cluster is a matter of ``VODFLOW_*`` settings.
+
+The object store is reached by four kinds of client, and each one's options are built here and
+nowhere else, from the same ``VODFLOW_S3_*`` settings (path-style requests, the configured region,
+plain http only when the endpoint is ``http://``):
+
+* :func:`s3_client`             boto3 (ingest, publish, health checks)
+* :func:`s3_env`                ``AWS_*`` environment of processes using an AWS SDK (MLflow, Airflow, API)
+* :func:`delta_storage_options` delta-rs / object_store (analytics queries, recs serving)
+* :func:`spark_s3a_conf`        Hadoop ``fs.s3a.*`` of Spark sessions
+* :func:`airflow_s3_connection` the ``vodflow_s3`` Airflow connection
 """
 
 from __future__ import annotations
@@ -28,6 +38,75 @@ def s3_client(settings: Settings | None = None, timeout: float = 30):
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required"),
     )
+
+
+def s3_env(s: Settings) -> dict[str, str]:
+    """Environment that points AWS SDKs (boto3, MLflow) at the configured S3."""
+    env = {
+        "AWS_ACCESS_KEY_ID": s.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+        "AWS_DEFAULT_REGION": s.s3_region,
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+    }
+    if s.s3_endpoint:
+        env["MLFLOW_S3_ENDPOINT_URL"] = s.s3_endpoint
+        env["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
+    return env
+
+
+REMOTE_SCHEMES = ("s3a://", "s3://", "s3n://")  # object-store URIs (local paths and file:// are not)
+
+
+def delta_storage_options(s: Settings, uri: str | None = None) -> dict[str, str] | None:
+    """delta-rs (object_store) options for ``uri`` (default the lake): S3 keys, region, endpoint; None when
+    ``uri`` is a local path.
+
+    Same values as :func:`spark_s3a_conf` (path-style requests, ``VODFLOW_S3_ENDPOINT``); plain-http
+    endpoints (S3Proxy, MinIO) need ``AWS_ALLOW_HTTP``. delta-rs reads ``s3a://`` URIs as is.
+    delta-rs also reads ``AWS_*`` environment variables, and an alias found there (``AWS_ENDPOINT_URL_S3``,
+    ``AWS_DEFAULT_REGION``, as the Airflow environment sets) wins over the option of the other spelling:
+    both spellings are given.
+    """
+    if not (s.lake_uri if uri is None else uri).startswith(REMOTE_SCHEMES):
+        return None
+    opts = {
+        "AWS_ACCESS_KEY_ID": s.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+        "AWS_REGION": s.s3_region,
+        "AWS_DEFAULT_REGION": s.s3_region,
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+    }
+    if s.s3_endpoint:
+        opts["AWS_ENDPOINT_URL"] = opts["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
+        if s.s3_endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    return opts
+
+
+def spark_s3a_conf(s: Settings) -> dict[str, str]:
+    """Spark's Hadoop ``fs.s3a.*`` settings for an ``s3a://`` lake (empty for a local one)."""
+    if not s.lake_uri.startswith("s3a://"):
+        return {}
+    conf = {
+        "spark.hadoop.fs.s3a.access.key": s.s3_access_key,
+        "spark.hadoop.fs.s3a.secret.key": s.s3_secret_key,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+    }
+    if s.s3_endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
+    return conf
+
+
+def airflow_s3_connection(s: Settings) -> dict:
+    """The ``vodflow_s3`` Airflow connection (``conn_type`` aws; its ``extra`` is JSON)."""
+    import json
+
+    extra = {"region_name": s.s3_region}
+    if s.s3_endpoint:
+        extra["endpoint_url"] = s.s3_endpoint
+    return dict(conn_id="vodflow_s3", conn_type="aws", login=s.s3_access_key, password=s.s3_secret_key,
+                extra=json.dumps(extra), description="vodflow object store (VODFLOW_S3_*)")
 
 
 def kafka_producer(settings: Settings | None = None, **overrides):

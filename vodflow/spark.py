@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vodflow.clients import spark_s3a_conf
 from vodflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,14 +92,7 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.home / 'spark-derby'}",
     }
-    if s.lake_uri.startswith("s3a://"):
-        conf.update({
-            "spark.hadoop.fs.s3a.access.key": s.s3_access_key,
-            "spark.hadoop.fs.s3a.secret.key": s.s3_secret_key,
-            "spark.hadoop.fs.s3a.path.style.access": "true",
-        })
-        if s.s3_endpoint:
-            conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
+    conf.update(spark_s3a_conf(s))
     conf.update(extra_conf_from_settings(s))
     conf.update(extra_conf or {})
     for k, v in conf.items():
@@ -113,6 +107,6 @@ def _ensure_java(s: Settings) -> None:
         os.environ.setdefault("JAVA_HOME", s.java_home)
     # Bind the driver to the configured address (only loopback is reachable here).
     os.environ.setdefault("SPARK_LOCAL_IP", s.bind_host)
-    from vodflow.stack.java import find_java  # local import: keeps this module light
+    from vodflow.java import find_java  # local import: keeps this module light
 
     find_java(s)  # raises a clear error naming the fix

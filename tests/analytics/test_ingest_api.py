@@ -18,7 +18,7 @@ from eventkit import make_event
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from vodflow.analytics.ingest_api import create_router
+from vodflow.analytics.routes import create_router
 from vodflow.settings import load
 
 

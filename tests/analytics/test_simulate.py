@@ -102,7 +102,7 @@ def test_send_through_the_api_and_to_kafka(events_topic_settings, tmp_path):
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from vodflow.analytics.ingest_api import create_router
+    from vodflow.analytics.routes import create_router
     from vodflow.analytics.simulate import send_to_api, send_to_kafka
     from vodflow.settings import load
 

@@ -98,7 +98,7 @@ def test_no_active_subscription_is_403_with_the_reason(client, titles, make_acco
 def test_renew_url_setting_is_named(accounts_settings, titles, make_account, headers_of):
     from fastapi import FastAPI
 
-    from vodflow.playback.play import create_router
+    from vodflow.playback.routes import create_router
 
     s = load({**accounts_settings.values, "VODFLOW_SUBSCRIBE_URL": "https://vodflow.example/account"})
     app = FastAPI()
@@ -142,7 +142,7 @@ def test_title_changes_count_after_the_cache_age_without_a_request_waiting(accou
 
     from vodflow.catalog import db
     from vodflow.catalog.models import Video
-    from vodflow.playback.play import Titles
+    from vodflow.playback.titles import Titles
 
     s = accounts_settings
     vid = add_title(s, "ready", ["US"])
@@ -169,7 +169,7 @@ def test_title_changes_count_after_the_cache_age_without_a_request_waiting(accou
 
 
 def test_next_step_signature_is_made_in_the_background(accounts_settings):
-    from vodflow.playback.play import Signatures
+    from vodflow.playback.titles import Signatures
 
     sig = Signatures(accounts_settings, ttl_s=3600, step_s=2)
     first = sig.get("t1")
@@ -204,7 +204,7 @@ def test_ok_returns_signed_edge_urls_license_and_kids(client, titles, viewer, he
     assert body["video_id"] == vid
     # expiry: VODFLOW_PLAY_URL_TTL (6 h) rounded up to a 5-minute step; in the first request of a new step
     # the last step's signature may still be served while the new one is made (refresh-ahead)
-    from vodflow.playback.play import EXPIRY_STEP_S as step
+    from vodflow.playback.titles import EXPIRY_STEP_S as step
 
     assert -step <= body["expires_at"] - (t0 + s.play_url_ttl) <= step + 1 and body["expires_at"] % step == 0
     q = parse_qs(body["signed_query"])
@@ -253,7 +253,7 @@ def test_signature_is_shared_within_the_minute_but_license_tokens_are_personal(c
 def test_public_api_url_setting_names_the_license_server(accounts_settings, titles, viewer, headers_of):
     from fastapi import FastAPI
 
-    from vodflow.playback.play import create_router
+    from vodflow.playback.routes import create_router
 
     s = load({**accounts_settings.values, "VODFLOW_API_PUBLIC_URL": "https://api.vodflow.example/"})
     app = FastAPI()

@@ -106,7 +106,7 @@ def admin(env) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(env, admin, tmp_path_factory):
-    from vodflow.recs.serving_api import create_router
+    from vodflow.recs.routes import create_router
 
     publish_bundle(env, factor_model((1.0, 0.0)), tmp_path_factory.mktemp("bundle"))
     write_title_daily(env, [("n1", 500), ("a2", 400), ("d3", 300), ("a4", 200), ("a5", 100), ("d2", 50)])
@@ -152,7 +152,7 @@ def test_cold_start_user_gets_gold_popularity_with_the_same_rules(client):
 
 
 def test_cold_start_without_gold_titles_uses_interactions(env, admin, client):
-    from vodflow.recs.serving_api import create_router
+    from vodflow.recs.routes import create_router
 
     s = load({**env.values, "VODFLOW_LAKE_URI": env.lake_uri + "-empty"})
     app = FastAPI()
@@ -239,7 +239,7 @@ def test_cache_hit_then_invalidated_by_a_new_champion(env, client, tmp_path_fact
 
 
 def test_redis_cache_is_shared_by_replicas_and_dropped_on_a_new_champion(env, admin, redis_url, tmp_path_factory):
-    from vodflow.recs.serving_api import create_router
+    from vodflow.recs.routes import create_router
 
     s = load({**env.values, "VODFLOW_REDIS_URL": redis_url})
     replicas = []

@@ -149,18 +149,18 @@ def test_worse_model_is_registered_but_does_not_take_the_alias(mlflow_client, ba
 
 
 def test_tasks_are_idempotent_on_retry(mlflow_client, bad_run):
-    from vodflow.recs import dag_steps, registry
+    from vodflow.recs import registry, training
 
     c = mlflow_client
     mv, run = _runs(c, "2")
     params = {"model_name": MODEL, "experiment": EXPERIMENT}
     # train: a finished MLflow run for the Airflow run is reused, not retrained
-    again = dag_steps.train(params, bad_run.run_id)
+    again = training.train(params, bad_run.run_id)
     assert again["mlflow_run_id"] == run.info.run_id
     # register: the same version
-    assert dag_steps.register(params, again)["version"] == "2"
+    assert training.register(params, again)["version"] == "2"
     # decide: same outcome, alias untouched
-    d = dag_steps.decide(params, {**again, "version": "2"})["decision"]
+    d = training.decide(params, {**again, "version": "2"})["decision"]
     assert d["promoted"] is False and registry.champion_version(c, MODEL).version == "1"
     assert len(c.search_model_versions(f"name='{MODEL}'")) == 2
 
@@ -168,7 +168,7 @@ def test_tasks_are_idempotent_on_retry(mlflow_client, bad_run):
 def test_too_little_data_skips_instead_of_failing(recs_spark, tmp_path, history, mlflow_client):
     from airflow.utils.session import create_session
 
-    from vodflow.recs import dag_steps
+    from vodflow.recs import training
 
     name = f"{MODEL}-none"
     table = str(tmp_path / "one_title_each")
@@ -181,6 +181,6 @@ def test_too_little_data_skips_instead_of_failing(recs_spark, tmp_path, history,
     assert states == {"train": "skipped", "register": "skipped", "decide": "skipped", "publish": "skipped"}
     assert not mlflow_client.search_registered_models(f"name='{name}'")
     # no table at all: the same skip (the gold table does not exist before the analytics stream runs)
-    with pytest.raises(dag_steps.NoTrainingData, match="no Delta table"):
-        dag_steps.train({"table_path": str(tmp_path / "missing"), "model_name": name, "experiment": EXPERIMENT},
+    with pytest.raises(training.NoTrainingData, match="no Delta table"):
+        training.train({"table_path": str(tmp_path / "missing"), "model_name": name, "experiment": EXPERIMENT},
                         "manual__missing")

@@ -5,7 +5,6 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from vodflow.recs import als
 from vodflow.recs.confidence import WatchWeights, watch_value
 from vodflow.recs.factors import FactorModel
 from vodflow.recs.training_data import build_training_data
@@ -71,12 +70,13 @@ def test_time_travel_to_recorded_version_and_min_value(recs_spark, table):
         td0.ratings.unpersist()
 
 
-def test_pipeline_train_and_export_with_string_ids(recs_spark, table, tmp_path):
-    from vodflow.recs.pipeline import train_and_export
+def test_training_run_exports_factors_with_string_ids(recs_spark, table, tmp_path):
+    from vodflow.recs.training_run import TrainConfig, run_training
 
-    run = train_and_export(recs_spark, table, tmp_path / "f.npz", als.ALSParams(rank=2, max_iter=2), W30)
+    cfg = TrainConfig(table, ranks=(2,), reg_params=(0.1,), alphas=(3.0,), max_iter=2, weights=W30)
+    run = run_training(recs_spark, cfg, tmp_path)
     assert run.table_version == 1 and run.factors_path.is_file()
-    params = run.params_for_mlflow()
+    params = run.params_for_mlflow(cfg)
     assert params["table_version"] == 1 and params["als_rank"] == 2 and params["conf_half_life_days"] == 30
     fm = FactorModel.load(run.factors_path)
     assert fm.meta["table_version"] == 1 and fm.meta["als"]["rank"] == 2

@@ -4,7 +4,7 @@ Status (first part of the "watch analytics" issue):
 
 - done: ``events`` (pydantic v2 event model, schema_version 1, validation with per-field reasons),
   ``spark_schema`` (Spark StructType of the same JSON, pyspark imported lazily),
-  ``ingest_api`` (``POST /events`` router: validate, produce to Kafka keyed by session_id, flush),
+  ``routes`` (``POST /events`` router: validate, produce to Kafka keyed by session_id, flush),
   ``simulate`` (realistic sessions with duplicates / late / malformed events, senders to the API or
   Kafka, ``vodflow events simulate``). Wire format and lake layout: ``docs/analytics-events.md``.
 - next: the Structured Streaming job Kafka -> bronze -> silver/quarantine (dedup on event_id,

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from vodflow.analytics.tables import DATABASE, TABLES, Table
+from vodflow.clients import REMOTE_SCHEMES, delta_storage_options
 from vodflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # heavy imports stay lazy: the CLI imports this module at start-up
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # heavy imports stay lazy: the CLI imports this module at sta
     import pyarrow as pa
 
 NOT_WRITTEN_HINT = "tables appear once the streaming job has written them (`vodflow up` runs it)"
-REMOTE_SCHEMES = ("s3a://", "s3://", "s3n://")
 
 
 class AnalyticsError(RuntimeError):
@@ -51,28 +51,8 @@ def is_remote(uri: str) -> bool:
 
 
 def storage_options(s: Settings) -> dict[str, str] | None:
-    """delta-rs (object_store) options for the lake: S3 keys, region, endpoint; None for a local lake.
-
-    Same values as the Spark ``fs.s3a.*`` settings (path-style requests, ``VODFLOW_S3_ENDPOINT``);
-    plain-http endpoints (S3Proxy, MinIO) need ``AWS_ALLOW_HTTP``. delta-rs reads ``s3a://`` URIs as is.
-    delta-rs also reads ``AWS_*`` environment variables, and an alias found there (``AWS_ENDPOINT_URL_S3``,
-    ``AWS_DEFAULT_REGION``, as the Airflow environment sets) wins over the option of the other spelling:
-    both spellings are given.
-    """
-    if not is_remote(s.lake_uri):
-        return None
-    opts = {
-        "AWS_ACCESS_KEY_ID": s.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-        "AWS_REGION": s.s3_region,
-        "AWS_DEFAULT_REGION": s.s3_region,
-        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
-    }
-    if s.s3_endpoint:
-        opts["AWS_ENDPOINT_URL"] = opts["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
-        if s.s3_endpoint.startswith("http://"):
-            opts["AWS_ALLOW_HTTP"] = "true"
-    return opts
+    """delta-rs options for the lake (None for a local lake): :func:`vodflow.clients.delta_storage_options`."""
+    return delta_storage_options(s)
 
 
 def open_table(t: Table, s: Settings | None = None):

@@ -13,8 +13,8 @@ Endpoints
 ``POST /videos/{id}/ingest``   re-publish the ingest request of a ``failed``/``uploaded`` video
                                whose master is stored (recovery after a Kafka outage); 202.
 ``GET /healthz``               liveness + catalog check.
-``GET /users/{id}/recommendations``, ``GET /videos/{id}/similar``: see vodflow/recs/serving_api.py.
-``POST /auth/login``, ``GET /me``: vodflow/auth/routes.py; ``GET /videos/{id}/play``: vodflow/playback/play.py.
+``GET /users/{id}/recommendations``, ``GET /videos/{id}/similar``: see vodflow/recs/routes.py.
+``POST /auth/login``, ``GET /me``: vodflow/auth/routes.py; ``GET /videos/{id}/play``: vodflow/playback/routes.py.
 
 Who may call what (docs/playback.md, "Accounts, tokens and /play"): uploads and re-queues need an
 admin's access token (``Authorization: Bearer``); the catalog reads (``GET /videos``,
@@ -112,20 +112,20 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     from vodflow.auth.routes import create_router as create_auth_router
 
     app.include_router(create_auth_router(s, auth))
-    from vodflow.analytics.ingest_api import create_router as create_events_router
+    from vodflow.analytics.routes import create_router as create_events_router
 
     app.include_router(create_events_router(s, kafka_timeout=kafka_timeout, auth=auth))
-    from vodflow.recs.serving_api import create_router as create_recs_router
+    from vodflow.recs.routes import create_router as create_recs_router
 
     app.include_router(create_recs_router(s, auth=auth))
-    from vodflow.playback.play import create_router as create_play_router
+    from vodflow.playback.routes import create_router as create_play_router
 
     app.include_router(create_play_router(s, auth))
-    from vodflow.drm.license import create_router as create_license_router  # POST /license/clearkey
+    from vodflow.drm.routes import create_router as create_license_router  # POST /license/clearkey
 
     app.include_router(create_license_router(s))
 
-    from vodflow.cdn.verifier import create_router as create_edge_router  # GET /edge/verify (nginx auth_request)
+    from vodflow.cdn.routes import create_router as create_edge_router  # GET /edge/verify (nginx auth_request)
 
     app.include_router(create_edge_router(s))
     from vodflow.web import create_router as create_web_router  # pages, /static/, /web/catalog

@@ -1,7 +1,7 @@
 """SQLAlchemy 2.0 models of the video catalog.
 
 The schema itself is owned by the Alembic migrations in ``vodflow/catalog/migrations``;
-these classes must match them (``tests/api/test_catalog.py`` checks that the migrated
+these classes must match them (``tests/catalog/test_catalog.py`` checks that the migrated
 schema and the models agree). Column types are chosen to be portable between SQLite
 (local stack) and Postgres (production):
 

@@ -1,4 +1,4 @@
-"""Files of the local edge: the nginx configuration and the read-only origin gateway.
+"""Files of the local edge: the nginx configuration rendered from settings.
 
 Everything lives under ``$VODFLOW_HOME/edge/``: ``conf/nginx.conf`` (rendered from
 ``nginx.conf.template`` at every start), ``run/`` (pid, origin tap socket), ``tmp/``, ``cache/media``,
@@ -10,7 +10,9 @@ with a public-read ACL (which publish does not set, and AWS buckets with ACLs di
 local stack therefore runs an *origin gateway*: a second S3Proxy, read-only, without authentication,
 bound to loopback, whose filesystem root holds only a link to the origin bucket's directory. Only the
 edge is meant to reach it: it is the local stand-in for CloudFront Origin Access Control (the bucket stays
-private; only the CDN may read it). The main S3 endpoint keeps requiring credentials.
+private; only the CDN may read it). The main S3 endpoint keeps requiring credentials. This module says
+where the gateway listens (:func:`origin_hostport`, :func:`runs_local_gateway`); the stack writes its
+S3Proxy configuration and runs it (:mod:`vodflow.stack.s3proxy`).
 """
 
 from __future__ import annotations
@@ -70,8 +72,13 @@ def runs_local_gateway(s: Settings) -> bool:
     return host in LOCAL_HOSTS | {s.bind_host} and s3_local and port != s.s3_port
 
 
+def find_nginx() -> str | None:
+    """The nginx binary on PATH (or Debian's /usr/sbin/nginx, off a non-root PATH); None if absent."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    found = find_nginx()
     if not found:
         raise EdgeConfigError("nginx is not installed: run scripts/system-deps.sh (Debian package nginx-light), "
                               "or set VODFLOW_EDGE=off to run without the edge")
@@ -146,40 +153,6 @@ def check_nginx_conf(s: Settings) -> None:
     if r.returncode != 0:
         raise EdgeConfigError(f"the rendered edge config {edge_dir(s) / 'conf' / 'nginx.conf'} is invalid:\n"
                               f"{r.stderr.strip()}")
-
-
-# --------------------------------------------------------------------------- origin gateway
-def prepare_origin_gateway(s: Settings) -> Path:
-    """Write the gateway's S3Proxy properties and its root (a link to the origin bucket only)."""
-    d = edge_dir(s) / "origin-gateway"
-    root = d / "root"
-    root.mkdir(parents=True, exist_ok=True)
-    bucket_dir = s.home / "s3" / s.bucket_origin  # the local S3Proxy's filesystem backend layout
-    bucket_dir.mkdir(parents=True, exist_ok=True)
-    link = root / s.bucket_origin
-    if link.is_symlink() and Path(os.readlink(link)) != bucket_dir:
-        link.unlink()
-    if not link.is_symlink():
-        link.symlink_to(bucket_dir, target_is_directory=True)
-    for other in root.iterdir():  # a renamed origin bucket leaves no stale link behind
-        if other.name != s.bucket_origin:
-            other.unlink()
-    host, port = origin_hostport(s)
-    props = d / "s3proxy.properties"
-    props.write_text("\n".join([
-        f"s3proxy.endpoint=http://{host}:{port}",
-        "s3proxy.authorization=none",
-        "s3proxy.read-only-blobstore=true",
-        "jclouds.provider=filesystem-nio2",
-        "jclouds.identity=local",
-        "jclouds.credential=local",
-        f"jclouds.filesystem.basedir={root}",
-        "",
-    ]))
-    from vodflow.stack.services import S3PROXY_LOGBACK
-
-    (d / "logback.xml").write_text(S3PROXY_LOGBACK)
-    return props
 
 
 def main() -> None:

@@ -11,7 +11,12 @@ Modules (import what you need; only ``als`` and ``training_data`` need Spark):
 * :mod:`vodflow.recs.factors`       ``FactorModel``: load the ``.npz`` and serve top-N with numpy
 * :mod:`vodflow.recs.baselines`     popularity and the `implicit` library's ALS
 * :mod:`vodflow.recs.evaluate`      the benchmark protocol on factor models
-* :mod:`vodflow.recs.defaults`      default hyper-parameters and why
+* :mod:`vodflow.recs.params`        ``ALSParams``, ``ImplicitLibParams`` (plain records)
+* :mod:`vodflow.recs.defaults`      default hyper-parameters and why; ``TRAINING``, the nightly grid
+* :mod:`vodflow.recs.training_run`  one training run: holdout, grid search, refit, metrics
+* :mod:`vodflow.recs.training`      the ``recs_training`` DAG's task bodies
+* :mod:`vodflow.recs.serving`       ``RecsService``: the served bundle and the business rules (no HTTP)
+* :mod:`vodflow.recs.routes`        the recommendation endpoints of the API
 
 The API only needs :class:`vodflow.recs.factors.FactorModel` (numpy, no Spark).
 """

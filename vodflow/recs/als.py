@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vodflow.recs.factors import FactorModel, seen_csr
+from vodflow.recs.params import ALSParams
 from vodflow.recs.movielens import COL_ITEM, COL_USER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,27 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 COL_VALUE = "value"
-
-
-@dataclass(frozen=True)
-class ALSParams:
-    """Spark ALS settings.  Defaults are vodflow's implicit-feedback defaults (why: :mod:`vodflow.recs.defaults`)."""
-
-    rank: int = 32
-    max_iter: int = 15
-    reg_param: float = 0.3
-    alpha: float = 3.0
-    implicit_prefs: bool = True
-    nonnegative: bool = False
-    checkpoint_interval: int = 10
-    num_blocks: int | None = None  # None: one block per executor core (see default_num_blocks)
-    seed: int = 42
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def with_(self, **kw: Any) -> "ALSParams":
-        return replace(self, **kw)
 
 
 #: The explicit ALS of the Microsoft Recommenders MovieLens benchmark (its published "ALS" row).

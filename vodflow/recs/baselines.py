@@ -6,8 +6,6 @@ the same seen-filtered numpy top-N as the Spark models.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +13,7 @@ import pandas as pd
 from vodflow.recs.confidence import implicit_library_confidence
 from vodflow.recs.factors import FactorModel, seen_csr
 from vodflow.recs.movielens import COL_ITEM, COL_USER
+from vodflow.recs.params import ImplicitLibParams
 
 
 def _index(train: pd.DataFrame, col_user: str, col_item: str):
@@ -32,19 +31,6 @@ def popularity_model(train: pd.DataFrame, col_user: str = COL_USER, col_item: st
     indptr, indices = seen_csr(u, i, len(users))
     return FactorModel(users, items, np.ones((len(users), 1), np.float32), pop[:, None].astype(np.float32),
                        indptr, indices, pop, {"model": "popularity"})
-
-
-@dataclass(frozen=True)
-class ImplicitLibParams:
-    factors: int = 64
-    regularization: float = 1.0
-    iterations: int = 15
-    alpha: float = 10.0  # applied as matrix entries 1 + alpha * v; the library's own alpha stays 1
-    use_cg: bool = True
-    seed: int = 42
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def fit_implicit_als(train: pd.DataFrame, value: np.ndarray, params: ImplicitLibParams = ImplicitLibParams(),

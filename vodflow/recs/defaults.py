@@ -1,6 +1,18 @@
 """Default hyper-parameters of vodflow's recommenders, and why they are what they are.
 
-Chosen on a *validation* split carved from the training part of ml-latest-small
+Two kinds of default live here, and only here:
+
+* :data:`TRAINING`: what the nightly ``recs_training`` DAG (and ``jobs/train_recs.py``) searches and
+  publishes unless the run's params say otherwise: a small grid around the tuned point below, at
+  10 iterations so the nightly search stays short, then the refit of the best point. The DAG's
+  trigger-form params, the job's ``--help`` and the grid sentence of docs/recommendations.md are built
+  from it (a test checks the doc).
+* the tuned single points (:data:`SPARK_IMPLICIT_PARAMS`, ...): the MovieLens benchmark's settings,
+  the library default of :func:`vodflow.recs.als.train_als`, and the centre of that grid.
+
+The tuned points were
+
+chosen on a *validation* split carved from the training part of ml-latest-small
 (75/25 by item, seed 42, then 75/25 of train, seed 43) -- never on the test
 split -- and then rounded toward the middle of the plateau rather than the single
 best cell, so they do not over-fit one small dataset (full grid in
@@ -26,9 +38,10 @@ docs/recommendations.md):
 
 from __future__ import annotations
 
-from vodflow.recs.als import ALSParams
-from vodflow.recs.baselines import ImplicitLibParams
+from dataclasses import dataclass
+
 from vodflow.recs.confidence import WatchWeights
+from vodflow.recs.params import ALSParams, ImplicitLibParams
 
 #: rating -> ALS value for MovieLens (see :mod:`vodflow.recs.confidence`)
 MOVIELENS_CONFIDENCE = "linear"
@@ -43,3 +56,30 @@ IMPLICIT_LIB_PARAMS = ImplicitLibParams(factors=32, regularization=30.0, iterati
 
 #: watch-history confidence (vodflow's own data): v = (0.2 + fraction + 0.5 * completed) * 0.5 ** (age / 90 d)
 WATCH_WEIGHTS = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=90.0)
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """The nightly training run's defaults. The grid is ``ranks x reg_params x alphas``."""
+
+    ranks: tuple[int, ...]
+    reg_params: tuple[float, ...]
+    alphas: tuple[float, ...]
+    max_iter: int               # iterations of every grid point and of the refit
+    holdout_fraction: float     # newest titles per user held out (and again for validation)
+    k: int                      # nDCG@k is what the search and the champion check compare
+    top_n: int                  # titles published per user
+    min_improvement: float      # nDCG@k gain a new version needs to replace the champion
+
+    def describe(self) -> str:
+        """The grid in words, as docs/recommendations.md states it."""
+        def nums(xs) -> str:
+            return ", ".join(f"{x:g}" for x in xs)
+
+        return (f"ranks {nums(self.ranks)} x regParam {nums(self.reg_params)} x alpha {nums(self.alphas)}; "
+                f"{self.max_iter} iterations")
+
+
+#: recs_training's grid and run settings (its trigger params default to these)
+TRAINING = TrainingDefaults(ranks=(16, 32), reg_params=(0.3, 1.0), alphas=(SPARK_IMPLICIT_PARAMS.alpha,),
+                            max_iter=10, holdout_fraction=0.2, k=10, top_n=50, min_improvement=0.0)

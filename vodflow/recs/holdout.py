@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from vodflow.recs.defaults import TRAINING
 from vodflow.recs.factors import FactorModel, seen_csr, top_n_scores
 from vodflow.recs.metrics import ranking_metrics
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
 
 USER, ITEM = "user_id", "video_id"
-DEFAULT_FRACTION = 0.2
+DEFAULT_FRACTION = TRAINING.holdout_fraction
 
 #: MLflow-safe names of the metrics (MLflow rejects '@')
 METRIC_NAMES = {"nDCG@k": "ndcg_at_{k}", "MAP": "map", "Precision@k": "precision_at_{k}",

@@ -75,13 +75,13 @@ def decide(table_uri: str, since_version: int | None, threshold: int,
 
 
 def decide_for_settings(since_version: int | None, s: Settings | None = None) -> Decision:
-    """:func:`decide` for the configured ``gold/user_title`` table and threshold."""
-    from vodflow.analytics.query import storage_options
-    from vodflow.recs.dag_steps import USER_TITLE_TABLE
+    """:func:`decide` for the configured user-title table and threshold."""
+    from vodflow.analytics.tables import USER_TITLE
+    from vodflow.clients import delta_storage_options
 
     s = s or get_settings()
-    return decide(s.table_path(USER_TITLE_TABLE), since_version, int(s["VODFLOW_RECS_RETRAIN_MIN_CHANGES"]),
-                  storage_options(s))
+    return decide(USER_TITLE.location(s), since_version, int(s["VODFLOW_RECS_RETRAIN_MIN_CHANGES"]),
+                  delta_storage_options(s))
 
 
 def last_announced_version(events_newest_first: Any) -> int | None:

@@ -14,9 +14,8 @@ the new one, or the one it kept -- *with tonight's watch history*:
    use it because the champion it publishes may come from an earlier run, of which only
    the exported factors are kept, and numpy over those factors is exact and fast at this
    catalog size.)
-3. the lists overwrite the Delta table (default ``{lake}/gold/recommendations``) in one
-   commit: ``user_id, video_id, rank, score, model_name, model_version, table_version,
-   generated_at``;
+3. the lists overwrite the Delta table (default: the recommendations table of the lake) in one
+   commit (columns: :data:`vodflow.analytics.assets.RECOMMENDATIONS`);
 4. the serving file and the lists are logged to this run (``serving/factors.npz``,
    ``serving/top_n.parquet``) and the registered model tag ``vodflow.serving_bundle``
    points the API at them (the API reloads when the tag changes).
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from vodflow.recs.defaults import TRAINING
 from vodflow.recs.factors import FactorModel
 from vodflow.recs.holdout import ITEM, USER, with_seen
 
@@ -43,12 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
     from pyspark.sql import SparkSession
 
-RECS_SCHEMA = ("user_id string, video_id string, rank int, score float, model_name string, "
-               "model_version string, table_version long, generated_at timestamp")
-DEFAULT_TOP_N = 50
 
 
-def top_n_frame(fm: FactorModel, n: int = DEFAULT_TOP_N) -> pd.DataFrame:
+def top_n_frame(fm: FactorModel, n: int = TRAINING.top_n) -> pd.DataFrame:
     """``user_id, video_id, rank, score`` for every user of ``fm``, seen titles excluded."""
     items, scores = fm.top_n_all(n, exclude_seen=True)
     users = np.repeat(fm.user_ids, n)
@@ -96,7 +93,7 @@ def serving_model(c: "MlflowClient", champion_run_id: str, run_id: str, tmp: str
 
 
 def publish(spark: "SparkSession", c: "MlflowClient", model_name: str, run_id: str, recs_table: str,
-            top_n: int = DEFAULT_TOP_N) -> dict[str, Any]:
+            top_n: int = TRAINING.top_n) -> dict[str, Any]:
     """Steps 1-4 of the module doc for the current champion of ``model_name``; returns what was published."""
     from vodflow.recs.registry import champion_version, set_serving_bundle
 

@@ -32,8 +32,8 @@ import pandas as pd
 
 from vodflow.recs.als import ALSParams, factor_model, train_als
 from vodflow.recs.confidence import WatchWeights
-from vodflow.recs.defaults import SPARK_IMPLICIT_PARAMS, WATCH_WEIGHTS
-from vodflow.recs.holdout import (DEFAULT_FRACTION, ITEM, USER, evaluate_as_served, popularity_model,
+from vodflow.recs.defaults import SPARK_IMPLICIT_PARAMS, TRAINING, WATCH_WEIGHTS
+from vodflow.recs.holdout import (ITEM, USER, evaluate_as_served, popularity_model,
                                   temporal_holdout, with_seen)
 from vodflow.recs.training_data import ITEM_COL, USER_COL, VALUE_COL, build_training_data
 
@@ -53,14 +53,14 @@ class TrainConfig:
 
     table_path: str
     table_version: int | None = None
-    ranks: tuple[int, ...] = (16, 32)
-    reg_params: tuple[float, ...] = (0.3, 1.0)
-    alphas: tuple[float, ...] = (SPARK_IMPLICIT_PARAMS.alpha,)
-    max_iter: int = 10
+    ranks: tuple[int, ...] = TRAINING.ranks
+    reg_params: tuple[float, ...] = TRAINING.reg_params
+    alphas: tuple[float, ...] = TRAINING.alphas
+    max_iter: int = TRAINING.max_iter
     checkpoint_interval: int = SPARK_IMPLICIT_PARAMS.checkpoint_interval
-    holdout_fraction: float = DEFAULT_FRACTION
-    k: int = 10
-    seed: int = 42
+    holdout_fraction: float = TRAINING.holdout_fraction
+    k: int = TRAINING.k
+    seed: int = SPARK_IMPLICIT_PARAMS.seed
     weights: WatchWeights = WATCH_WEIGHTS
 
     def __post_init__(self) -> None:

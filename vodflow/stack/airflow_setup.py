@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vodflow.clients import airflow_s3_connection
 from vodflow.settings import Settings, get_settings
 
 # Pools for heavy work. Encoding uses every core; Spark jobs run one at a time on this machine.
@@ -22,12 +23,8 @@ POOLS = {
 
 
 def connections(s: Settings) -> list[dict]:
-    s3_extra = {"region_name": s.s3_region}
-    if s.s3_endpoint:
-        s3_extra["endpoint_url"] = s.s3_endpoint
     return [
-        dict(conn_id="vodflow_s3", conn_type="aws", login=s.s3_access_key, password=s.s3_secret_key,
-             extra=json.dumps(s3_extra), description="vodflow object store (VODFLOW_S3_*)"),
+        airflow_s3_connection(s),
         dict(conn_id="vodflow_kafka", conn_type="kafka",
              extra=json.dumps({"bootstrap.servers": s.kafka_bootstrap, "group.id": "vodflow-airflow",
                                "auto.offset.reset": "earliest", "enable.auto.commit": False}),

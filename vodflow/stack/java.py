@@ -1,32 +1,6 @@
-"""Locate a usable JDK (17+) for Kafka, S3Proxy and Spark."""
+"""Moved to :mod:`vodflow.java` (Spark needs it too, and the base layer may not import ``vodflow.stack``).
 
-from __future__ import annotations
+Kept only for ``bench/analytics_floor.py`` until it imports ``vodflow.java``; nothing in ``vodflow/`` uses it.
+"""
 
-import os
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
-from vodflow.settings import Settings
-
-
-class JavaMissingError(RuntimeError):
-    pass
-
-
-FIX = ("install a JDK 17 or newer (Debian: `apt-get install -y openjdk-17-jdk-headless`) "
-       "or set VODFLOW_JAVA_HOME to one")
-
-
-def find_java(settings: Settings) -> str:
-    """Path of the `java` binary to use; raises JavaMissingError naming the fix."""
-    home = settings.java_home
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not os.access(java, os.X_OK):
-        raise JavaMissingError(f"Java not found: {FIX}")
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    m = re.search(r'version "(\d+)', out)
-    if not m or int(m.group(1)) < 17:
-        raise JavaMissingError(f"{java} is not Java 17+ ({out.splitlines()[0] if out else '?'}): {FIX}")
-    return java
+from vodflow.java import FIX, JavaMissingError, find_java  # noqa: F401

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable
 
+from vodflow.java import find_java
 from vodflow.settings import Settings
 from vodflow.stack import bootstrap, process
-from vodflow.stack.java import find_java
 from vodflow.stack.process import Service, ServiceError, Status
 from vodflow.stack.services import GROUPS, all_services, enabled
 

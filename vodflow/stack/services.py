@@ -15,14 +15,15 @@ Services are listed in start order; ``GROUPS`` says which can start together.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import uuid
 from pathlib import Path
 
+from vodflow.cdn import edge
+from vodflow.clients import s3_env
+from vodflow.java import find_java
 from vodflow.settings import REPO_ROOT, Settings
-from vodflow.stack import health
-from vodflow.stack.java import find_java
+from vodflow.stack import health, s3proxy
 from vodflow.stack.process import Service, ServiceError
 
 
@@ -39,41 +40,12 @@ def _jars_classpath(s: Settings, component: str) -> str:
 
 
 # --------------------------------------------------------------------------- S3
-S3PROXY_LOGBACK = (
-    '<configuration>\n  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">\n'
-    '    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{24} - %msg%n</pattern></encoder>\n'
-    '  </appender>\n  <root level="WARN"><appender-ref ref="OUT"/></root>\n</configuration>\n')
-
-
 def s3_service(s: Settings) -> Service:
-    data = s.home / "s3"
-    conf = s.home / "conf" / "s3proxy.properties"
     host, port = s.bind_host, s.s3_port
-
-    def prestart() -> None:
-        data.mkdir(parents=True, exist_ok=True)
-        conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text("\n".join([
-            f"s3proxy.endpoint=http://{host}:{port}",
-            "s3proxy.authorization=aws-v2-or-v4",
-            f"s3proxy.identity={s.s3_access_key}",
-            f"s3proxy.credential={s.s3_secret_key}",
-            "s3proxy.cors-allow-all=true",
-            "jclouds.provider=filesystem-nio2",
-            "jclouds.identity=local",
-            "jclouds.credential=local",
-            f"jclouds.filesystem.basedir={data}",
-            "",
-        ]))
-        # S3Proxy's jar logs every request at DEBUG without a logback config (GBs per test run, and CPU)
-        logback.write_text(S3PROXY_LOGBACK)
-
-    logback = conf.parent / "s3proxy-logback.xml"
-    argv = [find_java(s), f"-Xmx{s['VODFLOW_S3_HEAP']}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            f"-Dlogback.configurationFile={logback}",
-            "-cp", _jars_classpath(s, "s3proxy"), "org.gaul.s3proxy.Main", "--properties", str(conf)]
+    argv = s3proxy.main_files(s).argv(find_java(s), s["VODFLOW_S3_HEAP"], _jars_classpath(s, "s3proxy"))
     return Service("s3", argv, f"http://{host}:{port}", s.home, lambda: health.s3(s),
-                   ports=[(host, port)], prestart=prestart, description="S3Proxy (filesystem backend)")
+                   ports=[(host, port)], prestart=lambda: s3proxy.prepare_main(s),
+                   description="S3Proxy (filesystem backend)")
 
 
 # --------------------------------------------------------------------------- Kafka
@@ -155,21 +127,6 @@ def _kafka_cluster_id(s: Settings) -> str:
 
 
 # --------------------------------------------------------------------------- MLflow
-def s3_client_env(s: Settings) -> dict[str, str]:
-    """Environment that points AWS SDKs (boto3, MLflow) at the configured S3."""
-    env = {
-        "AWS_ACCESS_KEY_ID": s.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-        "AWS_DEFAULT_REGION": s.s3_region,
-        "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-        "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-    }
-    if s.s3_endpoint:
-        env["MLFLOW_S3_ENDPOINT_URL"] = s.s3_endpoint
-        env["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
-    return env
-
-
 def mlflow_service(s: Settings) -> Service:
     host, port = s.bind_host, s.mlflow_port
     backend = s["VODFLOW_MLFLOW_BACKEND_URI"]
@@ -181,7 +138,7 @@ def mlflow_service(s: Settings) -> Service:
     argv = [_venv_bin("mlflow"), "server", "--host", host, "--port", str(port),
             "--backend-store-uri", backend, "--artifacts-destination", s["VODFLOW_MLFLOW_ARTIFACTS"],
             "--serve-artifacts", "--workers", "1"]
-    env = {**s3_client_env(s), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**s3_env(s), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return Service("mlflow", argv, s.mlflow_uri, s.home, lambda: health.http_ok(f"{s.mlflow_uri}/health"),
                    env=env, ports=[(host, port)], prestart=prestart, description="MLflow tracking + registry")
 
@@ -213,7 +170,7 @@ def airflow_env(s: Settings) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
         "NO_PROXY": "*",
     }
-    env.update(s3_client_env(s))
+    env.update(s3_env(s))
     env.update({k: v for k, v in s.values.items()})
     return env
 
@@ -246,7 +203,7 @@ def api_service(s: Settings) -> Service:
     argv = [sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", host, "--port", str(port),
             "--workers", "1"]
     return Service("api", argv, s.api_url, s.home, lambda: health.http_ok(f"{s.api_url}/healthz"),
-                   env=s3_client_env(s), ports=[(host, port)], description="vodflow API (uvicorn)")
+                   env=s3_env(s), ports=[(host, port)], description="vodflow API (uvicorn)")
 
 
 # --------------------------------------------------------------------------- analytics stream
@@ -264,38 +221,26 @@ def analytics_stream_service(s: Settings) -> Service:
         restarts.unlink(missing_ok=True)
 
     return Service("analytics-stream", argv, f"file://{status}", s.home,
-                   lambda: health.analytics_stream(status, restarts), env=s3_client_env(s), prestart=prestart,
+                   lambda: health.analytics_stream(status, restarts), env=s3_env(s), prestart=prestart,
                    stop_timeout=60.0, description="Spark Structured Streaming: video_events → Delta")
 
 
 # --------------------------------------------------------------------------- edge (local CDN)
 def edge_origin_service(s: Settings) -> Service:
     """Read-only, unauthenticated S3Proxy over the origin bucket only: what the edge fetches from
-    (the local stand-in for CloudFront Origin Access Control; see vodflow/cdn/edge.py)."""
-    from vodflow.cdn import edge
-
+    (the local stand-in for CloudFront Origin Access Control; see vodflow/stack/s3proxy.py)."""
     host, port = edge.origin_hostport(s)
-    d = edge.edge_dir(s) / "origin-gateway"
-
-    def prestart() -> None:
-        edge.prepare_origin_gateway(s)
-
-    argv = [find_java(s), "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            f"-Dlogback.configurationFile={d / 'logback.xml'}", "-cp", _jars_classpath(s, "s3proxy"),
-            "org.gaul.s3proxy.Main", "--properties", str(d / "s3proxy.properties")]
+    argv = s3proxy.gateway_files(s).argv(find_java(s), "96m", _jars_classpath(s, "s3proxy"))
     return Service("edge-origin", argv, s["VODFLOW_EDGE_ORIGIN_URL"], s.home,
                    lambda: health.http_ok(s["VODFLOW_EDGE_ORIGIN_URL"].rstrip("/") + "/"),
-                   ports=[(host, port)], prestart=prestart,
+                   ports=[(host, port)], prestart=lambda: s3proxy.prepare_origin_gateway(s),
                    description="read-only origin gateway of the edge (S3Proxy, origin bucket only)")
 
 
 def edge_service(s: Settings) -> Service:
     """nginx: verifies every request's signature (auth_request to the API), caches by path."""
-    from vodflow.cdn import edge
-    from vodflow.cdn.keys import ensure_keys
-
     def prestart() -> None:
-        from vodflow.cdn.keys import KeyConfigError
+        from vodflow.cdn.keys import KeyConfigError, ensure_keys  # cryptography: loaded only to start the edge
 
         try:
             ensure_keys(s)  # the API signs and verifies with it; made once, mode 0600, outside the repo
@@ -304,7 +249,7 @@ def edge_service(s: Settings) -> Service:
         except (edge.EdgeConfigError, KeyConfigError) as e:
             raise ServiceError(f"edge: {e}") from None
 
-    argv = edge.nginx_argv(s) if shutil.which("nginx") or Path("/usr/sbin/nginx").exists() else ["nginx"]
+    argv = edge.nginx_argv(s) if edge.find_nginx() else ["nginx"]  # the prestart names the fix
     return Service("edge", argv, s["VODFLOW_EDGE_URL"], s.home,
                    lambda: health.http_ok(f"{edge.edge_local_url(s)}/_edge/health"),
                    ports=[(s.bind_host, edge.edge_port(s))], prestart=prestart, stop_timeout=10.0,
@@ -324,9 +269,7 @@ def enabled(s: Settings, name: str) -> bool:
     if name in ("edge", "edge-origin"):
         on = s["VODFLOW_EDGE"].strip().lower() in ("on", "true", "1", "yes")
         if name == "edge-origin":
-            from vodflow.cdn.edge import runs_local_gateway
-
-            return on and runs_local_gateway(s)
+            return on and edge.runs_local_gateway(s)
         return on
     return True
 

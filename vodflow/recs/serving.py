@@ -1,25 +1,11 @@
-"""Recommendation endpoints of the API (no Spark: numpy over the exported factors).
+"""Recommendation serving (no Spark, no HTTP: numpy over the exported factors): :class:`RecsService`.
 
-``GET /users/{user_id}/recommendations?limit=20``      (access token of that user, or an admin's)
-``GET /videos/{video_id}/similar?limit=20``             (public; with a token: for that user)
-``GET /recommendations/model``  which bundle is being served (ops / debugging)
-
-Who may ask (``vodflow.auth``; docs/playback.md "Accounts, tokens and /play"):
-
-* ``/users/{id}/recommendations`` needs an access token whose subject is ``id`` (401 without a
-  token, 403 for another user's id); admins and ``service`` tokens may ask for anyone. The region
-  is the account's country. ``?region=`` is kept for admins and service clients (to see the list
-  "as from" a country); a viewer may only pass its own country (403 otherwise). For an admin
-  without ``region``: the target account's country, or -- for a user id with no account (e.g. the
-  simulator's viewers) -- worldwide titles only.
-* ``/videos/{id}/similar`` is a public catalog read. With a viewer's token the region is the
-  viewer's country and the viewer's watched titles are dropped; ``user_id=`` needs a token that may
-  act for that user (itself, an admin or a service).
+The HTTP endpoints that call it, and who may ask, are in :mod:`vodflow.recs.routes`.
 
 Business rules, applied at request time on top of the model's ranking:
 
 * only titles that are ``ready`` in the catalog;
-* only titles available in the viewer's region: the account's country (see above; the
+* only titles available in the viewer's region: the account's country (the routes decide it; the
   same rule /play enforces), deliberately not taken from watch history.  Without a region
   (anonymous ``similar``, unknown accounts) only worldwide titles (empty ``regions`` in the
   catalog) are returned, the only set that is safe everywhere;
@@ -29,9 +15,8 @@ Business rules, applied at request time on top of the model's ranking:
 
 Users the model does not know (new accounts, or a user id never seen) are not an error:
 they get the cold-start list, ``strategy="popular"``: titles by unique viewers over the last
-28 days of ``{lake}/gold/title_daily``; if that table does not exist yet, by interactions
-in the snapshot.  A malformed user id, region or out-of-range ``limit`` is a 422 with the
-reason; a video id that is in neither the catalog nor the model is a 404.
+28 days of the gold ``title_daily`` table; if that table does not exist yet, by interactions
+in the snapshot.  A video id that is in neither the catalog nor the model gives None (a 404 over HTTP).
 
 Serving store: the registered model tag ``vodflow.serving_bundle`` (set by the DAG's
 ``publish`` task) names the run artifact ``serving/factors.npz``.  The tag is polled at
@@ -48,42 +33,29 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from vodflow.auth.deps import Auth, Principal, unauthorized
+from vodflow.analytics.tables import TITLE_DAILY, USER_TITLE
+from vodflow.clients import delta_storage_options
 from vodflow.recs.factors import FactorModel
-from vodflow.settings import Settings, get_settings
+from vodflow.settings import Settings
 
 log = logging.getLogger("vodflow.api.recs")
 
-MAX_LIMIT = 50  # the depth of the batch lists: the API never promises more than the DAG computes
-DEFAULT_LIMIT = 20
-_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_REGION = re.compile(r"^[A-Za-z]{2}$")
 POPULARITY_WINDOW_DAYS = 28
 
 
 # ----------------------------------------------------------------------------- data sources
 def _delta_location(path: str, s: Settings) -> tuple[str, dict[str, str] | None]:
     """``(uri, storage_options)`` for the deltalake reader (no Spark)."""
-    if path.startswith(("s3a://", "s3://")):
-        opts = {"AWS_ACCESS_KEY_ID": s.s3_access_key, "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
-                "AWS_REGION": s.s3_region}
-        if s.s3_endpoint:
-            opts.update({"AWS_ENDPOINT_URL": s.s3_endpoint, "AWS_ALLOW_HTTP": "true"})
-        return "s3://" + path.split("://", 1)[1], opts
-    return path, None
+    opts = delta_storage_options(s, path)
+    return ("s3://" + path.split("://", 1)[1] if opts is not None else path), opts
 
 
 def read_delta(path: str, s: Settings, columns: list[str]):
@@ -100,14 +72,12 @@ def read_delta(path: str, s: Settings, columns: list[str]):
 
 
 def title_popularity(s: Settings, window_days: int = POPULARITY_WINDOW_DAYS) -> list[str] | None:
-    """Video ids by unique viewers over the newest ``window_days`` of ``gold/title_daily`` (None if absent).
+    """Video ids by unique viewers over the newest ``window_days`` of the gold ``title_daily`` table (None if absent).
 
     The window ends at the newest date *in the table*, not today, so a stalled pipeline still
     gives a sensible order.  Ties: more views, then video id.
     """
-    from vodflow.recs.dag_steps import TITLE_DAILY_TABLE
-
-    df = read_delta(s.table_path(TITLE_DAILY_TABLE), s, ["video_id", "date", "views", "unique_viewers"])
+    df = read_delta(TITLE_DAILY.location(s), s, ["video_id", "date", "views", "unique_viewers"])
     if df is None or df.empty:
         return None
     newest = df["date"].max()
@@ -118,10 +88,8 @@ def title_popularity(s: Settings, window_days: int = POPULARITY_WINDOW_DAYS) -> 
 
 
 def interaction_popularity(s: Settings) -> list[str] | None:
-    """Video ids by distinct users in ``gold/user_title`` (fallback when there is no bundle either)."""
-    from vodflow.recs.dag_steps import USER_TITLE_TABLE
-
-    df = read_delta(s.table_path(USER_TITLE_TABLE), s, ["user_id", "video_id"])
+    """Video ids by distinct users in the gold ``user_title`` table (fallback when there is no bundle either)."""
+    df = read_delta(USER_TITLE.location(s), s, ["user_id", "video_id"])
     if df is None or df.empty:
         return None
     agg = df.drop_duplicates().groupby("video_id").size().rename("n").reset_index()
@@ -343,6 +311,12 @@ class RecsService:
         order = part[np.lexsort((part, -s[part]))]
         return order, s[order]
 
+    def _ranked(self, b: Bundle, scores: np.ndarray, mask: np.ndarray, limit: int) -> list[dict]:
+        """The best ``limit`` model titles allowed by ``mask``, as response items."""
+        idx, sc = self._top(scores, mask, limit)
+        return [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
+                for i, v in zip(idx.tolist(), sc.tolist())]
+
     def recommend(self, user_id: str, region: str | None, limit: int) -> dict[str, Any]:
         b = self.refresh()
         snap = self.catalog()
@@ -353,10 +327,7 @@ class RecsService:
             mask = self._eligible_mask(b, snap, region)
             seen_idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
             mask[seen_idx] = False
-            scores = b.model.item_factors @ b.model.user_factors[row]
-            idx, sc = self._top(scores, mask, limit)
-            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
-                     for i, v in zip(idx.tolist(), sc.tolist())]
+            items = self._ranked(b, b.model.item_factors @ b.model.user_factors[row], mask, limit)
             strategy = "personalized"
         else:
             strategy = "popular"
@@ -388,10 +359,7 @@ class RecsService:
                 r = b.item_row.get(v)
                 if r is not None:
                     mask[r] = False
-            scores = b.unit_items @ b.unit_items[row]
-            idx, sc = self._top(scores, mask, limit)
-            items = [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
-                     for i, v in zip(idx.tolist(), sc.tolist())]
+            items = self._ranked(b, b.unit_items @ b.unit_items[row], mask, limit)
             strategy = "item_factors"
         else:
             strategy = "popular"
@@ -411,101 +379,3 @@ class RecsService:
         if value is not None:
             self.cache.set(full, value)
         return value, False
-
-
-# ----------------------------------------------------------------------------- HTTP
-def _region(region: str | None) -> str | None:
-    if region is None or region == "":
-        return None
-    if not _REGION.match(region):
-        raise HTTPException(422, f"region {region!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, FR)")
-    return region.upper()
-
-
-def _user(user_id: str) -> str:
-    if not _USER_ID.match(user_id):
-        raise HTTPException(422, "user_id must be 1-128 characters of letters, digits and '_.:@-'")
-    return user_id
-
-
-LIMIT = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"number of titles, 1..{MAX_LIMIT}")
-REGION = Query(None, description="ISO 3166-1 alpha-2 country (e.g. FR). Admins and service clients only; "
-                                 "a viewer's region is its account country (it may pass only that one)")
-
-
-def _caller_region(p: Principal | None, region: str | None) -> str | None:
-    """The region of a request: a viewer's account country (a different ``region`` is a 403); for
-    admins, service clients and anonymous callers the ``region`` parameter (None: worldwide only)."""
-    reg = _region(region)
-    if p is None or p.is_admin or p.is_service or p.user is None:
-        return reg
-    if reg is not None and reg != p.user.country:
-        raise HTTPException(403, f"region {reg} is not your account's country ({p.user.country}); recommendations "
-                                 "follow the account's country (only admins may pass another ?region=)")
-    return p.user.country
-
-
-def create_router(settings: Settings | None = None, model_name: str | None = None, *, auth: Auth | None = None,
-                  **service_kw: Any) -> APIRouter:
-    """The recommendation routes; ``service_kw`` go to :class:`RecsService` (refresh / cache / TTLs)."""
-    s = settings or get_settings()
-    auth = auth or Auth(s)
-    service = RecsService(s, model_name, **service_kw)
-    router = APIRouter(tags=["recommendations"])
-    router.service = service  # type: ignore[attr-defined] - tests and ops reach the service here
-
-    def respond(body: dict[str, Any], hit: bool) -> JSONResponse:
-        return JSONResponse(body, headers={"X-Cache": "hit" if hit else "miss",
-                                           "Cache-Control": "private, max-age=60"})
-
-    @router.get("/users/{user_id}/recommendations", summary="Top titles for a user (business rules applied)",
-                responses={401: {"description": "no valid access token"},
-                           403: {"description": "another user's recommendations, or a region that is not "
-                                                "the account's country"},
-                           422: {"description": "malformed user id, region or limit"}})
-    def user_recommendations(user_id: str, limit: int = LIMIT, region: str | None = REGION,
-                             principal: Principal = Depends(auth.principal)):
-        uid = _user(user_id)
-        if not principal.may_act_for(uid):
-            raise HTTPException(403, f"you are logged in as {principal.id!r}: you may read only your own "
-                                     f"recommendations (GET /users/{principal.id}/recommendations)")
-        reg = _caller_region(principal, region)
-        if reg is None and region is None and (principal.is_admin or principal.is_service):
-            target = auth.store.get(uid)
-            reg = target.country if target is not None else None
-        body, hit = service.cached(("user", uid, reg, limit), lambda: service.recommend(uid, reg, limit))
-        return respond(body, hit)
-
-    @router.get("/videos/{video_id}/similar", summary="Because you watched: titles close in item-factor space",
-                responses={401: {"description": "user_id given without a valid access token"},
-                           403: {"description": "user_id of another user, or a region that is not the "
-                                                "account's country"},
-                           404: {"description": "video unknown to the catalog and the model"},
-                           422: {"description": "malformed region, user id or limit"}})
-    def similar_videos(video_id: str, limit: int = LIMIT, region: str | None = REGION,
-                       user_id: str | None = Query(None, description="also drop what this user watched (needs "
-                                                                     "a token that may act for that user)"),
-                       principal: Principal | None = Depends(auth.optional_principal)):
-        reg = _caller_region(principal, region)
-        uid = _user(user_id) if user_id else None
-        if uid is not None and principal is None:
-            raise unauthorized("user_id needs an access token of that user: log in at POST /auth/login", error=None)
-        if uid is not None and not principal.may_act_for(uid):
-            raise HTTPException(403, f"you are logged in as {principal.id!r}: user_id may only be your own")
-        if uid is None and principal is not None and principal.user is not None and not principal.is_admin:
-            uid = principal.id
-        body, hit = service.cached(("similar", video_id, reg, limit, uid),
-                                   lambda: service.similar(video_id, reg, limit, uid))
-        if body is None:
-            raise HTTPException(404, f"no video with id {video_id!r} in the catalog or the model")
-        return respond(body, hit)
-
-    @router.get("/recommendations/model", summary="The model bundle being served")
-    async def serving_model(request: Request):
-        b = await run_in_threadpool(service.refresh)
-        return {"model_name": service.model_name, "champion_version": service.champion,
-                "bundle": b.info if b is not None else None, "last_error": service.last_error,
-                "users": int(len(b.model.user_ids)) if b is not None else 0,
-                "titles": int(len(b.model.item_ids)) if b is not None else 0}
-
-    return router

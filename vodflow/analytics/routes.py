@@ -1,11 +1,9 @@
 """``POST /events``: player events in, validated, produced to Kafka (durable before the answer).
 
-Status: done -- :func:`create_router` (an ``APIRouter`` to include in ``vodflow.api.app``), one
-shared producer per app (``vodflow.clients.kafka_producer``: acks=all, batching, gzip), created on
-first use, rebuilt after a failure, closed by the router's lifespan. Not yet included in
-``create_app`` (the lead applies the 2-line diff in the report / ``docs/analytics-events.md``).
-Next: a per-client rate limit; metrics (accepted/rejected counters) once the API has a metrics
-endpoint.
+:func:`create_router` (included by ``vodflow.api.app``); one shared producer per app
+(:class:`vodflow.analytics.producer.EventProducer`: acks=all, batching, gzip), created on first use,
+rebuilt after a failure, closed by the router's lifespan. Next: a per-client rate limit; metrics
+(accepted/rejected counters) once the API has a metrics endpoint.
 
 Authentication: an access token (``Authorization: Bearer``, ``vodflow.auth``) is required (401
 otherwise). A viewer may post only its own events: if any event's ``user_id`` differs from the
@@ -42,7 +40,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -52,53 +49,14 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vodflow.analytics.events import BaseEvent, EventValidationError, validate_event
+from vodflow.analytics.producer import DEFAULT_KAFKA_TIMEOUT, EventProducer, EventsUnavailable
 from vodflow.auth.deps import Auth, Principal
-from vodflow.clients import LazyProducer
 from vodflow.settings import Settings, get_settings
 
 log = logging.getLogger("vodflow.analytics.ingest")
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
-DEFAULT_KAFKA_TIMEOUT = 10.0
-
-
-class EventsUnavailable(RuntimeError):
-    """Kafka did not acknowledge the events."""
-
-
-class EventProducer(LazyProducer):
-    """The app's one producer for events: lazily created, rebuilt after any failure, thread-safe."""
-
-    def __init__(self, settings: Settings, timeout: float = DEFAULT_KAFKA_TIMEOUT):
-        ms = int(timeout * 1000)
-        request_ms = max(1000, min(15000, ms))
-        # Batching and gzip come from kafka_producer; a short linger since we flush anyway.
-        super().__init__(settings, dict(bootstrap_timeout_ms=ms, max_block_ms=ms, request_timeout_ms=request_ms,
-                                        delivery_timeout_ms=max(ms, request_ms + 1000), linger_ms=5,
-                                        client_id="vodflow-events"))
-        self.timeout = timeout
-
-    def publish(self, events: list[BaseEvent]) -> int:
-        """Produce ``events`` and wait until every one is acknowledged (acks=all); returns the count."""
-        topic = self.settings.topic_events
-        deadline = time.monotonic() + self.timeout
-        try:
-            producer = self._get()
-            futures = []
-            for ev in events:
-                key, value, headers = ev.to_kafka()
-                futures.append(producer.send(topic, key=key, value=value, headers=headers))
-            producer.flush(timeout=max(0.1, deadline - time.monotonic()))
-            for f in futures:
-                f.get(timeout=max(0.1, deadline - time.monotonic()))
-            return len(futures)
-        except Exception as e:  # noqa: BLE001 - any Kafka failure means "not durable"
-            self._reset()
-            raise EventsUnavailable(
-                f"Kafka is unavailable: {len(events)} event(s) were not acknowledged on topic {topic!r} at "
-                f"{self.settings.kafka_bootstrap} ({type(e).__name__}: {e}); resend the batch later "
-                "(same event_ids: duplicates are dropped downstream)") from e
 
 
 def _shape(body: Any) -> tuple[list[Any], bool] | str:

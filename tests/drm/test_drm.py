@@ -25,7 +25,7 @@ from vodflow.catalog import Catalog
 from vodflow.drm import packaging_key
 from vodflow.drm.keystore import (MASTER_KEY_SETTING, DrmKeyError, KeyStore, MasterKeyError, kid_to_b64url,
                                   master_key_id)
-from vodflow.drm.license import PATH
+from vodflow.drm.routes import PATH
 from vodflow.media import RawKey, package_files
 from vodflow.media.package import AUDIO_DIR
 from vodflow.media.protection import CLEARKEY_SCHEME_URI

@@ -1,0 +1,126 @@
+"""Bodies of the ``recs_training`` DAG's tasks (the DAG file stays thin).
+
+Its assets (``gold/user_title`` in, ``gold/recommendations`` out) come from
+:mod:`vodflow.analytics.assets`; its defaults (grid, holdout, top-N) from
+:data:`vodflow.recs.defaults.TRAINING`.
+
+Tasks hand each other small JSON dicts; the data itself moves through MLflow (the
+training run's artifacts), so every task can run on any worker and be retried:
+
+``train``     Spark: snapshot + holdout + search + refit + metrics; logs the MLflow run.
+              A retry of an Airflow run whose MLflow run already completed reuses it.
+``register``  a new registered version (the same one on a retry).
+``decide``    champion check on the same holdout; moves the alias or records why not.
+``publish``   Spark (Delta write): the champion's top-N into Delta + the serving bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any, Mapping
+
+from vodflow.analytics.assets import RECOMMENDATIONS
+from vodflow.analytics.tables import USER_TITLE
+from vodflow.recs.defaults import TRAINING
+from vodflow.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+class NoTrainingData(RuntimeError):
+    """The interactions table does not exist (yet) or has nothing to hold out: the run is skipped,
+    not failed (a retry would not help; the next table update or night tries again)."""
+
+
+def _opts(params: Mapping[str, Any]) -> dict[str, Any]:
+    from vodflow.recs.registry import EXPERIMENT, MODEL_NAME
+
+    s = get_settings()
+    p = dict(params or {})
+    return {
+        "table_path": p.get("table_path") or USER_TITLE.location(s),
+        "recs_table": p.get("recs_table") or RECOMMENDATIONS.location(s),
+        "model_name": p.get("model_name") or MODEL_NAME,
+        "experiment": p.get("experiment") or EXPERIMENT,
+        "top_n": int(p.get("top_n") or TRAINING.top_n),
+        "min_improvement": float(p.get("min_improvement") or TRAINING.min_improvement),
+        "k": int(p.get("k") or TRAINING.k),
+    }
+
+
+def train_config(params: Mapping[str, Any]):
+    from vodflow.recs.training_run import TrainConfig
+
+    p = dict(params or {})
+    o = _opts(p)
+    return TrainConfig.from_dict({**p, "table_path": o["table_path"], "k": o["k"]})
+
+
+def train(params: Mapping[str, Any], run_id: str, dag_id: str = "recs_training", try_number: int | None = None
+          ) -> dict[str, Any]:
+    from vodflow.recs import registry
+
+    o = _opts(params)
+    cfg = train_config(params)
+    c = registry.client()
+    done = registry.finished_run_for(c, o["experiment"], run_id)
+    if done:
+        log.info("recs train: MLflow run %s already completed for %s; reusing it", done, run_id)
+        return _summary(c, done)
+    registry.fail_unfinished_runs(c, o["experiment"], run_id)
+
+    from vodflow.recs.als import ensure_checkpoint_dir
+    from vodflow.recs.training_run import NotEnoughData, run_training
+    from vodflow.spark import get_spark
+
+    spark = get_spark("recs-training")
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, cfg.table_path):
+        raise NoTrainingData(f"no Delta table at {cfg.table_path} yet (the analytics stream creates it); "
+                             "nothing to train on")
+    ensure_checkpoint_dir(spark)
+    with tempfile.TemporaryDirectory(prefix="recs-train-") as tmp:
+        try:
+            result = run_training(spark, cfg, tmp)
+        except NotEnoughData as e:
+            raise NoTrainingData(str(e)) from e
+        mlflow_run = registry.log_training(result, cfg, experiment=o["experiment"], tags={
+            registry.AIRFLOW_RUN_TAG: run_id, "airflow.dag_id": dag_id, "airflow.try_number": str(try_number or 1)})
+    return _summary(c, mlflow_run)
+
+
+def _summary(c, mlflow_run_id: str) -> dict[str, Any]:
+    r = c.get_run(mlflow_run_id)
+    return {"mlflow_run_id": mlflow_run_id, "table_path": r.data.params.get("table_path"),
+            "table_version": int(r.data.params["table_version"]),
+            "metrics": {k: v for k, v in r.data.metrics.items() if k.startswith("holdout_")}}
+
+
+def register(params: Mapping[str, Any], trained: Mapping[str, Any]) -> dict[str, Any]:
+    from vodflow.recs import registry
+
+    o = _opts(params)
+    version = registry.register(registry.client(), o["model_name"], trained["mlflow_run_id"])
+    return {**trained, "model_name": o["model_name"], "version": version}
+
+
+def decide(params: Mapping[str, Any], registered: Mapping[str, Any]) -> dict[str, Any]:
+    from vodflow.recs import registry
+
+    o = _opts(params)
+    d = registry.decide_champion(registry.client(), o["model_name"], registered["version"],
+                                 registered["mlflow_run_id"], k=o["k"], min_improvement=o["min_improvement"])
+    return {**registered, "decision": d.as_dict()}
+
+
+def publish(params: Mapping[str, Any], decided: Mapping[str, Any]) -> dict[str, Any]:
+    from vodflow.recs import registry
+    from vodflow.recs.scoring import publish as publish_recs
+    from vodflow.spark import get_spark
+
+    o = _opts(params)
+    spark = get_spark("recs-publish")
+    return publish_recs(spark, registry.client(), o["model_name"], decided["mlflow_run_id"], o["recs_table"],
+                        top_n=o["top_n"])
