@@ -42,7 +42,7 @@ OUT = ROOT / "bench" / "out"
 
 
 def producer_argv(s, topic: str, payloads: Path, rate: int, seconds: int) -> list[str]:
-    from vodflow.stack.java import find_java
+    from vodflow.java import find_java
     from vodflow.stack.services import _jars_classpath
 
     cp = _jars_classpath(s, "kafka")

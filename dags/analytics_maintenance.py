@@ -12,11 +12,12 @@ stream writes. See docs/analytics.md and docs/recommendations.md.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from vodflow.recs.dag_steps import USER_TITLE_ASSET, user_title_uri
+from vodflow.analytics import tables as T
+from vodflow.analytics.assets import asset
 
-user_title = Asset(name=USER_TITLE_ASSET, uri=user_title_uri())
+user_title = asset(T.USER_TITLE)
 
 
 @dag(

@@ -140,10 +140,12 @@ def test_kill_restart_and_maintenance_reconcile(events_topic_settings, spark, tm
         # the task (AirflowInactiveAssetInInletOrOutletException).
         from airflow.dag_processing.dagbag import DagBag
 
-        from vodflow.recs import dag_steps
+        from vodflow.analytics import assets
 
-        stack_uri = dag_steps.user_title_uri()
-        monkeypatch.setattr(dag_steps, "user_title_uri", lambda settings=None: stack_uri)
+        stack_uri = assets.table_uri(T.USER_TITLE)
+        real = assets.table_uri
+        monkeypatch.setattr(assets, "table_uri",
+                            lambda t, settings=None: stack_uri if t == T.USER_TITLE else real(t, settings))
         dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "analytics_maintenance.py")).get_dag("analytics_maintenance")
         for k in ("VODFLOW_TOPIC_EVENTS", "VODFLOW_LAKE_URI"):
             monkeypatch.setenv(k, env[k])

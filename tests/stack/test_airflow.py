@@ -39,17 +39,11 @@ def test_dag_task_bodies_follow_the_naming_rule():
             assert (REPO_ROOT / module).is_file(), f"{dag_id}: its task bodies belong in {module}"
 
 
-#: switches to vodflow.analytics.assets together with the analytics stream rewrite (then empty this)
-ASSETS_NOT_YET_FROM_THE_ASSETS_MODULE = {"analytics_maintenance.py"}
-
-
 def test_dags_take_their_assets_from_the_assets_module():
     """Every table's asset is built by vodflow.analytics.assets.asset(table): a DAG file never writes
     Asset(name, uri) itself, so a renamed table cannot unlink a consumer from its producer. (An asset
     with no location, like ingest_dispatch's Kafka watcher, is declared in the one DAG that uses it.)"""
     for f in sorted((REPO_ROOT / "dags").glob("*.py")):
-        if f.name in ASSETS_NOT_YET_FROM_THE_ASSETS_MODULE:
-            continue
         calls = [n.lineno for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.Call)
                  and getattr(n.func, "id", getattr(n.func, "attr", None)) == "Asset"
                  and (len(n.args) > 1 or any(k.arg == "uri" for k in n.keywords))]

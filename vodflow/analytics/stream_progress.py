@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vodflow.analytics import tables as T
+from vodflow.clients import delta_storage_options
 from vodflow.settings import Settings, get_settings
 
 #: steps in the order a batch runs them (``stream.process_batch``)
@@ -37,7 +38,8 @@ def recent_batches(s: Settings | None = None, last: int = 20) -> list[BatchProgr
 
     s = s or get_settings()
     try:
-        rows = DeltaTable(T.GOLD_PROGRESS.location(s), storage_options=_storage(s)).to_pyarrow_table().to_pylist()
+        uri = T.GOLD_PROGRESS.location(s)
+        rows = DeltaTable(uri, storage_options=delta_storage_options(s, uri)).to_pyarrow_table().to_pylist()
     except TableNotFoundError:
         return []
     rows.sort(key=lambda r: r["batch_id"], reverse=True)
@@ -53,9 +55,3 @@ def recent_batches(s: Settings | None = None, last: int = 20) -> list[BatchProgr
 
 def _step_rank(name: str) -> tuple[int, str]:
     return (STEP_ORDER.index(name) if name in STEP_ORDER else len(STEP_ORDER), name)
-
-
-def _storage(s: Settings) -> dict[str, str]:
-    from vodflow.analytics.query import storage_options
-
-    return storage_options(s)
