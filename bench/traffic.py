@@ -95,6 +95,16 @@ def produce_backlog(bootstrap: str, topic: str, traffic: Traffic, n: int, densit
     return {"produced": n, "produce_seconds": round(el, 1), "produce_rate": round(n / el)}
 
 
+def produce_now(bootstrap: str, topic: str, traffic: Traffic, n: int) -> None:
+    """``n`` events at once, client_ts = now (a handful, for the small-batch latency)."""
+    p = producer(bootstrap)
+    ts = _iso(datetime.now(timezone.utc))
+    for _ in range(n):
+        k, v = traffic.event(ts)
+        _send(p, topic, k, v)
+    p.flush()
+
+
 def produce_live(bootstrap: str, topic: str, traffic: Traffic, rate: float, seconds: float,
                  on_tick: Callable[[float], None] | None = None) -> dict:
     """``rate`` events/s for ``seconds``, client_ts = the wall clock at produce time; paced per 20 ms."""

@@ -21,6 +21,7 @@ older than that is late: it goes to quarantine (kind ``late``) and is never coun
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,13 +101,15 @@ class BatchRunner:
         return self.sessions[step]
 
     def previous_watermark(self, spark, batch_id: int) -> tuple[datetime | None, datetime | None]:
-        """(max_client_ts, watermark) recorded by the last batch before ``batch_id``; (None, None) at first."""
+        """(max_client_ts, watermark) recorded by the last batch before ``batch_id``; (None, None) at first.
+        (Rows an earlier release wrote have no max_client_ts and are passed over.)"""
         if self._last is not None and self._last[0] == batch_id - 1:
             return self._last[1], self._last[2]
         from pyspark.sql import functions as F
 
         rows = (spark.read.format("delta").load(GOLD_PROGRESS.location(self.s))
-                .where(F.col("batch_id") < batch_id).orderBy(F.col("batch_id").desc())
+                .where((F.col("batch_id") < batch_id) & F.col("max_client_ts").isNotNull())
+                .orderBy(F.col("batch_id").desc())
                 .select("max_client_ts", "watermark").limit(1).collect())
         return (rows[0]["max_client_ts"], rows[0]["watermark"]) if rows else (None, None)
 
@@ -249,13 +252,37 @@ def _hist_quantile(hist: list[int], q: float) -> float:
 # ----------------------------------------------------------------------------- the query
 def start(spark, s: Settings, cfg: StreamConfig, available_now: bool):
     reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap)
-              .option("subscribe", cfg.topic).option("startingOffsets", "earliest"))
+              .option("subscribe", cfg.topic).option("startingOffsets", starting_offsets(spark, cfg)))
     if cfg.max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", cfg.max_offsets)
     w = (reader.load().writeStream.queryName(QUERY).option("checkpointLocation", cfg.checkpoint)
          .foreachBatch(BatchRunner(s, cfg)))
     w = w.trigger(availableNow=True) if available_now else w.trigger(processingTime=cfg.trigger)
     return w.start()
+
+
+def starting_offsets(spark, cfg: StreamConfig) -> str:
+    """Where a new checkpoint starts reading: 'earliest', or - on a lake written by the two-query stream
+    of earlier releases - just after the last batch its silver query committed, so an upgrade neither
+    re-reads the topic into bronze nor skips a record. (Its gold query may have been behind silver:
+    stop the old stream once `vodflow stream`/gold has caught up before upgrading.)"""
+    old = f"{cfg.checkpoints}/silver"
+    jvm = spark.sparkContext._jvm
+    new_ckpt = jvm.org.apache.hadoop.fs.Path(cfg.checkpoint)
+    fs = new_ckpt.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    commits = jvm.org.apache.hadoop.fs.Path(f"{old}/commits")
+    if fs.exists(new_ckpt) or not fs.exists(commits):
+        return "earliest"
+    done = [int(st.getPath().getName()) for st in fs.listStatus(commits) if st.getPath().getName().isdigit()]
+    if not done:
+        return "earliest"
+    lines = [r[0] for r in spark.read.text(f"{old}/offsets/{max(done)}").collect()]
+    offsets = json.loads(lines[-1])
+    if cfg.topic not in offsets:
+        return "earliest"
+    log.warning("new checkpoint %s: continuing from the earlier release's silver checkpoint at %s",
+                cfg.checkpoint, offsets)
+    return json.dumps({cfg.topic: offsets[cfg.topic]})
 
 
 def prepare(spark, s: Settings) -> None:

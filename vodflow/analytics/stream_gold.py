@@ -66,7 +66,8 @@ def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: 
                 UNION SELECT DISTINCT video_id, {key_expr.format(col='prev_started_at')} FROM global_temp.vodflow_touched
                       WHERE prev_started_at IS NOT NULL),
             agg AS (
-                SELECT s.video_id, {key_expr.format(col='s.started_at')} AS {key}, {_title_metrics_sql()}
+                SELECT /*+ BROADCAST(k) */ s.video_id, {key_expr.format(col='s.started_at')} AS {key},
+                       {_title_metrics_sql()}
                 FROM delta.`{T.SESSIONS.location(s)}` s
                 JOIN keys k ON s.video_id = k.video_id AND {key_expr.format(col='s.started_at')} = k.{key}
                 GROUP BY s.video_id, {key_expr.format(col='s.started_at')})
@@ -138,7 +139,7 @@ def recompute_user_title(txn: Txn, s: Settings) -> None:
     txn.sql(f"""
         MERGE INTO delta.`{T.USER_TITLE.location(s)}` t
         USING (
-            SELECT s.user_id, s.video_id, count(*) AS sessions, sum(s.played_s) AS watch_time_s,
+            SELECT /*+ BROADCAST(k) */ s.user_id, s.video_id, count(*) AS sessions, sum(s.played_s) AS watch_time_s,
                    least(1D, sum(s.played_s) / max(s.duration_s)) AS watch_fraction,
                    max(s.completed) AS completed, max(s.last_event_at) AS last_watched
             FROM delta.`{sess}` s

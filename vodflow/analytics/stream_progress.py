@@ -42,7 +42,7 @@ def recent_batches(s: Settings | None = None, last: int = 20) -> list[BatchProgr
         rows = DeltaTable(uri, storage_options=delta_storage_options(s, uri)).to_pyarrow_table().to_pylist()
     except TableNotFoundError:
         return []
-    rows.sort(key=lambda r: r["batch_id"], reverse=True)
+    rows.sort(key=lambda r: (r["committed_at"], r["batch_id"]), reverse=True)
     out = []
     for r in rows[:last]:
         steps = dict(r.get("steps") or {})
