@@ -56,17 +56,15 @@ def producer_argv(s, topic: str, payloads: Path, rate: int, seconds: int) -> lis
             "batch.size=524288", "compression.type=lz4"]
 
 
-def one_run(spark, s, args, commits: int, payloads: Path) -> dict:
+def start_floor_query(spark, s, topic: str, lake: Path, commits: int, trigger: str, rows_in: dict, commits_at: dict,
+                      max_offsets: int | None = None):
+    """The floor query: ``from_json`` + ``commits`` idempotent Delta appends per micro-batch; records each
+    batch's rows and commit time in ``rows_in`` / ``commits_at`` (batch id -> ...)."""
     from pyspark.sql import functions as F
 
     from vodflow.analytics.spark_schema import event_schema
 
-    topic = f"bench_floor_{uuid.uuid4().hex[:8]}"
-    lake = Path(tempfile.mkdtemp(prefix="floor_", dir=OUT))
-    make_topic(s, topic, args.partitions)
     schema = event_schema()
-    commits_at: dict[int, float] = {}
-    rows_in: dict[int, int] = {}
 
     def batch(df, batch_id: int) -> None:
         parsed = (df.select(F.from_json(F.col("value").cast("string"), schema).alias("e"),
@@ -85,10 +83,23 @@ def one_run(spark, s, args, commits: int, payloads: Path) -> dict:
         commits_at[batch_id] = time.time()
         rows_in[batch_id] = n
 
-    q = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", s.kafka_bootstrap)
-         .option("subscribe", topic).option("startingOffsets", "earliest").load()
-         .writeStream.option("checkpointLocation", str(lake / "_ckpt")).foreachBatch(batch)
-         .trigger(processingTime=args.trigger).start())
+    reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", s.kafka_bootstrap)
+              .option("subscribe", topic).option("startingOffsets", "earliest"))
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", max_offsets)
+    return (reader.load().writeStream.option("checkpointLocation", str(lake / "_ckpt")).foreachBatch(batch)
+            .trigger(processingTime=trigger).start())
+
+
+def one_run(spark, s, args, commits: int, payloads: Path) -> dict:
+    from pyspark.sql import functions as F
+
+    topic = f"bench_floor_{uuid.uuid4().hex[:8]}"
+    lake = Path(tempfile.mkdtemp(prefix="floor_", dir=OUT))
+    make_topic(s, topic, args.partitions)
+    commits_at: dict[int, float] = {}
+    rows_in: dict[int, int] = {}
+    q = start_floor_query(spark, s, topic, lake, commits, args.trigger, rows_in, commits_at)
     total = args.rate * args.seconds
     t0 = time.time()
     prod = subprocess.run(producer_argv(s, topic, payloads, args.rate, args.seconds),

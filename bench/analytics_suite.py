@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from analytics_floor import start_floor_query  # noqa: E402
 from analytics_stream import drop_topic, make_topic  # noqa: E402
 from traffic import Traffic, produce_backlog, produce_live, produce_now  # noqa: E402
 from vodflow.settings import load  # noqa: E402
@@ -54,9 +55,6 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- floor
 def floor_backlog(s, args, traffic: Traffic) -> dict:
     """The floor query (from_json + 1 Delta append per batch) draining a backlog, in this process."""
-    from pyspark.sql import functions as F
-
-    from vodflow.analytics.spark_schema import event_schema
     from vodflow.spark import get_spark
 
     topic = f"bench_floor_{uuid.uuid4().hex[:8]}"
@@ -65,29 +63,10 @@ def floor_backlog(s, args, traffic: Traffic) -> dict:
     prod = produce_backlog(s.kafka_bootstrap, topic, traffic, args.backlog, args.density)
     log(f"floor: {prod['produced']:,} events on {topic} at {prod['produce_rate']:,}/s")
     spark = get_spark("vodflow-bench-floor", s)
-    schema = event_schema()
     rows_in: dict[int, int] = {}
     commits_at: dict[int, float] = {}
-
-    def batch(df, batch_id: int) -> None:
-        parsed = (df.select(F.from_json(F.col("value").cast("string"), schema).alias("e"),
-                            F.col("timestamp").alias("kafka_ts"), "partition", "offset")
-                  .select("e.*", "kafka_ts", "partition", "offset")).persist()
-        try:
-            n = parsed.count()
-            if n:
-                (parsed.write.format("delta").mode("append")
-                 .options(txnAppId="floor", txnVersion=str(batch_id)).save(str(lake / "t0")))
-        finally:
-            parsed.unpersist()
-        rows_in[batch_id], commits_at[batch_id] = n, time.time()
-
     t0 = time.time()
-    q = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", s.kafka_bootstrap)
-         .option("subscribe", topic).option("startingOffsets", "earliest")
-         .option("maxOffsetsPerTrigger", args.max_offsets).load()
-         .writeStream.option("checkpointLocation", str(lake / "_ckpt")).foreachBatch(batch)
-         .trigger(processingTime=args.trigger).start())
+    q = start_floor_query(spark, s, topic, lake, 1, args.trigger, rows_in, commits_at, args.max_offsets)
     deadline = time.time() + args.drain
     while sum(rows_in.values()) < args.backlog and time.time() < deadline and q.isActive:
         time.sleep(0.5)
