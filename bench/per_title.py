@@ -42,13 +42,20 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from encode_ladder import build_inputs  # noqa: E402
 
-from vodflow.media import InvalidSourceError, plan_ladder, validate_source  # noqa: E402
+from vodflow.media import InvalidSourceError, plan_ladder, probe, validate_source  # noqa: E402
 from vodflow.media.encode import EncodeOptions, content_duration, encode_ladder  # noqa: E402
 from vodflow.media.mezzanine import decodable_master  # noqa: E402
 from vodflow.media.per_title import FLAT_DROP, TEN_PERCENT, bd_rate  # noqa: E402
 from vodflow.media.rate_quality_plot import plot_rate_quality  # noqa: E402
 from vodflow.media.tools import ffmpeg_bin, run_tool  # noqa: E402
-from vodflow.media.trials import analyse, make_reference, rungs_from_picks, score_size, video_kbps  # noqa: E402
+from vodflow.media.trials import (  # noqa: E402
+    analyse,
+    make_reference,
+    rungs_from_picks,
+    score_size,
+    source_kbps,
+    video_kbps,
+)
 from vodflow.media.vmaf import check_vmaf, vmaf_scores  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "per_title"
@@ -90,14 +97,15 @@ def clips(seconds: float) -> list[tuple[str, Path | None, str]]:
     return out
 
 
-def cut(src: Path, seconds: float, work: Path) -> Path:
-    """The first ``seconds`` of ``src`` by stream copy (same codec and bitrate), decodable by the main ffmpeg."""
+def cut(src: Path, seconds: float, work: Path) -> tuple[Path, Path]:
+    """The first ``seconds`` of ``src`` by stream copy (same codec and bitrate), and that head or its lossless
+    mezzanine when only the fallback ffmpeg decodes it (AV1)."""
     work.mkdir(parents=True, exist_ok=True)
     dst = work / ("head" + src.suffix.lower())
     if not dst.exists():
         run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-t", f"{seconds}",
                   "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", str(dst)])
-    return decodable_master(dst, work)
+    return dst, decodable_master(dst, work)
 
 
 def measure(renditions, reference: Path, size, top_fps, duration: float, subsample: int) -> list[dict]:
@@ -108,8 +116,10 @@ def measure(renditions, reference: Path, size, top_fps, duration: float, subsamp
 
 def run_clip(name: str, path: Path, args) -> dict:
     work = OUT / name
-    src = cut(path, args.seconds, work)
+    head, src = cut(path, args.seconds, work)
     info = validate_source(src)
+    # an AV1 head is encoded from its lossless mezzanine; the cap is the head's own rate
+    source_rate = source_kbps(probe(head)) if src != head else source_kbps(info)
     opts = EncodeOptions()
     duration = content_duration(info, opts)
     fixed = plan_ladder(info)
@@ -117,7 +127,7 @@ def run_clip(name: str, path: Path, args) -> dict:
     size = score_size(info)
     entry: dict = {"name": name, "source": {"codec": info.video_codec, "size": [info.display_width, info.display_height],
                                             "fps": round(info.fps, 3), "seconds": round(duration, 2),
-                                            "kbps": round((info.bit_rate or 0) / 1000, 1)}}
+                                            "kbps": round(source_rate or 0, 1)}}
     print(f"== {name}: {info.video_codec} {info.display_width}x{info.display_height} {info.fps:g} fps "
           f"{duration:.1f} s {entry['source']['kbps']:.0f} kb/s", flush=True)
 
@@ -126,7 +136,7 @@ def run_clip(name: str, path: Path, args) -> dict:
     with Timer() as t_fixed:
         enc_fixed = encode_ladder(info, fixed, work / "fixed", options=opts)
     with Timer() as t_an:
-        an = analyse(info, work / "analysis", fixed=fixed)
+        an = analyse(info, work / "analysis", fixed=fixed, source_rate=source_rate)
     rungs = rungs_from_picks(an.picks, fixed)
     with Timer() as t_pt:
         enc_pt = encode_ladder(info, rungs, work / "pt", options=opts)
@@ -196,7 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each clip's head (default 20)")
     ap.add_argument("--subsample", type=int, default=2, help="VMAF of every n-th frame when measuring (default 2)")
     ap.add_argument("--only", nargs="*", help="clip names (or prefixes) to run")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: replace those clips in the existing results file, keep the others "
+                         "(each clip records its own commit and date)")
+    ap.add_argument("--render", action="store_true", help=f"only print the markdown of {RESULTS.relative_to(REPO)}")
     args = ap.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(RESULTS.read_text())))
+        return 0
     check_vmaf()
     results: dict = {"command": "python bench/per_title.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
                      "metric": "vmaf", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -213,6 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         except InvalidSourceError as e:
             print(f"   skipped {name}: {e}", flush=True)
             results["skipped"].append({"name": name, "reason": f"validate_source: {e}"})
+    for c in results["clips"]:
+        c.update(commit=results["commit"], date=results["date"])
+    if args.merge and RESULTS.is_file():
+        old = json.loads(RESULTS.read_text())
+        for c in old["clips"]:
+            c.setdefault("commit", old["commit"])
+            c.setdefault("date", old["date"])
+        rerun = {c["name"] for c in results["clips"]}
+        results["clips"] = [c for c in old["clips"] if c["name"] not in rerun] + results["clips"]
+        results["skipped"] = old["skipped"]
+        results["command"] = old["command"] + " ; " + results["command"]
     done = results["clips"]
     saved = [c["bits_saved"] for c in done if c["bits_saved"] is not None]
     bds = [c["bd_rate"] for c in done if c["bd_rate"] is not None]
@@ -237,11 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def pct(x: float | None, sign: str = "") -> str:
+    return "n/a" if x is None else format(x, sign + ".1%")
+
+
 def markdown(r: dict) -> str:
     lines = ["| clip | source | fixed: rungs, Σ Mb/s, top VMAF | per-title: rungs, Σ Mb/s, top VMAF | bits saved "
              "| BD-rate | flat check (ΔVMAF at −10 % bits) | analysis / per-title encode (CPU) |",
              "| --- | --- | --- | --- | ---: | ---: | --- | ---: |"]
-    pct = lambda x, sign="": "n/a" if x is None else format(x, sign + ".1%")  # noqa: E731
     for c in r["clips"]:
         s = c["source"]
         bd = "n/a" if c["bd_rate"] is None else f"{c['bd_rate']:+.1%}"
@@ -253,7 +284,6 @@ def markdown(r: dict) -> str:
             f"{'ok' if c['flat_ok'] else 'not met'}: {drops(c['flat_check'])} | "
             f"{pct(c['analysis_overhead'])} |")
     lines.append("")
-    pct = lambda x, sign="": "n/a" if x is None else format(x, sign + ".1%")  # noqa: E731
     lines.append(f"Mean bits saved {pct(r['mean_bits_saved'])} (min {pct(r['min_bits_saved'])}); mean BD-rate "
                  f"{pct(r['mean_bd_rate'], '+')}; flat check {r['flat_ok_rungs']}/{r['rungs']} rungs "
                  f"({r['flat_ok_clips']}/{len(r['clips'])} clips); analysis = {pct(r['analysis_overhead'])} of the "

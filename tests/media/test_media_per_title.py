@@ -23,6 +23,7 @@ from vodflow.media.per_title import (
     select_ladder,
     size_curve,
     source_rate_cap,
+    top_still_rising,
     vmaf_at,
 )
 
@@ -124,6 +125,27 @@ def test_easy_content_gets_a_cheaper_ladder():
     easy, hard = select_ladder(synth(0.3)), select_ladder(synth(2.0))
     assert sum(p.kbps for p in easy) < 0.5 * sum(p.kbps for p in hard)
     assert easy[-1].kbps < hard[-1].kbps
+
+
+def test_flat_content_gets_one_rung_at_the_cheapest_trial():
+    """A still picture: every trial scores ~99.5 whatever its rate, so more bits never help."""
+    pts = [TrialPoint(w, h, crf, kbps, 99.4 + 0.05 * i)
+           for w, h in SIZES[:2] for i, (crf, kbps) in enumerate([(34, 6.0 * w / 416), (27, 9.0 * w / 416),
+                                                                   (20, 15.0 * w / 416)])]
+    (only,) = select_ladder(pts)
+    assert (only.width, only.kbps) == (416, pytest.approx(6.0))
+
+
+def test_a_curve_still_rising_at_the_lowest_crf_asks_for_one_more_trial():
+    # grain or a noise pattern: CRF 20 at 720p still gains 7 VMAF per rate doubling, far below the ceiling
+    hard = [TrialPoint(960, 540, 27, 2000, 70), TrialPoint(960, 540, 20, 4000, 76),
+            TrialPoint(1280, 720, 27, 3000, 75), TrialPoint(1280, 720, 20, 6000, 82)]
+    assert top_still_rising(hard)
+    assert not top_still_rising(hard, max_kbps=5000)  # ... unless the source's bits cap it anyway
+    easy = hard[:3] + [TrialPoint(1280, 720, 20, 6000, 96)]  # reaches the ceiling
+    assert not top_still_rising(easy)
+    flat = hard[:3] + [TrialPoint(1280, 720, 20, 6000, 77)]  # the last doubling bought little
+    assert not top_still_rising(flat)
 
 
 def test_bottom_rung_near_the_minimum_rate():

@@ -130,21 +130,25 @@ def inspect(req: dict, s: Settings | None = None, log: Log = print) -> dict[str,
         raise IngestRejected(str(e)) from e
     if not media.plan_ladder(info):
         raise IngestRejected("no rendition can be made from this master")
-    rungs, analysis = plan_title_ladder(info, work_dir(req["video_id"], req["publish_id"], s) / "ladder",
-                                        s.ladder_mode, log)
+    wd = work_dir(req["video_id"], req["publish_id"], s)
+    original = wd / ("master" + Path(req["source_key"]).suffix.lower())
+    rungs, analysis = plan_title_ladder(info, wd / "ladder", s.ladder_mode, log,
+                                        original=original if Path(local) != original else None)
     log(f"source {info.video_codec} {info.display_width}x{info.display_height} {info.fps:.3f} fps "
         f"{info.duration:.2f}s audio={info.has_audio}; {analysis['mode']} ladder: {', '.join(r.name for r in rungs)}")
     return {"source": info.to_dict(), "ladder": [rung_to_dict(r) for r in rungs], "ladder_analysis": analysis}
 
 
-def plan_title_ladder(info, work: Path, mode: str, log: Log = print) -> tuple[list, dict[str, Any]]:
+def plan_title_ladder(info, work: Path, mode: str, log: Log = print,
+                      original: Path | None = None) -> tuple[list, dict[str, Any]]:
     """The title's rungs and how they were chosen (``{"mode": "fixed"|"per-title", ...}``).
 
     ``per-title`` runs the trial encodes (vodflow.media.trials); without a VMAF-capable ffmpeg it
     falls back to the fixed ladder and records why, so a title never fails for want of the analysis.
+    ``original``: the uploaded master when ``info`` is its lossless mezzanine (its bitrate caps the rungs).
     """
     from vodflow import media
-    from vodflow.media.trials import plan_per_title
+    from vodflow.media.trials import plan_per_title, source_kbps
     from vodflow.media.vmaf import VmafUnavailable, check_vmaf
 
     fixed = media.plan_ladder(info)
@@ -155,7 +159,8 @@ def plan_title_ladder(info, work: Path, mode: str, log: Log = print) -> tuple[li
     except VmafUnavailable as e:
         log(f"per-title ladder unavailable, using the fixed ladder: {e}")
         return fixed, {"mode": "fixed", "fallback_reason": str(e)}
-    rungs, analysis = plan_per_title(info, work, log=log)
+    rungs, analysis = plan_per_title(info, work, log=log,
+                                     source_rate=source_kbps(media.probe(original)) if original else None)
     shutil.rmtree(work, ignore_errors=True)  # trial encodes and the sample: only the numbers are kept
     return rungs, {"mode": "per-title", **analysis.to_dict()}
 

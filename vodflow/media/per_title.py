@@ -188,10 +188,9 @@ def select_ladder(
                 top = (q, size, r)
                 break
         q -= grid
-    if top is None:  # nothing steep enough under the cap: the cheapest hull point under the cap (or overall)
-        cheapest = min((c[0] for c in curves.values()), key=lambda p: p.kbps)
-        under = [p for c in curves.values() for p in c if p.kbps <= cap]
-        p = max(under, key=lambda p: p.vmaf) if under else cheapest
+    if top is None:
+        # flat everywhere (a still picture: more bits never help) or every point above the cap: the cheapest trial
+        p = min((c[0] for c in curves.values()), key=lambda p: p.kbps)
         top = (p.vmaf, p.size, p.kbps)
     q_top, top_size, top_rate = top
 
@@ -230,6 +229,20 @@ def select_ladder(
 def source_rate_cap(source_kbps: float | None, factor: float = SOURCE_RATE_FACTOR) -> float | None:
     """The highest rung rate a source's bits justify (None: unknown source rate, no cap)."""
     return source_kbps * factor if source_kbps and source_kbps > 0 else None
+
+
+def top_still_rising(points: Iterable[TrialPoint], *, max_kbps: float | None = None,
+                     top_min_drop: float = TOP_MIN_DROP, quality_ceiling: float = QUALITY_CEILING) -> bool:
+    """True when the best trial is below the ceiling and under the rate cap but 10 % fewer bits still cost
+    at least ``top_min_drop`` there: the trials stopped before more bits stop helping (complex content),
+    so one more trial at a lower CRF is needed to place the top rung."""
+    curves = curves_by_size(points)
+    if not curves:
+        return False
+    best = max((c[-1] for c in curves.values()), key=lambda p: p.vmaf)
+    if best.vmaf >= quality_ceiling or (max_kbps and best.kbps >= max_kbps):
+        return False
+    return drop10(curves, best.kbps, best.vmaf) >= top_min_drop
 
 
 # ----------------------------------------------------------------------------- comparing ladders
@@ -282,4 +295,4 @@ def sample_windows(duration: float, *, fraction: float = 0.05, min_total: float 
 
 __all__ = ["FLAT_DROP", "JND_VMAF", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
-           "source_rate_cap", "vmaf_at"]
+           "source_rate_cap", "top_still_rising", "vmaf_at"]

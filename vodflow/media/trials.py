@@ -33,6 +33,7 @@ from vodflow.media.per_title import (
     sample_windows,
     select_ladder,
     source_rate_cap,
+    top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
 from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
@@ -43,6 +44,8 @@ TRIAL_CRFS: tuple[int, ...] = (20, 27, 34)
 #: sizes at or below this short side skip the lowest CRF (small pictures only carry the low rungs),
 #: the largest size skips the highest (at low rates a smaller size wins): 2-3 points per size.
 SMALL_SIDE = 360
+#: the extra trial for complex content (see per_title.top_still_rising) sits this many CRF below the lowest.
+EXTRA_CRF_STEP = 7
 #: libvmaf scores every n-th frame of the sample.
 VMAF_SUBSAMPLE = 3
 #: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
@@ -193,9 +196,12 @@ def source_kbps(info: SourceInfo) -> float | None:
 
 
 def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None, crfs: Sequence[int] = TRIAL_CRFS,
-            preset: str = DEFAULT_PRESET, log: Log | None = None, timeout: float | None = None,
-            **select_kwargs) -> Analysis:
-    """Sample, trial-encode and score ``info``'s master; choose the rungs (see module docstring)."""
+            preset: str = DEFAULT_PRESET, source_rate: float | None = None, log: Log | None = None,
+            timeout: float | None = None, **select_kwargs) -> Analysis:
+    """Sample, trial-encode and score ``info``'s master; choose the rungs (see module docstring).
+
+    ``source_rate``: the original master's kb/s when ``info`` is a lossless mezzanine of it (AV1).
+    """
     fixed = list(fixed) if fixed is not None else plan_ladder(info)
     if not fixed:
         raise ValueError("the fixed ladder is empty: no candidate size for the trials")
@@ -225,7 +231,17 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     points = [TrialPoint(w, h, crf, video_kbps(trials[(w, h, crf)], ref_seconds), v)
               for (w, h, crf), v in zip(keys, scores)]
 
-    max_kbps = source_rate_cap(source_kbps(info))
+    max_kbps = source_rate_cap(source_rate if source_rate is not None else source_kbps(info))
+    if top_still_rising(points, max_kbps=max_kbps):
+        # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
+        t0 = time.monotonic()
+        crf = min(crfs) - EXTRA_CRF_STEP
+        extra = encode_trials(ref, sizes[-1:], [(crf,)], top_fps, fixed[0].keyint / float(fixed[0].fps),
+                              work / "trials", preset=preset, timeout=timeout)
+        (key, path), = extra.items()
+        (score,) = vmaf_scores(ref, [path], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE, timeout=timeout)
+        points.append(TrialPoint(key[0], key[1], crf, video_kbps(path, ref_seconds), score))
+        seconds["extra_trial"] = time.monotonic() - t0
     bottom = min(r.video_bitrate for r in fixed) / 1000
     select_kwargs.setdefault("min_kbps", bottom)
     picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
