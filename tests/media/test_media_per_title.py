@@ -22,6 +22,7 @@ from vodflow.media.per_title import (
     sample_windows,
     select_ladder,
     size_curve,
+    rate_cap,
     source_rate_cap,
     top_still_rising,
     vmaf_at,
@@ -119,6 +120,10 @@ def test_low_bitrate_source_caps_every_rung():
     uncapped = select_ladder(pts)
     assert uncapped[-1].kbps > cap  # the cap is what kept the top down
     assert source_rate_cap(None) is None and source_rate_cap(0) is None
+    # a rich 240p source (336 kb/s, fixed ladder 145 kb/s) is held to 2x the table, not 2x its own bits
+    assert rate_cap(336, 145) == pytest.approx(290)
+    assert rate_cap(1160, 7800) == pytest.approx(2320) and rate_cap(None, 7800) == pytest.approx(15600)
+    assert rate_cap(None, None) is None
 
 
 def test_easy_content_gets_a_cheaper_ladder():

@@ -13,7 +13,8 @@ ladder" for the rules, the numbers and their sources. In short:
   there, so the cheapest size wins at every quality (the rate-quality convex hull across sizes);
 * top rung: the highest quality where 10 % fewer bits still cost at least ``top_min_drop``
   VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
-  ``max_kbps`` (the source's useful bits: a 1 Mb/s master gets no 8 Mb/s rung);
+  ``max_kbps`` (:func:`rate_cap`: 2x the source's rate, its useful bits, so a 1 Mb/s master gets no
+  8 Mb/s rung; and 2x the fixed ladder's top rate);
 * bottom rung: the hull at ``min_kbps`` (the fixed ladder's bottom), or its cheapest point;
 * rungs in between at equal VMAF steps of at most ``step`` (about one just-noticeable
   difference), sizes never shrinking as the rate grows, adjacent rates at least ``min_ratio``
@@ -32,12 +33,14 @@ JND_VMAF = 6.0
 #: a rung is "on the flat part" when 10 % fewer bits cost less than this much VMAF.
 FLAT_DROP = 0.5
 #: margin over FLAT_DROP for the top rung (trial curves are estimates from a sample).
-TOP_MIN_DROP = 0.75
+TOP_MIN_DROP = 1.0
 #: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
 QUALITY_CEILING = 95.0
 #: rate cap relative to the source's bitrate: x264 ``veryfast`` needs up to ~2x the bits of an HEVC, VP9
 #: or AV1 master for the same picture, so 2x a master's rate is the most its bits can justify.
 SOURCE_RATE_FACTOR = 2.0
+#: complex content may take up to this many times the fixed ladder's top rate.
+FIXED_TOP_FACTOR = 2.0
 TEN_PERCENT = 0.9
 
 
@@ -231,6 +234,15 @@ def source_rate_cap(source_kbps: float | None, factor: float = SOURCE_RATE_FACTO
     return source_kbps * factor if source_kbps and source_kbps > 0 else None
 
 
+def rate_cap(source_kbps: float | None, fixed_top_kbps: float | None) -> float | None:
+    """The top rung's limit: the source's useful bits (:func:`source_rate_cap`) and at most
+    ``FIXED_TOP_FACTOR`` x the fixed ladder's top rate (complex content may get more than the table,
+    but a 240p clip never gets a 1080p budget)."""
+    caps = [c for c in (source_rate_cap(source_kbps),
+                        fixed_top_kbps * FIXED_TOP_FACTOR if fixed_top_kbps else None) if c]
+    return min(caps) if caps else None
+
+
 def top_still_rising(points: Iterable[TrialPoint], *, max_kbps: float | None = None,
                      top_min_drop: float = TOP_MIN_DROP, quality_ceiling: float = QUALITY_CEILING) -> bool:
     """True when the best trial is below the ceiling and under the rate cap but 10 % fewer bits still cost
@@ -295,4 +307,4 @@ def sample_windows(duration: float, *, fraction: float = 0.05, min_total: float 
 
 __all__ = ["FLAT_DROP", "JND_VMAF", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
-           "source_rate_cap", "top_still_rising", "vmaf_at"]
+           "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at"]

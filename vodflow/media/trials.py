@@ -31,8 +31,8 @@ from vodflow.media.per_title import (
     TrialPoint,
     hull_points,
     sample_windows,
+    rate_cap,
     select_ladder,
-    source_rate_cap,
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
@@ -231,7 +231,8 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     points = [TrialPoint(w, h, crf, video_kbps(trials[(w, h, crf)], ref_seconds), v)
               for (w, h, crf), v in zip(keys, scores)]
 
-    max_kbps = source_rate_cap(source_rate if source_rate is not None else source_kbps(info))
+    max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
+                        max(r.video_bitrate for r in fixed) / 1000)
     if top_still_rising(points, max_kbps=max_kbps):
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
         t0 = time.monotonic()
