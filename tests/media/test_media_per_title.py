@@ -139,6 +139,7 @@ def test_flat_content_gets_one_rung_at_the_cheapest_trial():
                                                                    (20, 15.0 * w / 416)])]
     (only,) = select_ladder(pts)
     assert (only.width, only.kbps) == (416, pytest.approx(6.0))
+    assert only.drop10 == math.inf and only.to_dict()["drop10"] is None  # unknown below the cheapest trial; JSON-safe
 
 
 def test_a_curve_still_rising_at_the_lowest_crf_asks_for_one_more_trial():

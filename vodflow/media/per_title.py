@@ -70,7 +70,9 @@ class Pick:
     drop10: float  # predicted VMAF lost with 10 % fewer bits (the flat-part check)
 
     def to_dict(self) -> dict:
-        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        """JSON-safe: ``drop10`` is None when 10 % fewer bits fall below the cheapest trial (unknown)."""
+        return {k: (round(v, 3) if math.isfinite(v) else None) if isinstance(v, float) else v
+                for k, v in asdict(self).items()}
 
 
 # ----------------------------------------------------------------------------- curves
