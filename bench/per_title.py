@@ -102,9 +102,16 @@ def cut(src: Path, seconds: float, work: Path) -> tuple[Path, Path]:
     mezzanine when only the fallback ffmpeg decodes it (AV1)."""
     work.mkdir(parents=True, exist_ok=True)
     dst = work / ("head" + src.suffix.lower())
-    if not dst.exists():
-        run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-t", f"{seconds}",
-                  "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", str(dst)])
+    for attempt in (dst, work / "head.mkv"):
+        if not attempt.exists():
+            run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), "-t",
+                      f"{seconds}", "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", str(attempt)])
+        try:
+            validate_source(decodable_master(attempt, work))
+            return attempt, decodable_master(attempt, work)
+        except InvalidSourceError:
+            # the AVC-Intra 4:2:2 .mov head does not decode when copied into .mov; Matroska keeps it whole
+            continue
     return dst, decodable_master(dst, work)
 
 
