@@ -241,12 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         c.update(commit=results["commit"], date=results["date"])
     if args.merge and RESULTS.is_file():
         old = json.loads(RESULTS.read_text())
+        rerun = {c["name"] for c in results["clips"]} | {k["name"] for k in results["skipped"]}
         for c in old["clips"]:
             c.setdefault("commit", old["commit"])
             c.setdefault("date", old["date"])
-        rerun = {c["name"] for c in results["clips"]}
         results["clips"] = [c for c in old["clips"] if c["name"] not in rerun] + results["clips"]
-        results["skipped"] = old["skipped"]
+        results["skipped"] = [k for k in old["skipped"] if k["name"] not in rerun] + results["skipped"]
         results["command"] = old["command"] + " ; " + results["command"]
     done = results["clips"]
     saved = [c["bits_saved"] for c in done if c["bits_saved"] is not None]
