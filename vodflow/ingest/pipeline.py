@@ -4,6 +4,7 @@ Every step is idempotent for a given (video, run):
 
 * ``accept``      resolve the request (video id or S3 key), move the title to ``processing``
 * ``inspect``     download the master, probe and validate it (decoding samples), plan the ladder
+                  (``VODFLOW_LADDER``: per-title trial encodes + VMAF, or the fixed table)
 * ``transcode``   encode the ladder, package HLS + DASH (CMAF, CENC-encrypted with the title's
                   ClearKey content key unless ``VODFLOW_DRM=off``), make posters and the storyboard,
                   upload under ``videos/{video_id}/{publish_id}/`` with the master playlist last
@@ -127,12 +128,63 @@ def inspect(req: dict, s: Settings | None = None, log: Log = print) -> dict[str,
         info = media.validate_source(local)
     except media.InvalidSourceError as e:
         raise IngestRejected(str(e)) from e
-    rungs = media.plan_ladder(info)
-    if not rungs:
+    if not media.plan_ladder(info):
         raise IngestRejected("no rendition can be made from this master")
+    wd = work_dir(req["video_id"], req["publish_id"], s)
+    original = wd / ("master" + Path(req["source_key"]).suffix.lower())
+    rungs, analysis = plan_title_ladder(info, wd / "ladder", s.ladder_mode, log,
+                                        original=original if Path(local) != original else None)
     log(f"source {info.video_codec} {info.display_width}x{info.display_height} {info.fps:.3f} fps "
-        f"{info.duration:.2f}s audio={info.has_audio}; ladder: {', '.join(r.name for r in rungs)}")
-    return {"source": info.to_dict(), "ladder": [rung_to_dict(r) for r in rungs]}
+        f"{info.duration:.2f}s audio={info.has_audio}; {analysis['mode']} ladder: {', '.join(r.name for r in rungs)}")
+    return {"source": info.to_dict(), "ladder": [rung_to_dict(r) for r in rungs], "ladder_analysis": analysis}
+
+
+def plan_title_ladder(info, work: Path, mode: str, log: Log = print,
+                      original: Path | None = None) -> tuple[list, dict[str, Any]]:
+    """The title's rungs and how they were chosen (``{"mode": "fixed"|"per-title", ...}``).
+
+    ``per-title`` runs the trial encodes (vodflow.media.trials); without a VMAF-capable ffmpeg it
+    falls back to the fixed ladder and records why, so a title never fails for want of the analysis.
+    ``original``: the uploaded master when ``info`` is its lossless mezzanine (its bitrate caps the rungs).
+    """
+    from vodflow import media
+    from vodflow.media.trials import plan_per_title, source_kbps
+    from vodflow.media.vmaf import VmafUnavailable, check_vmaf
+
+    fixed = media.plan_ladder(info)
+    if mode == "fixed":
+        return fixed, {"mode": "fixed"}
+    try:
+        check_vmaf()
+    except VmafUnavailable as e:
+        log(f"per-title ladder unavailable, using the fixed ladder: {e}")
+        return fixed, {"mode": "fixed", "fallback_reason": str(e)}
+    rungs, analysis = plan_per_title(info, work, log=log,
+                                     source_rate=source_kbps(media.probe(original)) if original else None)
+    shutil.rmtree(work, ignore_errors=True)  # trial encodes and the sample: only the numbers are kept
+    return rungs, {"mode": "per-title", **analysis.to_dict()}
+
+
+LADDER_DIR = "ladder"
+
+
+def write_ladder_report(analysis: dict[str, Any], rungs: list, out: Path) -> dict[str, str]:
+    """``ladder/analysis.json`` (+ ``ladder/rate_quality.png`` for per-title) in the publish folder;
+    returns their paths relative to ``out``."""
+    d = out / LADDER_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    report = {**analysis, "rungs": [rung_to_dict(r) for r in rungs]}
+    (d / "analysis.json").write_text(json.dumps(report, indent=1))
+    files = {"analysis": f"{LADDER_DIR}/analysis.json"}
+    if analysis.get("mode") == "per-title":
+        from vodflow.media.per_title import Pick, TrialPoint
+        from vodflow.media.rate_quality_plot import plot_rate_quality
+
+        points = [TrialPoint(**p) for p in analysis["points"]]
+        picks = [Pick(**p) for p in analysis["picks"]]
+        plot_rate_quality(points, picks, d / "rate_quality.png", title=f"rate-quality trials ({len(points)} encodes)")
+        files["plot"] = f"{LADDER_DIR}/rate_quality.png"
+    return files
 
 
 def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print) -> dict[str, Any]:
@@ -162,6 +214,8 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
     log(f"encoded {len(rungs)} rungs in {time.monotonic() - t0:.1f}s ({enc.throughput:.2f}x realtime)")
     pkg = media.package(enc, out, encryption=key)
     log(f"packaged {'CENC-encrypted, ClearKey kid ' + key.key_id if key else 'in the clear (VODFLOW_DRM=off)'}")
+    analysis = plan.get("ladder_analysis") or {"mode": "fixed"}
+    ladder_files = write_ladder_report(analysis, rungs, out)
     posters = media.make_posters(info, out / "thumbs")
     board = media.make_storyboard(enc.renditions[0].path if enc.renditions else local, out / "thumbs")
     published = publish_dir(out, req["video_id"], req["publish_id"], [pkg.master_playlist], s,
@@ -187,6 +241,9 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
         },
         "renditions": renditions,
         "source": plan["source"],
+        "ladder": {"mode": analysis["mode"], "picks": analysis.get("picks", []),
+                   **({"fallback_reason": analysis["fallback_reason"]} if "fallback_reason" in analysis else {}),
+                   **{f"{k}_key": prefix + v for k, v in ladder_files.items()}},
         "drm": {"scheme": key.protection_scheme, "system": "clearkey", "kids": [key.key_id]} if key else None,
         "files": len(published.keys), "bytes": published.bytes,
     }
@@ -214,7 +271,9 @@ def go_live(req: dict, result: dict, s: Settings | None = None, log: Log = print
 
     s = s or get_settings()
     rec = catalog.mark_ready(req["video_id"], result["renditions"], result["manifests"],
-                             thumbnails=result["thumbnails"], source_props=result["source"], run_id=req["run_id"])
+                             thumbnails=result["thumbnails"],
+                             source_props={**result["source"], "ladder": result.get("ladder", {"mode": "fixed"})},
+                             run_id=req["run_id"])
     removed = unpublish(req["video_id"], keep=req["publish_id"], settings=s)
     shutil.rmtree(s.home / "work" / req["video_id"] / req["publish_id"], ignore_errors=True)
     log(f"{req['video_id']} is ready ({len(result['renditions'])} renditions); removed {removed} old objects")

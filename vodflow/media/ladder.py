@@ -206,6 +206,13 @@ def plan_ladder_for(
             rate = low_fps if short <= low_fps_max_height else top_fps
             picks.append((f"{short}p_{kbps}k", nw, nh, kbps, rate))
 
+    return build_rungs(picks, audio_bitrate if has_audio else 0)
+
+
+def build_rungs(picks: list[tuple[str, int, int, int, Fraction]], audio_bitrate: int = DEFAULT_AUDIO_BITRATE
+                ) -> list[Rung]:
+    """Rungs from ``(name, width, height, kbps, fps)`` picks: constrained VBR, H.264 level, IDRs every
+    ~2 s at the same instants on every rung, unique names (``audio_bitrate`` 0: no audio)."""
     base_fps = min(p[4] for p in picks)
     base_keyint = max(1, round(GOP_SECONDS * base_fps))
     rungs = []
@@ -217,7 +224,7 @@ def plan_ladder_for(
         rungs.append(Rung(
             name=name, width=w, height=h, video_bitrate=bitrate, maxrate=maxrate, bufsize=bufsize,
             fps=rate, keyint=keyint, profile="high", level=h264_level(w, h, float(rate), maxrate, bufsize),
-            audio_bitrate=audio_bitrate if has_audio else 0,
+            audio_bitrate=audio_bitrate,
         ))
     # unique names (a non-16:9 native rung could collide with a row label)
     seen: dict[str, int] = {}
@@ -239,5 +246,5 @@ def plan_ladder(info: SourceInfo, **kwargs) -> list[Rung]:
                            has_audio=info.has_audio, **kwargs)
 
 
-__all__ = ["APPLE_H264_ROWS", "UHD_H264_ROWS", "LadderRow", "Rung", "cap_frame_rate", "h264_level",
+__all__ = ["APPLE_H264_ROWS", "UHD_H264_ROWS", "LadderRow", "Rung", "build_rungs", "cap_frame_rate", "h264_level",
            "output_frame_rate", "plan_ladder", "plan_ladder_for"]

@@ -1,0 +1,207 @@
+"""Per-title ladder rules (vodflow.media.per_title) on synthetic trial points, plus one real trial run.
+
+The synthetic curves follow the usual shape of x264 rate-quality curves: VMAF rises with log rate
+and flattens near a ceiling that grows with the picture size.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+
+from vodflow.media.per_title import (
+    FLAT_DROP,
+    TrialPoint,
+    bd_rate,
+    curves_by_size,
+    drop10,
+    hull_points,
+    kbps_at,
+    sample_windows,
+    select_ladder,
+    size_curve,
+    rate_cap,
+    source_rate_cap,
+    top_still_rising,
+    vmaf_at,
+)
+
+SIZES = [(416, 234), (640, 360), (960, 540), (1280, 720), (1920, 1080)]
+CEIL = {234: 70.0, 360: 80.0, 540: 88.0, 720: 94.0, 1080: 99.0}
+
+
+def synth(difficulty: float = 1.0, crfs=(18, 23, 28, 33, 38), sizes=SIZES) -> list[TrialPoint]:
+    """Trial points of a title: ``difficulty`` 1 = live action; 0.3 = flat animation."""
+    pts = []
+    for w, h in sizes:
+        px = w * h / (1920 * 1080)
+        for crf in crfs:
+            kbps = 9000 * px ** 0.8 * difficulty * 2 ** ((18 - crf) / 6)
+            bpp = kbps / (px * difficulty)
+            vmaf = CEIL[h] * (1 - math.exp(-bpp / 1500))
+            pts.append(TrialPoint(w, h, crf, kbps, vmaf))
+    return pts
+
+
+def test_size_curve_keeps_only_points_that_add_quality():
+    pts = [TrialPoint(640, 360, 30, 300, 60), TrialPoint(640, 360, 24, 600, 70), TrialPoint(640, 360, 20, 900, 69.5),
+           TrialPoint(640, 360, 40, 0, 10)]
+    assert [(p.kbps, p.vmaf) for p in size_curve(pts)] == [(300, 60), (600, 70)]
+
+
+def test_interpolation_is_linear_in_log_rate_and_inverse():
+    c = size_curve([TrialPoint(640, 360, 30, 200, 60), TrialPoint(640, 360, 24, 800, 80)])
+    assert vmaf_at(c, 400) == pytest.approx(70)
+    assert kbps_at(c, 70) == pytest.approx(400)
+    assert vmaf_at(c, 100) is None and vmaf_at(c, 1000) is None
+    assert kbps_at(c, 59) is None and kbps_at(c, 81) is None
+
+
+def test_hull_is_concave_and_spans_sizes():
+    pts = synth()
+    hull = hull_points(pts)
+    rates = [p.kbps for p in hull]
+    assert rates == sorted(rates) and [p.vmaf for p in hull] == sorted(p.vmaf for p in hull)
+    slopes = [(b.vmaf - a.vmaf) / math.log(b.kbps / a.kbps) for a, b in zip(hull, hull[1:])]
+    assert all(s1 >= s2 - 1e-9 for s1, s2 in zip(slopes, slopes[1:]))
+    assert hull[0].height < hull[-1].height  # small sizes win at low rates, big ones at high rates
+
+
+def test_ladder_is_monotonic_and_never_grows_smaller():
+    picks = select_ladder(synth())
+    assert len(picks) >= 3
+    assert [p.kbps for p in picks] == sorted(p.kbps for p in picks)
+    assert [p.vmaf for p in picks] == sorted(p.vmaf for p in picks)
+    assert [p.width * p.height for p in picks] == sorted(p.width * p.height for p in picks)
+    assert all(b.kbps >= a.kbps * 1.3 - 1e-6 for a, b in zip(picks, picks[1:]))
+
+
+def test_equal_quality_steps_of_at_most_one_jnd():
+    picks = select_ladder(synth())
+    steps = [b.vmaf - a.vmaf for a, b in zip(picks, picks[1:])]
+    assert max(steps) <= 6.0 + 1e-6 or len(picks) == 8
+
+
+def test_no_rung_sits_on_the_flat_part():
+    for difficulty in (0.3, 1.0, 2.0):
+        pts = synth(difficulty)
+        curves = curves_by_size(pts)
+        for p in select_ladder(pts):
+            assert p.drop10 >= FLAT_DROP, (difficulty, p)
+            assert drop10(curves, p.kbps, p.vmaf) == pytest.approx(p.drop10)
+
+
+def test_top_is_where_more_bits_stop_helping():
+    pts = synth()
+    top = select_ladder(pts)[-1]
+    # 10 % more bits than the top buy less than the top's own 10 % step: the curve flattens above it
+    curves = curves_by_size(pts)
+    from vodflow.media.per_title import hull_vmaf
+
+    above = hull_vmaf(curves, top.kbps / 0.9)
+    assert above is None or above - top.vmaf <= top.drop10 + 1e-6
+    assert top.vmaf <= 95.0 + 1e-6
+
+
+def test_no_upscale_sizes_come_only_from_the_trials():
+    pts = synth(sizes=SIZES[:3])  # a 540p source: trials only up to 540p
+    picks = select_ladder(pts)
+    assert max(p.height for p in picks) <= 540
+
+
+def test_low_bitrate_source_caps_every_rung():
+    pts = synth()
+    cap = source_rate_cap(1160)  # the 1.16 Mb/s HEVC master of the issue
+    picks = select_ladder(pts, max_kbps=cap)
+    assert cap == pytest.approx(2320)
+    assert all(p.kbps <= cap + 1e-6 for p in picks)
+    uncapped = select_ladder(pts)
+    assert uncapped[-1].kbps > cap  # the cap is what kept the top down
+    assert source_rate_cap(None) is None and source_rate_cap(0) is None
+    # a rich 240p source (336 kb/s, fixed ladder 145 kb/s) is held to 2x the table, not 2x its own bits
+    assert rate_cap(336, 145) == pytest.approx(290)
+    assert rate_cap(1160, 7800) == pytest.approx(2320) and rate_cap(None, 7800) == pytest.approx(15600)
+    assert rate_cap(None, None) is None
+
+
+def test_easy_content_gets_a_cheaper_ladder():
+    easy, hard = select_ladder(synth(0.3)), select_ladder(synth(2.0))
+    assert sum(p.kbps for p in easy) < 0.5 * sum(p.kbps for p in hard)
+    assert easy[-1].kbps < hard[-1].kbps
+
+
+def test_flat_content_gets_one_rung_at_the_cheapest_trial():
+    """A still picture: every trial scores ~99.5 whatever its rate, so more bits never help."""
+    pts = [TrialPoint(w, h, crf, kbps, 99.4 + 0.05 * i)
+           for w, h in SIZES[:2] for i, (crf, kbps) in enumerate([(34, 6.0 * w / 416), (27, 9.0 * w / 416),
+                                                                   (20, 15.0 * w / 416)])]
+    (only,) = select_ladder(pts)
+    assert (only.width, only.kbps) == (416, pytest.approx(6.0))
+    assert only.drop10 == math.inf and only.to_dict()["drop10"] is None  # unknown below the cheapest trial; JSON-safe
+
+
+def test_a_curve_still_rising_at_the_lowest_crf_asks_for_one_more_trial():
+    # grain or a noise pattern: CRF 20 at 720p still gains 7 VMAF per rate doubling, far below the ceiling
+    hard = [TrialPoint(960, 540, 27, 2000, 70), TrialPoint(960, 540, 20, 4000, 76),
+            TrialPoint(1280, 720, 27, 3000, 75), TrialPoint(1280, 720, 20, 6000, 82)]
+    assert top_still_rising(hard)
+    assert not top_still_rising(hard, max_kbps=5000)  # ... unless the source's bits cap it anyway
+    easy = hard[:3] + [TrialPoint(1280, 720, 20, 6000, 96)]  # reaches the ceiling
+    assert not top_still_rising(easy)
+    flat = hard[:3] + [TrialPoint(1280, 720, 20, 6000, 77)]  # the last doubling bought little
+    assert not top_still_rising(flat)
+
+
+def test_bottom_rung_near_the_minimum_rate():
+    picks = select_ladder(synth(), min_kbps=145)
+    assert picks[0].kbps == pytest.approx(145, rel=0.02)
+
+
+def test_no_usable_points_is_an_error():
+    with pytest.raises(ValueError, match="no usable trial points"):
+        select_ladder([TrialPoint(640, 360, 20, 0, 50)])
+
+
+def test_bd_rate():
+    ref = [(100, 50), (200, 60), (400, 70), (800, 80)]
+    assert bd_rate(ref, [(r / 2, q) for r, q in ref]) == pytest.approx(-0.5)
+    assert bd_rate(ref, ref) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(ref, [(5000, 95), (9000, 97)]) is None  # no common quality range
+    assert bd_rate(ref, [(100, 50)]) is None
+
+
+def test_sample_windows_cover_the_title():
+    w = sample_windows(600)
+    assert sum(length for _, length in w) == pytest.approx(8.0)  # capped
+    assert w[0][0] < 60 and w[-1][0] > 540
+    assert all(0 <= s and s + length <= 600 for s, length in w)
+    short = sample_windows(2.0)
+    assert sum(length for _, length in short) == pytest.approx(1.0)
+    assert sample_windows(0.5) == [(0.0, 0.5)]
+    with pytest.raises(ValueError):
+        sample_windows(0)
+
+
+def test_real_trials_on_a_small_clip(clip, tmp_path):
+    """One real analysis: sample, trial encodes and VMAF on a 2 s 640x360 synthetic clip (a few seconds)."""
+    pytest.importorskip("imageio_ffmpeg")
+    from vodflow.media import probe
+    from vodflow.media.trials import plan_per_title
+    from vodflow.media.vmaf import check_vmaf
+
+    check_vmaf()
+    info = probe(clip("mkv"))
+    rungs, analysis = plan_per_title(info, tmp_path)
+    assert analysis.points and all(0 <= p.vmaf <= 100 and p.kbps > 0 for p in analysis.points)
+    assert {(p.width, p.height) for p in analysis.points} <= {(416, 234), (640, 360)}
+    # more bits at the same size never score lower
+    for curve in curves_by_size(analysis.points).values():
+        assert [p.vmaf for p in curve] == sorted(p.vmaf for p in curve)
+    assert rungs and all(r.width <= 640 and r.height <= 360 for r in rungs)
+    assert [r.video_bitrate for r in rungs] == sorted(r.video_bitrate for r in rungs)
+    assert all(r.fps == Fraction(25) and r.keyint == 50 for r in rungs)
+    assert all(r.maxrate == int(r.video_bitrate * 1.5) for r in rungs)
+    d = analysis.to_dict()
+    assert d["picks"] and d["points"] and d["seconds"]["vmaf"] > 0

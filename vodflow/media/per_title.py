@@ -1,0 +1,312 @@
+"""Per-title ladder: pick the rungs a title needs from trial encodes scored with VMAF.
+
+Pure core (no ffmpeg here; :mod:`vodflow.media.trials` makes the points). The method follows
+Netflix's per-title encoding (Netflix Tech Blog, "Per-Title Encode Optimization", 2015) and the
+convex-hull selection of its dynamic optimizer (Katsavounidis, "Dynamic optimizer - a perceptual
+video encoding optimization framework", Netflix Tech Blog 2018); see docs/media.md "Per-title
+ladder" for the rules, the numbers and their sources. In short:
+
+* input: trial points ``(width, height, crf, kbps, vmaf)`` at the candidate sizes of the fixed
+  (Apple) ladder, so no size above the source and the same frame-rate rules;
+* each size's curve keeps only points where more bits bring more quality (monotone), and is
+  interpolated linearly in (log bitrate, VMAF); the *hull* at a rate is the best size's VMAF
+  there, so the cheapest size wins at every quality (the rate-quality convex hull across sizes);
+* top rung: the highest quality where 10 % fewer bits still cost at least ``top_min_drop``
+  VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
+  ``max_kbps`` (:func:`rate_cap`: 2x the source's rate, its useful bits, so a 1 Mb/s master gets no
+  8 Mb/s rung; and 2x the fixed ladder's top rate);
+* bottom rung: the hull at ``min_kbps`` (the fixed ladder's bottom), or its cheapest point;
+* rungs in between at equal VMAF steps of at most ``step`` (about one just-noticeable
+  difference), sizes never shrinking as the rate grows, adjacent rates at least ``min_ratio``
+  apart, at most ``max_rungs`` rungs. Easy content (animation, static shots) reaches the top
+  quality at a low rate, so it gets fewer and cheaper rungs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+#: VMAF a viewer can just tell apart (Netflix: ~6 VMAF points is one JND at 1080p).
+JND_VMAF = 6.0
+#: a rung is "on the flat part" when 10 % fewer bits cost less than this much VMAF.
+FLAT_DROP = 0.5
+#: margin over FLAT_DROP for the top rung (trial curves are estimates from a sample).
+TOP_MIN_DROP = 1.0
+#: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
+QUALITY_CEILING = 95.0
+#: rate cap relative to the source's bitrate: x264 ``veryfast`` needs up to ~2x the bits of an HEVC, VP9
+#: or AV1 master for the same picture, so 2x a master's rate is the most its bits can justify.
+SOURCE_RATE_FACTOR = 2.0
+#: complex content may take up to this many times the fixed ladder's top rate.
+FIXED_TOP_FACTOR = 2.0
+TEN_PERCENT = 0.9
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    """One trial encode: a size, the CRF it was made with, its video bitrate and VMAF vs the source."""
+
+    width: int
+    height: int
+    crf: float
+    kbps: float
+    vmaf: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One chosen rung: size, target average bitrate and the quality the trials predict for it."""
+
+    width: int
+    height: int
+    kbps: float
+    vmaf: float
+    drop10: float  # predicted VMAF lost with 10 % fewer bits (the flat-part check)
+
+    def to_dict(self) -> dict:
+        """JSON-safe: ``drop10`` is None when 10 % fewer bits fall below the cheapest trial (unknown)."""
+        return {k: (round(v, 3) if math.isfinite(v) else None) if isinstance(v, float) else v
+                for k, v in asdict(self).items()}
+
+
+# ----------------------------------------------------------------------------- curves
+def size_curve(points: Iterable[TrialPoint]) -> list[TrialPoint]:
+    """One size's points by rate, keeping only those that beat every cheaper point's VMAF."""
+    out: list[TrialPoint] = []
+    for p in sorted(points, key=lambda p: (p.kbps, -p.vmaf)):
+        if p.kbps > 0 and (not out or p.vmaf > out[-1].vmaf):
+            out.append(p)
+    return out
+
+
+def curves_by_size(points: Iterable[TrialPoint]) -> dict[tuple[int, int], list[TrialPoint]]:
+    by: dict[tuple[int, int], list[TrialPoint]] = {}
+    for p in points:
+        by.setdefault(p.size, []).append(p)
+    return {size: c for size, pts in sorted(by.items(), key=lambda kv: kv[0][0] * kv[0][1])
+            if (c := size_curve(pts))}
+
+
+def vmaf_at(curve: Sequence[TrialPoint], kbps: float) -> float | None:
+    """VMAF of a size's curve at ``kbps`` (linear in log rate); None outside its measured range."""
+    if not curve or kbps < curve[0].kbps * (1 - 1e-9) or kbps > curve[-1].kbps * (1 + 1e-9):
+        return None
+    for a, b in zip(curve, curve[1:]):
+        if a.kbps <= kbps <= b.kbps:
+            t = math.log(kbps / a.kbps) / math.log(b.kbps / a.kbps)
+            return a.vmaf + t * (b.vmaf - a.vmaf)
+    return curve[0].vmaf
+
+
+def kbps_at(curve: Sequence[TrialPoint], vmaf: float) -> float | None:
+    """Rate at which a size's curve reaches ``vmaf``; None outside its measured range."""
+    if not curve or vmaf < curve[0].vmaf - 1e-9 or vmaf > curve[-1].vmaf + 1e-9:
+        return None
+    for a, b in zip(curve, curve[1:]):
+        if a.vmaf <= vmaf <= b.vmaf:
+            t = (vmaf - a.vmaf) / (b.vmaf - a.vmaf)
+            return a.kbps * math.exp(t * math.log(b.kbps / a.kbps))
+    return curve[0].kbps
+
+
+def hull_vmaf(curves: dict[tuple[int, int], list[TrialPoint]], kbps: float) -> float | None:
+    """The rate-quality hull: the best VMAF any size reaches at ``kbps``."""
+    vals = [v for c in curves.values() if (v := vmaf_at(c, kbps)) is not None]
+    return max(vals) if vals else None
+
+
+def best_size_for(curves: dict[tuple[int, int], list[TrialPoint]], vmaf: float,
+                  min_pixels: int = 0) -> tuple[tuple[int, int], float] | None:
+    """Cheapest (size, kbps) reaching ``vmaf`` among sizes of at least ``min_pixels``."""
+    best = None
+    for size, c in curves.items():
+        if size[0] * size[1] < min_pixels:
+            continue
+        r = kbps_at(c, vmaf)
+        if r is not None and (best is None or r < best[1]):
+            best = (size, r)
+    return best
+
+
+def hull_points(points: Iterable[TrialPoint]) -> list[TrialPoint]:
+    """The trial points on the upper convex hull of (log rate, VMAF) across all sizes (for plots)."""
+    pareto: list[TrialPoint] = []
+    for p in sorted(points, key=lambda p: (p.kbps, -p.vmaf)):
+        if p.kbps > 0 and (not pareto or p.vmaf > pareto[-1].vmaf):
+            pareto.append(p)
+    hull: list[TrialPoint] = []
+    for p in pareto:
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = ((math.log(b.kbps) - math.log(a.kbps)) * (p.vmaf - a.vmaf)
+                     - (b.vmaf - a.vmaf) * (math.log(p.kbps) - math.log(a.kbps)))
+            if cross >= 0:  # b lies on or below the chord a-p: not on the concave hull
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return hull
+
+
+def drop10(curves: dict[tuple[int, int], list[TrialPoint]], kbps: float, vmaf: float) -> float:
+    """VMAF lost on the hull when ``kbps`` is cut by 10 % (inf when that falls off the measured range)."""
+    lower = hull_vmaf(curves, kbps * TEN_PERCENT)
+    return math.inf if lower is None else vmaf - lower
+
+
+# ----------------------------------------------------------------------------- selection
+def select_ladder(
+    points: Iterable[TrialPoint],
+    *,
+    max_kbps: float | None = None,
+    min_kbps: float = 145.0,
+    step: float = JND_VMAF,
+    top_min_drop: float = TOP_MIN_DROP,
+    quality_ceiling: float = QUALITY_CEILING,
+    max_rungs: int = 8,
+    min_ratio: float = 1.3,
+    grid: float = 0.1,
+) -> list[Pick]:
+    """The per-title ladder (lowest rung first) from trial points; see the module docstring."""
+    pts = list(points)
+    curves = curves_by_size(pts)
+    if not curves:
+        raise ValueError("no usable trial points (every point has a zero rate)")
+    v_max = max(c[-1].vmaf for c in curves.values())
+    v_min = min(c[0].vmaf for c in curves.values())
+    cap = max_kbps if max_kbps and max_kbps > 0 else math.inf
+
+    # top: scan down from the best reachable quality
+    top: tuple[float, tuple[int, int], float] | None = None
+    q = min(v_max, quality_ceiling)
+    while q >= v_min - 1e-9:
+        found = best_size_for(curves, q)
+        if found is not None:
+            size, r = found
+            if r <= cap and drop10(curves, r, q) >= top_min_drop:
+                top = (q, size, r)
+                break
+        q -= grid
+    if top is None:
+        # flat everywhere (a still picture: more bits never help) or every point above the cap: the cheapest trial
+        p = min((c[0] for c in curves.values()), key=lambda p: p.kbps)
+        top = (p.vmaf, p.size, p.kbps)
+    q_top, top_size, top_rate = top
+
+    # bottom: the hull at min_kbps, else its cheapest point
+    q_bottom = hull_vmaf(curves, min_kbps)
+    if q_bottom is None:
+        cheapest = min((c[0] for c in curves.values()), key=lambda p: p.kbps)
+        q_bottom = cheapest.vmaf if cheapest.kbps > min_kbps else max(c[-1].vmaf for c in curves.values())
+    q_bottom = min(q_bottom, q_top)
+
+    n = 1 if q_top - q_bottom < 1e-6 else min(max_rungs, math.ceil((q_top - q_bottom) / step - 1e-9) + 1)
+    targets = [q_top] if n == 1 else [q_bottom + i * (q_top - q_bottom) / (n - 1) for i in range(n)]
+
+    picks: list[Pick] = []
+    for i, qi in enumerate(targets):
+        if i == len(targets) - 1:
+            size, r = top_size, top_rate
+        else:
+            min_px = picks[-1].width * picks[-1].height if picks else 0
+            found = best_size_for(curves, qi, min_px) or best_size_for(curves, qi)
+            if found is None:
+                continue
+            size, r = found
+        if picks and i < len(targets) - 1 and r < picks[-1].kbps * min_ratio:
+            continue
+        if picks and i == len(targets) - 1:
+            # the top always stays; drop lower rungs that sit too close under it
+            while picks and top_rate < picks[-1].kbps * min_ratio:
+                picks.pop()
+            if picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
+                picks.pop()
+        picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi)))
+    return picks
+
+
+def source_rate_cap(source_kbps: float | None, factor: float = SOURCE_RATE_FACTOR) -> float | None:
+    """The highest rung rate a source's bits justify (None: unknown source rate, no cap)."""
+    return source_kbps * factor if source_kbps and source_kbps > 0 else None
+
+
+def rate_cap(source_kbps: float | None, fixed_top_kbps: float | None) -> float | None:
+    """The top rung's limit: the source's useful bits (:func:`source_rate_cap`) and at most
+    ``FIXED_TOP_FACTOR`` x the fixed ladder's top rate (complex content may get more than the table,
+    but a 240p clip never gets a 1080p budget)."""
+    caps = [c for c in (source_rate_cap(source_kbps),
+                        fixed_top_kbps * FIXED_TOP_FACTOR if fixed_top_kbps else None) if c]
+    return min(caps) if caps else None
+
+
+def top_still_rising(points: Iterable[TrialPoint], *, max_kbps: float | None = None,
+                     top_min_drop: float = TOP_MIN_DROP, quality_ceiling: float = QUALITY_CEILING) -> bool:
+    """True when the best trial is below the ceiling and under the rate cap but 10 % fewer bits still cost
+    at least ``top_min_drop`` there: the trials stopped before more bits stop helping (complex content),
+    so one more trial at a lower CRF is needed to place the top rung."""
+    curves = curves_by_size(points)
+    if not curves:
+        return False
+    best = max((c[-1] for c in curves.values()), key=lambda p: p.vmaf)
+    if best.vmaf >= quality_ceiling or (max_kbps and best.kbps >= max_kbps):
+        return False
+    return drop10(curves, best.kbps, best.vmaf) >= top_min_drop
+
+
+# ----------------------------------------------------------------------------- comparing ladders
+def bd_rate(reference: Iterable[tuple[float, float]], test: Iterable[tuple[float, float]],
+            samples: int = 200) -> float | None:
+    """Bjontegaard delta rate of ``test`` vs ``reference`` ((kbps, quality) points): the mean rate
+    difference at equal quality over the quality range both cover, as a fraction (-0.3 = 30 % fewer
+    bits). Curves are piecewise-cubic (PCHIP) log-rate over quality, the interpolation of the
+    JVET/AOM common test conditions, so 2-9 ladder points work. None when the ranges do not overlap.
+    """
+    import numpy as np
+    from scipy.interpolate import PchipInterpolator
+
+    def curve(pts):
+        mono: list[tuple[float, float]] = []
+        for r, q in sorted(pts):
+            if r > 0 and (not mono or q > mono[-1][1]):
+                mono.append((r, q))
+        return mono
+
+    a, b = curve(reference), curve(test)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    lo, hi = max(a[0][1], b[0][1]), min(a[-1][1], b[-1][1])
+    if hi - lo < 1e-6:
+        return None
+    qs = np.linspace(lo, hi, samples)
+    la = PchipInterpolator([q for _, q in a], [math.log(r) for r, _ in a])(qs)
+    lb = PchipInterpolator([q for _, q in b], [math.log(r) for r, _ in b])(qs)
+    return float(math.exp(float(np.trapezoid(lb - la, qs)) / (hi - lo)) - 1)
+
+
+# ----------------------------------------------------------------------------- sampling
+def sample_windows(duration: float, *, fraction: float = 0.05, min_total: float = 1.0, max_total: float = 8.0,
+                   window: float = 1.0) -> list[tuple[float, float]]:
+    """Short (start, length) windows spread evenly over the title for the trial encodes.
+
+    The total is ``fraction`` of the title, clamped to [min_total, max_total] seconds (never more
+    than the title); windows of ``window`` seconds sit at the centres of equal parts, so the
+    opening, the middle and the end are all sampled.
+    """
+    if duration <= 0:
+        raise ValueError(f"cannot sample a title of {duration} s")
+    total = min(duration, max(min_total, min(max_total, fraction * duration)))
+    n = max(1, round(total / window))
+    length = total / n
+    part = duration / n
+    return [(round(max(0.0, part * (i + 0.5) - length / 2), 3), round(length, 3)) for i in range(n)]
+
+
+__all__ = ["FLAT_DROP", "JND_VMAF", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
+           "drop10", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
+           "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at"]

@@ -1,0 +1,276 @@
+"""Trial encodes for the per-title ladder: sample the title, encode CRF points, score with VMAF.
+
+The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three ffmpeg runs:
+
+1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`), brought
+   to the ladder's top frame rate and the display size (capped to a 1920x1080 box), joined and
+   stored lossless (x264 ``-qp 0``);
+2. **trials**: the reference decoded once and ``split`` to every candidate size of the fixed ladder
+   (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
+   and GOP so a trial's bitrate predicts the rung's;
+3. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+
+:func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
+(constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
+analysis (points, hull, picks, timings) that is stored with the title.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from vodflow.media.encode import DEFAULT_PRESET
+from vodflow.media.ladder import Rung, build_rungs, plan_ladder
+from vodflow.media.per_title import (
+    Pick,
+    TrialPoint,
+    hull_points,
+    sample_windows,
+    rate_cap,
+    select_ladder,
+    top_still_rising,
+)
+from vodflow.media.probe import SourceInfo
+from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.vmaf import vmaf_scores
+
+#: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
+TRIAL_CRFS: tuple[int, ...] = (20, 27, 34)
+#: sizes at or below this short side skip the lowest CRF (small pictures only carry the low rungs),
+#: the largest size skips the highest (at low rates a smaller size wins): 2-3 points per size.
+SMALL_SIDE = 360
+#: the extra trial for complex content (see per_title.top_still_rising) sits this many CRF below the lowest.
+EXTRA_CRF_STEP = 7
+#: libvmaf scores every n-th frame of the sample.
+VMAF_SUBSAMPLE = 3
+#: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
+MAX_SIZE_GAP = 2.3
+#: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
+SCORE_BOX = (1920, 1080)
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Analysis:
+    """What the trials measured and what was chosen (stored with the title as JSON)."""
+
+    windows: list[tuple[float, float]]
+    score_size: tuple[int, int]
+    points: list[TrialPoint]
+    picks: list[Pick]
+    max_kbps: float | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    crfs: tuple[int, ...] = TRIAL_CRFS
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "method": "per-title (trial CRF encodes, VMAF v0.6.1, rate-quality hull)",
+            "windows": [list(w) for w in self.windows], "crfs": list(self.crfs),
+            "score_size": list(self.score_size), "max_kbps": self.max_kbps,
+            "points": [{"width": p.width, "height": p.height, "crf": p.crf, "kbps": round(p.kbps, 1),
+                        "vmaf": round(p.vmaf, 3)} for p in self.points],
+            "hull": [[p.width, p.height, p.crf] for p in hull_points(self.points)],
+            "picks": [p.to_dict() for p in self.picks],
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+
+
+def _even(x: float) -> int:
+    return max(2, int(x // 2) * 2)
+
+
+def score_size(info: SourceInfo) -> tuple[int, int]:
+    """The display size capped to :data:`SCORE_BOX` (turned upright for portrait), even."""
+    w, h = info.display_width, info.display_height
+    bw, bh = SCORE_BOX if w >= h else SCORE_BOX[::-1]
+    s = min(1.0, bw / w, bh / h)
+    return _even(w * s), _even(h * s)
+
+
+def _fps(f: Fraction) -> str:
+    return f"{f.numerator}/{f.denominator}"
+
+
+def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
+                   out: Path, timeout: float | None = None) -> Path:
+    """The sampled windows at ``fps`` and ``size``, joined into one lossless file."""
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
+    for start, length in windows:
+        argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
+    parts = [f"[{i}:{info.video_stream_index}]fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
+             f"format=yuv420p[w{i}]" for i in range(len(windows))]
+    joined = "".join(f"[w{i}]" for i in range(len(windows)))
+    parts.append(f"{joined}concat=n={len(windows)}:v=1:a=0[ref]")
+    argv += ["-filter_complex", ";".join(parts), "-map", "[ref]", "-c:v", "libx264", "-preset", "ultrafast",
+             "-qp", "0", "-an", str(out)]
+    run_tool(argv, timeout=timeout)
+    return out
+
+
+def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] = TRIAL_CRFS
+               ) -> list[tuple[int, ...]]:
+    """The CRF points of each size (see :data:`SMALL_SIDE`); every size keeps at least two."""
+    out = []
+    for i, (w, h, _) in enumerate(sizes):
+        pick = list(crfs)
+        if len(pick) > 2 and i == len(sizes) - 1 and len(sizes) > 1:
+            pick = pick[:-1]
+        elif len(pick) > 2 and min(w, h) <= SMALL_SIDE:
+            pick = pick[1:]
+        out.append(tuple(pick))
+    return out
+
+
+def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[Sequence[int]],
+                  top_fps: Fraction, keyint_seconds: float, out_dir: Path, *, preset: str = DEFAULT_PRESET,
+                  timeout: float | None = None) -> dict[tuple[int, int, int], Path]:
+    """Every size x its CRFs (``crfs[i]`` for ``sizes[i]``) from one decode of the reference;
+    returns {(w, h, crf): path}."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = [f"[0:v]split={len(sizes)}" + "".join(f"[s{i}]" for i in range(len(sizes)))]
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(reference)]
+    outputs: dict[tuple[int, int, int], Path] = {}
+    maps: list[str] = []
+    for i, (w, h, fps) in enumerate(sizes):
+        chain = f"fps={_fps(fps)}," if fps != top_fps else ""
+        parts.append(f"[s{i}]{chain}scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p,split={len(crfs[i])}"
+                     + "".join(f"[t{i}_{j}]" for j in range(len(crfs[i]))))
+        keyint = max(1, round(keyint_seconds * float(fps)))
+        for j, crf in enumerate(crfs[i]):
+            path = out_dir / f"trial_{w}x{h}_crf{crf}.mp4"
+            outputs[(w, h, crf)] = path
+            maps += ["-map", f"[t{i}_{j}]", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+                     "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
+                     "-threads", "1", "-an", str(path)]
+    argv += ["-filter_complex", ";".join(parts), *maps]
+    run_tool(argv, timeout=timeout)
+    return outputs
+
+
+def video_kbps(path: Path, duration: float) -> float:
+    """Average video bitrate of a file from its packet sizes (container overhead excluded)."""
+    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size",
+                    "-of", "csv=p=0", str(path)], timeout=120)
+    total = sum(int(x) for x in res.stdout.split() if x.strip().isdigit())
+    return total * 8 / duration / 1000 if duration > 0 else 0.0
+
+
+def candidate_sizes(fixed: Sequence[Rung]) -> list[tuple[int, int, Fraction]]:
+    """Distinct (width, height, fps) of the fixed ladder, smallest first."""
+    seen: dict[tuple[int, int], Fraction] = {}
+    for r in fixed:
+        seen.setdefault((r.width, r.height), r.fps)
+    return [(w, h, f) for (w, h), f in sorted(seen.items(), key=lambda kv: kv[0][0] * kv[0][1])]
+
+
+def trial_sizes(sizes: Sequence[tuple[int, int, Fraction]]) -> list[tuple[int, int, Fraction]]:
+    """The candidate sizes worth a trial: a size whose neighbours are within :data:`MAX_SIZE_GAP` x
+    each other's pixels (432p between 360p and 540p) adds little to the hull and is skipped."""
+    out = list(sizes)
+    i = 1
+    while i < len(out) - 1:
+        if (out[i + 1][0] * out[i + 1][1]) / (out[i - 1][0] * out[i - 1][1]) <= MAX_SIZE_GAP:
+            del out[i]
+        else:
+            i += 1
+    return out
+
+
+def source_kbps(info: SourceInfo) -> float | None:
+    """The source's average bitrate (container rate, else size / duration) in kb/s."""
+    if info.bit_rate:
+        return info.bit_rate / 1000
+    if info.size_bytes and info.duration > 0:
+        return info.size_bytes * 8 / info.duration / 1000
+    return None
+
+
+def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None, crfs: Sequence[int] = TRIAL_CRFS,
+            preset: str = DEFAULT_PRESET, source_rate: float | None = None, log: Log | None = None,
+            timeout: float | None = None, **select_kwargs) -> Analysis:
+    """Sample, trial-encode and score ``info``'s master; choose the rungs (see module docstring).
+
+    ``source_rate``: the original master's kb/s when ``info`` is a lossless mezzanine of it (AV1).
+    """
+    fixed = list(fixed) if fixed is not None else plan_ladder(info)
+    if not fixed:
+        raise ValueError("the fixed ladder is empty: no candidate size for the trials")
+    work.mkdir(parents=True, exist_ok=True)
+    top_fps = max(r.fps for r in fixed)
+    duration = info.video_offset + info.duration
+    windows = sample_windows(max(duration, 0.1))
+    size = score_size(info)
+    seconds: dict[str, float] = {}
+
+    t0 = time.monotonic()
+    ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout)
+    seconds["reference"] = time.monotonic() - t0
+    ref_seconds = sum(length for _, length in windows)
+
+    t0 = time.monotonic()
+    sizes = trial_sizes(candidate_sizes(fixed))
+    trials = encode_trials(ref, sizes, trial_crfs(sizes, crfs), top_fps, fixed[0].keyint / float(fixed[0].fps), work / "trials",
+                           preset=preset, timeout=timeout)
+    seconds["trials"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    keys = list(trials)
+    scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
+                         timeout=timeout)
+    seconds["vmaf"] = time.monotonic() - t0
+    points = [TrialPoint(w, h, crf, video_kbps(trials[(w, h, crf)], ref_seconds), v)
+              for (w, h, crf), v in zip(keys, scores)]
+
+    max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
+                        max(r.video_bitrate for r in fixed) / 1000)
+    if top_still_rising(points, max_kbps=max_kbps):
+        # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
+        t0 = time.monotonic()
+        crf = min(crfs) - EXTRA_CRF_STEP
+        extra = encode_trials(ref, sizes[-1:], [(crf,)], top_fps, fixed[0].keyint / float(fixed[0].fps),
+                              work / "trials", preset=preset, timeout=timeout)
+        (key, path), = extra.items()
+        (score,) = vmaf_scores(ref, [path], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE, timeout=timeout)
+        points.append(TrialPoint(key[0], key[1], crf, video_kbps(path, ref_seconds), score))
+        seconds["extra_trial"] = time.monotonic() - t0
+    bottom = min(r.video_bitrate for r in fixed) / 1000
+    select_kwargs.setdefault("min_kbps", bottom)
+    picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
+    if log:
+        log(f"per-title: {len(points)} trials on {ref_seconds:.1f}s of {duration:.1f}s in "
+            f"{sum(seconds.values()):.1f}s; ladder " + ", ".join(f"{p.height}p@{p.kbps:.0f}k(vmaf {p.vmaf:.1f})"
+                                                                  for p in picks))
+    return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs))
+
+
+def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung]) -> list[Rung]:
+    """Rungs for the picks, each with the fixed ladder's frame rate and audio for its size."""
+    fps_of = {(w, h): f for w, h, f in candidate_sizes(fixed)}
+    audio = fixed[0].audio_bitrate if fixed else 0
+    rows = []
+    for p in picks:
+        kbps = int(math.ceil(p.kbps))
+        rows.append((f"{min(p.width, p.height)}p_{kbps}k", p.width, p.height, kbps, fps_of[(p.width, p.height)]))
+    return build_rungs(rows, audio)
+
+
+def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, timeout: float | None = None,
+                   **kwargs) -> tuple[list[Rung], Analysis]:
+    """The per-title ladder of a probed master and the analysis behind it."""
+    fixed = plan_ladder(info)
+    analysis = analyse(info, work, fixed=fixed, log=log, timeout=timeout, **kwargs)
+    return rungs_from_picks(analysis.picks, fixed), analysis
+
+
+__all__ = ["Analysis", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
+           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_sizes", "video_kbps"]
