@@ -44,6 +44,17 @@ def preflight(s: Settings) -> None:
         if not d.is_dir() or not any(d.glob("*.jar")):
             hint = "" if shutil.which("mvn") else " (Maven is not installed: `apt-get install -y maven`)"
             raise StackError(f"{comp} jars are missing in {d}: run `make jars`{hint}")
+    try:
+        ladder = s.ladder_mode
+    except ValueError as e:
+        raise StackError(str(e)) from None
+    if ladder == "per-title":  # the per-title ladder scores trial encodes with VMAF (imageio-ffmpeg's libvmaf)
+        from vodflow.media.vmaf import VmafUnavailable, check_vmaf
+
+        try:
+            check_vmaf()
+        except VmafUnavailable as e:
+            raise StackError(f"per-title ladders need VMAF: {e} (or set VODFLOW_LADDER=fixed)") from None
 
 
 @contextmanager
