@@ -212,10 +212,10 @@ def _gold(spark, s: Settings, txn: Txn, new, dates, steps: Steps, background, wa
     G.session_partials(spark)
     with steps("sessions"):
         G.merge_sessions(txn, s)
-    touched = G.touched_sessions(spark, s)
+    touched, span = G.touched_sessions(spark, s)
     try:
-        background("title_hourly", G.recompute_title_hourly)
-        background("title_daily", G.recompute_title_daily)
+        background("title_hourly", G.recompute_title_hourly, span)
+        background("title_daily", G.recompute_title_daily, span)
         background("user_title", G.recompute_user_title)
         background("playback_quality", G.update_quality, dates)
         wait_all()

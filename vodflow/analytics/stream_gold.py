@@ -15,6 +15,7 @@ recomputations, which touch different tables, can run at the same time from thei
 from __future__ import annotations
 
 from vodflow.analytics import tables as T
+from vodflow.analytics.stream_silver import ts_literal
 from vodflow.analytics.txn import Txn
 from vodflow.settings import Settings
 
@@ -55,9 +56,15 @@ def _title_metrics_sql() -> str:
         current_timestamp() AS updated_at"""
 
 
-def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: str) -> None:
-    """Recompute the rows of ``table`` for the (video_id, key) pairs touched by this batch, from sessions."""
+def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: str, span) -> None:
+    """Recompute the rows of ``table`` for the (video_id, key) pairs touched by this batch, from sessions.
+    ``span``: (first, last) start time of the touched sessions (before and after the batch): sessions is
+    only read between the first key's start and the last key's end - literal bounds, so Delta skips the
+    files of other times by their ``started_at`` statistics."""
     empty = "CAST(0 AS BIGINT)"
+    lo, hi = (ts_literal(t) for t in span)
+    start, end = (f"date_trunc('HOUR', {lo})", f"date_trunc('HOUR', {hi}) + INTERVAL 1 HOUR") if key == "hour" else \
+                 (f"CAST(to_date({lo}) AS TIMESTAMP)", f"CAST(date_add(to_date({hi}), 1) AS TIMESTAMP)")
     txn.sql(f"""
         MERGE INTO delta.`{table.location(s)}` t
         USING (
@@ -70,6 +77,7 @@ def _recompute_title(txn: Txn, s: Settings, table: T.Table, key: str, key_expr: 
                        {_title_metrics_sql()}
                 FROM delta.`{T.SESSIONS.location(s)}` s
                 JOIN keys k ON s.video_id = k.video_id AND {key_expr.format(col='s.started_at')} = k.{key}
+                WHERE s.started_at >= {start} AND s.started_at < {end}
                 GROUP BY s.video_id, {key_expr.format(col='s.started_at')})
             SELECT k.video_id, k.{key}, coalesce(a.views, {empty}) AS views,
                    a.unique_viewers, a.watch_time_s, a.completions, a.completion_rate, a.avg_share_watched,
@@ -118,20 +126,26 @@ def merge_sessions(txn: Txn, s: Settings) -> None:
 
 def touched_sessions(spark, s: Settings):
     """The sessions of this batch as they are now (after the merge), incl. ``prev_started_at``: the
-    hour a late event moved a session out of. Registered as ``global_temp.vodflow_touched``; the caller unpersists it."""
+    hour a late event moved a session out of. Registered as ``global_temp.vodflow_touched`` (the caller
+    unpersists it) and materialised here, once; returns (DataFrame, (first, last) start time)."""
+    from pyspark.sql import functions as F
+
     touched = (spark.read.format("delta").load(T.SESSIONS.location(s))
                .join(spark.table("global_temp.vodflow_sess_partial").select("session_id"), "session_id", "left_semi")
                ).persist()
     touched.createOrReplaceGlobalTempView("vodflow_touched")
-    return touched
+    prev = F.coalesce("prev_started_at", "started_at")
+    b = touched.agg(F.min(F.least("started_at", prev)).alias("lo"), F.max(F.greatest("started_at", prev)).alias("hi")
+                    ).first()
+    return touched, (b["lo"], b["hi"])
 
 
-def recompute_title_hourly(txn: Txn, s: Settings) -> None:
-    _recompute_title(txn, s, T.TITLE_HOURLY, "hour", "date_trunc('HOUR', {col})")
+def recompute_title_hourly(txn: Txn, s: Settings, span) -> None:
+    _recompute_title(txn, s, T.TITLE_HOURLY, "hour", "date_trunc('HOUR', {col})", span)
 
 
-def recompute_title_daily(txn: Txn, s: Settings) -> None:
-    _recompute_title(txn, s, T.TITLE_DAILY, "date", "to_date({col})")
+def recompute_title_daily(txn: Txn, s: Settings, span) -> None:
+    _recompute_title(txn, s, T.TITLE_DAILY, "date", "to_date({col})", span)
 
 
 def recompute_user_title(txn: Txn, s: Settings) -> None:
