@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live-trigger", default="5 seconds")
     ap.add_argument("--live-max-offsets", type=int, default=200_000)
     ap.add_argument("--small-rounds", type=int, default=5, help="8-event batches into the running stream")
-    ap.add_argument("--ramp", type=int, nargs="*", default=[11000, 14000], help="higher live rates to try")
+    ap.add_argument("--ramp", type=int, nargs="*", default=[11000, 14000],
+                    help="higher live rates to try when --live-rate holds (p99 < 20 s, no growing lag)")
+    ap.add_argument("--ramp-down", type=int, nargs="*", default=[4000, 2000, 1000],
+                    help="lower live rates to try when --live-rate does not hold")
     ap.add_argument("--ramp-seconds", type=float, default=120)
     ap.add_argument("--drain", type=float, default=1800, help="max seconds to wait for a phase to reach gold")
     ap.add_argument("--skip", nargs="*", default=[], choices=["floor", "grow", "live", "ramp"])
@@ -324,11 +327,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"live {args.live_rate:,}/s: p99 {res['live']['p99_freshness_s']} s, "
                 f"lag growing {res['live']['lag_growing']}")
             res["ramp"] = []
-            for rate in ([] if "ramp" in args.skip else args.ramp):
+            ok = not res["live"]["lag_growing"] and (res["live"]["p99_freshness_s"] or 999) < 20
+            # up from the live rate while it holds, down from it until it holds
+            rates = args.ramp if ok else [r for r in args.ramp_down if r < args.live_rate]
+            for rate in ([] if "ramp" in args.skip else rates):
                 r = live_run(s, live, topic, traffic, rate, args.ramp_seconds, args.drain)
                 res["ramp"].append(r)
                 log(f"ramp {rate:,}/s: p99 {r['p99_freshness_s']} s, lag growing {r['lag_growing']}")
-                if r["lag_growing"] or (r["p99_freshness_s"] or 999) >= 20:
+                holds = not r["lag_growing"] and (r["p99_freshness_s"] or 999) < 20
+                if holds != ok:
                     break
             live.stop()
     finally:
