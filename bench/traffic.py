@@ -59,7 +59,11 @@ class Traffic:
 
 
 def producer(bootstrap: str):
-    from confluent_kafka import Producer
+    try:
+        from confluent_kafka import Producer
+    except ImportError:
+        raise SystemExit("the benchmarks produce with confluent-kafka: "
+                         ".venv/bin/pip install -c constraints.txt -e '.[bench]'") from None
 
     return Producer({"bootstrap.servers": bootstrap, **PRODUCER_CONF})
 
