@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from vodflow.analytics import stream_gold as G
 from vodflow.analytics import stream_silver as S
 from vodflow.analytics import tables as T
+from vodflow.analytics.intervals import parse_interval
 from vodflow.analytics.txn import Txn, query_app_id
 from vodflow.settings import Settings, get_settings
 
@@ -86,8 +87,6 @@ class BatchRunner:
     pool and one Spark session per parallel step (same SparkContext; each session has its own
     idempotent-write settings, so concurrent MERGEs into different tables never mix them up)."""
 
-    PARALLEL = ("bronze", "quarantine", "title_hourly", "title_daily", "user_title", "playback_quality")
-
     def __init__(self, s: Settings, cfg: StreamConfig):
         self.s, self.cfg = s, cfg
         self.app_id: str | None = None
@@ -112,6 +111,10 @@ class BatchRunner:
                 .orderBy(F.col("batch_id").desc())
                 .select("max_client_ts", "watermark").limit(1).collect())
         return (rows[0]["max_client_ts"], rows[0]["watermark"]) if rows else (None, None)
+
+    def remember(self, batch_id: int, max_seen: datetime | None, watermark: datetime | None) -> None:
+        """What ``batch_id`` recorded in gold_progress: the next batch's watermark, without reading it back."""
+        self._last = (batch_id, max_seen, watermark)
 
     def __call__(self, df, batch_id: int) -> None:
         spark = df.sparkSession  # the query's own session: its conf and temp views are not shared
@@ -179,7 +182,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
                 batch_id, stats["n"], stats["max_server_ts"], *(fresh or (None, None, None, None)), done, n,
                 c["bad"], new_max, wm_new, {**steps.times, "total": steps.total()})], GOLD_PROGRESS.ddl())
             txn.append(progress, GOLD_PROGRESS, s)
-        runner._last = (batch_id, new_max, wm_new)
+        runner.remember(batch_id, new_max, wm_new)
         counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"],
                   "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
                   "total_s": steps.total()}
@@ -200,11 +203,7 @@ def _timed(steps: "Steps", name: str, fn, *a):
 
 def _minus(ts: datetime | None, interval: str) -> datetime | None:
     """``ts - interval`` for a Spark interval string such as '15 minutes' (the lateness setting)."""
-    if ts is None:
-        return None
-    from vodflow.analytics.intervals import parse_interval
-
-    return ts - parse_interval(interval)
+    return None if ts is None else ts - parse_interval(interval)
 
 
 def _gold(spark, s: Settings, txn: Txn, new, dates, steps: Steps, background, wait_all) -> None:

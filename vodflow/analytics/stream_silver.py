@@ -22,24 +22,11 @@ gets exactly the events it would have got the first time.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from vodflow.analytics import tables as T
 from vodflow.analytics.txn import Txn
 from vodflow.settings import Settings
-
-log = logging.getLogger("vodflow.analytics.stream")
-
-
-@dataclass
-class SilverResult:
-    rows: int                    # Kafka records in the batch
-    quarantined: int
-    new_events: int              # rows appended to silver (the input of gold)
-    batch_max_client_ts: datetime | None
-    events: object = None        # the new events (DataFrame, persisted) or None when there are none
 
 
 def ts_literal(ts: datetime | None) -> str:
