@@ -6,6 +6,7 @@ Used by the upload API to start ingest runs and by `vodflow smoke`. Only stdlib 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import httpx
 
@@ -83,10 +84,14 @@ class AirflowClient:
         r.raise_for_status()
         return r.json()["state"]
 
-    def wait(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2) -> str:
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600, poll: float = 2,
+             on_poll: Callable[[str], None] | None = None) -> str:
+        """The run's final state ('success' or 'failed'), or 'timeout'; ``on_poll(state)`` after each look."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             st = self.run_state(dag_id, run_id)
+            if on_poll:
+                on_poll(st)
             if st in ("success", "failed"):
                 return st
             time.sleep(poll)

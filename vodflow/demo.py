@@ -185,14 +185,12 @@ def train_once(s: Settings, console: Console, timeout: float = TRAINING_TIMEOUT)
         return False
     run_id = run["dag_run_id"]
     console.print(f"run {run_id}: {s.airflow_url}/dags/recs_training/runs/{run_id}")
-    t0, deadline, state = time.monotonic(), time.monotonic() + timeout, "queued"
+    t0 = time.monotonic()
     with console.status("recs_training ...") as st:
-        while time.monotonic() < deadline and state not in ("success", "failed"):
-            time.sleep(5)
-            state = af.run_state("recs_training", run_id)
-            st.update(f"recs_training: {state} ({time.monotonic() - t0:.0f}s)")
+        state = af.wait("recs_training", run_id, timeout=timeout, poll=5,
+                        on_poll=lambda now: st.update(f"recs_training: {now} ({time.monotonic() - t0:.0f}s)"))
     if state != "success":
-        what = "failed" if state == "failed" else f"did not finish in {timeout:.0f}s (state {state})"
+        what = "failed" if state == "failed" else f"did not finish in {timeout:.0f}s"
         console.print(f"[red]recs_training {what}: see the run in the Airflow UI[/]")
         return False
     console.print(f"recs_training succeeded in {time.monotonic() - t0:.0f}s")
