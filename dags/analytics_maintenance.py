@@ -1,7 +1,10 @@
 """analytics_maintenance: keep the watch-analytics Delta tables fast and prove they are fresh.
 
 Hourly: `freshness` fails loudly when gold lags the newest event on Kafka by more than
-VODFLOW_EVENTS_FRESHNESS_MAX; `optimize` compacts small files and Z-orders by the columns
+VODFLOW_EVENTS_FRESHNESS_MAX (the stream is not an Airflow task: this check carries its
+lineage, events -> gold, in the asset graph); `sync_titles` brings the lake's titles dimension
+(`vodflow.titles`) in step with the catalog (MERGE by video_id: new, changed and deleted titles;
+no commit when nothing changed); `optimize` compacts small files and Z-orders by the columns
 analysts filter on; `vacuum` removes unreferenced files older than the retention (never
 below Delta's 7-day safety floor); `announce_user_title` emits an event on the gold
 user-title asset (which starts `recs_training`) once enough rows changed since the last
@@ -17,7 +20,12 @@ from airflow.sdk import Param, dag, task
 from vodflow.analytics import tables as T
 from vodflow.analytics.assets import asset
 
-user_title = asset(T.USER_TITLE)
+user_title, sessions, titles, events = asset(T.USER_TITLE), asset(T.SESSIONS), asset(T.TITLES), asset(T.SILVER)
+# The stream service is not an Airflow task, so the tasks that watch it declare its lineage
+# (vodflow/analytics/assets.py): `freshness` certifies what the stream carried into the lake from the
+# events of the published titles; `announce_user_title` the interactions it derived from the sessions.
+# user_title is only an outlet of `announce_user_title`: an event on it starts recs_training.
+stream_outputs = [events] + [asset(t) for t in T.GOLD if t is not T.USER_TITLE]
 
 
 @dag(
@@ -42,7 +50,7 @@ user_title = asset(T.USER_TITLE)
     default_args={"owner": "vodflow-analytics", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
 )
 def analytics_maintenance():
-    @task
+    @task(inlets=[titles, events], outlets=stream_outputs)
     def freshness() -> dict:
         from vodflow.analytics.maintenance import check_freshness
 
@@ -69,7 +77,13 @@ def analytics_maintenance():
         return run(get_spark("analytics-vacuum"), retain_hours=int(params["vacuum_retain_hours"]),
                    full=bool(params["vacuum_full"]))
 
-    @task(inlets=[user_title], outlets=[user_title])
+    @task(outlets=[titles])
+    def sync_titles() -> dict:
+        from vodflow.analytics.titles import sync
+
+        return sync().as_dict()
+
+    @task(inlets=[sessions, user_title], outlets=[user_title])
     def announce_user_title(inlet_events=None, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -83,6 +97,7 @@ def analytics_maintenance():
         return {**d.extra(), "reason": d.reason}
 
     freshness()
+    sync_titles()
     optimize() >> vacuum()
     announce_user_title()
 

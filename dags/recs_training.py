@@ -15,12 +15,15 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from vodflow.analytics import tables as T
-from vodflow.analytics.assets import RECOMMENDATIONS, asset
+from vodflow.analytics.assets import asset
+from vodflow.analytics.tables import RECOMMENDATIONS
 from vodflow.recs.defaults import TRAINING
+from vodflow.recs.registry import model_asset
 
 SPARK = {"pool": "spark"}
 user_title = asset(T.USER_TITLE)
 recommendations = asset(RECOMMENDATIONS)
+model = model_asset()
 
 
 @dag(
@@ -67,7 +70,7 @@ recommendations = asset(RECOMMENDATIONS)
     },
 )
 def recs_training():
-    @task(**SPARK, execution_timeout=pendulum.duration(hours=4))
+    @task(**SPARK, execution_timeout=pendulum.duration(hours=4), inlets=[user_title], outlets=[model])
     def train(params=None, run_id=None, dag=None, ti=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -91,7 +94,7 @@ def recs_training():
 
         return run(params, registered)
 
-    @task(**SPARK, outlets=[recommendations])
+    @task(**SPARK, inlets=[model, user_title], outlets=[recommendations])
     def publish(decided: dict, params=None) -> dict:
         from vodflow.recs.training import publish as run
 

@@ -1,9 +1,10 @@
-"""video_ingest: master video → validated → ABR ladder → HLS + DASH (CMAF) → published → ready.
+"""video_ingest: master video → validated → ABR ladder → HLS + DASH (CMAF) → published → ready → named in the lake.
 
 One run per title. Started by `ingest_dispatch` for each ingest request on Kafka (the
 upload API publishes one per upload), or by hand from the Airflow UI with a `video_id` or
 an `s3_key` (masters/<id>/original.<ext>). A bad master fails with the
-reason stored in the catalog and publishes nothing; see docs/ingest.md.
+reason stored in the catalog and publishes nothing; see docs/ingest.md. `record_title` writes the
+title's row of the lake's titles dimension (`vodflow.titles`) once it is ready.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import os
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from vodflow.analytics import tables as T
+from vodflow.analytics.assets import asset, published, uploads
+
 HEAVY = {"pool": "encode"}
+masters, origin, titles = uploads(), published(), asset(T.TITLES)
 
 
 @dag(
@@ -50,7 +55,8 @@ def video_ingest():
 
         return run_step("inspect", req, ti)
 
-    @task(**HEAVY, pool_slots=min(2, os.cpu_count() or 1), execution_timeout=pendulum.duration(hours=6))
+    @task(**HEAVY, pool_slots=min(2, os.cpu_count() or 1), execution_timeout=pendulum.duration(hours=6),
+          inlets=[masters], outlets=[origin])
     def transcode(req: dict, plan: dict, ti=None) -> dict:
         from vodflow.ingest.steps import run_step
 
@@ -62,9 +68,16 @@ def video_ingest():
 
         return run_step("go_live", req, ti, result)
 
+    @task(inlets=[origin], outlets=[titles])
+    def record_title(req: dict, live: dict) -> dict:
+        """The published title's row in the lake's titles dimension (MERGE by video_id: a retry is harmless)."""
+        from vodflow.analytics.titles import record
+
+        return {"video_id": req["video_id"], **record(req["video_id"]).as_dict()}
+
     req = accept()
     plan = inspect(req)
-    go_live(req, transcode(req, plan))
+    record_title(req, go_live(req, transcode(req, plan)))
 
 
 video_ingest()

@@ -1,7 +1,8 @@
 """The analytics Delta tables: names, locations, schemas, partitioning, and their registration.
 
 One place for the lake layout, used by the streaming job, the maintenance DAG, ``vodflow sql``,
-the reports and the recommendations (``gold/user_title``). Every table lives at
+the reports, the titles dimension (``dim/titles``, :mod:`vodflow.analytics.titles`) and the
+recommendations (``gold/user_title`` in, ``gold/recommendations`` out). Every table lives at
 ``settings.table_path(path)`` and is registered in Spark SQL as ``vodflow.<name>``
 (:func:`register`). Column descriptions are the analyst's reference (``docs/analytics.md``).
 pyspark is imported lazily: the module is light enough for the API and the CLI.
@@ -205,8 +206,41 @@ GOLD_PROGRESS = Table(
     doc="One row per stream micro-batch: its watermark (deterministic on replay), what gold now reflects, "
         "freshness, and the time of each step (`vodflow stream`).")
 
+TITLES = Table(
+    "titles", "dim/titles",
+    (("video_id", "STRING", "catalog id of the title (one row per title): join the other tables on it"),
+     ("title", "STRING", "the title's name in the catalog"),
+     ("status", "STRING", "uploaded, processing, ready, failed, or deleted (gone from the catalog; the row stays "
+                          "so old events keep their name)"),
+     ("duration_s", "DOUBLE", "length of the master, seconds (null until the ingest probed it)"),
+     ("regions", "ARRAY<STRING>", "ISO 3166-1 alpha-2 countries it may play in; empty = worldwide"),
+     ("renditions", "INT", "published ABR rungs"),
+     ("top_height", "INT", "height of the highest rung, pixels"),
+     ("error", "STRING", "why the ingest failed (status failed)"),
+     ("created_at", "TIMESTAMP", "when it was uploaded"),
+     ("ready_at", "TIMESTAMP", "when it was last published"),
+     ("catalog_updated_at", "TIMESTAMP", "last change of the catalog row this copy reflects"),
+     ("synced_at", "TIMESTAMP", "when this row was last written")),
+    cluster_by=("video_id",),
+    doc="The catalog's titles, one row per video_id: written when a title is published (video_ingest) and "
+        "brought in step with the catalog hourly (analytics_maintenance `sync_titles`), so queries show names.")
+
+RECOMMENDATIONS = Table(
+    "recommendations", "gold/recommendations",
+    (("user_id", "STRING", "account"),
+     ("video_id", "STRING", "recommended title"),
+     ("rank", "INT", "1 = best"),
+     ("score", "FLOAT", "the model's score (user factors . item factors)"),
+     ("model_name", "STRING", "registered MLflow model"),
+     ("model_version", "STRING", "its version (the champion when published)"),
+     ("table_version", "BIGINT", "version of gold/user_title the seen sets come from"),
+     ("generated_at", "TIMESTAMP", "when the lists were published")),
+    doc="The champion's top-N unseen titles per user, overwritten by recs_training's publish task.")
+
 TABLES: dict[str, Table] = {t.name: t for t in (BRONZE, SILVER, QUARANTINE, SESSIONS, TITLE_HOURLY, TITLE_DAILY,
-                                                 USER_TITLE, PLAYBACK_QUALITY, GOLD_PROGRESS)}
+                                                 USER_TITLE, PLAYBACK_QUALITY, GOLD_PROGRESS, TITLES)}
+# RECOMMENDATIONS is written only by recs_training (Spark, overwrite): not in TABLES, so the stream's
+# :func:`ensure` never creates it empty and the API's "no lists yet" stays true until the first publish
 GOLD = (SESSIONS, TITLE_HOURLY, TITLE_DAILY, USER_TITLE, PLAYBACK_QUALITY)
 DROPOFF_BUCKETS = 20
 FRESHNESS_HIST_S = 600  # freshness histogram: 1 s buckets up to this

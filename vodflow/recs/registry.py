@@ -43,6 +43,20 @@ AIRFLOW_RUN_TAG = "airflow.run_id"
 COMPLETE_TAG = "vodflow.complete"
 MODEL_URI_TAG = "vodflow.model_uri"
 PROMOTED, KEPT = "promoted", "kept_champion"
+MODEL_ASSET = "vodflow_recs_model"
+
+
+def model_asset(settings: "Settings | None" = None, name: str = MODEL_NAME):
+    """The registered model as an Airflow asset (``x-mlflow://<tracking host>/<name>``): what
+    ``recs_training.train`` writes and ``publish`` reads (lineage: vodflow/analytics/assets.py)."""
+    from urllib.parse import urlsplit
+
+    from airflow.sdk import Asset
+
+    from vodflow.settings import get_settings
+
+    host = urlsplit((settings or get_settings()).mlflow_uri).netloc or "mlflow"
+    return Asset(name=MODEL_ASSET, uri=f"x-mlflow://{host}/{name}")
 
 
 def client(settings: "Settings | None" = None) -> "MlflowClient":

@@ -15,7 +15,7 @@ the new one, or the one it kept -- *with tonight's watch history*:
    the exported factors are kept, and numpy over those factors is exact and fast at this
    catalog size.)
 3. the lists overwrite the Delta table (default: the recommendations table of the lake) in one
-   commit (columns: :data:`vodflow.analytics.assets.RECOMMENDATIONS`);
+   commit (columns: :data:`vodflow.analytics.tables.RECOMMENDATIONS`);
 4. the serving file and the lists are logged to this run (``serving/factors.npz``,
    ``serving/top_n.parquet``) and the registered model tag ``vodflow.serving_bundle``
    points the API at them (the API reloads when the tag changes).

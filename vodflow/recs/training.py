@@ -20,7 +20,7 @@ import logging
 import tempfile
 from typing import Any, Mapping
 
-from vodflow.analytics.assets import RECOMMENDATIONS
+from vodflow.analytics.tables import RECOMMENDATIONS
 from vodflow.analytics.tables import USER_TITLE
 from vodflow.recs.defaults import TRAINING
 from vodflow.settings import get_settings

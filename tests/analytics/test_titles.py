@@ -1,0 +1,118 @@
+"""The titles dimension (``vodflow.titles``) over a real SQLite catalog and a local Delta lake (delta-rs,
+no JVM, no service): written on publish, synced with the catalog idempotently, queryable by name."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))   # catalogkit
+from catalogkit import REASON, add_ready  # noqa: E402
+
+from vodflow.analytics import titles  # noqa: E402
+from vodflow.analytics.query import run_sql  # noqa: E402
+from vodflow.analytics.tables import TITLES  # noqa: E402
+from vodflow.settings import load  # noqa: E402
+
+
+@pytest.fixture
+def env(tmp_path):
+    from vodflow.catalog import Catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    s = load({**os.environ, "VODFLOW_CATALOG_DB_URL": url, "VODFLOW_LAKE_URI": str(tmp_path / "lake")})
+    return s, Catalog(url)
+
+
+def version(s) -> int:
+    from deltalake import DeltaTable
+
+    return DeltaTable(TITLES.location(s)).version()
+
+
+def test_record_writes_the_published_title_once(env):
+    s, cat = env
+    vid = add_ready(cat, "Big Buck Bunny", 10.0, rungs=("360p", "720p"))
+    res = titles.record(vid, s)
+    assert (res.written, res.deleted, res.titles) == (1, 0, 1)
+    row = titles.read(s)[vid]
+    assert row["title"] == "Big Buck Bunny" and row["status"] == "ready" and row["duration_s"] == 10.0
+    assert (row["renditions"], row["top_height"], row["regions"]) == (2, 720, [])
+    assert row["ready_at"] is not None and row["catalog_updated_at"] == cat.get_video(vid).updated_at
+    v = version(s)
+    again = titles.record(vid, s)                      # an Airflow retry: nothing to write, no new commit
+    assert (again.written, again.titles, again.version) == (0, 1, v) and version(s) == v
+
+
+def test_sync_follows_the_catalog_new_changed_deleted(env):
+    s, cat = env
+    ready = add_ready(cat, "Bikes", 7.5)
+    bad = cat.create_video("Not a video", "masters/x/original.mp4")
+    waiting = cat.create_video("Waiting", "masters/y/original.mp4", regions="FR,DE")
+    first = titles.sync(s)
+    assert (first.written, first.deleted, first.titles) == (3, 0, 3)
+    rows = titles.read(s)
+    assert {rows[i]["status"] for i in (ready, bad.id, waiting.id)} == {"ready", "uploaded"}
+    assert sorted(rows[waiting.id]["regions"]) == ["DE", "FR"] and rows[waiting.id]["duration_s"] is None
+
+    v = version(s)
+    assert titles.sync(s).written == 0 and version(s) == v           # idempotent: no commit
+
+    cat.mark_failed(bad.id, REASON)
+    cat.delete_video(waiting.id)
+    second = titles.sync(s)
+    assert (second.written, second.deleted, second.titles) == (1, 1, 3)
+    rows = titles.read(s)
+    assert rows[bad.id]["status"] == "failed" and rows[bad.id]["error"] == REASON
+    assert rows[waiting.id]["status"] == "deleted" and rows[waiting.id]["title"] == "Waiting"   # keeps its name
+    assert rows[ready]["status"] == "ready"
+    v = version(s)
+    assert titles.sync(s).written == 0 and version(s) == v
+
+
+def test_concurrent_writers_both_land(env):
+    """Two ingests finishing together: one MERGE loses the commit race, re-reads and retries."""
+    s, cat = env
+    ids = [add_ready(cat, f"Title {i}", 5.0 + i) for i in range(3)]
+    titles.record(ids[0], s)                                         # the table exists
+    errors: list[BaseException] = []
+
+    def run(vid):
+        try:
+            titles.record(vid, s)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(v,)) for v in ids[1:]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {r["title"] for r in titles.read(s).values()} == {"Title 0", "Title 1", "Title 2"}
+
+
+def test_changed_rows_pure():
+    now = datetime(2026, 12, 5, tzinfo=timezone.utc)
+    a = {"video_id": "a", "title": "A", "status": "ready", "synced_at": now}
+    b = {"video_id": "b", "title": "B", "status": "ready", "synced_at": now}
+    current = {"a": a, "b": b, "c": {"video_id": "c", "title": "C", "status": "deleted"}}
+    later = datetime(2026, 12, 6, tzinfo=timezone.utc)
+    assert titles.changed_rows(current, [{**a, "synced_at": later}], complete=False, now=later) == ([], 0)
+    rows, gone = titles.changed_rows(current, [{**a, "title": "A2"}], complete=True, now=later)
+    assert gone == 1 and [(r["video_id"], r["title"], r["status"]) for r in rows] == [("a", "A2", "ready"),
+                                                                                      ("b", "B", "deleted")]
+
+
+def test_vodflow_sql_joins_names(env):
+    s, cat = env
+    vid = add_ready(cat, "Sintel", 12.0)
+    titles.sync(s)
+    got = run_sql("SELECT t.title, t.duration_s FROM vodflow.titles t WHERE video_id = $v", s,
+                  params={"v": vid}).to_pylist()
+    assert got == [{"title": "Sintel", "duration_s": 12.0}]

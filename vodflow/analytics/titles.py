@@ -1,0 +1,205 @@
+"""The titles dimension (``vodflow.titles``, ``dim/titles``): the catalog's names in the lake.
+
+Analysts join the event and gold tables on ``video_id``; this table gives each id its title,
+status, length and regions, so their queries, ``vodflow report dropoff`` and the notebooks show
+names, not UUIDs. Rules:
+
+* one row per ``video_id``, written by ``MERGE`` on it: re-running a write changes nothing, so
+  every writer is idempotent and Airflow may retry it;
+* written when a title is published (``video_ingest``'s ``record_title`` task, right after the
+  catalog marks it ready: :func:`record`) and brought in step with the whole catalog hourly
+  (``analytics_maintenance``'s ``sync_titles``: :func:`sync`), which also catches renames,
+  failures and deletions. Only rows that differ are written; a sync with nothing new makes no commit;
+* a title removed from the catalog keeps its row with ``status = 'deleted'``: old events still
+  have a name;
+* written with delta-rs (no JVM: the write takes well under a second inside an Airflow task);
+  a concurrent commit (two ingests finishing together) is retried by re-reading the table.
+
+Pure core (:func:`row_of`, :func:`changed_rows`) behind a thin adapter (:func:`write`, :func:`record`,
+:func:`sync`). Source of the columns: :data:`vodflow.analytics.tables.TITLES`; ``duration_s`` is the
+master's probed duration the ingest stores in ``source_props["duration"]`` (vodflow/media/probe.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterable
+
+from vodflow.analytics.tables import TITLES
+from vodflow.clients import delta_storage_options
+from vodflow.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from vodflow.catalog import VideoRecord
+
+log = logging.getLogger("vodflow.analytics")
+
+DELETED = "deleted"
+#: columns that say what a row is; ``synced_at`` only says when it was written
+COMPARED = tuple(c for c in TITLES.column_names if c != "synced_at")
+COMMIT_ATTEMPTS = 5
+PAGE = 500
+
+
+@dataclass
+class SyncResult:
+    written: int       # rows inserted or updated
+    deleted: int       # rows newly marked deleted
+    titles: int        # rows in the table after the write
+    version: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"written": self.written, "deleted": self.deleted, "titles": self.titles, "version": self.version}
+
+
+# -- pure core -------------------------------------------------------------------------------------------
+
+def row_of(rec: "VideoRecord", now: datetime) -> dict[str, Any]:
+    """The dimension row of one catalog record."""
+    dur = (rec.source_props or {}).get("duration")
+    heights = [r.height for r in rec.renditions]
+    return {
+        "video_id": rec.id, "title": rec.title, "status": getattr(rec.status, "value", rec.status),
+        "duration_s": float(dur) if dur is not None else None, "regions": list(rec.regions or []),
+        "renditions": len(rec.renditions), "top_height": max(heights) if heights else None,
+        "error": rec.error, "created_at": rec.created_at, "ready_at": rec.ready_at,
+        "catalog_updated_at": rec.updated_at, "synced_at": now,
+    }
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(c) == b.get(c) for c in COMPARED)
+
+
+def changed_rows(current: dict[str, dict[str, Any]], rows: Iterable[dict[str, Any]], *, complete: bool,
+                 now: datetime) -> tuple[list[dict[str, Any]], int]:
+    """The rows to MERGE so the table holds ``rows``: new or different ones, and, when ``rows`` is the
+    whole catalog (``complete``), every other row still present marked ``deleted``. Returns
+    ``(rows, how many of them are deletions)``."""
+    out = []
+    seen = set()
+    for r in rows:
+        seen.add(r["video_id"])
+        have = current.get(r["video_id"])
+        if have is None or not _same(have, r):
+            out.append(r)
+    gone = 0
+    if complete:
+        for vid, have in sorted(current.items()):
+            if vid not in seen and have.get("status") != DELETED:
+                out.append({**have, "status": DELETED, "synced_at": now})
+                gone += 1
+    return out, gone
+
+
+# -- adapter: delta-rs ---------------------------------------------------------------------------------
+
+def _storage(s: Settings) -> dict[str, str] | None:
+    opts = delta_storage_options(s)
+    if opts is not None:
+        # S3 has no atomic rename: writers here are serialised by MERGE retries on conflicts, and
+        # the object store must reject a second put of the same log entry (conditional put)
+        opts = {**opts, "conditional_put": "etag"}
+    return opts
+
+
+def _open(s: Settings, create: bool):
+    from deltalake import DeltaTable
+
+    from vodflow.analytics.query import arrow_schema
+
+    loc, opts = TITLES.location(s), _storage(s)
+    if DeltaTable.is_deltatable(loc, opts):
+        return DeltaTable(loc, storage_options=opts)
+    if not create:
+        return None
+    return DeltaTable.create(loc, schema=arrow_schema(TITLES), mode="ignore", name=TITLES.name,
+                             description=TITLES.doc, configuration=TITLES.properties(), storage_options=opts)
+
+
+def read(s: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """``{video_id: row}`` of the table (empty when it does not exist yet)."""
+    dt = _open(s or get_settings(), create=False)
+    if dt is None:
+        return {}
+    return {r["video_id"]: r for r in _to_arrow(dt).to_pylist()}
+
+
+def _to_arrow(dt) -> "pa.Table":
+    from deltalake import QueryBuilder
+
+    import pyarrow as pa
+
+    return pa.table(QueryBuilder().register("t", dt).execute("SELECT * FROM t"))
+
+
+def _merge(dt, rows: list[dict[str, Any]]) -> None:
+    import pyarrow as pa
+
+    from vodflow.analytics.query import arrow_schema
+
+    src = pa.Table.from_pylist(rows, schema=arrow_schema(TITLES))
+    (dt.merge(src, predicate="t.video_id = s.video_id", source_alias="s", target_alias="t")
+       .when_matched_update_all().when_not_matched_insert_all().execute())
+
+
+def write(rows: list[dict[str, Any]], s: Settings | None = None, *, complete: bool = False) -> SyncResult:
+    """MERGE ``rows`` (dimension rows, :func:`row_of`) into the table, creating it if needed; with
+    ``complete`` (``rows`` is the whole catalog) rows of titles no longer in it become ``deleted``.
+    Idempotent; retries a commit that lost a race with another writer."""
+    from deltalake.exceptions import CommitFailedError
+
+    s = s or get_settings()
+    now = datetime.now(timezone.utc)
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        dt = _open(s, create=True)
+        current = {r["video_id"]: r for r in _to_arrow(dt).to_pylist()}
+        todo, gone = changed_rows(current, rows, complete=complete, now=now)
+        if not todo:
+            return SyncResult(0, 0, len(current), dt.version())
+        try:
+            _merge(dt, todo)
+        except CommitFailedError as e:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            log.info("titles: commit conflict (%s), retrying", str(e).splitlines()[0])
+            time.sleep(0.2 * attempt)
+            continue
+        dt.update_incremental()
+        new = sum(1 for r in todo if r["video_id"] not in current)
+        return SyncResult(len(todo) - gone, gone, len(current) + new, dt.version())
+    raise AssertionError("unreachable")
+
+
+def record(video_id: str, s: Settings | None = None) -> SyncResult:
+    """Write one title's row from the catalog (after publishing it)."""
+    from vodflow.catalog import get_video
+
+    s = s or get_settings()
+    return write([row_of(get_video(video_id, db_url=s.catalog_db_url), datetime.now(timezone.utc))], s)
+
+
+def catalog_rows(s: Settings) -> list[dict[str, Any]]:
+    """Every title of the catalog as dimension rows (read in pages)."""
+    from vodflow.catalog import list_videos
+
+    now = datetime.now(timezone.utc)
+    out: dict[str, dict[str, Any]] = {}   # by id: an upload during the paging repeats a row, never two
+    offset = 0
+    while True:
+        page = list_videos(limit=PAGE, offset=offset, db_url=s.catalog_db_url)
+        out.update((r.id, row_of(r, now)) for r in page)
+        offset += len(page)
+        if len(page) < PAGE:
+            return list(out.values())
+
+
+def sync(s: Settings | None = None) -> SyncResult:
+    """Bring the table in step with the whole catalog (new, changed and deleted titles)."""
+    s = s or get_settings()
+    return write(catalog_rows(s), s, complete=True)
