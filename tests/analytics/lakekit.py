@@ -45,9 +45,14 @@ TITLE_DAILY_ROWS = [
     (VIDEO_C, 0, 4, 4, 3600.0, 1, drop(b1=2)),           # one view ended at an unknown position
 ]
 
+# the titles dimension names A and B; C has no row (a title the dimension has not caught up with)
+TITLE_NAMES = {VIDEO_A: "Big Buck Bunny", VIDEO_B: "Bikes"}
+
 # hand-computed answers
-TOP_7_DAYS = [(VIDEO_B, 5, 8.5), (VIDEO_A, 20, 7.5), (VIDEO_C, 4, 1.0)]          # video, views, watch hours
-COMPLETION_30_DAYS = [(VIDEO_A, 40, 16, 0.4), (VIDEO_C, 4, 1, 0.25), (VIDEO_B, 105, 5, 5 / 105)]
+TOP_7_DAYS = [(VIDEO_B, "Bikes", 5, 8.5), (VIDEO_A, "Big Buck Bunny", 20, 7.5), (VIDEO_C, None, 4, 1.0)]
+# video, title, views, watch hours
+COMPLETION_30_DAYS = [(VIDEO_A, "Big Buck Bunny", 40, 16, 0.4), (VIDEO_C, None, 4, 1, 0.25),
+                      (VIDEO_B, "Bikes", 105, 5, 5 / 105)]
 # VIDEO_A over 30 days: views 40; dropoff sums b0 16, b4 1, b9 4, b14 2, b19 1
 A_STILL_WATCHING = {1: 0.6, 4: 0.6, 5: 0.575, 9: 0.575, 10: 0.475, 15: 0.425, 19: 0.425, 20: 0.4}
 A_ENDED = {1: 16, 5: 1, 10: 4, 15: 2, 20: 1}                                        # 1-based bucket -> ended
@@ -128,6 +133,9 @@ def build_lake(lake: Path) -> Settings:
         for i in range(3)])
     _write(lake, "sessions", [dict(session_id="s9", user_id="u9", video_id=VIDEO_B, started_at=_ts(TODAY, 9))],
            mode="append")                                          # sessions: 4 rows, Delta version 1
+    _write(lake, "titles", [dict(video_id=v, title=t, status="ready", duration_s=600.0, regions=[], renditions=3,
+                                 top_height=720, created_at=_ts(day(30)), ready_at=_ts(day(30)),
+                                 catalog_updated_at=_ts(day(30)), synced_at=upd) for v, t in TITLE_NAMES.items()])
     return load({**os.environ, "VODFLOW_LAKE_URI": str(lake)})
 
 

@@ -26,7 +26,7 @@ from vodflow.analytics.tables import TABLES
 from vodflow.settings import REPO_ROOT, load
 
 DOCS = REPO_ROOT / "docs" / "analytics.md"
-WRITTEN = ["events", "playback_quality", "quarantine", "sessions", "title_daily"]
+WRITTEN = ["events", "playback_quality", "quarantine", "sessions", "title_daily", "titles"]
 
 
 def doc_queries() -> dict[str, str]:
@@ -110,13 +110,14 @@ def test_docs_have_the_example_queries():
 
 def test_doc_top_titles_by_watch_time(lake):
     rows = run_sql(doc_queries()["top titles by watch time"], lake).to_pylist()
-    assert [(r["video_id"], r["views"], r["watch_hours"]) for r in rows] == TOP_7_DAYS
+    assert [(r["video_id"], r["title"], r["views"], r["watch_hours"]) for r in rows] == TOP_7_DAYS
 
 
 def test_doc_completion_rate_per_title(lake):
     rows = run_sql(doc_queries()["completion rate per title"], lake).to_pylist()
-    assert [(r["video_id"], r["views"], r["completions"]) for r in rows] == [x[:3] for x in COMPLETION_30_DAYS]
-    assert [r["completion_rate"] for r in rows] == pytest.approx([x[3] for x in COMPLETION_30_DAYS], abs=1e-4)
+    assert [(r["video_id"], r["title"], r["views"], r["completions"]) for r in rows] == \
+        [x[:4] for x in COMPLETION_30_DAYS]
+    assert [r["completion_rate"] for r in rows] == pytest.approx([x[4] for x in COMPLETION_30_DAYS], abs=1e-4)
 
 
 def test_doc_dropoff_curve_of_one_title(lake):
@@ -163,7 +164,7 @@ def test_table_not_written_yet_names_the_existing_ones(lake):
         run_sql("SELECT * FROM vodflow.user_title", lake)
     msg = str(e.value)
     assert "user_title has not been written yet" in msg and "vodflow up" in msg and "streaming job" in msg
-    assert "Existing tables: events, playback_quality, quarantine, sessions, title_daily." in msg
+    assert "Existing tables: events, playback_quality, quarantine, sessions, title_daily, titles." in msg
 
 
 def test_unknown_table(lake):

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from lakekit import TODAY, VIDEO_A, VIDEO_B, VIDEO_C
+from lakekit import TITLE_NAMES, TODAY, VIDEO_A, VIDEO_B, VIDEO_C, _write, build_lake
 
 from vodflow.analytics.query import AnalyticsError
 from vodflow.analytics.report import dropoff_chart, dropoff_data
@@ -82,3 +82,27 @@ def test_cli_report_errors(cli):
     assert "Traceback" not in r.output
     r = cli("report", "dropoff", VIDEO_B, "--days", "1")
     assert r.exit_code == 1 and "no views in the last 1 days" in r.stderr
+
+
+def test_chart_is_headed_by_the_title_name(lake):
+    a = dropoff_data(VIDEO_A, lake)
+    assert a.title == TITLE_NAMES[VIDEO_A] == "Big Buck Bunny" and a.heading == "Drop-off: Big Buck Bunny"
+    c = dropoff_data(VIDEO_C, lake)                              # not in vodflow.titles: headed by its id
+    assert c.title is None and c.heading == f"Drop-off: {VIDEO_C}"
+
+
+def test_a_title_can_be_named_instead_of_its_id(lake, tmp_path):
+    by_name = dropoff_data("big buck BUNNY", lake)
+    assert (by_name.video_id, by_name.views, by_name.title) == (VIDEO_A, 40, "Big Buck Bunny")
+    with pytest.raises(AnalyticsError, match="unknown video Nope"):
+        dropoff_data("Nope", lake)
+    own = build_lake(tmp_path / "lake")                          # a private lake: C gets B's name too
+    _write(tmp_path / "lake", "titles", [dict(video_id=VIDEO_C, title="Bikes", status="ready")], mode="append")
+    with pytest.raises(AnalyticsError, match=rf"2 titles are named 'Bikes': .*{VIDEO_B} \(Bikes\).*video id instead"):
+        dropoff_data("Bikes", own)
+
+
+def test_cli_report_prints_the_name(cli, tmp_path):
+    r = cli("report", "dropoff", "Big Buck Bunny", "--out", str(tmp_path / "a.png"))
+    assert r.exit_code == 0, r.output
+    assert "Big Buck Bunny: 40 views" in r.stderr and png_size(tmp_path / "a.png") == (1000, 560)

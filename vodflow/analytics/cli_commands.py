@@ -200,11 +200,12 @@ def register(app: typer.Typer) -> None:
 
     @report_app.command("dropoff")
     def dropoff_cmd(
-        video_id: str = typer.Argument(..., help="Catalog id of the title."),
+        video_id: str = typer.Argument(..., metavar="VIDEO",
+                                       help="Catalog id of the title, or its name (as in vodflow.titles)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default dropoff_<VIDEO_ID>.png)."),
         days: int = typer.Option(0, "--days", min=0, help="Only the last N days, today (UTC) included; 0 = all days."),
     ) -> None:
-        """Drop-off chart of a title (PNG): share of views still watching along the title, from title_daily."""
+        """Drop-off chart of a title (PNG), headed by its name: share of views still watching along the title."""
         from vodflow.analytics.query import AnalyticsError
         from vodflow.analytics.report import dropoff_chart, dropoff_data
         from vodflow.settings import get_settings
@@ -213,9 +214,9 @@ def register(app: typer.Typer) -> None:
             d = dropoff_data(video_id, get_settings(), days=days)
         except AnalyticsError as e:
             _fail(str(e))
-        path = dropoff_chart(d, out or Path(f"dropoff_{video_id}.png"))
+        path = dropoff_chart(d, out or Path(f"dropoff_{d.video_id}.png"))
         _console(stderr=True).print(
-            f"[dim]{d.views:,} views, completion rate {100 * d.completion_rate:.1f} %, "
+            f"[dim]{_escape(d.title) + ': ' if d.title else ''}{d.views:,} views, completion rate {100 * d.completion_rate:.1f} %, "
             f"{d.first_date} to {d.last_date}[/]")
         typer.echo(str(path))
 

@@ -1,6 +1,7 @@
 """Reports from the analytics tables: the drop-off (retention) chart of one title.
 
-``vodflow report dropoff VIDEO_ID`` sums the title's ``title_daily`` rows over the chosen days:
+``vodflow report dropoff VIDEO`` (an id, or a name from ``vodflow.titles``) sums the title's
+``title_daily`` rows over the chosen days, and heads the chart with the title's name:
 ``dropoff[k]`` counts the views (sessions) that ended in the k-th 5 % of the title without completing,
 so the share still watching at position ``5 * (k + 1) %`` is ``1 - sum(dropoff[0..k]) / views``.
 Views whose position could not be placed in a bucket (no known title length) are counted in the
@@ -30,6 +31,12 @@ class Dropoff:
     completions: int
     watch_time_s: float
     dropoff: list[int] = field(default_factory=list)  # DROPOFF_BUCKETS counts
+    title: str | None = None       # the name in vodflow.titles (None when the dimension has no row)
+
+    @property
+    def heading(self) -> str:
+        """The chart's heading: the title's name, the id when the titles dimension does not name it."""
+        return f"Drop-off: {self.title or self.video_id}"
 
     @property
     def completion_rate(self) -> float:
@@ -55,19 +62,42 @@ class Dropoff:
         return max(0, self.views - self.completions - sum(self.dropoff))
 
 
-def dropoff_data(video_id: str, s: Settings | None = None, days: int = 0, today: date | None = None) -> Dropoff:
-    """Sum ``title_daily`` for ``video_id`` over the last ``days`` days (UTC, today included; 0 = all)."""
+def title_names(video: str, s: Settings) -> dict[str, str]:
+    """``{video_id: title}`` of the titles whose id is ``video`` or whose name is ``video`` (any case),
+    from ``vodflow.titles``; empty when the dimension does not exist yet or names nothing."""
+    if open_table(TABLES["titles"], s) is None:
+        return {}
+    rows = run_sql("SELECT video_id, title FROM titles WHERE video_id = $v OR lower(title) = lower($v) "
+                   "ORDER BY video_id = $v DESC, ready_at DESC NULLS LAST", s, params={"v": video}).to_pylist()
+    return {r["video_id"]: r["title"] for r in rows}
+
+
+def resolve_video(video: str, s: Settings) -> tuple[str, str | None]:
+    """``(video_id, title)`` of ``video``, a catalog id or a title's name (vodflow.titles)."""
+    names = title_names(video, s)
+    if video in names or not names:
+        return video, names.get(video)
+    if len(names) > 1:
+        listed = ", ".join(f"{i} ({n})" for i, n in names.items())
+        raise AnalyticsError(f"{len(names)} titles are named {video!r}: {listed}; give the video id instead")
+    return next(iter(names.items()))
+
+
+def dropoff_data(video: str, s: Settings | None = None, days: int = 0, today: date | None = None) -> Dropoff:
+    """Sum ``title_daily`` for ``video`` (an id, or a title's name known to vodflow.titles) over the last
+    ``days`` days (UTC, today included; 0 = all)."""
     s = s or get_settings()
     if open_table(TABLES["title_daily"], s) is None:
         raise AnalyticsError(f"no drop-off data: table title_daily has not been written yet under {s.lake_uri}; "
                              f"{NOT_WRITTEN_HINT}")
+    video_id, title = resolve_video(video, s)
     rows = run_sql("SELECT date, views, completions, watch_time_s, dropoff FROM title_daily "
                    "WHERE video_id = $video_id ORDER BY date", s, params={"video_id": video_id}).to_pylist()
     if not rows:
         titles = run_sql("SELECT count(DISTINCT video_id) AS n FROM title_daily", s).column(0)[0].as_py()
         raise AnalyticsError(f"unknown video {video_id}: title_daily has no row for it ({titles} titles have rows; "
-                             "list them with `vodflow sql \"SELECT video_id, sum(views) AS views FROM title_daily "
-                             "GROUP BY 1 ORDER BY 2 DESC\"`)")
+                             "list them with `vodflow sql \"SELECT video_id, t.title, sum(views) AS views FROM "
+                             "title_daily LEFT JOIN titles t USING (video_id) GROUP BY ALL ORDER BY views DESC\"`)")
     if days > 0:
         today = today or datetime.now(timezone.utc).date()
         since = today - timedelta(days=days - 1)
@@ -85,7 +115,7 @@ def dropoff_data(video_id: str, s: Settings | None = None, days: int = 0, today:
             buckets[k] += n or 0
     return Dropoff(video_id, rows[0]["date"], rows[-1]["date"], len(rows), views,
                    sum(r["completions"] or 0 for r in rows), float(sum(r["watch_time_s"] or 0 for r in rows)),
-                   buckets)
+                   buckets, title)
 
 
 def dropoff_chart(d: Dropoff, out: Path) -> Path:
@@ -113,8 +143,8 @@ def dropoff_chart(d: Dropoff, out: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper right", fontsize=9)
     period = f"{d.first_date}" if d.first_date == d.last_date else f"{d.first_date} to {d.last_date}"
-    fig.suptitle(f"Drop-off: {d.video_id}", fontsize=13, fontweight="bold")
-    sub = (f"{d.views:,} views, {d.completions:,} completed ({rate:.1f} %), "
+    fig.suptitle(d.heading, fontsize=13, fontweight="bold")
+    sub = (f"{d.video_id}: " if d.title else "") + (f"{d.views:,} views, {d.completions:,} completed ({rate:.1f} %), "
            f"{d.watch_time_s / 3600:,.1f} h watched; {period} ({d.days} day{'s' if d.days != 1 else ''} with views)")
     if d.unbucketed:
         sub += f"; {d.unbucketed:,} view{'s' if d.unbucketed != 1 else ''} ended at an unknown position"
