@@ -96,3 +96,22 @@ class AirflowClient:
                 return st
             time.sleep(poll)
         return "timeout"
+
+    def assets(self, page: int = 100) -> list[dict]:
+        """Every asset Airflow knows, with its ``producing_tasks`` / ``consuming_tasks`` / ``scheduled_dags``."""
+        out: list[dict] = []
+        while True:
+            r = self._req("GET", "/assets", params={"limit": page, "offset": len(out), "order_by": "id"})
+            r.raise_for_status()
+            body = r.json()
+            out += body["assets"]
+            if not body["assets"] or len(out) >= body["total_entries"]:
+                return out
+
+    def lineage(self, asset_id: int) -> dict:
+        """The data-lineage graph the UI draws for an asset (``{"nodes": [...], "edges": [...]}``: assets and the
+        tasks that read (inlets) or write (outlets) them, traced up- and downstream)."""
+        r = self.http.get(f"{self.base}/ui/dependencies", headers=self._headers(),
+                          params={"node_id": f"asset:{asset_id}", "dependency_type": "data"})
+        r.raise_for_status()
+        return r.json()

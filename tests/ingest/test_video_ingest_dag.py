@@ -172,3 +172,13 @@ def test_av1_master_is_ingested_through_a_mezzanine(stack):
     assert rec["status"] == "ready"
     # the fixed ladder tops out at 720p; a per-title ladder may stop lower on this synthetic pattern
     assert max(r["height"] for r in rec["renditions"]) == 720 or rec["source_props"]["ladder"]["mode"] == "per-title"
+
+
+def test_published_title_is_named_in_the_lake(stack, ingested):
+    """record_title wrote the title's row of vodflow.titles right after go_live (issue 19)."""
+    from vodflow.analytics.titles import read
+
+    row = read(stack)[ingested]
+    rec = catalog.get_video(ingested)
+    assert (row["title"], row["status"], row["renditions"]) == ("Big Buck Bunny", "ready", len(rec.renditions))
+    assert row["duration_s"] == pytest.approx(rec.source_props["duration"]) and row["ready_at"] == rec.ready_at
