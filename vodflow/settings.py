@@ -72,6 +72,10 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
     Spec("VODFLOW_EVENTS_FRESHNESS_MAX", "15 minutes",
          "analytics_maintenance fails when gold lags the newest event on the topic by more than this."),
+    Spec("VODFLOW_SQL_ENDPOINT", "on",
+         "Run the SQL endpoint (Spark Connect over the lake's tables, by name) under `vodflow up` (on/off)."),
+    Spec("VODFLOW_SQL_URL", "sc://127.0.0.1:15002",
+         "Spark Connect URL of the SQL endpoint: what clients connect to (pyspark[connect], Spark Connect JDBC)."),
     Spec("VODFLOW_RECS_RETRAIN_MIN_CHANGES", "1000",
          "analytics_maintenance announces gold/user_title to recs_training (asset event) once this many "
          "rows changed since the last announcement; 0 announces every change."),
