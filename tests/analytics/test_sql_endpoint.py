@@ -20,7 +20,9 @@ from lakekit import (A_ENDED, A_STILL_WATCHING, COMPLETION_30_DAYS, NEWEST_EVENT
 from test_query import doc_queries
 
 from vodflow.analytics.sql_endpoint import EndpointError, endpoint, server_conf
-from vodflow.settings import load
+from vodflow.settings import get_settings, load
+from vodflow.stack import health
+from vodflow.stack.services import sql_endpoint_service
 
 START_TIMEOUT_S = 240
 
@@ -51,12 +53,15 @@ def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("sql-endpoint")
     lake = build_lake(d / "lake")
     url = f"sc://127.0.0.1:{free_port()}"
-    status = d / "status.json"
-    env = {**os.environ, "VODFLOW_LAKE_URI": lake.lake_uri, "VODFLOW_SQL_URL": url}
+    # the stack's own service definition, in a private home (the stack's endpoint may be running)
+    env = {**os.environ, "VODFLOW_HOME": str(d / "home"), "VODFLOW_LAKE_URI": lake.lake_uri, "VODFLOW_SQL_URL": url,
+           "VODFLOW_SPARK_JARS_DIR": str(get_settings().spark_jars_dir)}
+    svc = sql_endpoint_service(load(env))
+    status = d / "home" / "run" / "sql-endpoint.json"
+    assert svc.argv[svc.argv.index("--status-file") + 1] == str(status)
     with open(d / "server.log", "wb") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "vodflow.analytics.sql_endpoint", "--status-file", str(status),
-                                 "--refresh", "2"], env=env, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen([*svc.argv, "--refresh", "2"], env={**env, **svc.env}, stdout=logf,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (status.exists() and json.loads(status.read_text())["tables"]):
@@ -91,6 +96,7 @@ def test_every_written_table_is_registered_by_name(server, spark):
     names = sorted(r.tableName for r in spark.sql("SHOW TABLES IN vodflow").collect())
     assert names == ["events", "playback_quality", "quarantine", "sessions", "title_daily", "titles"]
     assert json.loads(server[1].read_text())["tables"] == names
+    assert health.sql_endpoint(server[1], server[0]) == (True, "6 tables")       # what `vodflow status` shows
     assert spark.table("vodflow.title_daily").count() == 6
 
 

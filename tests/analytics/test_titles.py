@@ -116,3 +116,18 @@ def test_vodflow_sql_joins_names(env):
     got = run_sql("SELECT t.title, t.duration_s FROM vodflow.titles t WHERE video_id = $v", s,
                   params={"v": vid}).to_pylist()
     assert got == [{"title": "Sintel", "duration_s": 12.0}]
+
+
+def test_the_stream_and_delta_rs_share_the_table(spark, env):
+    """The stream's ``tables.ensure`` may create dim/titles first (Spark): delta-rs MERGEs into it, and Spark
+    reads (and compacts) what delta-rs wrote."""
+    from vodflow.analytics import tables as T
+
+    s, cat = env
+    T.ensure(spark, s, [TITLES])
+    vid = add_ready(cat, "Elephants Dream", 9.0)
+    assert titles.record(vid, s).written == 1
+    got = spark.read.format("delta").load(TITLES.location(s)).collect()
+    assert [(r["video_id"], r["title"], r["status"]) for r in got] == [(vid, "Elephants Dream", "ready")]
+    spark.sql(f"OPTIMIZE delta.`{TITLES.location(s)}` ZORDER BY (video_id)")
+    assert titles.record(vid, s).written == 0 and titles.read(s)[vid]["duration_s"] == 9.0

@@ -83,3 +83,27 @@ def analytics_stream(status_file, restarts_file=None, max_age: float = 60.0) -> 
         return False, "the query is not active" + restarted
     last = [(q.get("progress") or {}).get("batchId") for q in queries.values()]
     return True, "batch " + "/".join("-" if b is None else str(b) for b in last) + restarted
+
+
+def sql_endpoint(status_file, url: str, max_age: float = 120.0) -> tuple[bool, str]:
+    """The SQL endpoint's heartbeat is fresh and its Spark Connect port accepts connections."""
+    import socket
+    import time
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    try:
+        data = json.loads(Path(status_file).read_text())
+    except (OSError, ValueError):
+        return False, "starting (no heartbeat yet)"
+    age = time.time() - float(data.get("ts", 0))
+    if age > max_age:
+        return False, f"heartbeat {age:.0f} s old"
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=1.0):
+            pass
+    except OSError as e:
+        return False, f"{url} refuses connections ({e})"
+    n = len(data.get("tables") or [])
+    return True, f"{n} table{'s' if n != 1 else ''}"

@@ -8,6 +8,7 @@ Each entry is the real software run as a background process:
 * ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer
 * ``edge-origin`` read-only S3Proxy over the origin bucket, the edge's origin (local OAC stand-in)
 * ``edge``     nginx caching edge: signed URLs verified by the API, cache by path (vodflow/cdn)
+* ``sql-endpoint`` Spark Connect over the lake's Delta tables, by name (vodflow/analytics/sql_endpoint.py)
 
 Services are listed in start order; ``GROUPS`` says which can start together.
 """
@@ -225,6 +226,21 @@ def analytics_stream_service(s: Settings) -> Service:
                    stop_timeout=60.0, description="Spark Structured Streaming: video_events → Delta")
 
 
+# --------------------------------------------------------------------------- SQL endpoint
+def sql_endpoint_service(s: Settings) -> Service:
+    """Spark Connect over the lake, every table registered by name (vodflow/analytics/sql_endpoint.py)."""
+    from urllib.parse import urlsplit
+
+    status = s.home / "run" / "sql-endpoint.json"
+    url = s["VODFLOW_SQL_URL"]
+    parts = urlsplit(url)
+    argv = [sys.executable, "-m", "vodflow.analytics.sql_endpoint", "--status-file", str(status)]
+    return Service("sql-endpoint", argv, url, s.home, lambda: health.sql_endpoint(status, url),
+                   env=s3_env(s), ports=[(parts.hostname or s.bind_host, parts.port or 15002)],
+                   prestart=lambda: status.unlink(missing_ok=True), stop_timeout=30.0,
+                   description="Spark Connect SQL endpoint over the lake's Delta tables")
+
+
 # --------------------------------------------------------------------------- edge (local CDN)
 def edge_origin_service(s: Settings) -> Service:
     """Read-only, unauthenticated S3Proxy over the origin bucket only: what the edge fetches from
@@ -259,13 +275,15 @@ def edge_service(s: Settings) -> Service:
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
     return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s),
-            analytics_stream_service(s), edge_origin_service(s), edge_service(s)]
+            analytics_stream_service(s), edge_origin_service(s), edge_service(s), sql_endpoint_service(s)]
 
 
 def enabled(s: Settings, name: str) -> bool:
     """Whether `vodflow up` starts ``name`` (the analytics stream can be switched off)."""
     if name == "analytics-stream":
         return s["VODFLOW_EVENTS_STREAM"].strip().lower() in ("on", "true", "1", "yes")
+    if name == "sql-endpoint":
+        return s["VODFLOW_SQL_ENDPOINT"].strip().lower() in ("on", "true", "1", "yes")
     if name in ("edge", "edge-origin"):
         on = s["VODFLOW_EDGE"].strip().lower() in ("on", "true", "1", "yes")
         if name == "edge-origin":
@@ -279,4 +297,5 @@ GROUPS: list[list[str]] = [
     ["s3", "kafka"],
     ["mlflow", "airflow-api", "api", "edge-origin"],
     ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "analytics-stream", "edge"],
+    ["sql-endpoint"],   # last: a second Spark driver, started once the stream's is up (2 cores)
 ]
