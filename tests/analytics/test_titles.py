@@ -131,3 +131,28 @@ def test_the_stream_and_delta_rs_share_the_table(spark, env):
     assert [(r["video_id"], r["title"], r["status"]) for r in got] == [(vid, "Elephants Dream", "ready")]
     spark.sql(f"OPTIMIZE delta.`{TITLES.location(s)}` ZORDER BY (video_id)")
     assert titles.record(vid, s).written == 0 and titles.read(s)[vid]["duration_s"] == 9.0
+
+
+def test_cli_sync_titles(env, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from vodflow.cli import app
+    from vodflow.settings import get_settings
+
+    s, cat = env
+    add_ready(cat, "Cosmos Laundromat", 11.0)
+    monkeypatch.setenv("VODFLOW_CATALOG_DB_URL", s.catalog_db_url)
+    monkeypatch.setenv("VODFLOW_LAKE_URI", s.lake_uri)
+    get_settings.cache_clear()
+    try:
+        r = CliRunner().invoke(app, ["sync-titles"])
+        assert r.exit_code == 0, r.output
+        assert r.stdout.startswith("vodflow.titles: 1 titles; wrote 1, marked 0 deleted")
+        assert "wrote 0" in CliRunner().invoke(app, ["sync-titles"]).stdout
+        (tmp_path / "a-file").write_text("")                         # a catalog that cannot be opened
+        monkeypatch.setenv("VODFLOW_CATALOG_DB_URL", f"sqlite:///{tmp_path / 'a-file' / 'catalog.db'}")
+        get_settings.cache_clear()
+        bad = CliRunner().invoke(app, ["sync-titles"])
+        assert bad.exit_code == 1 and "cannot sync vodflow.titles" in bad.output and "Traceback" not in bad.output
+    finally:
+        get_settings.cache_clear()

@@ -99,7 +99,7 @@ def _escape(s: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sql``, ``tables``, ``stream`` and ``report dropoff`` to the ``vodflow`` Typer app."""
+    """Add ``sql``, ``sync-titles``, ``tables``, ``stream`` and ``report dropoff`` to the ``vodflow`` Typer app."""
 
     @app.command("sql")
     def sql_cmd(
@@ -129,6 +129,22 @@ def register(app: typer.Typer) -> None:
             _console(stderr=True).print(f"[dim]{res.num_rows} row{'s' if res.num_rows != 1 else ''}{more}[/]")
         elif truncated:
             _console(stderr=True).print(f"[yellow]output limited to {limit} rows: use --limit 0 for all[/]")
+
+    @app.command("sync-titles")
+    def sync_titles_cmd() -> None:
+        """Bring the lake's titles dimension (vodflow.titles) in step with the catalog now (the hourly
+        analytics_maintenance DAG does it too; each publish writes its title)."""
+        from vodflow.analytics.titles import sync
+        from vodflow.settings import get_settings
+
+        s = get_settings()
+        try:
+            r = sync(s)
+        except Exception as e:  # noqa: BLE001 - catalog or lake unreachable: one clean line, no traceback
+            _fail(f"cannot sync vodflow.titles (catalog {s.catalog_db_url}, lake {s.lake_uri}): "
+                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        typer.echo(f"vodflow.titles: {r.titles} titles; wrote {r.written}, marked {r.deleted} deleted"
+                   + (f" (Delta version {r.version})" if r.version is not None else ""))
 
     @app.command("tables")
     def tables_cmd(markdown: bool = typer.Option(False, "--markdown",
