@@ -132,20 +132,18 @@ def test_kill_restart_and_maintenance_reconcile(events_topic_settings, spark, tm
         proc.kill()                                                # 2nd SIGKILL, still mid-backlog
         proc.start()
         produce(chunks[2][: len(chunks[2]) // 2])
-        # maintenance while the stream is writing. The DAG declares the stack's asset (gold/user_title as
-        # deployed, the one recs_training is scheduled on); its tasks run with this test's lake and topic, and
-        # a threshold no test reaches, so it announces nothing that would start recs_training in the stack.
-        # dag.test() parses the file again in-process when a task starts, under this test's environment:
-        # pin the asset URI to the stack's, or Airflow sees a second URI for the asset's name and refuses
-        # the task (AirflowInactiveAssetInInletOrOutletException).
+        # maintenance while the stream is writing. The DAG declares the stack's assets (the lake's tables as
+        # deployed; gold/user_title is the one recs_training is scheduled on); its tasks run with this test's
+        # lake and topic, and a threshold no test reaches, so it announces nothing that would start
+        # recs_training in the stack. dag.test() parses the file again in-process when a task starts, under
+        # this test's environment: pin every table's asset URI to the stack's, or Airflow sees a second URI
+        # for an asset's name and refuses the task (AirflowInactiveAssetInInletOrOutletException).
         from airflow.dag_processing.dagbag import DagBag
 
         from vodflow.analytics import assets
 
-        stack_uri = assets.table_uri(T.USER_TITLE)
-        real = assets.table_uri
-        monkeypatch.setattr(assets, "table_uri",
-                            lambda t, settings=None: stack_uri if t == T.USER_TITLE else real(t, settings))
+        stack_uris = {t.name: assets.table_uri(t) for t in (*T.TABLES.values(), T.RECOMMENDATIONS)}
+        monkeypatch.setattr(assets, "table_uri", lambda t, settings=None: stack_uris[t.name])
         dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "analytics_maintenance.py")).get_dag("analytics_maintenance")
         for k in ("VODFLOW_TOPIC_EVENTS", "VODFLOW_LAKE_URI"):
             monkeypatch.setenv(k, env[k])
@@ -156,6 +154,7 @@ def test_kill_restart_and_maintenance_reconcile(events_topic_settings, spark, tm
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert states["optimize"] == "success" and states["vacuum"] == "success", states
         assert states["announce_user_title"] == "skipped", states   # below the retraining threshold
+        assert states["sync_titles"] == "success", states          # the stack's catalog, named in this lake
         wait_until(lambda: gold_events(s) >= want["silver"], 600, proc, "gold to catch up")
     finally:
         proc.stop()
