@@ -115,6 +115,7 @@ def watch_and_recommend(s: Settings, console: Console, demo_ids: list[str], toke
         return False
     if not wait_for_lake(s, console, demo_ids):
         return False
+    chart_dropoff(s, console, demo_ids[0])
     if len(durations) < 2:
         console.print("[yellow]only one ready title: the recommender needs viewers with two titles to evaluate "
                       "a model, so no model is trained; upload another title and run `vodflow demo` again[/]")
@@ -146,6 +147,20 @@ def watch_and_recommend(s: Settings, console: Console, demo_ids: list[str], toke
     console.print(f"open {s.api_url}/ and log in as a viewer (`vodflow users add EMAIL --country US`): the home "
                   "page shows the \"More for you\" row")
     return ok
+
+
+def chart_dropoff(s: Settings, console: Console, video_id: str) -> None:
+    """The drop-off chart of a demo title, headed by its name from vodflow.titles (`vodflow report dropoff`)."""
+    from vodflow.analytics.query import AnalyticsError
+    from vodflow.analytics.report import dropoff_chart, dropoff_data
+
+    try:
+        d = dropoff_data(video_id, s)
+    except AnalyticsError as e:
+        console.print(f"[yellow]no drop-off chart: {e}[/]")
+        return
+    path = dropoff_chart(d, s.home / "demo" / f"dropoff_{video_id}.png")
+    console.print(f"{d.heading}: {d.views} views, completion rate {100 * d.completion_rate:.1f} % -> {path}")
 
 
 def wait_for_lake(s: Settings, console: Console, video_ids: list[str], timeout: float = LAKE_TIMEOUT) -> bool:

@@ -106,3 +106,19 @@ def test_cli_report_prints_the_name(cli, tmp_path):
     r = cli("report", "dropoff", "Big Buck Bunny", "--out", str(tmp_path / "a.png"))
     assert r.exit_code == 0, r.output
     assert "Big Buck Bunny: 40 views" in r.stderr and png_size(tmp_path / "a.png") == (1000, 560)
+
+
+def test_demo_prints_the_named_chart(lake, tmp_path):
+    """`make demo` ends step 6 with the demo title's drop-off chart, headed by its name."""
+    from rich.console import Console
+
+    from vodflow.demo import chart_dropoff
+
+    s = load({**os.environ, "VODFLOW_LAKE_URI": lake.lake_uri, "VODFLOW_HOME": str(tmp_path)})
+    console = Console(record=True, width=200)
+    chart_dropoff(s, console, VIDEO_A)
+    out = console.export_text()
+    assert "Drop-off: Big Buck Bunny: 40 views, completion rate 40.0 %" in out
+    assert png_size(tmp_path / "demo" / f"dropoff_{VIDEO_A}.png") == (1000, 560)
+    chart_dropoff(s, console, "nope")
+    assert "no drop-off chart: unknown video nope" in console.export_text()
