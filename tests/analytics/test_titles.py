@@ -156,3 +156,11 @@ def test_cli_sync_titles(env, monkeypatch, tmp_path):
         assert bad.exit_code == 1 and "cannot sync vodflow.titles" in bad.output and "Traceback" not in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_missing_table_says_how_to_fill_it(env):
+    from vodflow.analytics.query import UnknownTableError
+
+    s, _ = env
+    with pytest.raises(UnknownTableError, match=r"titles has not been written yet .*`vodflow sync-titles` fills it"):
+        run_sql("SELECT * FROM vodflow.titles", s)

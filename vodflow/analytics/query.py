@@ -148,7 +148,8 @@ def _explain(e: Exception, s: Settings) -> AnalyticsError:
     existing = sorted(existing_tables(s))
     have = ", ".join(existing) if existing else f"none yet under {s.lake_uri}"
     if missing in TABLES:
-        return UnknownTableError(f"table {missing} has not been written yet under {s.lake_uri}: {NOT_WRITTEN_HINT}. "
+        hint = f"{TABLES[missing].fill_hint}; {NOT_WRITTEN_HINT}" if TABLES[missing].fill_hint else NOT_WRITTEN_HINT
+        return UnknownTableError(f"table {missing} has not been written yet under {s.lake_uri}: {hint}. "
                                  f"Existing tables: {have}.")
     pending = [n for n in TABLES if n not in existing]
     later = f" Not written yet: {', '.join(pending)} - {NOT_WRITTEN_HINT}." if pending else ""

@@ -29,6 +29,7 @@ class Table:
     cluster_by: tuple[str, ...] = ()           # Z-order columns for OPTIMIZE (what analysts filter by)
     doc: str = ""
     stats_columns: tuple[str, ...] = ()        # Delta file statistics only on these (default: Delta's first 32)
+    fill_hint: str = ""                        # how to fill it now, when the stream is not what writes it
 
     def properties(self) -> dict[str, str]:
         """Table properties set at creation (and brought in line by :func:`ensure` on older tables)."""
@@ -223,7 +224,8 @@ TITLES = Table(
      ("synced_at", "TIMESTAMP", "when this row was last written")),
     cluster_by=("video_id",),
     doc="The catalog's titles, one row per video_id: written when a title is published (video_ingest) and "
-        "brought in step with the catalog hourly (analytics_maintenance `sync_titles`), so queries show names.")
+        "brought in step with the catalog hourly (analytics_maintenance `sync_titles`), so queries show names.",
+    fill_hint="`vodflow sync-titles` fills it from the catalog now")
 
 RECOMMENDATIONS = Table(
     "recommendations", "gold/recommendations",
