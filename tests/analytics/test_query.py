@@ -105,7 +105,8 @@ def test_run_sql_returns_arrow_with_plain_integers(lake):
 
 def test_docs_have_the_example_queries():
     assert set(doc_queries()) >= {"top titles by watch time", "completion rate per title", "drop-off curve of one title",
-                                  "playback quality by device", "quarantine reasons", "freshness"}
+                                  "playback quality by device", "quarantine reasons", "freshness", "titles by name",
+                                  "drop-off curve of one title (Spark SQL)", "playback quality by device (Spark SQL)"}
 
 
 def test_doc_top_titles_by_watch_time(lake):
@@ -144,6 +145,11 @@ def test_doc_quarantine_reasons(lake):
     rows = run_sql(doc_queries()["quarantine reasons"], lake).to_pylist()
     assert [(r["kind"], r["reason"], r["records"]) for r in rows] == [
         ("invalid", "position_s: must be >= 0", 3), ("late", "beyond the watermark", 2), ("malformed", "not JSON", 1)]
+
+
+def test_doc_titles_by_name(lake):
+    rows = run_sql(doc_queries()["titles by name"], lake).to_pylist()
+    assert [(r["video_id"], r["title"], r["status"]) for r in rows] == [(VIDEO_A, "Big Buck Bunny", "ready")]
 
 
 def test_doc_freshness(lake):
