@@ -32,3 +32,21 @@ def test_readme_connection_string_reaches_the_stacks_endpoint(stack):
         assert spark.table(f"vodflow.{first}").limit(1).count() in (0, 1)
     finally:
         spark.stop()
+
+
+def test_the_notebook_runs_on_the_stack(stack, monkeypatch, tmp_path):
+    """docs/notebooks/analytics.ipynb top to bottom against the stack's endpoint (after `make demo`: with the
+    demo's titles and views; on an empty lake its cells say there is nothing yet instead of failing)."""
+    import sys
+    from pathlib import Path
+
+    from vodflow.stack.services import enabled
+
+    if not enabled(stack, "sql-endpoint"):
+        pytest.skip("VODFLOW_SQL_ENDPOINT is off: `vodflow up` does not run the SQL endpoint")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "analytics"))
+    from test_sql_endpoint import run_notebook
+
+    outs = run_notebook(stack["VODFLOW_SQL_URL"], tmp_path, monkeypatch)
+    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs)
+    assert "connected to " + stack["VODFLOW_SQL_URL"] in text
