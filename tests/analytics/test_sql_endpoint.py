@@ -17,15 +17,15 @@ from datetime import timedelta, timezone
 import pytest
 from lakekit import (A_ENDED, A_STILL_WATCHING, COMPLETION_30_DAYS, NEWEST_EVENT, QUALITY_BY_DEVICE, TOP_7_DAYS,
                      VIDEO_A, build_lake)
+from notebookkit import output_text, run_notebook
 from test_query import doc_queries
 
 from vodflow.analytics.sql_endpoint import EndpointError, endpoint, server_conf
-from vodflow.settings import REPO_ROOT, get_settings, load
+from vodflow.settings import get_settings, load
 from vodflow.stack import health
 from vodflow.stack.services import sql_endpoint_service
 
 START_TIMEOUT_S = 240
-NOTEBOOK = REPO_ROOT / "docs" / "notebooks" / "analytics.ipynb"
 
 
 def free_port() -> int:
@@ -136,21 +136,10 @@ def test_doc_queries_through_spark_connect(spark):
     assert (named["video_id"], named["title"]) == (VIDEO_A, "Big Buck Bunny")
 
 
-def run_notebook(url: str, workdir, monkeypatch):
-    """Execute docs/notebooks/analytics.ipynb top to bottom in a real kernel against ``url``; its outputs."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("VODFLOW_SQL_URL", url)               # the kernel inherits the environment
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
-    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-
-
 def test_the_notebook_answers_the_analysts_questions(server, monkeypatch, tmp_path):
     outs = run_notebook(server[0], tmp_path, monkeypatch)
     images = [o for o in outs if "image/png" in o.get("data", {})]
     assert len(images) == 4                    # completion, drop-off curves, QoE by rung and device, titles by region
-    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs)
+    text = output_text(outs)
     assert "Big Buck Bunny" in text and "Bikes" in text and "connected to " + server[0] in text
     assert "no views" not in text and "no sessions" not in text and "no playback" not in text

@@ -37,16 +37,11 @@ def test_readme_connection_string_reaches_the_stacks_endpoint(stack):
 def test_the_notebook_runs_on_the_stack(stack, monkeypatch, tmp_path):
     """docs/notebooks/analytics.ipynb top to bottom against the stack's endpoint (after `make demo`: with the
     demo's titles and views; on an empty lake its cells say there is nothing yet instead of failing)."""
-    import sys
-    from pathlib import Path
+    from notebookkit import output_text, run_notebook
 
     from vodflow.stack.services import enabled
 
     if not enabled(stack, "sql-endpoint"):
         pytest.skip("VODFLOW_SQL_ENDPOINT is off: `vodflow up` does not run the SQL endpoint")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "analytics"))
-    from test_sql_endpoint import run_notebook
-
     outs = run_notebook(stack["VODFLOW_SQL_URL"], tmp_path, monkeypatch)
-    text = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outs)
-    assert "connected to " + stack["VODFLOW_SQL_URL"] in text
+    assert "connected to " + stack["VODFLOW_SQL_URL"] in output_text(outs)
