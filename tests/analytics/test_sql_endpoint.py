@@ -93,6 +93,7 @@ def rows(spark, name: str) -> list[dict]:
     return [r.asDict() for r in spark.sql(spark_form(name)).collect()]
 
 
+@pytest.mark.slow  # one server JVM for the module: 96-216 s for the three at load 15 on 2 cores
 def test_every_written_table_is_registered_by_name(server, spark):
     names = sorted(r.tableName for r in spark.sql("SHOW TABLES IN vodflow").collect())
     assert names == ["events", "playback_quality", "quarantine", "sessions", "title_daily", "titles"]
@@ -101,6 +102,7 @@ def test_every_written_table_is_registered_by_name(server, spark):
     assert spark.table("vodflow.title_daily").count() == 6
 
 
+@pytest.mark.slow
 def test_doc_queries_through_spark_connect(spark):
     top = rows(spark, "top titles by watch time")
     assert [(r["video_id"], r["title"], r["views"], float(r["watch_hours"])) for r in top] == TOP_7_DAYS
@@ -136,6 +138,7 @@ def test_doc_queries_through_spark_connect(spark):
     assert (named["video_id"], named["title"]) == (VIDEO_A, "Big Buck Bunny")
 
 
+@pytest.mark.slow
 def test_the_notebook_answers_the_analysts_questions(server, monkeypatch, tmp_path):
     outs = run_notebook(server[0], tmp_path, monkeypatch)
     images = [o for o in outs if "image/png" in o.get("data", {})]
