@@ -75,6 +75,17 @@ def test_sync_follows_the_catalog_new_changed_deleted(env):
     assert titles.sync(s).written == 0 and version(s) == v
 
 
+def test_an_empty_catalog_never_deletes_every_title(env, tmp_path):
+    s, cat = env
+    add_ready(cat, "Tears of Steel", 12.0)
+    titles.sync(s)
+    wrong = load({**os.environ, "VODFLOW_CATALOG_DB_URL": f"sqlite:///{tmp_path / 'other.db'}",
+                  "VODFLOW_LAKE_URI": s.lake_uri})
+    with pytest.raises(titles.EmptyCatalog, match=r"has no titles but vodflow.titles names 1: .*VODFLOW_CATALOG_DB_URL"):
+        titles.sync(wrong)
+    assert [r["status"] for r in titles.read(s).values()] == ["ready"]
+
+
 def test_concurrent_writers_both_land(env):
     """Two ingests finishing together: one MERGE loses the commit race, re-reads and retries."""
     s, cat = env

@@ -199,7 +199,18 @@ def catalog_rows(s: Settings) -> list[dict[str, Any]]:
             return list(out.values())
 
 
+class EmptyCatalog(RuntimeError):
+    """The catalog has no title while the table names some: a wrong VODFLOW_CATALOG_DB_URL, most likely."""
+
+
 def sync(s: Settings | None = None) -> SyncResult:
-    """Bring the table in step with the whole catalog (new, changed and deleted titles)."""
+    """Bring the table in step with the whole catalog (new, changed and deleted titles). An empty catalog
+    never marks every title deleted (:class:`EmptyCatalog`): that is a misconfiguration, not a purge."""
     s = s or get_settings()
-    return write(catalog_rows(s), s, complete=True)
+    rows = catalog_rows(s)
+    if not rows:
+        named = sum(1 for r in read(s).values() if r.get("status") != DELETED)
+        if named:
+            raise EmptyCatalog(f"the catalog at {s.catalog_db_url} has no titles but vodflow.titles names {named}: "
+                               "not marking them all deleted; check VODFLOW_CATALOG_DB_URL")
+    return write(rows, s, complete=True)
