@@ -146,3 +146,16 @@ def test_the_notebook_answers_the_analysts_questions(server, monkeypatch, tmp_pa
     text = output_text(outs)
     assert "Big Buck Bunny" in text and "Bikes" in text and "connected to " + server[0] in text
     assert "no views" not in text and "no sessions" not in text and "no playback" not in text
+
+
+@pytest.mark.slow
+def test_readme_query_through_spark_connect(spark):
+    """The one query the README shows beside the connection string, as written there."""
+    import re
+
+    from vodflow.settings import REPO_ROOT
+
+    (query,) = re.findall(r'remote\("sc://127\.0\.0\.1:15002"\)\.getOrCreate\(\)\.sql\("([^"]+)"\)',
+                          (REPO_ROOT / "README.md").read_text())
+    got = {r["title"]: r["views"] for r in spark.sql(query).collect()}
+    assert got == {"Big Buck Bunny": 40, "Bikes": 105}
