@@ -124,6 +124,18 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_API_URL", "http://127.0.0.1:8000", "vodflow API URL."),
     Spec("VODFLOW_CATALOG_DB_URL", "sqlite:///{home}/catalog.db",
          "Catalog database (SQLite by default, postgresql://... for production)."),
+    # -- security limits (docs/security.md) ------------------------------------------------
+    Spec("VODFLOW_UPLOAD_MAX_BYTES", str(50 * 1024**3),
+         "Largest master POST /videos accepts, in bytes (413 before anything is stored)."),
+    Spec("VODFLOW_LOGIN_RATE_LIMIT", "10/minute",
+         "Failed logins allowed per client address and per account email (limits notation, e.g. 10/minute); "
+         "past it POST /auth/login answers 429 with Retry-After. Shared across API workers via "
+         "VODFLOW_REDIS_URL when set."),
+    # -- edge policy from popularity (docs/playback.md "Popularity-driven edge") ------------
+    Spec("VODFLOW_EDGE_POPULAR_TOP", "20",
+         "How many titles the hourly edge_policy DAG marks popular (long cache lifetime + prewarm)."),
+    Spec("VODFLOW_EDGE_TAIL_TTL", "600",
+         "Seconds the edge keeps objects of long-tail titles (popular titles: the origin's Cache-Control)."),
     # -- accounts, tokens and /play (docs/playback.md "Accounts, tokens and /play") -------
     Spec("VODFLOW_JWT_SECRET", "",
          "HS256 key of access and license tokens (empty: a random key generated once into "

@@ -55,6 +55,10 @@ def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("drm_home")
     s = _settings(home)
     cat = Catalog(s.catalog_db_url)
+    # the account the license tokens are issued to (the license route checks it has not signed out)
+    from authkit import make_user
+
+    make_user(s, user_id="user-1")
     return s, cat
 
 
