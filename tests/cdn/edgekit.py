@@ -48,18 +48,8 @@ def private_edge(home: Path, **env: str) -> Iterator[Settings]:
         edge_files.render_nginx_conf(s)
         edge_files.check_nginx_conf(s)
         log = open(home / "edge-nginx.log", "w")
-        proc = subprocess.Popen(edge_files.nginx_argv(s), stdout=log, stderr=subprocess.STDOUT)
+        proc = start_nginx(s, log)
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if requests.get(f"{edge_files.edge_local_url(s)}/_edge/health", timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the private edge did not start: {(home / 'edge-nginx.log').read_text()}")
-                time.sleep(0.1)
             yield s
         finally:
             proc.terminate()
@@ -69,6 +59,24 @@ def private_edge(home: Path, **env: str) -> Iterator[Settings]:
                 proc.kill()
                 proc.wait(5)
             log.close()
+
+
+def start_nginx(s: Settings, log) -> subprocess.Popen:
+    """nginx on the rendered config of ``s`` (output to ``log``), returned once /_edge/health answers."""
+    from vodflow.cdn import edge as edge_files
+
+    proc = subprocess.Popen(edge_files.nginx_argv(s), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if requests.get(f"{edge_files.edge_local_url(s)}/_edge/health", timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the private edge did not start (see its log)")
+        time.sleep(0.1)
 
 
 def publish(s: Settings, video_id: str, files: dict[str, bytes]) -> list[str]:
@@ -103,4 +111,4 @@ def origin_requests(s: Settings, needle: str) -> int:
         return 0
 
 
-__all__ = ["origin_requests", "private_edge", "publish", "unpublish"]
+__all__ = ["origin_requests", "private_edge", "publish", "start_nginx", "unpublish"]

@@ -158,3 +158,31 @@ def test_vodflow_edge_policy_shows_the_policy_in_force(world):
                            text=True, timeout=120)
     assert table.returncode == 0 and ids["trend"] in table.stdout and "trending" in table.stdout
     assert "trend" in table.stdout and "dropped after 600 s" in table.stdout
+
+
+DAG_TEST_IDS = ("edge_policy",)
+
+
+def test_the_edge_policy_dag_runs_gold_to_prewarm(world, request, monkeypatch):
+    """dags/edge_policy.py with dag.test() in-process (the scheduler's copy is paused meanwhile): its
+    tasks read the process settings, pointed here at this module's lake, catalog and private edge."""
+    request.getfixturevalue("scheduler_paused")
+    from airflow.dag_processing.dagbag import DagBag
+
+    from vodflow.cdn.policy import clear_policy, read_policy
+    from vodflow.settings import REPO_ROOT, get_settings
+
+    s, ids = world["s"], world["ids"]
+    clear_policy(s)
+    for k, v in s.values.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    try:
+        dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "edge_policy.py")).get_dag("edge_policy")
+        run = dag.test()
+        assert run.state == "success"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert read_policy(s).popular_ids == [ids["trend"], ids["hot"]]
+    assert (_zone(s, ids["hot"]), _zone(s, ids["cold"])) == ("media", "tail")
