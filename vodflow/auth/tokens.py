@@ -205,7 +205,8 @@ def issue_license_token(s: Settings, *, user_id: str, video_id: str, device_id: 
     (until the account signs out: ``epoch`` is its token epoch)."""
     now = _now()
     claims = {"iss": LICENSE_ISS, "aud": LICENSE_AUD, "sub": str(user_id), "vid": str(video_id),
-              "dev": str(device_id), "ep": int(epoch), "typ": "license", "iat": now, "exp": now + int(ttl_s), "jti": uuid.uuid4().hex}
+              "dev": str(device_id), "ep": int(epoch), "typ": "license", "iat": now, "exp": now + int(ttl_s),
+              "jti": uuid.uuid4().hex}
     return jwt.encode(claims, signing_key(s, "license"), algorithm=ALGORITHM)
 
 

@@ -4,9 +4,10 @@ nginx sends every ``/videos/...`` request here first (``X-Original-URI`` = the r
 query, the client's cookies, ``X-Real-IP``) and serves the object only on a 2xx answer. 204 = granted,
 403 = refused with the reason in ``X-Edge-Deny-Reason``. A path that is not canonical (``..``, ``//``,
 encoded separators: :func:`~vodflow.cdn.signing.canonical_path`) is refused as ``malformed`` before the
-signature is looked at -- nginx serves the normalised path, the policy would match the raw one. The answer carries ``Cache-Control`` so nginx
-keeps it briefly, keyed by the full URI including the signature (and the cookies): at most
-``AUTH_CACHE_S`` seconds, and a grant never longer than its policy's remaining lifetime.
+signature is looked at -- nginx serves the normalised path, the policy would match the raw one.
+The answer carries ``Cache-Control`` so nginx keeps it briefly, keyed by the full URI including the
+signature (and the cookies): at most ``AUTH_CACHE_S`` seconds, and a grant never longer than its
+policy's remaining lifetime.
 
 The check is CPU only (one RSA verify per distinct policy+signature, then dictionary lookups), so it runs
 inside the API process; no I/O, no catalog access.
