@@ -6,10 +6,9 @@
    playlists and init segments) are published once under ``videos/bench-pop-<n>/`` of the origin bucket.
 2. Two nginx edges from this checkout's config, on private ports, same origin, same verifier (this
    checkout's API in a thread), same cache capacity ``--cache-mb``:
-   * **static**: no policy -- every title in one zone of ``--cache-mb`` (what the edge does today);
-   * **policy**: the edge policy -- popular titles in a zone of ``--cache-mb - --tail-mb``, the long tail
-     in a zone of ``--tail-mb``; prewarm of the popular titles' playlists, init segments and first
-     ``--prewarm`` segments per rung.
+   * **static**: no policy -- every title kept as the origin says (what the edge does today);
+   * **policy**: the edge policy -- the long tail's objects revalidated after ``--tail-ttl`` s, and the
+     popular titles' playlists, init segments and first ``--prewarm`` segments per rung prewarmed.
 3. The workload: ``--sessions`` viewing sessions; a session picks a title from a Zipf distribution
    (exponent ``--zipf``) over popularity ranks, a rung (360p 20 %, 720p 50 %, 1080p 30 %), and watches a
    geometric number of segments (mean 4, at most ``--segments``; all of them = completed). It requests
@@ -157,12 +156,11 @@ def verifier(root: Path, keys: dict[str, str]):
 
 
 @contextlib.contextmanager
-def edge(root: Path, name: str, api_url: str, keys: dict[str, str], media_mb: int, tail_mb: int):
+def edge(root: Path, name: str, api_url: str, keys: dict[str, str], cache_mb: int, tail_ttl: int):
     port = free_port()
     s = load({**os.environ, "VODFLOW_HOME": str(root / name), "VODFLOW_API_URL": api_url,
               "VODFLOW_EDGE_PORT": str(port), "VODFLOW_EDGE_URL": PUBLIC_EDGE,
-              "VODFLOW_EDGE_CACHE_SIZE": f"{media_mb}m", "VODFLOW_EDGE_TAIL_CACHE_SIZE": f"{max(tail_mb, 1)}m",
-              **keys})
+              "VODFLOW_EDGE_CACHE_SIZE": f"{cache_mb}m", "VODFLOW_EDGE_TAIL_TTL": str(tail_ttl), **keys})
     edge_files.render_nginx_conf(s)
     edge_files.check_nginx_conf(s)
     log = open(root / f"{name}-nginx.log", "w")
@@ -232,7 +230,7 @@ def main() -> None:
     ap.add_argument("--zipf", type=float, default=1.0)
     ap.add_argument("--shift-rank", type=int, default=150, help="rank of the title that becomes the most watched")
     ap.add_argument("--cache-mb", type=int, default=64, help="cache capacity of each edge (the catalog: ~220 MB)")
-    ap.add_argument("--tail-mb", type=int, default=16, help="of which the policy edge's long-tail zone")
+    ap.add_argument("--tail-ttl", type=int, default=600, help="VODFLOW_EDGE_TAIL_TTL of the policy edge")
     ap.add_argument("--top", type=int, default=20, help="popular titles besides the trending ones")
     ap.add_argument("--prewarm", type=int, default=3, help="segments per rung prewarmed")
     ap.add_argument("--hour", type=int, default=125, help="sessions per simulated hour (the DAG runs hourly)")
@@ -254,8 +252,8 @@ def main() -> None:
     _make_key(keydir / "cdn.pem")
     t0 = time.monotonic()
     with verifier(root, keys) as (api_url, sapi), \
-            edge(root, "static", api_url, keys, args.cache_mb, 1) as (s_static, url_static), \
-            edge(root, "policy", api_url, keys, args.cache_mb - args.tail_mb, args.tail_mb) as (s_pol, url_pol):
+            edge(root, "static", api_url, keys, args.cache_mb, args.tail_ttl) as (s_static, url_static), \
+            edge(root, "policy", api_url, keys, args.cache_mb, args.tail_ttl) as (s_pol, url_pol):
         expires = time.time() + 4 * 3600
         signed = {t: sign_prefix(sapi, f"/videos/{title_id(t)}/", expires).query for t in range(args.titles)}
         client = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=4))
@@ -269,7 +267,7 @@ def main() -> None:
             hour = i // args.hour
             now = clock0 + timedelta(hours=hour, minutes=30)
             rows = [HourViews(title_id(t), clock0 + timedelta(hours=h), v[0], v[1]) for (t, h), v in views.items()]
-            p = choose(score_titles(rows, now), args.top, tail_ttl_s=600, now=now)
+            p = choose(score_titles(rows, now), args.top, tail_ttl_s=args.tail_ttl, now=now)
             write_policy(s_pol, p)
             reload_edge(s_pol)
             time.sleep(0.5)                                 # the new workers take over

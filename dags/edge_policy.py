@@ -4,8 +4,8 @@ Hourly, and whenever gold/user_title is announced (analytics_maintenance: enough
 `popularity` reads the last 24 h of gold/title_hourly (starts, completions), scores each title
 (recency-weighted starts x completion; a title whose last hour jumped is *trending*) and
 `apply_policy` writes the edge policy: popular titles (trending + the VODFLOW_EDGE_POPULAR_TOP best)
-in the edge's big cache zone, the long tail in a small zone whose objects leave after
-VODFLOW_EDGE_TAIL_TTL s without a request; nginx re-reads it with `nginx -s reload` (no restart).
+are kept as long as the origin allows (a year for segments), the long tail's objects are revalidated
+after VODFLOW_EDGE_TAIL_TTL s; nginx re-reads it with `nginx -s reload` (no restart).
 `prewarm` then requests each popular title's playlists, init segments and first segments through
 the edge's signed path, so the first viewers of a title that starts trending hit the cache.
 `vodflow edge policy` shows the policy in force. See docs/playback.md ("Popularity-driven edge").

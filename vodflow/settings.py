@@ -135,10 +135,8 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EDGE_POPULAR_TOP", "20",
          "How many titles the hourly edge_policy DAG marks popular (long cache lifetime + prewarm)."),
     Spec("VODFLOW_EDGE_TAIL_TTL", "600",
-         "Seconds without a request after which the edge drops an object of a long-tail title "
-         "(popular titles: 7 days)."),
-    Spec("VODFLOW_EDGE_TAIL_CACHE_SIZE", "256m",
-         "Maximum size of the edge's cache zone for long-tail titles (popular ones use VODFLOW_EDGE_CACHE_SIZE)."),
+         "Seconds the edge serves an object of a long-tail title before it revalidates it with the origin "
+         "(popular titles: the origin's Cache-Control, a year for segments)."),
     Spec("VODFLOW_EDGE_PREWARM_SEGMENTS", "3",
          "Media segments per rung the edge_policy DAG prewarms for each popular title (plus playlists and init "
          "segments)."),

@@ -50,8 +50,8 @@ def test_choose_puts_trending_first_then_the_top_scores():
 def test_the_map_names_popular_titles_and_defaults_to_the_tail():
     p = choose([TitleHeat("3f2b8c1e-5d4a-4e8b-9c2f-1a6d7e8f9a0b", 9, 9, 9, 1, False)], 5, tail_ttl_s=60, now=NOW)
     text = render_map(p)
-    assert "default tail;" in text and '"3f2b8c1e-5d4a-4e8b-9c2f-1a6d7e8f9a0b" media;' in text
-    evil = choose([TitleHeat('x"; default media; #', 9, 9, 9, 1, False)], 5, tail_ttl_s=60, now=NOW)
+    assert "default tail;" in text and '"3f2b8c1e-5d4a-4e8b-9c2f-1a6d7e8f9a0b" popular;' in text
+    evil = choose([TitleHeat('x"; default popular; #', 9, 9, 9, 1, False)], 5, tail_ttl_s=60, now=NOW)
     with pytest.raises(EdgePolicyError, match="cannot be written"):
         render_map(evil)
 
@@ -63,5 +63,5 @@ def test_files_round_trip_and_start_static(tmp_path):
     p = choose(score_titles([HourViews("v1", hours_ago(0), 12, 6)], NOW), 3, tail_ttl_s=600, now=NOW,
                as_of_hour=HOUR)
     write_policy(s, p)
-    assert read_policy(s) == p and '"v1" media;' in map_file(s).read_text()
+    assert read_policy(s) == p and '"v1" popular;' in map_file(s).read_text()
     assert ensure_policy_file(s).read_text() == render_map(p)          # an existing policy is kept

@@ -97,14 +97,14 @@ def _get(s, vid: str, name: str, signed: bool = True, method: str = "GET") -> re
 
 
 def _zone(s, vid: str) -> str:
-    return _get(s, vid, "p1/master.m3u8").headers["X-Edge-Zone"]
+    return _get(s, vid, "p1/master.m3u8").headers["X-Edge-Class"]
 
 
 def test_gold_decides_the_policy_and_nginx_takes_it_without_a_restart(world):
     from vodflow.playback import edge_policy as ep
 
     s, ids = world["s"], world["ids"]
-    assert {_zone(s, v) for v in ids.values()} == {"media"}          # no policy yet: the static edge
+    assert {_zone(s, v) for v in ids.values()} == {"popular"}          # no policy yet: the static edge
     master_pid = (s.home / "edge" / "run" / "nginx.pid").read_text().strip()
     now = datetime.now(timezone.utc)
     rows = ep.hourly_views(s, now)
@@ -118,7 +118,7 @@ def test_gold_decides_the_policy_and_nginx_takes_it_without_a_restart(world):
     deadline = time.monotonic() + 15                                   # old workers finish, new ones take over
     while _zone(s, ids["cold"]) != "tail" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert (_zone(s, ids["hot"]), _zone(s, ids["trend"]), _zone(s, ids["cold"])) == ("media", "media", "tail")
+    assert (_zone(s, ids["hot"]), _zone(s, ids["trend"]), _zone(s, ids["cold"])) == ("popular", "popular", "tail")
     assert (s.home / "edge" / "run" / "nginx.pid").read_text().strip() == master_pid   # reloaded, not restarted
     # the policy opens nothing: unsigned requests are still refused
     r = _get(s, ids["hot"], "p1/360p/seg_1.m4s", signed=False)
@@ -157,7 +157,37 @@ def test_vodflow_edge_policy_shows_the_policy_in_force(world):
     table = subprocess.run([str(vodflow), "edge", "policy"], env={**env, "COLUMNS": "200"}, capture_output=True,
                            text=True, timeout=120)
     assert table.returncode == 0 and ids["trend"] in table.stdout and "trending" in table.stdout
-    assert "trend" in table.stdout and "dropped after 600 s" in table.stdout
+    assert "trend" in table.stdout and "revalidated after 600 s" in table.stdout
+
+
+def test_a_long_tail_titles_objects_are_revalidated_after_the_tail_ttl(tmp_path):
+    """The short lifetime of the tail: after VODFLOW_EDGE_TAIL_TTL the edge asks the origin again (a
+    conditional request), while a popular title's segments stay fresh (the origin's year)."""
+    from vodflow.cdn.edge import reload_edge
+    from vodflow.cdn.policy import TitleHeat, choose, write_policy
+
+    hot, cold = str(uuid.uuid4()), str(uuid.uuid4())
+    with private_edge(tmp_path, VODFLOW_EDGE_TAIL_TTL="2") as s:
+        keys = publish(s, hot, {"p1/v/seg_1.m4s": b"hot" * 100}) + publish(s, cold, {"p1/v/seg_1.m4s": b"cold" * 100})
+        try:
+            write_policy(s, choose([TitleHeat(hot, 9, 9, 9, 1, False)], 5, tail_ttl_s=2,
+                                   now=datetime.now(timezone.utc)))
+            reload_edge(s)
+            deadline = time.monotonic() + 15
+            while _get(s, cold, "p1/v/seg_1.m4s").headers["X-Edge-Class"] != "tail" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for vid in (hot, cold):
+                assert _get(s, vid, "p1/v/seg_1.m4s").headers["X-Cache-Status"] in ("HIT", "MISS")
+                assert _get(s, vid, "p1/v/seg_1.m4s").headers["X-Cache-Status"] == "HIT"
+            time.sleep(3)
+            assert _get(s, hot, "p1/v/seg_1.m4s").headers["X-Cache-Status"] == "HIT"
+            r = _get(s, cold, "p1/v/seg_1.m4s")
+            assert r.status_code == 200 and r.content == b"cold" * 100
+            assert r.headers["X-Cache-Status"] in ("EXPIRED", "REVALIDATED")
+            assert _get(s, cold, "p1/v/seg_1.m4s").headers["X-Cache-Status"] == "HIT"   # fresh again for 2 s
+            assert "X-Accel-Expires" not in r.headers                                    # internal to the edge
+        finally:
+            unpublish(s, keys)
 
 
 DAG_TEST_IDS = ("edge_policy",)
@@ -185,4 +215,4 @@ def test_the_edge_policy_dag_runs_gold_to_prewarm(world, request, monkeypatch):
         monkeypatch.undo()
         get_settings.cache_clear()
     assert read_policy(s).popular_ids == [ids["trend"], ids["hot"]]
-    assert (_zone(s, ids["hot"]), _zone(s, ids["cold"])) == ("media", "tail")
+    assert (_zone(s, ids["hot"]), _zone(s, ids["cold"])) == ("popular", "tail")

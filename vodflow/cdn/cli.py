@@ -4,7 +4,7 @@
                            scores, the long tail's lifetime, when and from which hour of gold it was made.
 * ``vodflow edge refresh``  what the hourly ``edge_policy`` DAG does, now: gold -> policy -> reload ->
                            prewarm (``--no-prewarm`` to skip the last step).
-* ``vodflow edge clear``    back to the static edge (every title in the big zone), reloaded.
+* ``vodflow edge clear``    back to the static edge (every title kept as the origin says), reloaded.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print the policy as
         t.add_row(str(i), h.video_id, escape(names.get(h.video_id, "?")), f"{h.score:.1f}", str(h.views_window),
                   str(h.views_last_hour), f"{h.completion_rate:.0%}", "yes" if h.trending else "")
     out.print(t)
-    out.print(f"popular: {len(p.popular)} titles (top {p.top_n} + trending) in the big zone, prewarmed; "
-              f"long tail: {p.tail_titles} titles with starts (and every title without), dropped after "
-              f"{p.tail_ttl_s} s without a request")
+    out.print(f"popular: {len(p.popular)} titles (top {p.top_n} + trending), kept as the origin says and "
+              f"prewarmed; long tail: {p.tail_titles} titles with starts (and every title without), "
+              f"revalidated after {p.tail_ttl_s} s")
 
 
 @edge_app.command("refresh")

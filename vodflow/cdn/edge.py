@@ -2,7 +2,7 @@
 
 Everything lives under ``$VODFLOW_HOME/edge/``: ``conf/nginx.conf`` (rendered from
 ``nginx.conf.template`` at every start), ``run/`` (pid, origin tap socket), ``tmp/``, ``cache/media``,
-``cache/auth``, ``cache/tail`` (the long tail of the edge policy), ``policy/titles.map`` (the edge policy
+``cache/auth``, ``policy/titles.map`` (the edge policy
 nginx reads: vodflow/cdn/policy.py; created as "every title popular" when missing) and
 ``logs/access.log`` (every client request with its cache status) and ``logs/origin.log`` (every request
 that reached the origin).
@@ -104,8 +104,7 @@ def _cors(s: Settings) -> tuple[str, str]:
 def render_nginx_conf(s: Settings) -> Path:
     """Write ``$VODFLOW_HOME/edge/conf/nginx.conf`` and create the directories it names."""
     d = edge_dir(s)
-    for sub in ("conf", "run", "logs", "cache/media", "cache/auth", "cache/tail", "policy", "tmp/client_body",
-                "tmp/proxy",
+    for sub in ("conf", "run", "logs", "cache/media", "cache/auth", "policy", "tmp/client_body", "tmp/proxy",
                 "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "run" / "origin.sock").unlink(missing_ok=True)  # left over by a killed nginx
@@ -128,7 +127,6 @@ def render_nginx_conf(s: Settings) -> Path:
         "WORKERS": str(min(4, os.cpu_count() or 1)),
         "EDGE_DIR": str(d),
         "CACHE_SIZE": s["VODFLOW_EDGE_CACHE_SIZE"],
-        "TAIL_CACHE_SIZE": s["VODFLOW_EDGE_TAIL_CACHE_SIZE"],
         "TAIL_TTL": str(int(s["VODFLOW_EDGE_TAIL_TTL"])),
         "API_HOSTPORT": f"{api_host}:{api_port}",
         "ORIGIN_HOSTPORT": f"{o_host}:{o_port}",

@@ -11,18 +11,21 @@ Rules (issue 17; docs/playback.md "Popularity-driven edge"):
   whatever its rank: it is about to be watched by many who have not watched it yet.
 * **Popular** = trending titles + the ``VODFLOW_EDGE_POPULAR_TOP`` best scores (titles with no start in
   the window are never popular). Everything else is the **long tail**.
-* The edge keeps popular titles in its big cache zone (``media``: ``VODFLOW_EDGE_CACHE_SIZE``, 7 days
-  without a request) and the tail in a small one (``tail``: ``VODFLOW_EDGE_TAIL_CACHE_SIZE``, dropped
-  after ``VODFLOW_EDGE_TAIL_TTL`` s without a request), so the tail can never push a popular title's
-  segments out. Popular titles are prewarmed (vodflow/cdn/prewarm.py).
+* **Cache lifetime**: a popular title's objects are fresh as long as the origin says (a year for the
+  immutable segments); a long-tail title's only ``VODFLOW_EDGE_TAIL_TTL`` s, then the edge revalidates
+  them with the origin (``X-Accel-Expires`` set by the edge's origin tap; a 304 costs no body). All titles
+  share one cache (``VODFLOW_EDGE_CACHE_SIZE``, least recently used out first). Popular titles are
+  prewarmed (vodflow/cdn/prewarm.py). (Separate cache zones for popular titles and the tail were
+  measured and dropped: splitting the capacity cost ~8 points of hit ratio, and a title promoted to
+  the popular zone lost what was cached for it; docs/benchmarks-playback.md.)
 
 How it reaches nginx: ``$VODFLOW_HOME/edge/policy/titles.map`` (an nginx ``map`` body: ``default tail;``
-and ``"<video id>" media;`` per popular title, included by the edge config) is replaced atomically,
+and ``"<video id>" popular;`` per popular title, included by the edge config) is replaced atomically,
 then ``nginx -s reload``: the master re-reads its config and starts new workers while the old ones
-finish their requests (no restart, no dropped connection, the caches stay). Without a policy the
-file says ``default media;`` (every title in the big zone: the static edge). ``policy.json`` beside it
-is what ``vodflow edge policy`` shows. The policy only chooses a cache zone: every request still
-needs its signature (the map is read after ``auth_request``).
+finish their requests (no restart, no dropped connection, the cache stays). Without a policy the
+file says ``default popular;`` (every title kept as the origin says: the static edge). ``policy.json``
+beside it is what ``vodflow edge policy`` shows. The policy only sets a freshness: every request still
+needs its signature (``auth_request`` runs first).
 
 Pure core (:func:`score_titles`, :func:`choose`, :func:`render_map`) behind a thin adapter
 (:func:`write_policy`, :func:`read_policy`; the reload is :func:`vodflow.cdn.edge.reload_edge`).
@@ -44,8 +47,8 @@ WINDOW_H = 24
 HALF_LIFE_H = 6.0
 TREND_FACTOR = 3.0
 TREND_MIN_VIEWS = 10
-POPULAR_ZONE, TAIL_ZONE = "media", "tail"
-STATIC_MAP = f"# no edge policy yet: every title in the {POPULAR_ZONE} zone (a static edge)\ndefault {POPULAR_ZONE};\n"
+POPULAR, TAIL = "popular", "tail"
+STATIC_MAP = f"# no edge policy yet: every title {POPULAR} (a static edge)\ndefault {POPULAR};\n"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -143,14 +146,14 @@ def choose(heats: list[TitleHeat], top_n: int, *, tail_ttl_s: int, now: datetime
 
 
 def render_map(policy: EdgePolicy) -> str:
-    """The body of nginx's ``map $edge_title $edge_zone`` for ``policy``."""
+    """The body of nginx's ``map $policy_title $edge_class`` for ``policy``."""
     lines = [f"# edge policy {policy.generated_at}: {len(policy.popular)} popular titles "
              f"({sum(h.trending for h in policy.popular)} trending); the rest is the long tail",
-             f"default {TAIL_ZONE};"]
+             f"default {TAIL};"]
     for h in policy.popular:
         if not _VIDEO_ID.match(h.video_id):   # ids come from the lake: never let one break the config
             raise EdgePolicyError(f"video id {h.video_id!r} cannot be written into the edge policy")
-        lines.append(f'"{h.video_id}" {POPULAR_ZONE};')
+        lines.append(f'"{h.video_id}" {POPULAR};')
     return "\n".join(lines) + "\n"
 
 
@@ -191,7 +194,7 @@ def write_policy(s: Settings, policy: EdgePolicy) -> Path:
 
 
 def clear_policy(s: Settings) -> None:
-    """Back to the static edge (every title in the big zone)."""
+    """Back to the static edge (every title kept as the origin says)."""
     json_file(s).unlink(missing_ok=True)
     _replace(map_file(s), STATIC_MAP)
 
