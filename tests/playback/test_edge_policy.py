@@ -96,7 +96,7 @@ def _get(s, vid: str, name: str, signed: bool = True, method: str = "GET") -> re
     return requests.request(method, f"http://127.0.0.1:{s['VODFLOW_EDGE_PORT']}/videos/{vid}/{name}{q}", timeout=20)
 
 
-def _zone(s, vid: str) -> str:
+def _class(s, vid: str) -> str:
     return _get(s, vid, "p1/master.m3u8").headers["X-Edge-Class"]
 
 
@@ -104,7 +104,7 @@ def test_gold_decides_the_policy_and_nginx_takes_it_without_a_restart(world):
     from vodflow.playback import edge_policy as ep
 
     s, ids = world["s"], world["ids"]
-    assert {_zone(s, v) for v in ids.values()} == {"popular"}          # no policy yet: the static edge
+    assert {_class(s, v) for v in ids.values()} == {"popular"}          # no policy yet: the static edge
     master_pid = (s.home / "edge" / "run" / "nginx.pid").read_text().strip()
     now = datetime.now(timezone.utc)
     rows = ep.hourly_views(s, now)
@@ -116,9 +116,9 @@ def test_gold_decides_the_policy_and_nginx_takes_it_without_a_restart(world):
     msg = ep.apply(s, policy)
     assert f"master pid {master_pid}" in msg
     deadline = time.monotonic() + 15                                   # old workers finish, new ones take over
-    while _zone(s, ids["cold"]) != "tail" and time.monotonic() < deadline:
+    while _class(s, ids["cold"]) != "tail" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert (_zone(s, ids["hot"]), _zone(s, ids["trend"]), _zone(s, ids["cold"])) == ("popular", "popular", "tail")
+    assert (_class(s, ids["hot"]), _class(s, ids["trend"]), _class(s, ids["cold"])) == ("popular", "popular", "tail")
     assert (s.home / "edge" / "run" / "nginx.pid").read_text().strip() == master_pid   # reloaded, not restarted
     # the policy opens nothing: unsigned requests are still refused
     r = _get(s, ids["hot"], "p1/360p/seg_1.m4s", signed=False)
@@ -215,4 +215,4 @@ def test_the_edge_policy_dag_runs_gold_to_prewarm(world, request, monkeypatch):
         monkeypatch.undo()
         get_settings.cache_clear()
     assert read_policy(s).popular_ids == [ids["trend"], ids["hot"]]
-    assert (_zone(s, ids["hot"]), _zone(s, ids["cold"])) == ("popular", "tail")
+    assert (_class(s, ids["hot"]), _class(s, ids["cold"])) == ("popular", "tail")
