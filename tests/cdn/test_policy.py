@@ -35,6 +35,12 @@ def test_a_title_whose_last_hour_jumps_is_trending():
     heats = {h.video_id: h for h in score_titles(steady + jump + small, NOW)}
     assert heats["jump"].trending and heats["jump"].views_last_hour == 40
     assert not heats["steady"].trending and not heats["small"].trending
+    # a lake's first hours: no history, no trending (everything would look like a jump from zero)
+    young = score_titles([HourViews("a", hours_ago(1), 30, 1), HourViews("a", hours_ago(0), 40, 1)], NOW)
+    assert not young[0].trending
+    # but a new title in a lake with history is trending when it jumps
+    new = score_titles(steady + [HourViews("new", hours_ago(0), 60, 1)], NOW)
+    assert {h.video_id: h.trending for h in new} == {"steady": False, "new": True}
 
 
 def test_choose_puts_trending_first_then_the_top_scores():

@@ -7,8 +7,10 @@ Rules (issue 17; docs/playback.md "Popularity-driven edge"):
   :data:`HALF_LIFE_H` h) and by how much of the title viewers finish (``0.5 + 0.5 * completion_rate``:
   a title people abandon is worth less cache than one they watch through).
 * **Trending**: the latest hour has at least :data:`TREND_MIN_VIEWS` starts and at least
-  :data:`TREND_FACTOR` times the hourly mean of the hours before it. A trending title is popular
-  whatever its rank: it is about to be watched by many who have not watched it yet.
+  :data:`TREND_FACTOR` times the hourly mean of the hours before it (the hours gold has, at least
+  :data:`TREND_MIN_HISTORY_H` of them: without history a lake's first hours would make every title
+  "trending"). A trending title is popular whatever its rank: it is about to be watched by many who
+  have not watched it yet.
 * **Popular** = trending titles + the ``VODFLOW_EDGE_POPULAR_TOP`` best scores (titles with no start in
   the window are never popular). Everything else is the **long tail**.
 * **Cache lifetime**: a popular title's objects are fresh as long as the origin says (a year for the
@@ -47,6 +49,7 @@ WINDOW_H = 24
 HALF_LIFE_H = 6.0
 TREND_FACTOR = 3.0
 TREND_MIN_VIEWS = 10
+TREND_MIN_HISTORY_H = 3
 POPULAR, TAIL = "popular", "tail"
 STATIC_MAP = f"# no edge policy yet: every title {POPULAR} (a static edge)\ndefault {POPULAR};\n"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -115,6 +118,8 @@ def score_titles(rows: Iterable[HourViews], now: datetime, *, window_h: int = WI
             v, c = by_title.setdefault(r.video_id, {}).get(h, (0, 0))
             by_title[r.video_id][h] = (v + int(r.views), c + int(r.completions or 0))
     latest = max((h for hours in by_title.values() for h in hours), default=current)
+    first = min((h for hours in by_title.values() for h in hours), default=current)
+    history_h = min(window_h - 1, int((latest - first).total_seconds() // 3600))   # hours gold has before latest
     heats = []
     for vid, hours in by_title.items():
         score = 0.0
@@ -123,9 +128,10 @@ def score_titles(rows: Iterable[HourViews], now: datetime, *, window_h: int = WI
             score += v * 0.5 ** (age_h / half_life_h) * (0.5 + 0.5 * min(1.0, c / v))
         views = sum(v for v, _ in hours.values())
         last = hours.get(latest, (0, 0))[0]
-        before = [hours.get(latest - timedelta(hours=i), (0, 0))[0] for i in range(1, window_h)]
+        before = [hours.get(latest - timedelta(hours=i), (0, 0))[0] for i in range(1, history_h + 1)]
         mean_before = sum(before) / len(before) if before else 0.0
-        trending = last >= TREND_MIN_VIEWS and last >= TREND_FACTOR * max(mean_before, 1e-9)
+        trending = (history_h >= TREND_MIN_HISTORY_H and last >= TREND_MIN_VIEWS
+                    and last >= TREND_FACTOR * max(mean_before, 1e-9))
         rate = sum(c for _, c in hours.values()) / views
         heats.append(TitleHeat(vid, round(score, 3), views, last, round(rate, 3), trending))
     heats.sort(key=lambda h: (-h.score, h.video_id))
