@@ -337,6 +337,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps({**out, "elapsed_s": edge_bench["elapsed_s"]}, indent=1))
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)          # the edges' homes, caches and logs
     if not args.keep:
         delete_titles(base, args.titles)
 
