@@ -23,6 +23,7 @@ class CatalogApi:
     failed: str                  # id of the failed title
     uploaded: str                # id of a title still waiting for its ingest
     settings: Any                # the API's settings (mint tokens for it with authkit)
+    admin_token: str = ""        # an operator's token: every status and the full rows
 
 
 def add_ready(catalog, title: str, duration_s: float, rungs=("360p", "720p")) -> str:
@@ -52,5 +53,8 @@ def catalog_api(tmp_path: Path, ready: dict[str, float] | None = None) -> Iterat
     cat.mark_failed(bad.id, REASON)
     waiting = cat.create_video("Waiting", "masters/y/original.mp4")
     s = settings_with(VODFLOW_CATALOG_DB_URL=url)
+    from authkit import admin_headers  # the admin `vodflow up` creates: the CLI's login finds it
+
+    token = admin_headers(s)["Authorization"].split(" ", 1)[1]
     with serve(create_app(s)) as api:
-        yield CatalogApi(api, ids, bad.id, waiting.id, s)
+        yield CatalogApi(api, ids, bad.id, waiting.id, s, token)

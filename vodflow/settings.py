@@ -128,6 +128,22 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_API_URL", "http://127.0.0.1:8000", "vodflow API URL."),
     Spec("VODFLOW_CATALOG_DB_URL", "sqlite:///{home}/catalog.db",
          "Catalog database (SQLite by default, postgresql://... for production)."),
+    # -- security limits (docs/security.md) ------------------------------------------------
+    Spec("VODFLOW_UPLOAD_MAX_BYTES", str(50 * 1024**3),
+         "Largest master POST /videos accepts, in bytes (413 before anything is stored)."),
+    Spec("VODFLOW_LOGIN_RATE_LIMIT", "10/minute",
+         "Failed logins allowed per client address and per account email (limits notation, e.g. 10/minute); "
+         "past it POST /auth/login answers 429 with Retry-After. Shared across API workers via "
+         "VODFLOW_REDIS_URL when set."),
+    # -- edge policy from popularity (docs/playback.md "Popularity-driven edge") ------------
+    Spec("VODFLOW_EDGE_POPULAR_TOP", "20",
+         "How many titles the hourly edge_policy DAG marks popular (long cache lifetime + prewarm)."),
+    Spec("VODFLOW_EDGE_TAIL_TTL", "600",
+         "Seconds the edge serves an object of a long-tail title before it revalidates it with the origin "
+         "(popular titles: the origin's Cache-Control, a year for segments)."),
+    Spec("VODFLOW_EDGE_PREWARM_SEGMENTS", "3",
+         "Media segments per rung the edge_policy DAG prewarms for each popular title (plus playlists and init "
+         "segments)."),
     # -- accounts, tokens and /play (docs/playback.md "Accounts, tokens and /play") -------
     Spec("VODFLOW_JWT_SECRET", "",
          "HS256 key of access and license tokens (empty: a random key generated once into "

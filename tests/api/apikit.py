@@ -24,11 +24,11 @@ def settings_with(**env: str) -> Settings:
 
 
 @contextlib.contextmanager
-def serve(app) -> Iterator[str]:
-    """Run ``app`` with a real uvicorn server on a free port in a thread; yields its base URL."""
+def serve(app, port: int | None = None) -> Iterator[str]:
+    """Run ``app`` with a real uvicorn server on ``port`` (default: a free one) in a thread; yields its base URL."""
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", access_log=False))
     t = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -105,7 +105,7 @@ def test_upload_stores_master_row_and_ingest_request(admin, api_url, api_setting
     assert got == digest
     assert in_progress_uploads(s3, api_settings.bucket_masters, f"masters/{vid}/") == set()
 
-    row = httpx.get(f"{api_url}{body['status_url']}").json()
+    row = httpx.get(f"{api_url}{body['status_url']}", headers=admin).json()   # the operator's full row
     assert row["status"] == "uploaded" and row["title"] == "Big Buck Bunny"
     assert row["source_key"] == key and row["regions"] == ["US", "CA"]
     assert row["renditions"] == [] and row["ingest_attempts"] == 0
@@ -253,7 +253,7 @@ def test_kafka_down_is_503_keeps_master_and_marks_failed(admin, api_url, api_set
     r = httpx.post(f"{api_url}/videos/{vid}/ingest", headers=admin)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "uploaded"
-    assert httpx.get(f"{api_url}/videos/{vid}").json()["error"] is None
+    assert httpx.get(f"{api_url}/videos/{vid}", headers=admin).json()["error"] is None
     assert len(ingest_messages(api_settings, before, vid)) == 1
     assert httpx.post(f"{api_url}/videos/{uuid.uuid4()}/ingest", headers=admin).status_code == 404
 
@@ -277,14 +277,14 @@ def test_unknown_video_is_404(api_url):
         assert r.status_code == 404 and "no video" in r.json()["detail"]
 
 
-def test_list_and_health(api_url, api_settings):
+def test_list_and_health(api_url, api_settings, admin):
     r = httpx.get(f"{api_url}/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok", "catalog": "ok"}
-    all_ = httpx.get(f"{api_url}/videos").json()
+    all_ = httpx.get(f"{api_url}/videos", headers=admin).json()
     assert all_["count"] == len(all_["videos"]) >= 1
     created = [v["created_at"] for v in all_["videos"]]
     assert created == sorted(created, reverse=True)
-    failed = httpx.get(f"{api_url}/videos", params={"status": "failed"}).json()["videos"]
+    failed = httpx.get(f"{api_url}/videos", params={"status": "failed"}, headers=admin).json()["videos"]
     assert all(v["status"] == "failed" for v in failed)
     assert httpx.get(f"{api_url}/videos", params={"status": "bogus"}).status_code == 422
     assert httpx.get(f"{api_url}/openapi.json").json()["paths"]["/videos"]["post"]["requestBody"]

@@ -46,7 +46,7 @@ def processing(cat: Catalog, run_id: str = "run-1") -> str:
 def test_migrations_upgrade_an_empty_database(url, tmp_path):
     db.upgrade(url)  # creates the parent directories too
     assert (tmp_path / "nested" / "dir" / "catalog.db").exists()
-    assert db.current_revision(url) == "0002"
+    assert db.current_revision(url) == "0003"
     eng = db.get_engine(url)
     insp = sa.inspect(eng)
     assert {"videos", "renditions", "users", "content_keys", db.VERSION_TABLE} <= set(insp.get_table_names())
@@ -72,7 +72,7 @@ def test_migrations_upgrade_an_empty_database(url, tmp_path):
     db.downgrade(url, "base")
     assert set(sa.inspect(eng).get_table_names()) == {db.VERSION_TABLE}
     db.upgrade(url)
-    assert db.current_revision(url) == "0002"
+    assert db.current_revision(url) == "0003"
 
 
 def test_migrations_render_portable_postgres_sql(capsys):

@@ -25,11 +25,13 @@ def test_ready_titles_have_their_true_duration_and_rungs(api):
     assert {t.id: t.duration_s for t in titles} == api.ready
     assert [t.title for t in titles] == ["Bikes", "Big Buck Bunny"]   # newest first
     assert all(t.status == "ready" and t.rungs == ["720p", "360p"] and t.reason is None for t in titles)
-    assert {r["status"] for r in list_videos(api.url)} == {"ready", "failed", "uploaded"}
+    assert {r["status"] for r in list_videos(api.url, token=api.admin_token)} == {"ready", "failed", "uploaded"}
+    assert {r["status"] for r in list_videos(api.url)} == {"ready"}          # the public storefront
 
 
 def test_failed_title_carries_its_reason_and_unknown_ids_name_the_fix(api):
-    assert Title.of(get_video(api.url, api.failed)).reason == REASON
+    assert Title.of(get_video(api.url, api.failed, token=api.admin_token)).reason == REASON
+    assert Title.of(get_video(api.url, api.failed)).reason is None           # error texts are operator-only
     with pytest.raises(UnknownVideo, match="`vodflow videos` lists the titles"):
         get_video(api.url, "00000000-0000-4000-8000-000000000000")
 
@@ -61,7 +63,7 @@ def test_follow_reports_each_status_until_final(tmp_path):
         seen: list[str] = []
         t = threading.Thread(target=ingest)
         t.start()
-        rec = follow(a.url, a.uploaded, timeout=30, poll=0.1, on_status=seen.append)
+        rec = follow(a.url, a.uploaded, timeout=30, poll=0.1, on_status=seen.append, token=a.admin_token)
         t.join()
         assert seen == ["uploaded", "processing", "failed"]
         assert rec["status"] == "failed" and rec["error"] == "encode: ffmpeg exited with code 1"

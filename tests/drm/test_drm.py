@@ -55,6 +55,10 @@ def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("drm_home")
     s = _settings(home)
     cat = Catalog(s.catalog_db_url)
+    # the account the license tokens are issued to (the license route checks it has not signed out)
+    from authkit import make_user
+
+    make_user(s, user_id="user-1")
     return s, cat
 
 
@@ -330,3 +334,24 @@ def test_raw_key_args_are_what_packager_needs():
     assert "--enable_raw_key_encryption" in args and args[args.index("--protection_scheme") + 1] == "cenc"
     assert args[args.index("--clear_lead") + 1] == "0"
     assert "key_id=0123456789abcdef0123456789abcdef" in args[args.index("--keys") + 1]
+
+
+def test_license_refused_after_sign_out_and_for_another_title(env, packaged, client):
+    """A license token of a real account: valid for its title, refused for another title's keys, and
+    refused once the account signed out (POST /auth/logout), as are the access tokens of before."""
+    from authkit import PASSWORD, make_user
+
+    from vodflow.auth.tokens import issue_license_token
+
+    s, _ = env
+    vid, key, _, other, other_key = packaged
+    user = make_user(s)
+    access = client.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["access_token"]
+    lic = issue_license_token(s, user_id=user.id, video_id=vid, device_id=DEVICE, epoch=user.token_epoch)
+    assert _license(client, [key.key_id], lic).status_code == 200
+    r = _license(client, [other_key.key_id], lic)
+    assert r.status_code == 403 and r.json()["reason"] == "other_title"
+    assert client.post("/auth/logout", headers={"Authorization": f"Bearer {access}"}).status_code == 204
+    r = _license(client, [key.key_id], lic)
+    assert r.status_code == 403 and r.json()["reason"] == "signed_out" and "keys" not in r.json()
+    assert key.key not in r.text

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 
 
-def wait_final(api_url: str, vid: str, deadline: float) -> dict:
+def wait_final(api_url: str, vid: str, deadline: float, token: str) -> dict:
+    """The operator's row (an admin token: run id and error are not in the public view)."""
     rec: dict = {}
     while time.monotonic() < deadline:
-        rec = httpx.get(f"{api_url}/videos/{vid}", timeout=30).json()
+        rec = httpx.get(f"{api_url}/videos/{vid}", timeout=30, headers={"Authorization": f"Bearer {token}"}).json()
         if rec["status"] in ("ready", "failed"):
             break
         time.sleep(3)
@@ -38,7 +39,7 @@ def test_uploads_are_each_ingested_by_the_scheduler(stack):
         vids.append(resp["video_id"])
     deadline = time.monotonic() + 600
     for vid in vids:
-        rec = wait_final(stack.api_url, vid, deadline)
+        rec = wait_final(stack.api_url, vid, deadline, token)
         assert rec["status"] == "ready", rec
         assert rec["last_run_id"].startswith(f"ingest__{vid}__k")  # its own run, dispatched from Kafka
         assert rec["manifests"]["hls"].startswith(f"videos/{vid}/")

@@ -27,7 +27,7 @@ from vodflow.catalog.models import Role, SubscriptionStatus, User, utcnow
 
 USERS = User.__table__
 _PUBLIC_COLS = [USERS.c.id, USERS.c.email, USERS.c.role, USERS.c.plan, USERS.c.subscription_status,
-                USERS.c.country, USERS.c.created_at, USERS.c.updated_at]
+                USERS.c.country, USERS.c.created_at, USERS.c.updated_at, USERS.c.token_epoch]
 _BY_ID = sa.select(*_PUBLIC_COLS).where(USERS.c.id == sa.bindparam("uid"))
 _BY_EMAIL = sa.select(*_PUBLIC_COLS, USERS.c.password_hash).where(USERS.c.email == sa.bindparam("email"))
 _USER_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
@@ -57,18 +57,19 @@ class UserRecord:
     country: str
     created_at: datetime
     updated_at: datetime
+    token_epoch: int = 0          # tokens issued in an older epoch are refused (sign-out)
 
     @classmethod
     def of(cls, row: Any) -> UserRecord:
         m = row._mapping
         return cls(m["id"], m["email"], Role(m["role"]), m["plan"], SubscriptionStatus(m["subscription_status"]),
-                   m["country"], m["created_at"], m["updated_at"])
+                   m["country"], m["created_at"], m["updated_at"], int(m["token_epoch"] or 0))
 
     @classmethod
     def of_dbapi(cls, row: tuple) -> UserRecord:
         """From a raw DB-API row of ``_PUBLIC_COLS`` (timestamps: SQLite strings or naive datetimes, UTC)."""
         return cls(row[0], row[1], Role(row[2]), row[3], SubscriptionStatus(row[4]), row[5], _utc(row[6]),
-                   _utc(row[7]))
+                   _utc(row[7]), int(row[8] or 0))
 
     @property
     def is_admin(self) -> bool:
@@ -82,6 +83,7 @@ class UserRecord:
         d = dataclasses.asdict(self)
         d["role"], d["subscription_status"] = self.role.value, self.subscription_status.value
         d["created_at"], d["updated_at"] = self.created_at.isoformat(), self.updated_at.isoformat()
+        d.pop("token_epoch")  # internal: only compared with the tokens' ``ep`` claim
         return d
 
 
@@ -215,6 +217,17 @@ class UserStore:
         with db.transaction(self.url) as s:
             s.execute(sa.update(USERS).where(USERS.c.id == rec.id).values(**values))
         new = self.get(rec.id)
+        assert new is not None
+        return new
+
+    def sign_out(self, user_id: str) -> UserRecord:
+        """Revoke every access and license token issued to the account so far (its epoch + 1)."""
+        with db.transaction(self.url) as s:
+            done = s.execute(sa.update(USERS).where(USERS.c.id == user_id)
+                             .values(token_epoch=USERS.c.token_epoch + 1, updated_at=utcnow())).rowcount
+        if not done:
+            raise AccountNotFound(user_id)
+        new = self.get(user_id)
         assert new is not None
         return new
 

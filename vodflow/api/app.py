@@ -8,18 +8,23 @@ Endpoints
 ``POST /videos``               multipart (``title``, ``file``, optional ``regions`` "US,CA"):
                                stream the file to S3, create the catalog row, publish the
                                ingest request; 201 ``{"video_id", "status", "status_url"}``.
-``GET /videos/{id}``           the catalog row with renditions (404 if unknown).
-``GET /videos``                list, newest first (``?status=ready&limit=100&offset=0``).
+``GET /videos/{id}``           the title with renditions (404 if unknown): the public view without a
+                               token, the full row (error, master key, probe, run id) with an admin's
+                               (vodflow/catalog/views.py).
+``GET /videos``                list, newest first (``?status=ready&limit=100&offset=0``); without an
+                               admin's token only ready titles (public view), other statuses 403.
 ``POST /videos/{id}/ingest``   re-publish the ingest request of a ``failed``/``uploaded`` video
                                whose master is stored (recovery after a Kafka outage); 202.
 ``GET /healthz``               liveness + catalog check.
 ``GET /users/{id}/recommendations``, ``GET /videos/{id}/similar``: see vodflow/recs/routes.py.
 ``POST /auth/login``, ``GET /me``: vodflow/auth/routes.py; ``GET /videos/{id}/play``: vodflow/playback/routes.py.
 
-Who may call what (docs/playback.md, "Accounts, tokens and /play"): uploads and re-queues need an
-admin's access token (``Authorization: Bearer``); the catalog reads (``GET /videos``,
+Who may call what (docs/playback.md, "Accounts, tokens and /play"; docs/security.md): uploads and
+re-queues need an admin's access token (``Authorization: Bearer``); the catalog reads (``GET /videos``,
 ``GET /videos/{id}``) stay public -- they are the storefront, show no user data, and the media
-itself is only reachable through signed edge URLs from ``/play``.
+itself is only reachable through signed edge URLs from ``/play``. A public answer never carries a
+filesystem path, a master's object key, an internal id or an error text (the public view); uploads
+larger than ``VODFLOW_UPLOAD_MAX_BYTES`` are refused (413) before anything is stored.
 
 Failure handling (see docs/ingest-api.md): S3 down -> 503, the multipart upload is aborted and
 no row is written; catalog down -> 503 and the stored object is deleted; Kafka down -> 503, the
@@ -42,10 +47,11 @@ from starlette.requests import ClientDisconnect
 from vodflow.api.ingest_request import DEFAULT_TIMEOUT, IngestPublisher, IngestPublishError, IngestRequest
 from vodflow.api.upload import (ALLOWED_EXTENSIONS, PART_SIZE, StorageUnavailable, UploadRejected, drain,
                                 receive_upload)
-from vodflow.auth.deps import Auth
+from vodflow.auth.deps import Auth, Principal
 from vodflow.catalog import (Catalog, CatalogError, IllegalTransition, InvalidCatalogData, VideoNotFound,
                              VideoStatus, normalize_regions)
 from vodflow.catalog.repository import MAX_TITLE
+from vodflow.catalog.views import video_view
 from vodflow.settings import Settings, get_settings
 
 log = logging.getLogger("vodflow.api")
@@ -67,10 +73,14 @@ UPLOAD_OPENAPI = {
                   "400": {"description": "empty file or malformed body"},
                   "401": {"description": "no valid access token"},
                   "403": {"description": "the caller is not an admin"},
+                  "413": {"description": "larger than VODFLOW_UPLOAD_MAX_BYTES (nothing is stored)"},
                   "415": {"description": "unsupported file type"},
                   "422": {"description": "bad title or regions"},
                   "503": {"description": "S3, Kafka or the catalog is unavailable"}},
 }
+
+
+FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and text fields on top of the file, for the Content-Length check
 
 
 def master_key(video_id: str, ext: str) -> str:
@@ -109,6 +119,7 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
     app.state.settings = s
     auth = app.state.auth = Auth(s)
     admin = [Depends(auth.require_admin)]
+    max_upload = int(s["VODFLOW_UPLOAD_MAX_BYTES"])
     from vodflow.auth.routes import create_router as create_auth_router
 
     app.include_router(create_auth_router(s, auth))
@@ -145,6 +156,12 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
         bucket = s.bucket_masters
         stream = request.stream()
         parsed: dict[str, Any] = {}
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload + FORM_OVERHEAD:
+            await drain(stream)
+            return JSONResponse({"detail": f"the upload is {int(declared)} bytes; the largest master accepted is "
+                                           f"{max_upload} bytes (VODFLOW_UPLOAD_MAX_BYTES). Nothing was stored"},
+                                status_code=413)
 
         def validate_fields(fields: dict[str, str]) -> None:
             title = fields.get("title", "").strip()
@@ -161,7 +178,8 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
         try:
             up = await receive_upload(stream, request.headers.get("content-type"), s3=s3, bucket=bucket,
                                       key_for=lambda ext: master_key(video_id, ext),
-                                      validate_fields=validate_fields, part_size=part_size)
+                                      validate_fields=validate_fields, part_size=part_size,
+                                      max_bytes=max_upload)
         except UploadRejected as e:
             await drain(stream)
             return JSONResponse({"detail": e.detail}, status_code=e.status_code)
@@ -243,32 +261,51 @@ def create_app(settings: Settings | None = None, *, kafka_timeout: float = DEFAU
         return {"video_id": video_id, "status": rec.status.value, "status_url": _status_url(video_id)}
 
     # ------------------------------------------------------------------ reads
-    @app.get("/videos/{video_id}", summary="A video with its renditions")
-    async def get_video(video_id: str, request: Request):
+    def is_operator(p: Principal | None) -> bool:
+        return p is not None and p.is_admin
+
+    @app.get("/videos/{video_id}", summary="A video with its renditions (full row for an admin)")
+    async def get_video(video_id: str, request: Request, p: Principal | None = Depends(auth.optional_principal)):
         try:
             rec = await run_in_threadpool(catalog(request).get_video, video_id)
-        except VideoNotFound as e:
-            raise HTTPException(404, str(e)) from None
-        return rec.to_dict()
+        except VideoNotFound:
+            raise HTTPException(404, f"no video with id {video_id!r}; GET /videos lists the titles") from None
+        return video_view(rec, is_operator(p))
 
-    @app.get("/videos", summary="Videos, newest first")
+    @app.get("/videos", summary="Videos, newest first (viewers: ready titles only)")
     async def list_videos(request: Request, status: VideoStatus | None = None,
-                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)):
+                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                          p: Principal | None = Depends(auth.optional_principal)):
+        operator = is_operator(p)
+        if not operator:
+            if status not in (None, VideoStatus.READY):
+                raise HTTPException(403, f"listing {status.value!r} videos needs an admin's access token; "
+                                         "without one GET /videos lists the ready titles")
+            status = VideoStatus.READY
         recs = await run_in_threadpool(catalog(request).list_videos, status, limit=limit, offset=offset)
-        return {"videos": [r.to_dict() for r in recs], "count": len(recs), "limit": limit, "offset": offset}
+        return {"videos": [video_view(r, operator) for r in recs], "count": len(recs), "limit": limit,
+                "offset": offset}
 
     @app.get("/healthz", summary="Liveness and catalog check")
     async def healthz(request: Request):
         try:
             await run_in_threadpool(catalog(request).ping)
-        except Exception as e:  # noqa: BLE001
-            return JSONResponse({"status": "unhealthy", "catalog": f"{type(e).__name__}: {e}"}, status_code=503)
+        except Exception as e:  # noqa: BLE001 - the reason goes to the log, not to the (public) answer
+            log.error("healthz: catalog check failed: %s: %s", type(e).__name__, e)
+            return JSONResponse({"status": "unhealthy", "catalog": "unavailable (see the API log)"},
+                                status_code=503)
         return {"status": "ok", "catalog": "ok"}
 
     @app.exception_handler(CatalogError)
     async def _catalog_error(request: Request, exc: CatalogError):
         code = 404 if isinstance(exc, VideoNotFound) else 409 if isinstance(exc, IllegalTransition) else 422
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # never a stack trace or an exception text (paths, keys, SQL) in an answer: those go to the log
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error (logged by the API)"}, status_code=500)
 
     return app
 

@@ -192,10 +192,11 @@ def boundary_of(content_type: str | None) -> bytes:
 
 async def receive_upload(stream: AsyncIterator[bytes], content_type: str | None, *, s3, bucket: str,
                          key_for: Callable[[str], str], validate_fields: Callable[[dict[str, str]], None],
-                         part_size: int = PART_SIZE) -> ReceivedUpload:
+                         part_size: int = PART_SIZE, max_bytes: int | None = None) -> ReceivedUpload:
     """Parse the multipart body from ``stream`` and store its ``file`` part at ``key_for(ext)`` in S3.
 
     ``validate_fields(fields)`` runs before the upload is completed (raise UploadRejected to refuse).
+    ``max_bytes``: a file part growing past it is refused (413) while it streams; its parts are aborted.
     Returns after the S3 upload is complete and its size checked. On failure, the multipart
     upload is aborted and the exception re-raised (UploadRejected / StorageUnavailable /
     starlette ClientDisconnect).
@@ -241,6 +242,9 @@ async def receive_upload(stream: AsyncIterator[bytes], content_type: str | None,
                 part = name
         elif kind == "data":
             if part == "file":
+                if max_bytes is not None and writer.size + len(data) > max_bytes:
+                    raise UploadRejected(413, f"the file is larger than {max_bytes} bytes, the largest master "
+                                              "accepted (VODFLOW_UPLOAD_MAX_BYTES); nothing was stored")
                 await writer.write(data)
             elif part is not None:
                 field_buf += data

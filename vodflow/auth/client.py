@@ -33,6 +33,9 @@ def login(api_url: str, email: str, password: str, *, timeout: float = 30.0) -> 
         raise ApiAuthError(f"logging in as {email} at {url} failed: wrong email or password. Set "
                            "VODFLOW_ADMIN_EMAIL / VODFLOW_ADMIN_PASSWORD to an admin account (`vodflow up` "
                            "creates one), or pass --token / set VODFLOW_API_TOKEN (`vodflow users token EMAIL`)")
+    if r.status_code == 429:
+        raise ApiAuthError(f"logging in as {email} at {url} is refused for {r.headers.get('Retry-After', '?')} s: "
+                           "too many failed logins (VODFLOW_LOGIN_RATE_LIMIT); fix the password and wait")
     raise ApiAuthError(f"logging in at {url} failed: HTTP {r.status_code} {r.text[:300]}")
 
 

@@ -5,6 +5,8 @@
   removed admin role counts at once, not when the token expires. 401 with ``WWW-Authenticate``
   (RFC 6750) when the token is missing, expired, tampered or its account is gone.
 * :func:`require_admin` -> the user if its role is ``admin``, else 403.
+* A token issued before the account signed out (its ``ep`` claim older than ``users.token_epoch``)
+  is refused with 401 like an expired one.
 
 The dependencies are ``async``: the token is checked on the event loop; the account lookup runs in
 the thread pool, except on a local SQLite catalog (WAL: a reader never waits for a writer, the
@@ -137,6 +139,8 @@ class Auth:
     def _principal(c: AccessClaims, user: UserRecord | None) -> Principal:
         if user is None:
             raise unauthorized(f"the account of this token no longer exists: {LOGIN_HINT}")
+        if c.epoch != user.token_epoch:
+            raise unauthorized(f"this access token was signed out (POST /auth/logout): {LOGIN_HINT}")
         return Principal(c, user)
 
     @staticmethod

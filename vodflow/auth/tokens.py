@@ -3,9 +3,9 @@
 =============  ===================  ====================  ===========================================
 token          iss                  aud                   claims besides iss/aud/iat/exp/jti
 =============  ===================  ====================  ===========================================
-access         ``vodflow/auth``     ``vodflow/api``       sub (user id), role, country, typ=access
+access         ``vodflow/auth``     ``vodflow/api``       sub (user id), role, country, ep, typ=access
 license        ``vodflow/playback`` ``vodflow/license``   sub (user id), vid (video id), dev (device id),
-                                                          typ=license
+                                                          ep, typ=license
 =============  ===================  ====================  ===========================================
 
 Each kind is signed with its own key, derived from the one secret (``VODFLOW_JWT_SECRET``, or a
@@ -16,6 +16,11 @@ Access tokens live ``VODFLOW_ACCESS_TOKEN_TTL`` seconds (900), license tokens 1 
 are bound to user, title and device. A ``service`` access token (``sub`` = ``service:NAME``,
 role ``service``) is for machine clients that post on behalf of many users (e.g. a gateway);
 it acts for no account.
+
+``ep`` is the account's token epoch when the token was issued (``users.token_epoch``); sign-out
+(``POST /auth/logout``) increments it, and the verifiers that read the account (``Auth`` for access
+tokens, the license endpoint for license tokens) refuse a token of an older epoch. A token without
+the claim counts as epoch 0.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class AccessClaims:
     exp: int
     iat: int = 0
     jti: str = ""
+    epoch: int = 0
 
     @property
     def is_service(self) -> bool:
@@ -86,6 +92,7 @@ class LicenseClaims:
     exp: int
     iat: int = 0
     jti: str = ""
+    epoch: int = 0
 
 
 # ----------------------------------------------------------------------------- keys
@@ -123,7 +130,7 @@ def issue_access_token(s: Settings, user: Any, *, ttl_s: int | None = None) -> s
     now = _now()
     role = getattr(user.role, "value", user.role)
     claims = {"iss": ACCESS_ISS, "aud": ACCESS_AUD, "sub": str(user.id), "role": str(role),
-              "country": user.country, "typ": "access", "iat": now,
+              "country": user.country, "ep": int(getattr(user, "token_epoch", 0) or 0), "typ": "access", "iat": now,
               "exp": now + int(ttl_s if ttl_s is not None else s.access_token_ttl), "jti": uuid.uuid4().hex}
     return jwt.encode(claims, signing_key(s, "access"), algorithm=ALGORITHM)
 
@@ -183,15 +190,23 @@ def _decode_access_token(key: bytes, token: str) -> AccessClaims:
     if c.get("typ") != "access" or not isinstance(c.get("role"), str):
         raise AccessTokenError("the token is not an access token", "invalid")
     return AccessClaims(user_id=c["sub"], role=c["role"], country=c.get("country"), exp=int(c["exp"]),
-                        iat=int(c["iat"]), jti=c["jti"])
+                        iat=int(c["iat"]), jti=c["jti"], epoch=_epoch(c))
+
+
+def _epoch(claims: dict) -> int:
+    ep = claims.get("ep", 0)
+    return ep if isinstance(ep, int) and not isinstance(ep, bool) else -1  # a bad ep never matches
 
 
 # ----------------------------------------------------------------------------- license tokens
-def issue_license_token(s: Settings, *, user_id: str, video_id: str, device_id: str, ttl_s: int = LICENSE_TTL) -> str:
-    """A license token: lets ``device_id`` of ``user_id`` fetch the keys of ``video_id`` for ``ttl_s`` seconds."""
+def issue_license_token(s: Settings, *, user_id: str, video_id: str, device_id: str, ttl_s: int = LICENSE_TTL,
+                        epoch: int = 0) -> str:
+    """A license token: lets ``device_id`` of ``user_id`` fetch the keys of ``video_id`` for ``ttl_s`` seconds
+    (until the account signs out: ``epoch`` is its token epoch)."""
     now = _now()
     claims = {"iss": LICENSE_ISS, "aud": LICENSE_AUD, "sub": str(user_id), "vid": str(video_id),
-              "dev": str(device_id), "typ": "license", "iat": now, "exp": now + int(ttl_s), "jti": uuid.uuid4().hex}
+              "dev": str(device_id), "ep": int(epoch), "typ": "license", "iat": now, "exp": now + int(ttl_s),
+              "jti": uuid.uuid4().hex}
     return jwt.encode(claims, signing_key(s, "license"), algorithm=ALGORITHM)
 
 
@@ -215,7 +230,7 @@ def decode_license_token(s: Settings, token: str) -> LicenseClaims:
     if c.get("typ") != "license":
         raise LicenseTokenError("the token is not a license token", "not_a_license_token")
     return LicenseClaims(user_id=c["sub"], video_id=c["vid"], device_id=c["dev"], exp=int(c["exp"]),
-                         iat=int(c["iat"]), jti=c["jti"])
+                         iat=int(c["iat"]), jti=c["jti"], epoch=_epoch(c))
 
 
 def verify_license_token(s: Settings, token: str, *, video_id: str, device_id: str) -> LicenseClaims:

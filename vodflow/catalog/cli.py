@@ -62,7 +62,7 @@ def videos(ctx: typer.Context,
 
     url = _url(api_url)
     try:
-        titles = [Title.of(r) for r in list_videos(url, status)]
+        titles = [Title.of(r) for r in list_videos(url, status, token=operator_token(url))]
     except CatalogUnavailable as e:
         _fail(str(e))
     if quiet:
@@ -96,6 +96,18 @@ def print_title(rec: dict, console: Console = out) -> None:
         console.print(f"reason:   [red]{escape(v.reason)}[/]", soft_wrap=True)
 
 
+def operator_token(api_url: str) -> str | None:
+    """An admin's token for the full rows (VODFLOW_API_TOKEN or the admin login), else None: the public
+    view (ready titles only, no failure reasons)."""
+    from vodflow.auth.client import ApiAuthError, api_token
+
+    try:
+        return api_token(api_url)
+    except ApiAuthError as e:
+        err.print(f"[yellow]no admin token ({e}); showing the public catalog (ready titles only)[/]")
+        return None
+
+
 def follow_with_progress(api_url: str, video_id: str, timeout: float, console: Console = err) -> dict:
     """:func:`vodflow.catalog.client.follow` with a spinner and a line per status change."""
     from vodflow.catalog.client import follow
@@ -105,7 +117,7 @@ def follow_with_progress(api_url: str, video_id: str, timeout: float, console: C
             console.print(f"status: {_status(status)}")
             spinner.update(f"status {status} ...")
 
-        return follow(api_url, video_id, timeout=timeout, on_status=on_status)
+        return follow(api_url, video_id, timeout=timeout, on_status=on_status, token=operator_token(api_url))
 
 
 @videos_app.command("show")
@@ -121,7 +133,7 @@ def show(video_id: str = typer.Argument(..., help="The title's id (`vodflow vide
         if follow:
             rec = follow_with_progress(url, video_id, timeout)
         else:
-            rec = get_video(url, video_id)
+            rec = get_video(url, video_id, token=operator_token(url))
     except (CatalogUnavailable, UnknownVideo, TimeoutError) as e:
         _fail(str(e))
     print_title(rec)

@@ -1,8 +1,10 @@
 """Read the catalog through the API, for command-line clients: ``GET /videos`` and ``GET /videos/{id}``.
 
 Used by ``vodflow videos``, ``vodflow upload --wait``, ``vodflow events simulate`` (the catalog's
-ready titles and their true durations) and ``vodflow demo``. Catalog reads are public (no token),
-so these work from any machine that reaches the API, and the analytics package can use them
+ready titles and their true durations) and ``vodflow demo``. Catalog reads are public (no token:
+ready titles in the public view, vodflow/catalog/views.py), so these work from any machine that
+reaches the API; with an admin's ``token`` they see every status and the full row (the failure
+reason, ingest attempts), and the analytics package can use them
 without importing the API or the catalog database (lower layers never reach up; the catalog DB
 may be Postgres on another host).
 
@@ -55,14 +57,15 @@ class Title:
                    [r["name"] for r in rec.get("renditions") or []], rec.get("error"))
 
 
-def _get(api_url: str, path: str, client=None, timeout: float = 30.0, **params: Any):
+def _get(api_url: str, path: str, client=None, timeout: float = 30.0, token: str | None = None, **params: Any):
     import httpx
 
     url = api_url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
         if client is not None:
-            return client.get(path, params=params or None)
-        return httpx.get(url, params=params or None, timeout=timeout)
+            return client.get(path, params=params or None, headers=headers)
+        return httpx.get(url, params=params or None, timeout=timeout, headers=headers)
     except httpx.HTTPError as e:
         raise CatalogUnavailable(f"the vodflow API is not reachable at {api_url} ({type(e).__name__}: {e}); "
                                  f"{START_HINT}") from e
@@ -75,22 +78,24 @@ def _json(r, what: str) -> Any:
     return r.json()
 
 
-def list_videos(api_url: str, status: str | None = None, *, client=None) -> list[dict[str, Any]]:
-    """Every catalog row (newest first), optionally of one status, page by page."""
+def list_videos(api_url: str, status: str | None = None, *, client=None,
+                token: str | None = None) -> list[dict[str, Any]]:
+    """Every catalog row (newest first), optionally of one status, page by page (other statuses than
+    ``ready`` need an admin's ``token``)."""
     out: list[dict[str, Any]] = []
     while True:
         params: dict[str, Any] = {"limit": PAGE, "offset": len(out)}
         if status:
             params["status"] = status
-        body = _json(_get(api_url, "/videos", client, **params), "GET /videos")
+        body = _json(_get(api_url, "/videos", client, token=token, **params), "GET /videos")
         out.extend(body["videos"])
         if body["count"] < PAGE:
             return out
 
 
-def get_video(api_url: str, video_id: str, *, client=None) -> dict[str, Any]:
+def get_video(api_url: str, video_id: str, *, client=None, token: str | None = None) -> dict[str, Any]:
     """One catalog row with its renditions; :class:`UnknownVideo` if there is none."""
-    r = _get(api_url, f"/videos/{video_id}", client)
+    r = _get(api_url, f"/videos/{video_id}", client, token=token)
     if r.status_code == 404:
         raise UnknownVideo(f"no video with id {video_id!r} in the catalog at {api_url}; "
                            "`vodflow videos` lists the titles")
@@ -108,7 +113,7 @@ def ready_titles(api_url: str, *, client=None) -> list[Title]:
 
 
 def follow(api_url: str, video_id: str, *, timeout: float = 900, poll: float = 2.0,
-           on_status: Callable[[str], None] | None = None, client=None) -> dict[str, Any]:
+           on_status: Callable[[str], None] | None = None, client=None, token: str | None = None) -> dict[str, Any]:
     """Poll ``GET /videos/{id}`` until the title is ready or failed; returns its last row.
 
     ``on_status(status)`` is called on every change. Raises :class:`TimeoutError` (with the last
@@ -116,7 +121,7 @@ def follow(api_url: str, video_id: str, *, timeout: float = 900, poll: float = 2
     """
     deadline, last = time.monotonic() + timeout, None
     while True:
-        rec = get_video(api_url, video_id, client=client)
+        rec = get_video(api_url, video_id, client=client, token=token)
         if rec["status"] != last:
             last = rec["status"]
             if on_status:

@@ -141,6 +141,8 @@ class User(Base):
     country: Mapped[str] = mapped_column(sa.String(2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # tokens carry the epoch they were issued in; sign-out increments it (migration 0003)
+    token_epoch: Mapped[int] = mapped_column(sa.Integer, default=0, server_default=sa.text("0"))
 
 
 class ContentKey(Base):

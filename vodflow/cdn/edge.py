@@ -2,8 +2,10 @@
 
 Everything lives under ``$VODFLOW_HOME/edge/``: ``conf/nginx.conf`` (rendered from
 ``nginx.conf.template`` at every start), ``run/`` (pid, origin tap socket), ``tmp/``, ``cache/media``,
-``cache/auth`` and ``logs/access.log`` (every client request with its cache status) and
-``logs/origin.log`` (every request that reached the origin).
+``cache/auth``, ``policy/titles.map`` (the edge policy
+nginx reads: vodflow/cdn/policy.py; created as "every title popular" when missing) and
+``logs/access.log`` (every client request with its cache status) and ``logs/origin.log`` (every request
+that reached the origin).
 
 Origin access. nginx-light cannot sign SigV4 requests, and S3Proxy serves anonymous reads only of objects
 with a public-read ACL (which publish does not set, and AWS buckets with ACLs disabled refuse). The
@@ -102,10 +104,13 @@ def _cors(s: Settings) -> tuple[str, str]:
 def render_nginx_conf(s: Settings) -> Path:
     """Write ``$VODFLOW_HOME/edge/conf/nginx.conf`` and create the directories it names."""
     d = edge_dir(s)
-    for sub in ("conf", "run", "logs", "cache/media", "cache/auth", "tmp/client_body", "tmp/proxy",
+    for sub in ("conf", "run", "logs", "cache/media", "cache/auth", "policy", "tmp/client_body", "tmp/proxy",
                 "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     (d / "run" / "origin.sock").unlink(missing_ok=True)  # left over by a killed nginx
+    from vodflow.cdn.policy import ensure_policy_file
+
+    ensure_policy_file(s)
     api_host, api_port = _hostport(s.api_url)
     o_host, o_port = origin_hostport(s)
     cors_map, cors_cred = _cors(s)
@@ -122,6 +127,7 @@ def render_nginx_conf(s: Settings) -> Path:
         "WORKERS": str(min(4, os.cpu_count() or 1)),
         "EDGE_DIR": str(d),
         "CACHE_SIZE": s["VODFLOW_EDGE_CACHE_SIZE"],
+        "TAIL_TTL": str(int(s["VODFLOW_EDGE_TAIL_TTL"])),
         "API_HOSTPORT": f"{api_host}:{api_port}",
         "ORIGIN_HOSTPORT": f"{o_host}:{o_port}",
         "LISTEN": listen,
@@ -153,6 +159,24 @@ def check_nginx_conf(s: Settings) -> None:
     if r.returncode != 0:
         raise EdgeConfigError(f"the rendered edge config {edge_dir(s) / 'conf' / 'nginx.conf'} is invalid:\n"
                               f"{r.stderr.strip()}")
+
+
+def reload_edge(s: Settings) -> str:
+    """``nginx -s reload`` of the running edge of ``s`` (config test first); a plain message of what happened."""
+    import subprocess
+
+    from vodflow.cdn.policy import EdgePolicyError
+
+    pid = edge_dir(s) / "run" / "nginx.pid"
+    if not find_nginx() or not pid.exists():
+        return "no edge running here: the policy applies when the edge starts"
+    test = subprocess.run([*nginx_argv(s), "-t"], capture_output=True, text=True, timeout=60)
+    if test.returncode != 0:
+        raise EdgePolicyError(f"the edge config with the new policy is invalid, not reloaded:\n{test.stderr.strip()}")
+    r = subprocess.run([*nginx_argv(s), "-s", "reload"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise EdgePolicyError(f"nginx -s reload failed: {r.stderr.strip()}")
+    return f"edge reloaded (master pid {pid.read_text().strip()})"
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 
 nginx sends every ``/videos/...`` request here first (``X-Original-URI`` = the request URI with its
 query, the client's cookies, ``X-Real-IP``) and serves the object only on a 2xx answer. 204 = granted,
-403 = refused with the reason in ``X-Edge-Deny-Reason``. The answer carries ``Cache-Control`` so nginx
-keeps it briefly, keyed by the full URI including the signature (and the cookies): at most
-``AUTH_CACHE_S`` seconds, and a grant never longer than its policy's remaining lifetime.
+403 = refused with the reason in ``X-Edge-Deny-Reason``. A path that is not canonical (``..``, ``//``,
+encoded separators: :func:`~vodflow.cdn.signing.canonical_path`) is refused as ``malformed`` before the
+signature is looked at -- nginx serves the normalised path, the policy would match the raw one.
+The answer carries ``Cache-Control`` so nginx keeps it briefly, keyed by the full URI including the
+signature (and the cookies): at most ``AUTH_CACHE_S`` seconds, and a grant never longer than its
+policy's remaining lifetime.
 
 The check is CPU only (one RSA verify per distinct policy+signature, then dictionary lookups), so it runs
 inside the API process; no I/O, no catalog access.
@@ -16,7 +19,8 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from vodflow.cdn.signing import MISSING, SignatureError, edge_url, split_signing_params, verifier_for
+from vodflow.cdn.signing import (MALFORMED, MISSING, SignatureError, canonical_path, edge_url, split_signing_params,
+                                 verifier_for)
 from vodflow.settings import Settings
 
 AUTH_CACHE_S = 30
@@ -34,6 +38,9 @@ def create_router(s: Settings) -> APIRouter:
         uri = request.headers.get("x-original-uri")
         if not uri:
             return _deny(MISSING, "no X-Original-URI header (this endpoint is called by the edge)")
+        if not canonical_path(uri.partition("?")[0]):
+            return _deny(MALFORMED, "the path has a dot segment, an empty segment or an encoded separator: "
+                                    "request the object's own path")
         now = time.time()
         url, params = split_signing_params(uri, request.cookies)
         try:

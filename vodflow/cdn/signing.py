@@ -246,6 +246,22 @@ def verifier_for(s: Settings) -> Verifier:
     return _VERIFIERS[k]
 
 
+def canonical_path(path: str) -> bool:
+    """Whether ``path`` (the raw request path, no query) names one object without tricks.
+
+    nginx serves the *normalised* path (percent-decoded, dot segments resolved), while a policy is
+    matched against the path as sent: ``/videos/A/../B/seg.m4s`` would match ``/videos/A/*`` and
+    serve title B. So a path with a dot segment, an empty segment, a backslash or an encoded ``/``,
+    ``\\`` or ``.`` is refused before any policy is looked at (CloudFront resolves such paths itself;
+    no player ever sends them).
+    """
+    lowered = path.lower()
+    if any(bad in lowered for bad in ("%2f", "%5c", "%2e", "\\", "%00")) or "\x00" in path:
+        return False
+    segments = unquote(path).split("/")
+    return segments[0] == "" and all(seg not in ("", ".", "..") for seg in segments[1:])
+
+
 def split_signing_params(url_path: str, query: str | Mapping[str, str] | None = None
                          ) -> tuple[str, dict[str, str]]:
     """(path + query without the signing parameters, signing parameters) of a request.

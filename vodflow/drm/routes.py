@@ -20,7 +20,8 @@ license token for that title and that device (``vodflow.auth.tokens.verify_licen
 * 400 malformed body (not JSON, no ``kids``, a kid that is not 16 bytes of base64url, more than
   :data:`MAX_KIDS`, kids of two titles, an unsupported ``type``) or no ``X-Device-Id``;
 * 401 no bearer token (``WWW-Authenticate: Bearer``);
-* 403 ``{"detail", "reason"}`` token expired / for another title / another device / bad signature;
+* 403 ``{"detail", "reason"}`` token expired / for another title / another device / bad signature /
+  signed out (``signed_out``: the account signed out after the token was issued, or is gone);
 * 404 none of the key ids belongs to a title.
 
 Only keys of that title are answered, never other kids from the request. Responses are
@@ -96,6 +97,11 @@ def create_router(s: Settings | None = None, keystore: KeyStore | None = None) -
     store = keystore or KeyStore(s)
     router = APIRouter(tags=["drm"])
 
+    def users():
+        from vodflow.accounts import get_user_store
+
+        return get_user_store(s.catalog_db_url)
+
     @router.post(PATH, summary="W3C ClearKey license exchange (license token of /play required)",
                  responses={400: {"description": "malformed license request or no X-Device-Id"},
                             401: {"description": "no license token"},
@@ -128,11 +134,16 @@ def create_router(s: Settings | None = None, keystore: KeyStore | None = None) -
             return _error(400, "the key ids belong to more than one title: request one title's keys", "many_titles")
         video_id = titles.pop()
         try:
-            verify_license_token(s, token.strip(), video_id=video_id, device_id=device_id)
+            claims = verify_license_token(s, token.strip(), video_id=video_id, device_id=device_id)
         except LicenseTokenError as e:
             reason = getattr(e, "code", "invalid")
             log.info("license refused for video %s: %s", video_id, reason)
             return _error(403, f"license refused: {getattr(e, 'reason', str(e))}", reason)
+        account = await run_in_threadpool(users().get, claims.user_id)
+        if account is None or account.token_epoch != claims.epoch:
+            log.info("license refused for video %s: signed out", video_id)
+            return _error(403, "license refused: the account signed out after this license token was issued; "
+                               "log in and call GET /videos/{id}/play again", "signed_out")
         try:
             keys = await run_in_threadpool(store.keys_by_kid, video_id, kids)
         except DrmKeyError as e:

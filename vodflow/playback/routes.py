@@ -134,7 +134,8 @@ def create_router(settings: Settings | None = None, auth: Auth | None = None, *,
                                   f"available in {', '.join(title.regions)}")
         signed = signatures.cached(vid) or await run_in_threadpool(signatures.get, vid)
         now = int(time.time())
-        lic = issue_license_token(s, user_id=user.id, video_id=vid, device_id=x_device_id, ttl_s=LICENSE_TTL)
+        lic = issue_license_token(s, user_id=user.id, video_id=vid, device_id=x_device_id, ttl_s=LICENSE_TTL,
+                                  epoch=user.token_epoch)
 
         def url(key: str | None) -> str | None:
             return f"{edge_url(s, '/' + key.lstrip('/'))}?{signed.query}" if key else None

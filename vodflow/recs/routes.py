@@ -126,11 +126,14 @@ def create_router(settings: Settings | None = None, model_name: str | None = Non
             raise HTTPException(404, f"no video with id {video_id!r} in the catalog or the model")
         return respond(body, hit)
 
-    @router.get("/recommendations/model", summary="The model bundle being served")
-    async def serving_model(request: Request):
+    @router.get("/recommendations/model", summary="The model bundle being served (run ids and errors: admin)")
+    async def serving_model(request: Request, principal: Principal | None = Depends(auth.optional_principal)):
         b = await run_in_threadpool(service.refresh)
+        operator = principal is not None and principal.is_admin
+        # MLflow run ids, artifact paths and error texts are internal (docs/security.md): an admin's only
+        bundle = (b.info if operator else {"model_version": b.info.get("model_version")}) if b is not None else None
         return {"model_name": service.model_name, "champion_version": service.champion,
-                "bundle": b.info if b is not None else None, "last_error": service.last_error,
+                "bundle": bundle, "last_error": service.last_error if operator else None,
                 "users": int(len(b.model.user_ids)) if b is not None else 0,
                 "titles": int(len(b.model.item_ids)) if b is not None else 0}
 

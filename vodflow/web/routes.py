@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
-from vodflow.settings import Settings, get_settings
+from vodflow.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("vodflow.web")
 
@@ -48,7 +48,9 @@ def bundle_info(static_dir: Path = STATIC_DIR) -> dict[str, Any]:
     missing = [e for e in ENTRIES if not (static_dir / e).is_file()]
     if not info_file.is_file() or missing:
         what = ", ".join(missing) if missing else "build-info.json"
-        raise BundleMissing(f"the web player bundle is missing from {static_dir} ({what}): {FIX}")
+        # named relative to the checkout: this text reaches public pages (no server paths, docs/security.md)
+        where = static_dir.name if not static_dir.is_relative_to(REPO_ROOT) else static_dir.relative_to(REPO_ROOT)
+        raise BundleMissing(f"the web player bundle is missing from {where}/ ({what}): {FIX}")
     return json.loads(info_file.read_text())
 
 
