@@ -20,7 +20,7 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python
 
-from vodflow.media.tools import MediaToolError, can_decode, ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, can_decode, ffmpeg_bin, ffprobe_bin, run_tool, tone_map_ffmpeg
 
 #: Demuxers that read single pictures, not video (ffprobe "succeeds" on a renamed PNG).
 IMAGE_FORMATS = frozenset({
@@ -36,6 +36,13 @@ IMAGE_CODECS = frozenset({"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tif
 
 #: How the plain reasons name the files an uploader can send instead.
 SEND_FORMATS = "MP4, MOV, MKV or MPEG-TS (.ts/.mts/.m2ts)"
+
+#: ffprobe field_order values of interlaced video (t = top field first; "tb"/"bt": coded in the other order).
+INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
+#: ffprobe color_transfer values of HDR video.
+HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
+#: Codecs that have no interlaced coding: idet is never run on them.
+PROGRESSIVE_ONLY_CODECS = frozenset({"vp8", "vp9", "av1", "theora", "png", "gif", "webp"})
 
 DEFAULT_MAX_DURATION = 4 * 3600.0  # seconds
 DEFAULT_MIN_DURATION = 0.5
@@ -153,6 +160,22 @@ class SourceInfo:
     video_start_time: float | None = None  # first video timestamp (may lag start_time: A/V offset)
     frame_rate: Fraction | None = None     # ``fps`` as an exact fraction (30000/1001)
     tags: dict[str, str] = field(default_factory=dict)
+    field_order: str | None = None         # progressive / tt / bb / tb / bt (stream, else idet), None unknown
+    field_order_source: str | None = None  # "stream" or "idet"
+    color_transfer: str | None = None      # e.g. bt709, smpte2084 (PQ), arib-std-b67 (HLG)
+    color_primaries: str | None = None
+    color_space: str | None = None         # matrix: bt709, bt470bg, smpte170m, bt2020nc, ...
+    color_range: str | None = None         # tv / pc
+    audio_tracks: list[dict[str, Any]] = field(default_factory=list)  # every audio stream, the chosen one first
+
+    @property
+    def is_interlaced(self) -> bool:
+        return self.field_order in INTERLACED_FIELD_ORDERS
+
+    @property
+    def hdr_transfer(self) -> str | None:
+        """"pq" or "hlg" for an HDR transfer function, else None."""
+        return HDR_TRANSFERS.get(self.color_transfer or "")
 
     @property
     def video_offset(self) -> float:
@@ -243,6 +266,41 @@ def detect_vfr(pts: list[float], r_rate: Fraction | None, avg_rate: Fraction | N
     return False
 
 
+def main_audio(audios: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The audio stream the ladder carries: the one marked default, else the first."""
+    for s in audios:
+        if (s.get("disposition") or {}).get("default"):
+            return s
+    return audios[0] if audios else None
+
+
+def cadence_rate(pts: list[float]) -> Fraction | None:
+    """Frame rate of the stream's own cadence: 1 / the median interval between frames.
+
+    For a VFR master that drops frames (a film at 23.976 with 160 frames in 10 s) the average
+    rate says 16 fps; the intervals between the frames that are there are still 1/23.976 s.
+    """
+    ts = sorted(pts)
+    diffs = [b - a for a, b in zip(ts, ts[1:]) if b > a]
+    if len(diffs) < 4:
+        return None
+    return Fraction(1) / Fraction(statistics.median(diffs)).limit_denominator(100000)
+
+
+def detect_field_order(path: str, stream_index: int, frames: int = 120) -> str:
+    """"tt", "bb" or "progressive" from ffmpeg's idet filter over the first ``frames`` frames."""
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "info", "-i", path, "-map", f"0:{stream_index}",
+            "-vf", "idet", "-frames:v", str(frames), "-an", "-f", "null", "-"]
+    res = run_tool(argv, check=False, timeout=300)
+    m = re.search(r"Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)", res.stderr)
+    if not m:
+        return "progressive"
+    tff, bff, prog = (int(x) for x in m.groups())
+    if tff + bff > prog and tff + bff >= 10:
+        return "tt" if tff >= bff else "bb"
+    return "progressive"
+
+
 def probe(path: str | os.PathLike[str]) -> SourceInfo:
     """Describe ``path``. Raises InvalidSourceError only when ffprobe cannot read it or it has no video."""
     p = Path(path)
@@ -275,7 +333,7 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         raise InvalidSourceError(f"The file has no video stream: send a video file, for example {SEND_FORMATS}.",
                                  "not_video", details=f"container {container or 'unknown'}")
     v = videos[0]
-    a = audios[0] if audios else None
+    a = main_audio(audios)
 
     width, height = int(v.get("width") or 0), int(v.get("height") or 0)
     sar = _fraction(v.get("sample_aspect_ratio")) or Fraction(1)
@@ -311,8 +369,15 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
 
     is_vfr = detect_vfr([t for t, _ in head], r_rate, avg_rate)
     nominal = nominal_frame_rate(r_rate, avg_rate, is_vfr)
+    if is_vfr:  # the source's own cadence, not the average that dropped frames pull down
+        nominal = cadence_rate([t for t, _ in head]) or nominal
     if nominal is None:  # e.g. r = 90000/1, a timebase posing as a rate, and no average
         nominal = _rate_from_packets([t for t, _ in head]) or Fraction(25)
+
+    field_order = v.get("field_order") if v.get("field_order") in INTERLACED_FIELD_ORDERS | {"progressive"} else None
+    order_source = "stream" if field_order else None
+    if field_order is None and v.get("codec_name") not in PROGRESSIVE_ONLY_CODECS and container not in IMAGE_FORMATS:
+        field_order, order_source = detect_field_order(path_s, int(v["index"])), "idet"
 
     nb_frames = v.get("nb_frames")
     tags = {**(fmt.get("tags") or {}), **(v.get("tags") or {})}
@@ -349,6 +414,16 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         video_start_time=_float(v.get("start_time")),
         frame_rate=nominal,
         tags={str(k): str(val) for k, val in tags.items()},
+        field_order=field_order,
+        field_order_source=order_source,
+        color_transfer=v.get("color_transfer"),
+        color_primaries=v.get("color_primaries"),
+        color_space=v.get("color_space"),
+        color_range=v.get("color_range"),
+        audio_tracks=[{"index": int(s["index"]), "codec": s.get("codec_name"), "channels": s.get("channels"),
+                       "language": (s.get("tags") or {}).get("language"),
+                       "default": bool((s.get("disposition") or {}).get("default"))}
+                      for s in sorted(audios, key=lambda s: s is not a)],
     )
 
 
@@ -523,6 +598,11 @@ def validate_source(
             details=f"{ffmpeg_bin()} has no software decoder for {info.video_codec}"
             + (" (AV1 needs libdav1d or libaom: install the pinned imageio-ffmpeg for the mezzanine path, or point "
                "VODFLOW_MEDIA_TOOLS_DIR at such a build)" if info.video_codec == "av1" else ""))
+    if info.hdr_transfer and tone_map_ffmpeg() is None:
+        raise InvalidSourceError(
+            f"The video is HDR ({info.hdr_transfer.upper()}) and this vodflow installation cannot convert HDR "
+            "to SDR correctly: send an SDR (BT.709) export of the video.", "hdr_unsupported",
+            details="no ffmpeg with zscale+tonemap (install the pinned imageio-ffmpeg)")
     if decode:
         decode_check(info)
     return info

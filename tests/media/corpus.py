@@ -1,0 +1,221 @@
+"""A corpus of odd real-world masters, generated reproducibly with the packaging ffmpeg from lavfi sources.
+
+Each :class:`Master` has a class (what real-world shape it stands for), a file name (the suffix matters:
+``.mts``/``.m2ts`` camcorder and Blu-ray names) and the expected outcome: ``"ready"`` or
+``"rejected:<code>"``. Used by tests/media/test_media_masters.py and bench/masters.py
+(``make_master(m, dir)`` writes one; 1-3 s each, at most 1920x1080, so the whole corpus takes seconds).
+
+Licence: every picture and sound is synthesised by ffmpeg's lavfi sources (testsrc2, color, sine,
+aevalsrc): no third-party media, nothing to attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediakit import AAC, X264, ffmpeg, lavfi
+
+#: Sync pattern: a white flash and a 1 kHz beep, both at t = 1.0 s of the source's own timeline.
+FLASH_AT = 1.0
+
+
+def flash_beep(size: str, rate: str, duration: float = 2.5) -> list[str]:
+    """lavfi inputs: black picture with a white frame burst at 1.0-1.2 s; silence with a beep at 1.0-1.2 s."""
+    return ["-f", "lavfi", "-i", f"color=c=black:size={size}:rate={rate}:duration={duration},"
+            f"drawbox=color=white:t=fill:enable='between(t,{FLASH_AT},{FLASH_AT + 0.2})'",
+            "-f", "lavfi", "-i", f"aevalsrc='if(between(t,{FLASH_AT},{FLASH_AT + 0.2}),0.5*sin(2*PI*1000*t),0)'"
+            f":s=48000:d={duration}"]
+
+
+X265 = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1"]
+
+
+def _x265_hdr(transfer: str) -> list[str]:
+    extra = ":hdr10=1:max-cll=1000,400:master-display=G(13250,34500)B(7500,3000)R(34000,16000)" \
+            "WP(15635,16450)L(10000000,1)" if transfer == "smpte2084" else ""
+    return [*X265, "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc",
+            "-x265-params", f"log-level=error:pools=2:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc"
+            + extra]
+
+
+def _multi_audio(o: Path, t: Path) -> None:
+    ffmpeg(*lavfi("640x360", "25", audio=False),
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+           "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=2",
+           "-map", "0:v", "-map", "1:a", "-map", "2:a", *X264, "-c:a", "aac",
+           "-metadata:s:a:0", "language=fra", "-metadata:s:a:1", "language=eng",
+           "-disposition:a:0", "0", "-disposition:a:1", "default", str(o))
+
+
+def _bluray(o: Path, t: Path) -> None:
+    """H.264 + AC-3 5.1 MPEG-TS, clock at 4,200 s, audio starting 0.4 s before the video."""
+    ffmpeg(*flash_beep("640x360", "30000/1001"), "-filter_complex",
+           "[0:v]setpts=PTS+0.4/TB[v];[1:a]pan=5.1|c0=c0|c1=c0|c2=c0|c3=0*c0|c4=c0|c5=c0[a]",
+           "-map", "[v]", "-map", "[a]", *X264, "-c:a", "ac3", "-output_ts_offset", "4200", "-f", "mpegts", str(o))
+
+
+def _editlist(o: Path, t: Path) -> None:
+    """MP4 whose video track starts 0.5 s late through an edit list (the audio starts at 0)."""
+    base = t / "editlist_base.mp4"
+    ffmpeg(*flash_beep("640x360", "25"), "-map", "0:v", "-map", "1:a", *X264, *AAC, str(base))
+    ffmpeg("-itsoffset", "0.5", "-i", str(base), "-i", str(base), "-map", "0:v", "-map", "1:a", "-c", "copy",
+           str(o))
+
+
+def _alpha(o: Path, t: Path) -> None:
+    """FFV1 yuva420p: the left half fully transparent, the right half opaque."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2", "-vf",
+           "format=yuva420p,geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':a='if(lt(X,W/2),0,255)'",
+           "-c:v", "ffv1", str(o))
+
+
+def _truncated(o: Path, t: Path) -> None:
+    full = t / "truncated_full.mp4"
+    ffmpeg(*lavfi("320x180", "25", duration=8.0), *X264, *AAC, "-movflags", "+faststart", str(full))
+    data = full.read_bytes()
+    o.write_bytes(data[: len(data) // 2])
+
+
+def _audio_only(o: Path, t: Path) -> None:
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2", *AAC, str(o))
+
+
+@dataclass(frozen=True)
+class Master:
+    name: str
+    cls: str                     # the real-world class it stands for
+    suffix: str
+    make: Callable[[Path, Path], None]
+    expected: str                # "ready" or "rejected:<code>"
+    note: str = ""
+
+
+MASTERS: tuple[Master, ...] = (
+    Master("vfr_film", "VFR", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "24000/1001", duration=3.0),
+        "-vf", r"select='not(eq(mod(n\,5)\,1)+eq(mod(n\,7)\,3))'", "-fps_mode", "vfr", *X264, *AAC, str(o)),
+        "ready", "23.976 film dropping about a third of its frames: stays 23.976, gaps filled"),
+    Master("vfr_extreme", "VFR", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("1280x720", "60"), "-vf", r"select='lt(mod(n\,30)\,10)+eq(mod(n\,12)\,0)'", "-fps_mode", "vfr",
+        *X264, "-bf", "2", *AAC, str(o)),
+        "ready", "screen-recorder bursts at 60 fps then 200 ms gaps; the decode check's muxer warns"),
+    Master("interlaced_tff_mts", "interlaced", ".mts", lambda o, t: ffmpeg(
+        *lavfi("1920x1080", "50", duration=1.5), "-vf", "interlace=scan=tff", *X264, "-flags", "+ildct+ilme",
+        "-x264-params", "tff=1", "-c:a", "ac3", "-f", "mpegts", str(o)),
+        "ready", "camcorder 1080i50 H.264 PAFF/MBAFF + AC-3 in .mts: bwdif to 50p"),
+    Master("interlaced_bff_mpeg2", "interlaced", ".mpg", lambda o, t: ffmpeg(
+        *lavfi("720x480", "60000/1001"), "-vf", "interlace=scan=bff,setfield=bff", "-c:v", "mpeg2video",
+        "-b:v", "4M", "-flags", "+ildct+ilme", "-top", "0", "-c:a", "mp2", "-f", "vob", str(o)),
+        "ready", "DVD-style 480i59.94 MPEG-2 bottom field first"),
+    Master("hdr10_pq", "HDR", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("1280x720", "25"), *_x265_hdr("smpte2084"), *AAC, str(o)),
+        "ready", "HEVC Main10 BT.2020 PQ with mastering metadata: tone-mapped to SDR BT.709"),
+    Master("hlg", "HDR", ".mov", lambda o, t: ffmpeg(
+        *lavfi("1280x720", "30"), *_x265_hdr("arib-std-b67"), *AAC, str(o)),
+        "ready", "iPhone-style HEVC HLG: tone-mapped to SDR BT.709"),
+    Master("surround_51", "5.1 audio", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "25"), "-af", "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0", *X264, *AAC, str(o)),
+        "ready", "AAC 5.1: downmixed to the stereo AAC rendition"),
+    Master("multi_audio", "multi-audio", ".mkv", _multi_audio,
+           "ready", "fra (440 Hz, first) + eng (880 Hz, default): the default track is the main rendition"),
+    Master("bluray_offset_m2ts", "start offset", ".m2ts", _bluray,
+           "ready", "H.264 + AC-3 5.1 TS, clock at 4,200 s, audio 0.4 s ahead of video, named .m2ts"),
+    Master("editlist_mp4", "edit list", ".mp4", _editlist,
+           "ready", "video track delayed 0.5 s by an edit list"),
+    Master("rotation", "rotation", ".mp4", lambda o, t: _rot90(o, t), "ready", "phone portrait: display matrix 90"),
+    Master("anamorphic", "anamorphic SAR", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("720x480", "30000/1001"), "-vf", "setsar=32/27", *X264, *AAC, str(o)),
+        "ready", "NTSC 16:9 anamorphic, SAR 32:27"),
+    Master("odd_size", "odd size", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("642x362", "25"), "-vf", "format=yuv444p,crop=641:361:0:0", *X264, *AAC, str(o)),
+        "ready", "641x361 4:4:4"),
+    Master("tiny", "extreme size", ".mp4", lambda o, t: ffmpeg(*lavfi("96x54", "25"), *X264, *AAC, str(o)),
+           "ready", "96x54: one native rung"),
+    Master("extreme_wide", "extreme size", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("4200x240", "25", duration=1.0), *X264, *AAC, str(o)),
+        "rejected:too_large", "4200x240 is over the 4096 px long side"),
+    Master("full_range", "full range", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "25"), "-vf", "format=yuvj420p", *X264, "-color_range", "pc", *AAC, str(o)),
+        "ready", "full-range (pc) H.264 from a webcam: limited range out"),
+    Master("no_audio", "no audio", ".mp4", lambda o, t: ffmpeg(*lavfi("640x360", "25", audio=False), *X264,
+                                                                 str(o)), "ready", "video only"),
+    Master("audio_only", "audio only", ".m4a", _audio_only, "rejected:audio_only", "AAC only, no picture"),
+    Master("alpha", "alpha", ".mkv", _alpha, "ready", "FFV1 yuva420p, left half transparent: flattened onto black"),
+    Master("open_gop_one_keyframe", "single keyframe / open GOP", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "25", duration=3.0), *X264, "-g", "1000", "-keyint_min", "1000", "-sc_threshold", "0",
+        "-x264-params", "open-gop=1", *AAC, str(o)),
+        "ready", "one keyframe in 3 s, open GOP: re-keyframed every 2 s"),
+    Master("av1", "AV1", ".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "25"), "-c:v", "libsvtav1", "-preset", "12", "-svtav1-params", "lp=2", *AAC, str(o)),
+        "ready", "AV1 (SVT-AV1) + AAC: decoded by imageio-ffmpeg's libdav1d into the mezzanine"),
+    Master("vp9", "VP9", ".webm", lambda o, t: ffmpeg(
+        *lavfi("640x360", "25"), "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "400k",
+        "-threads", "2", "-c:a", "libopus", str(o)),
+        "ready", "VP9 + Opus WebM"),
+    Master("truncated", "truncated", ".mp4", _truncated, "rejected:truncated", "an 8 s upload cut in half"),
+)
+
+
+def _rot90(o: Path, t: Path) -> None:
+    base = t / "rot_base.mp4"
+    ffmpeg(*lavfi("640x360", "30"), *X264, *AAC, str(base))
+    ffmpeg("-display_rotation:v:0", "90", "-i", str(base), "-c", "copy", str(o))
+
+
+def by_name(name: str) -> Master:
+    return next(m for m in MASTERS if m.name == name)
+
+
+def make_master(m: Master, root: Path) -> Path:
+    """Write master ``m`` into ``root`` (once) and return its path."""
+    out = root / f"{m.name}{m.suffix}"
+    if not out.exists():
+        tmp = root / f"{m.name}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        m.make(out, tmp)
+    return out
+
+
+@dataclass
+class Outcome:
+    """What the pipeline made of one master."""
+
+    outcome: str                  # "ready" or "rejected:<code>" or "error:<ExceptionName>"
+    reason: str = ""
+    source: object = None         # SourceInfo of what was encoded (the mezzanine when one was made)
+    original: object = None       # SourceInfo of the upload itself
+    rungs: list = None            # type: ignore[assignment]
+    encoded: object = None
+    packaged: object = None
+    work: Path | None = None
+
+
+def run_pipeline(path: Path, work: Path, options=None, *, package_it: bool = True) -> Outcome:
+    """The ingest pipeline's media steps, as the DAG runs them, on one local master.
+
+    mezzanine (AV1/HDR) -> validate_source -> plan_ladder -> encode_ladder -> package -> posters -> storyboard.
+    """
+    from vodflow.media import (InvalidSourceError, encode_ladder, make_posters, make_storyboard, package,
+                               plan_ladder, probe, validate_source)
+    from vodflow.media.mezzanine import decodable_master
+
+    from mediakit import FAST
+
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        original = probe(path)
+    except InvalidSourceError as e:
+        return Outcome(f"rejected:{e.code}", e.reason, work=work)
+    try:
+        local = decodable_master(path, work)
+        info = validate_source(local)
+    except InvalidSourceError as e:
+        return Outcome(f"rejected:{e.code}", e.reason, original=original, work=work)
+    rungs = plan_ladder(info)
+    enc = encode_ladder(info, rungs, work / "renditions", options=options or FAST)
+    pkg = package(enc, work / "package") if package_it else None
+    make_posters(info, work / "package" / "thumbs")
+    make_storyboard(enc.renditions[0].path, work / "package" / "thumbs")
+    return Outcome("ready", "", info, original, rungs, enc, pkg, work)
