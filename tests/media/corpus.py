@@ -219,3 +219,34 @@ def run_pipeline(path: Path, work: Path, options=None, *, package_it: bool = Tru
     make_posters(info, work / "package" / "thumbs")
     make_storyboard(enc.renditions[0].path, work / "package" / "thumbs")
     return Outcome("ready", "", info, original, rungs, enc, pkg, work)
+
+
+#: What each ready master's outputs must show besides being ready (checked by :func:`output_problems`).
+EXPECTED_RATES = {"vfr_film": {"24000/1001"}, "interlaced_tff_mts": {"50/1", "25/1"},
+                  "interlaced_bff_mpeg2": {"30000/1001"}}
+
+
+def output_problems(name: str, out: Outcome) -> list[str]:
+    """ffprobe checks of a ready master's renditions: SDR colour tags, progressive, rate, stereo audio."""
+    import json as _json
+
+    from vodflow.media.tools import ffprobe_bin, run_tool
+
+    problems = []
+    for r in out.encoded.renditions:
+        s = _json.loads(run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_streams", "-of",
+                                  "json", str(r.path)]).stdout)["streams"][0]
+        if s.get("color_transfer") in ("smpte2084", "arib-std-b67") or s.get("color_primaries") == "bt2020":
+            problems.append(f"{r.rung.name}: HDR/BT.2020 tags on an 8-bit H.264 rung")
+        if s.get("field_order", "progressive") != "progressive":
+            problems.append(f"{r.rung.name}: field_order {s.get('field_order')}")
+        if name in EXPECTED_RATES and s["avg_frame_rate"] not in EXPECTED_RATES[name]:
+            problems.append(f"{r.rung.name}: {s['avg_frame_rate']} fps, expected {sorted(EXPECTED_RATES[name])}")
+        if out.original is not None and out.original.hdr_transfer and s.get("color_transfer") != "bt709":
+            problems.append(f"{r.rung.name}: HDR master not tone-mapped to BT.709")
+    if out.encoded.audio:
+        a = _json.loads(run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "a:0", "-show_streams", "-of",
+                                  "json", str(out.encoded.audio)]).stdout)["streams"][0]
+        if a.get("channels") != 2:
+            problems.append(f"audio has {a.get('channels')} channels, expected stereo")
+    return problems
