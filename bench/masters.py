@@ -61,14 +61,35 @@ def run_corpus(only: list[str] | None, work: Path, progress: bool = True) -> lis
     return rows
 
 
+def markdown_table(result: dict) -> str:
+    """The corpus table of docs/media.md from a results dict."""
+    base = "baseline" in result
+    head = "| master | class | expected | outcome | met |" + (" before (baseline) |" if base else "") + " note |"
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for r in result["corpus"]:
+        before = ""
+        if base:
+            b = r.get("baseline_outcome") or "?"
+            why = "; ".join(r.get("baseline_problems") or [])
+            before = f" {b}{' - ' + why.split('; ')[0] if why else ''}{' (met)' if r.get('baseline_met') else ''} |"
+        lines.append(f"| `{r['file']}` | {r['class']} | {r['expected']} | {r['outcome']}"
+                     f"{' (' + str(r['rungs']) + ' rungs)' if r['rungs'] else ''} | {'yes' if r['met'] else 'NO'} |"
+                     f"{before} {r['note']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help="run only these masters (names from tests/media/corpus.py)")
     ap.add_argument("--baseline", type=Path, help="another checkout whose vodflow to run side by side")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--table", action="store_true", help="print the docs table of --out and exit")
     ap.add_argument("--_rows", type=Path, help=argparse.SUPPRESS)   # internal: baseline subprocess output
     args = ap.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(args.out.read_text())))
+        return
 
     if args._rows:  # baseline worker: this process imports the other checkout's vodflow
         with tempfile.TemporaryDirectory() as tmp:

@@ -109,6 +109,10 @@ MASTERS: tuple[Master, ...] = (
         *lavfi("720x480", "60000/1001"), "-vf", "interlace=scan=bff,setfield=bff", "-c:v", "mpeg2video",
         "-b:v", "4M", "-flags", "+ildct+ilme", "-top", "0", "-c:a", "mp2", "-f", "vob", str(o)),
         "ready", "DVD-style 480i59.94 MPEG-2 bottom field first"),
+    Master("interlaced_idet_avi", "interlaced", ".avi", lambda o, t: ffmpeg(
+        *lavfi("720x576", "50"), "-vf", "interlace=scan=tff", "-c:v", "mpeg4", "-q:v", "3", "-c:a", "libmp3lame",
+        str(o)),
+        "ready", "woven 576i fields in MPEG-4 Part 2 with no field flags: found by idet"),
     Master("hdr10_pq", "HDR", ".mp4", lambda o, t: ffmpeg(
         *lavfi("1280x720", "25"), *_x265_hdr("smpte2084"), *AAC, str(o)),
         "ready", "HEVC Main10 BT.2020 PQ with mastering metadata: tone-mapped to SDR BT.709"),
@@ -221,9 +225,9 @@ def run_pipeline(path: Path, work: Path, options=None, *, package_it: bool = Tru
     return Outcome("ready", "", info, original, rungs, enc, pkg, work)
 
 
-#: What each ready master's outputs must show besides being ready (checked by :func:`output_problems`).
-EXPECTED_RATES = {"vfr_film": {"24000/1001"}, "interlaced_tff_mts": {"50/1", "25/1"},
-                  "interlaced_bff_mpeg2": {"30000/1001"}}
+#: The top rung's frame rate each master must come out at (its own cadence; field rate when interlaced).
+EXPECTED_TOP_RATE = {"vfr_film": "24000/1001", "vfr_extreme": "60/1", "interlaced_tff_mts": "50/1",
+                     "interlaced_bff_mpeg2": "30000/1001", "interlaced_idet_avi": "25/1"}
 
 
 def output_problems(name: str, out: Outcome) -> list[str]:
@@ -232,21 +236,27 @@ def output_problems(name: str, out: Outcome) -> list[str]:
 
     from vodflow.media.tools import ffprobe_bin, run_tool
 
+    def first(path, sel: str) -> dict:
+        return _json.loads(run_tool([ffprobe_bin(), "-v", "error", "-select_streams", sel, "-show_streams", "-of",
+                                     "json", str(path)]).stdout)["streams"][0]
+
+    # read from the master itself, so that the check also judges a checkout whose SourceInfo lacks colour fields
+    master_hdr = first(out.original.path, "v:0").get("color_transfer") in ("smpte2084", "arib-std-b67")
     problems = []
     for r in out.encoded.renditions:
-        s = _json.loads(run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_streams", "-of",
-                                  "json", str(r.path)]).stdout)["streams"][0]
+        s = first(r.path, "v:0")
         if s.get("color_transfer") in ("smpte2084", "arib-std-b67") or s.get("color_primaries") == "bt2020":
             problems.append(f"{r.rung.name}: HDR/BT.2020 tags on an 8-bit H.264 rung")
         if s.get("field_order", "progressive") != "progressive":
             problems.append(f"{r.rung.name}: field_order {s.get('field_order')}")
-        if name in EXPECTED_RATES and s["avg_frame_rate"] not in EXPECTED_RATES[name]:
-            problems.append(f"{r.rung.name}: {s['avg_frame_rate']} fps, expected {sorted(EXPECTED_RATES[name])}")
-        if out.original is not None and out.original.hdr_transfer and s.get("color_transfer") != "bt709":
+        if master_hdr and s.get("color_transfer") != "bt709":
             problems.append(f"{r.rung.name}: HDR master not tone-mapped to BT.709")
+    top = out.encoded.renditions[-1]
+    rate = first(top.path, "v:0")["avg_frame_rate"]
+    if name in EXPECTED_TOP_RATE and rate != EXPECTED_TOP_RATE[name]:
+        problems.append(f"{top.rung.name}: {rate} fps, expected the source's cadence {EXPECTED_TOP_RATE[name]}")
     if out.encoded.audio:
-        a = _json.loads(run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "a:0", "-show_streams", "-of",
-                                  "json", str(out.encoded.audio)]).stdout)["streams"][0]
+        a = first(out.encoded.audio, "a:0")
         if a.get("channels") != 2:
             problems.append(f"audio has {a.get('channels')} channels, expected stereo")
     return problems

@@ -109,6 +109,9 @@ def test_interlaced_masters_come_out_progressive_at_field_rate(corpus_run):
     bff = corpus_run("interlaced_bff_mpeg2")
     assert bff.original.field_order in ("bb", "bt") and bff.original.video_codec == "mpeg2video"
     assert {r.fps for r in bff.rungs} == {Fraction(30000, 1001)}, "480i59.94 -> 59.94p halved for SD rungs"
+    woven = corpus_run("interlaced_idet_avi")   # no field flags in MPEG-4 Part 2: idet finds the fields
+    assert (woven.original.field_order, woven.original.field_order_source) == ("tt", "idet")
+    assert {r.fps for r in woven.rungs} == {25}
     # no combing: a deinterlaced frame has no line-to-line zigzag beyond the picture's own detail
     y = luma_frames(tff.encoded.renditions[-1].path, 480, 270).astype(float)
     comb = np.abs(y[:, 1:-1] - (y[:, :-2] + y[:, 2:]) / 2).mean()

@@ -292,10 +292,11 @@ def detect_field_order(path: str, stream_index: int, frames: int = 120) -> str:
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "info", "-i", path, "-map", f"0:{stream_index}",
             "-vf", "idet", "-frames:v", str(frames), "-an", "-f", "null", "-"]
     res = run_tool(argv, check=False, timeout=300)
-    m = re.search(r"Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)", res.stderr)
-    if not m:
+    # ffmpeg may print the summary of an unused first graph instance (all zeros) before the real one
+    found = re.findall(r"Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)", res.stderr)
+    if not found:
         return "progressive"
-    tff, bff, prog = (int(x) for x in m.groups())
+    tff, bff, prog = (int(x) for x in found[-1])
     if tff + bff > prog and tff + bff >= 10:
         return "tt" if tff >= bff else "bb"
     return "progressive"
