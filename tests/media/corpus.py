@@ -126,6 +126,10 @@ MASTERS: tuple[Master, ...] = (
            "ready", "fra (440 Hz, first) + eng (880 Hz, default): the default track is the main rendition"),
     Master("bluray_offset_m2ts", "start offset", ".m2ts", _bluray,
            "ready", "H.264 + AC-3 5.1 TS, clock at 4,200 s, audio 0.4 s ahead of video, named .m2ts"),
+    Master("ts_one_keyframe", "start offset", ".ts", lambda o, t: ffmpeg(
+        *lavfi("320x180", "25", duration=7.0), *X264, "-g", "1000", "-c:a", "ac3", "-f", "mpegts", str(o)),
+        "ready", "7 s TS with a single IDR: seeks into it decode nothing (no index) - remuxed, decode check "
+        "falls back to decoding from the start"),
     Master("editlist_mp4", "edit list", ".mp4", _editlist,
            "ready", "video track delayed 0.5 s by an edit list"),
     Master("rotation", "rotation", ".mp4", lambda o, t: _rot90(o, t), "ready", "phone portrait: display matrix 90"),

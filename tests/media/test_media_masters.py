@@ -163,6 +163,29 @@ def test_default_audio_track_is_the_main_rendition(corpus_run):
     assert abs(freq - 880) < 5, freq
 
 
+def test_other_audio_tracks_are_alternate_languages(corpus_run):
+    """The non-default track is published as an alternate language of the same HLS group / DASH period."""
+    import m3u8
+
+    out = corpus_run("multi_audio")
+    (alt,) = out.encoded.alternates
+    assert (alt.name, alt.language) == ("audio_fra", "fra")
+    x = pcm(alt.path)[4800:48000]
+    assert abs(np.argmax(np.abs(np.fft.rfft(x))) * 48000 / len(x) - 440) < 5
+    master = m3u8.load(str(out.packaged.path(out.packaged.master_playlist)))
+    audio = {m.uri.split("/")[0]: m for m in master.media if m.type == "AUDIO"}
+    assert set(audio) == {"audio", "audio_fra"} and {m.group_id for m in audio.values()} == {"audio"}
+    assert (audio["audio"].language, audio["audio"].default) == ("en", "YES")
+    assert (audio["audio_fra"].language, audio["audio_fra"].default, audio["audio_fra"].autoselect) == \
+        ("fr", "NO", "YES")
+    peak = max(out.packaged.audio.peak, out.packaged.alternate_audio["audio_fra"].peak)
+    for pl in master.playlists:
+        v = out.packaged.variants[pl.uri.split("/")[0]]
+        assert pl.stream_info.bandwidth == v.video.peak + peak, "BANDWIDTH counts the largest audio rendition"
+    mpd = out.packaged.path(out.packaged.mpd).read_text()
+    assert 'contentType="audio" lang="en"' in mpd and 'contentType="audio" lang="fr"' in mpd
+
+
 def test_surround_is_downmixed_to_stereo(corpus_run):
     out = corpus_run("surround_51")
     assert out.source.audio_channels == 6

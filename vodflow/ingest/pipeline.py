@@ -168,7 +168,8 @@ def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, 
 
 
 def _download_master(req: dict, s: Settings) -> Path:
-    """The master on local disk, or its lossless mezzanine when only the fallback ffmpeg decodes it (AV1)."""
+    """The master on local disk, or its mezzanine (vodflow.media.mezzanine): AV1 decoded losslessly, HDR
+    tone-mapped to SDR BT.709, MPEG-TS/PS stream-copied into an indexed container."""
     from vodflow.media.mezzanine import decodable_master
 
     wd = work_dir(req["video_id"], req["publish_id"], s)

@@ -22,7 +22,8 @@ never reach this module un-tone-mapped: mezzanine.py turns them into SDR BT.709 
 IDRs: ``-g``/``-keyint_min`` = rung.keyint, ``-sc_threshold 0``, closed GOP and
 ``-force_key_frames expr:gte(n,n_forced*keyint)`` - the same instants on every rung.
 Audio: the main track (probe: the default one, else the first), AAC-LC stereo 48 kHz, in its own
-``audio.mp4`` (the HLS audio group); 5.1/7.1 is downmixed by swresample's ITU-R BS.775 matrix (centre and
+``audio.mp4`` (the HLS audio group), and every other track the same way in ``audio_<lang>.mp4`` (alternate
+languages of the same group); 5.1/7.1 is downmixed by swresample's ITU-R BS.775 matrix (centre and
 surrounds at -3 dB, LFE dropped, normalised against clipping).
 """
 
@@ -75,6 +76,7 @@ class EncodeOptions:
     audio_channels: int = 2
     audio_sample_rate: int = 48_000
     max_duration: float | None = None  # encode only the first N seconds (excerpts, tests)
+    alternate_audio: bool = True       # also encode the other audio tracks (alternate languages)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,37 @@ class Rendition:
 
     rung: Rung
     path: Path
+
+
+@dataclass(frozen=True)
+class AudioRendition:
+    """One alternate audio track, encoded like the main one (``name`` is its package directory)."""
+
+    name: str
+    language: str | None
+    path: Path
+
+
+def _language(tag: object) -> str | None:
+    """An ISO 639 language tag worth declaring (None for missing/'und')."""
+    lang = str(tag or "").strip().lower()
+    return lang if lang.isalpha() and 2 <= len(lang) <= 3 and lang != "und" else None
+
+
+def alternate_tracks(info: SourceInfo) -> list[tuple[str, int, str | None]]:
+    """(name, stream index, language) of every audio track but the main one: ``audio_<lang>`` or
+    ``audio_<index>`` (when the language is missing or repeats)."""
+    out, seen = [], {_language(info.audio_tracks[0].get("language")) if info.audio_tracks else None}
+    for t in info.audio_tracks[1:]:
+        lang = _language(t.get("language"))
+        name = f"audio_{lang}" if lang and lang not in seen else f"audio_{t['index']}"
+        seen.add(lang)
+        out.append((name, int(t["index"]), lang))
+    return out
+
+
+def main_language(info: SourceInfo) -> str | None:
+    return _language(info.audio_tracks[0].get("language")) if info.audio_tracks else None
 
 
 @dataclass
@@ -95,6 +128,8 @@ class EncodeResult:
     duration: float                  # seconds of content encoded
     wall_seconds: float
     commands: list[list[str]] = field(default_factory=list)
+    alternates: list[AudioRendition] = field(default_factory=list)
+    audio_language: str | None = None   # the main audio track's language
 
     @property
     def throughput(self) -> float:
@@ -201,13 +236,29 @@ def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
     return args
 
 
-def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions):
-    a = inp[f"{info.audio_stream_index}"].filter("aresample", **{"async": 1, "first_pts": 0})
+def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions, stream_index: int | None = None):
+    idx = info.audio_stream_index if stream_index is None else stream_index
+    a = inp[f"{idx}"].filter("aresample", **{"async": 1, "first_pts": 0})
     return ffmpeg.output(a, str(path), **{
         "c:a": "aac", "b:a": str(opts.audio_bitrate), "ac": opts.audio_channels,
         "ar": opts.audio_sample_rate, "vn": None, "sn": None, "dn": None,
         "map_metadata": -1,
     })
+
+
+def _audio_outputs(inp, info: SourceInfo, out_dir: Path, opts: EncodeOptions) -> list:
+    """The main audio rendition and (``opts.alternate_audio``) one per other audio track."""
+    outs = [_audio_output(inp, info, out_dir / AUDIO_FILE, opts)]
+    if opts.alternate_audio:
+        outs += [_audio_output(inp, info, out_dir / f"{name}.mp4", opts, idx)
+                 for name, idx, _ in alternate_tracks(info)]
+    return outs
+
+
+def _alternates(info: SourceInfo, out_dir: Path, opts: EncodeOptions) -> list[AudioRendition]:
+    if not (info.has_audio and opts.alternate_audio):
+        return []
+    return [AudioRendition(name, lang, out_dir / f"{name}.mp4") for name, _, lang in alternate_tracks(info)]
 
 
 def _compile(outputs, opts: EncodeOptions) -> list[str]:
@@ -232,7 +283,7 @@ def build_single_process_command(info: SourceInfo, rungs: Sequence[Rung], out_di
     outputs = [ffmpeg.output(_rung_chain(branches.stream(i), r, top, opts, info), str(rendition_path(out_dir, r)),
                              **video_output_args(r, opts)) for i, r in enumerate(rungs)]
     if info.has_audio:
-        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+        outputs += _audio_outputs(inp, info, out_dir, opts)
     return _compile(outputs, opts)
 
 
@@ -245,7 +296,7 @@ def build_rung_command(info: SourceInfo, rung: Rung, out_dir: Path, opts: Encode
     v = _rung_chain(_video_source(inp, info, top), rung, top, opts, info)
     outputs = [ffmpeg.output(v, str(rendition_path(out_dir, rung)), **video_output_args(rung, opts))]
     if with_audio and info.has_audio:
-        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+        outputs += _audio_outputs(inp, info, out_dir, opts)
     return _compile(outputs, opts)
 
 
@@ -293,7 +344,8 @@ def encode_ladder_single_process(
     run_ffmpeg_with_progress(argv, _reporter(total, progress), timeout=timeout)
     wall = time.monotonic() - t0
     return EncodeResult("single_process", [Rendition(r, rendition_path(out, r)) for r in rungs],
-                        out / AUDIO_FILE if info.has_audio else None, total, wall, [argv])
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, [argv],
+                        _alternates(info, out, options), main_language(info))
 
 
 def encode_ladder_per_rung(
@@ -336,7 +388,8 @@ def encode_ladder_per_rung(
         progress(EncodeProgress(1.0, total, total, None, None))
     method = "per_rung" if parallel <= 1 else f"per_rung_parallel{parallel}"
     return EncodeResult(method, [Rendition(r, rendition_path(out, r)) for r in rungs],
-                        out / AUDIO_FILE if info.has_audio else None, total, wall, argvs)
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, argvs,
+                        _alternates(info, out, options), main_language(info))
 
 
 def balanced_encoder_threads(n_rungs: int, cores: int | None = None) -> int:
@@ -363,6 +416,7 @@ def encode_ladder(info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, 
     return encode_ladder_single_process(info, rungs, out_dir, options=options, progress=progress, timeout=timeout)
 
 
-__all__ = ["AUDIO_FILE", "EncodeOptions", "balanced_encoder_threads", "EncodeProgress", "EncodeResult", "Rendition",
+__all__ = ["AUDIO_FILE", "AudioRendition", "EncodeOptions", "alternate_tracks", "balanced_encoder_threads",
+           "EncodeProgress", "EncodeResult", "Rendition",
            "build_rung_command", "build_single_process_command", "encode_ladder",
            "encode_ladder_per_rung", "encode_ladder_single_process", "video_output_args"]

@@ -13,6 +13,11 @@ Two cases, both handled by imageio-ffmpeg's static ffmpeg 9.0.2 (PyPI, pinned):
   8-bit) and tagged BT.709, losslessly coded. When no ffmpeg can do this, validation rejects the
   master (``hdr_unsupported``) rather than emit PQ/HLG values labelled BT.709.
 
+* **MPEG-TS / MPEG-PS** (.ts/.mts/.m2ts/.mpg/.vob) that the packaging ffmpeg decodes: these have no seek
+  index, so every ``-ss`` (decode check, per-title samples, posters) can land between keyframes and a
+  stream with sparse IDRs decodes nothing there. :func:`remux` stream-copies them into Matroska (cues),
+  no re-encode.
+
 Every audio track is copied with its disposition and language (the ladder picks the default one),
 timestamps keep their A/V offset. :func:`decodable_master` returns the master itself when it needs
 neither. The source is decoded once more than usual; the AV1 intermediate is lossless.
@@ -22,9 +27,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vodflow.media.probe import SourceInfo, probe
-from vodflow.media.tools import (_SOFTWARE_DECODERS, _decoder_names, can_decode, fallback_ffmpeg, run_tool,
-                                 tone_map_ffmpeg)
+from vodflow.media.probe import UNINDEXED_CONTAINERS, SourceInfo, probe
+from vodflow.media.tools import (_SOFTWARE_DECODERS, _decoder_names, can_decode, fallback_ffmpeg, ffmpeg_bin,
+                                 run_tool, tone_map_ffmpeg)
 
 
 def fallback_can_decode(codec: str) -> bool:
@@ -40,7 +45,25 @@ def fallback_can_decode(codec: str) -> bool:
 def needs_mezzanine(info: SourceInfo) -> bool:
     if info.hdr_transfer:
         return tone_map_ffmpeg() is not None
-    return not can_decode(info.video_codec) and fallback_can_decode(info.video_codec)
+    if not can_decode(info.video_codec):
+        return fallback_can_decode(info.video_codec)
+    return needs_remux(info)
+
+
+def needs_remux(info: SourceInfo) -> bool:
+    """MPEG-TS/PS (.ts/.mts/.m2ts/.mpg): no seek index, so every ``-ss`` (decode check, per-title
+    samples, posters) may land between keyframes; a stream copy into Matroska (with cues) fixes that."""
+    return info.container in UNINDEXED_CONTAINERS
+
+
+def remux(info: SourceInfo, out: Path, timeout: float | None = None) -> Path:
+    """Stream-copy the video and every audio track into an indexed Matroska file (A/V offsets kept)."""
+    tmp = out.with_name(out.stem + ".part" + out.suffix)
+    run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(info.path),
+              "-map", f"0:{info.video_stream_index}", "-map", "0:a?", "-c", "copy", "-map_metadata", "0", str(tmp)],
+             timeout=timeout)
+    tmp.rename(out)
+    return out
 
 
 def tone_map_chain(info: SourceInfo) -> str:
@@ -85,4 +108,8 @@ def decodable_master(path: str | Path, work: str | Path) -> Path:
     if not info.video_codec or not needs_mezzanine(info):
         return path
     out = Path(work) / (path.stem + ".mezzanine.mkv")
-    return out if out.exists() else make_mezzanine(info, out)
+    if out.exists():
+        return out
+    if needs_remux(info) and can_decode(info.video_codec) and not info.hdr_transfer:
+        return remux(info, out)
+    return make_mezzanine(info, out)

@@ -44,6 +44,10 @@ HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
 #: Codecs that have no interlaced coding: idet is never run on them.
 PROGRESSIVE_ONLY_CODECS = frozenset({"vp8", "vp9", "av1", "theora", "png", "gif", "webp"})
 
+#: Containers without a seek index (MPEG-TS incl. .mts/.m2ts, MPEG-PS .mpg/.vob, raw elementary streams):
+#: seeking is by byte position and may land far from a keyframe.
+UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vob"})
+
 DEFAULT_MAX_DURATION = 4 * 3600.0  # seconds
 DEFAULT_MIN_DURATION = 0.5
 DEFAULT_MAX_LONG_SIDE = 4096        # DCI 4K; display pixels, after rotation and SAR
@@ -350,11 +354,16 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
     if start is None:
         start = _float(v.get("start_time")) or 0.0
 
-    duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    duration = _float(v.get("duration"))
     tag_dur = (v.get("tags") or {}).get("DURATION")
     if not duration and tag_dur:  # Matroska per-stream DURATION tag, "00:00:09.017000000"
         hh, mm, ss = tag_dur.split(":")
         duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+    if not duration:
+        duration = _float(fmt.get("duration"))
+    if duration and not _float(v.get("duration")):
+        # the tag and the format duration run from the file's start: a video that starts later is shorter
+        duration = max(0.0, duration - max(0.0, (_float(v.get("start_time")) or start) - start))
     path_s = str(p)
     head = [] if container in IMAGE_FORMATS else _packet_times(path_s, int(v["index"]), "%+#300")
     if not duration and container not in IMAGE_FORMATS:
@@ -513,6 +522,12 @@ def decode_sample(path: str, start: float | None, length: float | None, *, audio
     return DecodeSample(start or 0.0, length, frames, errors, log)
 
 
+def _undecodable(where: str, details: str) -> InvalidSourceError:
+    return InvalidSourceError(
+        f"The video is damaged: its picture does not decode cleanly {where}; send an undamaged copy "
+        "(export it again from the original if needed).", "undecodable", details=details)
+
+
 def decode_check(info: SourceInfo, window: float = 2.0) -> list[DecodeSample]:
     """Decode the start, middle and end of the source; raise InvalidSourceError on a real failure.
 
@@ -535,9 +550,14 @@ def decode_check(info: SourceInfo, window: float = 2.0) -> list[DecodeSample]:
                 raise InvalidSourceError(
                     f"The file is truncated: it says it lasts {d:.1f} s but its data is cut off (the picture "
                     f"breaks {where}); upload the complete file again.", "truncated", details=details)
-            raise InvalidSourceError(
-                f"The video is damaged: its picture does not decode cleanly {where}; send an undamaged copy "
-                "(export it again from the original if needed).", "undecodable", details=details)
+            raise _undecodable(where, details)
+        if s.frames == 0 and start and info.container in UNINDEXED_CONTAINERS:
+            # MPEG-TS/PS have no index: a seek lands between keyframes, and a stream with sparse IDRs
+            # then decodes nothing until the next one. Decode from the start instead (rare: costs a decode).
+            s = decode_sample(info.path, None, start + (length or 0))
+            details = "\n".join(s.errors + s.log[:20])
+            if s.errors:
+                raise _undecodable(where, details)
         if s.frames == 0:
             raise InvalidSourceError(
                 f"The file is truncated: it says it lasts {d:.1f} s but no picture decodes {where}; upload the "
