@@ -30,7 +30,6 @@ surrounds at -3 dB, LFE dropped, normalised against clipping).
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import ffmpeg  # ffmpeg-python
 
+from vodflow.media.conform import conform
 from vodflow.media.ladder import Rung
 from vodflow.media.probe import SourceInfo
 from vodflow.media.tools import ffmpeg_bin, parse_progress_seconds, run_ffmpeg_with_progress
@@ -161,7 +161,6 @@ def _input(info: SourceInfo, opts: EncodeOptions):
     return ffmpeg.input(info.path, **kwargs)
 
 
-ALPHA_PIX_FMT = re.compile(r"^(yuva|rgba|bgra|argb|abgr|gbrap|ya\d)")
 #: SDR transfer functions a rung may be tagged with (anything else is replaced by the size convention).
 SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470bg", "bt470m", "gamma22", "gamma28", "bt2020-10",
                            "bt2020-12", "iec61966-2-1", "smpte240m"})
@@ -197,14 +196,7 @@ def rung_colour(info: SourceInfo) -> dict[str, str]:
 
 def _video_source(inp, info: SourceInfo, top: Fraction):
     """Decoded, autorotated, progressive, opaque video at the ladder's top CFR rate, starting at t=0."""
-    v = inp[f"{info.video_stream_index}"]
-    if info.is_interlaced:
-        # stream-flagged frames carry their parity; idet-detected ones are flagged progressive, so say it
-        parity = "auto" if info.field_order_source == "stream" else (
-            "tff" if info.field_order in ("tt", "tb") else "bff")
-        v = v.filter("bwdif", mode="send_field", parity=parity, deint="all")
-    if info.pix_fmt and ALPHA_PIX_FMT.match(info.pix_fmt):
-        v = v.filter("premultiply", inplace=1)  # colour x alpha = the picture composited onto black
+    v = conform(inp[f"{info.video_stream_index}"], info, per_field=True)   # bwdif, premultiply
     return v.filter("fps", fps=_fps_arg(top), start_time=0)
 
 
