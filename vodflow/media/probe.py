@@ -3,7 +3,11 @@
 :func:`probe` turns ffprobe's JSON into a :class:`SourceInfo` (pure data, no judgement);
 :func:`validate_source` decides whether the file is an acceptable video master and raises
 :class:`InvalidSourceError` with a human reason (and a machine ``code``) when it is not.
-The header is not trusted: validation decodes samples at the start, middle and end.
+The header is not trusted: validation decodes samples at the start, middle and end, and only real
+decode errors (and truncation) count, not muxer/timestamp warnings (:func:`classify_decode_log`).
+Probe also reports what later steps need to handle a master on purpose: the interlacing
+(``field_order``, idet when the stream does not say), the colour (PQ/HLG), the VFR cadence and
+every audio track (the default one is the main rendition).
 """
 
 from __future__ import annotations
