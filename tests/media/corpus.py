@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediakit import AAC, X264, ffmpeg, lavfi
+from mediakit import AAC, RECIPES, X264, ffmpeg, lavfi
 
 #: Sync pattern: a white flash and a 1 kHz beep, both at t = 1.0 s of the source's own timeline.
 FLASH_AT = 1.0
@@ -101,6 +101,8 @@ MASTERS: tuple[Master, ...] = (
         *lavfi("1280x720", "60"), "-vf", r"select='lt(mod(n\,30)\,10)+eq(mod(n\,12)\,0)'", "-fps_mode", "vfr",
         *X264, "-bf", "2", *AAC, str(o)),
         "ready", "screen-recorder bursts at 60 fps then 200 ms gaps; the decode check's muxer warns"),
+    Master("vfr_timestamp_bursts", "VFR", ".mp4", RECIPES["vfr_extreme"][1], "ready", "bursts of frames 1.1 ms apart: the decode check's null muxer prints 'non monotonically "
+        "increasing dts' + 'Last message repeated 8 times' (the issue's rejected master)"),
     Master("interlaced_tff_mts", "interlaced", ".mts", lambda o, t: ffmpeg(
         *lavfi("1920x1080", "50", duration=1.5), "-vf", "interlace=scan=tff", *X264, "-flags", "+ildct+ilme",
         "-x264-params", "tff=1", "-c:a", "ac3", "-f", "mpegts", str(o)),
@@ -132,13 +134,9 @@ MASTERS: tuple[Master, ...] = (
         "falls back to decoding from the start"),
     Master("editlist_mp4", "edit list", ".mp4", _editlist,
            "ready", "video track delayed 0.5 s by an edit list"),
-    Master("rotation", "rotation", ".mp4", lambda o, t: _rot90(o, t), "ready", "phone portrait: display matrix 90"),
-    Master("anamorphic", "anamorphic SAR", ".mp4", lambda o, t: ffmpeg(
-        *lavfi("720x480", "30000/1001"), "-vf", "setsar=32/27", *X264, *AAC, str(o)),
-        "ready", "NTSC 16:9 anamorphic, SAR 32:27"),
-    Master("odd_size", "odd size", ".mp4", lambda o, t: ffmpeg(
-        *lavfi("642x362", "25"), "-vf", "format=yuv444p,crop=641:361:0:0", *X264, *AAC, str(o)),
-        "ready", "641x361 4:4:4"),
+    Master("rotation", "rotation", ".mp4", RECIPES["rot90"][1], "ready", "phone portrait: display matrix 90"),
+    Master("anamorphic", "anamorphic SAR", ".mp4", RECIPES["sar"][1], "ready", "NTSC 16:9 anamorphic, SAR 32:27"),
+    Master("odd_size", "odd size", ".mp4", RECIPES["odd"][1], "ready", "641x361 4:4:4"),
     Master("tiny", "extreme size", ".mp4", lambda o, t: ffmpeg(*lavfi("96x54", "25"), *X264, *AAC, str(o)),
            "ready", "96x54: one native rung"),
     Master("extreme_wide", "extreme size", ".mp4", lambda o, t: ffmpeg(
@@ -147,8 +145,7 @@ MASTERS: tuple[Master, ...] = (
     Master("full_range", "full range", ".mp4", lambda o, t: ffmpeg(
         *lavfi("640x360", "25"), "-vf", "format=yuvj420p", *X264, "-color_range", "pc", *AAC, str(o)),
         "ready", "full-range (pc) H.264 from a webcam: limited range out"),
-    Master("no_audio", "no audio", ".mp4", lambda o, t: ffmpeg(*lavfi("640x360", "25", audio=False), *X264,
-                                                                 str(o)), "ready", "video only"),
+    Master("no_audio", "no audio", ".mp4", RECIPES["noaudio"][1], "ready", "video only"),
     Master("audio_only", "audio only", ".m4a", _audio_only, "rejected:audio_only", "AAC only, no picture"),
     Master("alpha", "alpha", ".mkv", _alpha, "ready", "FFV1 yuva420p, left half transparent: flattened onto black"),
     Master("open_gop_one_keyframe", "single keyframe / open GOP", ".mp4", lambda o, t: ffmpeg(
@@ -164,12 +161,6 @@ MASTERS: tuple[Master, ...] = (
         "ready", "VP9 + Opus WebM"),
     Master("truncated", "truncated", ".mp4", _truncated, "rejected:truncated", "an 8 s upload cut in half"),
 )
-
-
-def _rot90(o: Path, t: Path) -> None:
-    base = t / "rot_base.mp4"
-    ffmpeg(*lavfi("640x360", "30"), *X264, *AAC, str(base))
-    ffmpeg("-display_rotation:v:0", "90", "-i", str(base), "-c", "copy", str(o))
 
 
 def by_name(name: str) -> Master:
@@ -229,9 +220,10 @@ def run_pipeline(path: Path, work: Path, options=None, *, package_it: bool = Tru
     return Outcome("ready", "", info, original, rungs, enc, pkg, work)
 
 
-#: The top rung's frame rate each master must come out at (its own cadence; field rate when interlaced).
-EXPECTED_TOP_RATE = {"vfr_film": "24000/1001", "vfr_extreme": "60/1", "interlaced_tff_mts": "50/1",
-                     "interlaced_bff_mpeg2": "30000/1001", "interlaced_idet_avi": "25/1"}
+#: The top rung's frame rate each master must come out at (its own cadence; field rate when interlaced;
+#: halved when the top rung is <= 540 lines: the 360p timestamp-burst master's 60 becomes 30).
+EXPECTED_TOP_RATE = {"vfr_film": "24000/1001", "vfr_extreme": "60/1", "vfr_timestamp_bursts": "30/1",
+                     "interlaced_tff_mts": "50/1", "interlaced_bff_mpeg2": "30000/1001", "interlaced_idet_avi": "25/1"}
 
 
 def output_problems(name: str, out: Outcome) -> list[str]:

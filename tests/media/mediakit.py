@@ -71,11 +71,12 @@ RECIPES: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
     "webm": (".webm", lambda o, t: ffmpeg(*lavfi("480x270", "24"), "-c:v", "libvpx-vp9", "-deadline",
                                           "realtime", "-cpu-used", "8", "-b:v", "300k", "-threads", "2",
                                           "-c:a", "libopus", str(o))),
-    # extreme VFR: bursts at 60 fps, then frames 200 ms apart (screen recorders); timestamps the null muxer
-    # complains about in the decode check
-    "vfr_extreme": (".mp4", lambda o, t: ffmpeg(*lavfi("640x360", "60"),
-                                                "-vf", r"select='lt(mod(n\,30)\,10)+eq(mod(n\,12)\,0)'",
-                                                "-fps_mode", "vfr", *X264, "-bf", "2", *AAC, str(o))),
+    # extreme VFR: bursts of frames 1.1 ms apart with B-frames; the decode check's null muxer prints
+    # "non monotonically increasing dts" and "Last message repeated 8 times" (rejected before issue 15)
+    "vfr_extreme": (".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "60", duration=3.0),
+        "-vf", "setpts='if(lt(mod(N,20),10),N/60,(floor(N/20)*20+10)/60+(mod(N,20)-10)*0.0011)/TB'",
+        "-fps_mode", "passthrough", *X264, "-bf", "3", "-video_track_timescale", "90000", *AAC, str(o))),
     "mov": (".mov", lambda o, t: ffmpeg(*lavfi("640x360", "24"), *X264, *AAC, str(o))),
     "mkv": (".mkv", lambda o, t: ffmpeg(*lavfi("640x360", "25"), *X264, *AAC, str(o))),
     "p60": (".mp4", lambda o, t: ffmpeg(*lavfi("1280x720", "60", duration=4.0), *X264, *AAC, str(o))),
