@@ -11,11 +11,16 @@ aevalsrc): no third-party media, nothing to attribute.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mediakit import AAC, RECIPES, X264, ffmpeg, lavfi
+from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
 
 #: Sync pattern: a white flash and a 1 kHz beep, both at t = 1.0 s of the source's own timeline.
 FLASH_AT = 1.0
@@ -255,4 +260,95 @@ def output_problems(name: str, out: Outcome) -> list[str]:
         a = first(out.encoded.audio, "a:0")
         if a.get("channels") != 2:
             problems.append(f"audio has {a.get('channels')} channels, expected stereo")
-    return problems
+    check = MASTER_CHECKS.get(name)
+    return problems + (check(out) if check else [])
+
+
+def _check_combing(out: Outcome) -> list[str]:
+    top = out.encoded.renditions[-1]
+    ratio = comb(native_crop(top.path)) / max(1e-6, comb(native_crop(Path(out.original.path))))
+    return [f"{top.rung.name}: woven fields (combing {ratio:.2f} of the master's)"] if ratio > 0.5 else []
+
+
+def _check_av_step(out: Outcome) -> list[str]:
+    top = out.encoded.renditions[-1]
+    flash, beep = flash_minus_beep(top.path, top.rung.fps, out.encoded.audio)
+    want = master_flash_minus_beep(Path(out.original.path))
+    frame = 1 / float(top.rung.fps)
+    return [] if abs((flash - beep) - want) <= frame + 1e-3 else [
+        f"A/V: flash {flash - beep:+.3f} s after the beep, {want:+.3f} s in the master"]
+
+
+def _check_default_track(out: Outcome) -> list[str]:
+    hz = dominant_hz(out.encoded.audio)
+    return [] if abs(hz - 880) < 5 else [f"main audio is the {hz:.0f} Hz track, not the default (880 Hz) one"]
+
+
+def _check_alpha(out: Outcome) -> list[str]:
+    y = luma_frames(out.encoded.renditions[-1].path, 64, 36).astype(float)
+    return [] if y[:, :, 4:28].mean() < 20 else [f"transparent half not black (mean luma {y[:, :, 4:28].mean():.0f})"]
+
+
+#: Master-specific output checks (decoded pictures and sound), on top of the ffprobe ones.
+MASTER_CHECKS: dict[str, Callable[[Outcome], list[str]]] = {
+    "interlaced_tff_mts": _check_combing, "interlaced_bff_mpeg2": _check_combing,
+    "interlaced_idet_avi": _check_combing, "bluray_offset_m2ts": _check_av_step, "editlist_mp4": _check_av_step,
+    "multi_audio": _check_default_track, "alpha": _check_alpha,
+}
+
+
+# -- measurements shared by the tests and the bench --------------------------------------------------
+
+def _raw(argv: list[str]) -> bytes:
+    import subprocess
+
+    return subprocess.run(argv, capture_output=True, check=True, timeout=120).stdout
+
+
+def luma_frames(path: Path, w: int = 32, h: int = 18) -> np.ndarray:
+    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-vf", f"scale={w}:{h},format=gray",
+                 "-f", "rawvideo", "-"])
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, h, w)
+
+
+def native_crop(path: Path, w: int = 480, h: int = 270) -> np.ndarray:
+    """Luma of a centre crop at full resolution (field structure intact), every frame."""
+    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-vf", f"crop={w}:{h},format=gray",
+                 "-f", "rawvideo", "-"])
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, h, w)
+
+
+def pcm(path: Path) -> np.ndarray:
+    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+    return np.frombuffer(data, dtype=np.int16).astype(np.float64)
+
+
+def comb(y: np.ndarray) -> float:
+    """Mean line-to-line zigzag: how far each line is from the mean of its neighbours (combing shows up)."""
+    y = y.astype(float)
+    return float(np.abs(y[:, 1:-1] - (y[:, :-2] + y[:, 2:]) / 2).mean())
+
+
+def master_flash_minus_beep(path: Path) -> float:
+    """Seconds from the beep to the flash in the master itself, on its own clock (stream start times kept)."""
+    fmt = json.loads(run_tool([ffprobe_bin(), "-v", "error", "-show_entries", "format=start_time:stream=codec_type,"
+                               "start_time", "-of", "json", str(path)]).stdout)
+    a_start = next(float(s["start_time"]) for s in fmt["streams"] if s["codec_type"] == "audio")
+    out = run_tool([ffprobe_bin(), "-v", "error", "-f", "lavfi", f"movie={path},signalstats", "-show_entries",
+                    "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0"]).stdout
+    flash = next(float(t) for t, y in (ln.split(",")[:2] for ln in out.splitlines() if ln) if float(y) > 128)
+    beep = a_start + int(np.argmax(np.abs(pcm(path)) > 3000)) / 48000
+    return flash - beep
+
+
+def flash_minus_beep(video: Path, fps, audio: Path) -> tuple[float, float]:
+    """(flash time, beep time) in a CFR rendition starting at 0 and its audio rendition."""
+    y = luma_frames(video).reshape(-1, 32 * 18).mean(axis=1)
+    flash = int(np.argmax(y > 128)) / float(fps)
+    beep = int(np.argmax(np.abs(pcm(audio)) > 3000)) / 48000
+    return flash, beep
+
+
+def dominant_hz(audio: Path) -> float:
+    x = pcm(audio)[4800:48000]
+    return float(np.argmax(np.abs(np.fft.rfft(x))) * 48000 / len(x))

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus import FLASH_AT, MASTERS, by_name, make_master, run_pipeline
+from corpus import (FLASH_AT, MASTERS, by_name, comb, flash_minus_beep, luma_frames, make_master,
+                    master_flash_minus_beep, native_crop, pcm, run_pipeline)
 from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.verify import keyframe_times
 
@@ -40,30 +41,6 @@ def streams(path: Path, sel: str) -> list[dict]:
     out = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", sel, "-show_streams", "-of", "json",
                     str(path)]).stdout
     return json.loads(out)["streams"]
-
-
-def _raw(argv: list[str]) -> bytes:
-    import subprocess
-
-    return subprocess.run(argv, capture_output=True, check=True, timeout=120).stdout
-
-
-def luma_frames(path: Path, w: int = 32, h: int = 18) -> np.ndarray:
-    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-vf", f"scale={w}:{h},format=gray",
-                 "-f", "rawvideo", "-"])
-    return np.frombuffer(data, dtype=np.uint8).reshape(-1, h, w)
-
-
-def native_crop(path: Path, w: int = 480, h: int = 270) -> np.ndarray:
-    """Luma of a centre crop at full resolution (field structure intact), every frame."""
-    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-vf", f"crop={w}:{h},format=gray",
-                 "-f", "rawvideo", "-"])
-    return np.frombuffer(data, dtype=np.uint8).reshape(-1, h, w)
-
-
-def pcm(path: Path) -> np.ndarray:
-    data = _raw([ffmpeg_bin(), "-v", "error", "-i", str(path), "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
-    return np.frombuffer(data, dtype=np.int16).astype(np.float64)
 
 
 @pytest.mark.parametrize("m", MASTERS, ids=[m.name for m in MASTERS])
@@ -122,7 +99,7 @@ def test_interlaced_masters_come_out_progressive_at_field_rate(corpus_run):
     # no combing: at full size the deinterlaced top rung zigzags far less than the woven master
     top = tff.encoded.renditions[-1]
     assert (top.rung.width, top.rung.height) == (1920, 1080)
-    assert _comb(native_crop(top.path)) < 0.25 * _comb(native_crop(Path(tff.original.path)))
+    assert comb(native_crop(top.path)) < 0.25 * comb(native_crop(Path(tff.original.path)))
 
 
 def test_vfr_film_keeps_its_cadence_and_fills_gaps(corpus_run):
@@ -133,28 +110,14 @@ def test_vfr_film_keeps_its_cadence_and_fills_gaps(corpus_run):
     assert abs(frames - out.original.duration * 24000 / 1001) <= 2, "dropped frames filled by repeats"
 
 
-def _master_flash_minus_beep(path: Path) -> float:
-    """Seconds from the beep to the flash in the master itself, on its own clock (stream start times kept)."""
-    fmt = json.loads(run_tool([ffprobe_bin(), "-v", "error", "-show_entries", "format=start_time:stream=codec_type,"
-                               "start_time", "-of", "json", str(path)]).stdout)
-    a_start = next(float(s["start_time"]) for s in fmt["streams"] if s["codec_type"] == "audio")
-    out = run_tool([ffprobe_bin(), "-v", "error", "-f", "lavfi", f"movie={path},signalstats", "-show_entries",
-                    "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0"]).stdout
-    flash = next(float(t) for t, y in (ln.split(",")[:2] for ln in out.splitlines() if ln) if float(y) > 128)
-    beep = a_start + int(np.argmax(np.abs(pcm(path)) > 3000)) / 48000
-    return flash - beep
-
-
 @pytest.mark.parametrize("name,nominal", [("bluray_offset_m2ts", 0.4), ("editlist_mp4", 0.5)])
 def test_start_offsets_keep_audio_and_video_in_step(corpus_run, name, nominal):
     """Outputs start at 0, the beep stays where it was, and the flash comes as long after the beep as in the
     master (within one frame)."""
     out = corpus_run(name)
     top = out.encoded.renditions[-1]
-    y = luma_frames(top.path).reshape(-1, 32 * 18).mean(axis=1)
-    flash = int(np.argmax(y > 128)) / float(top.rung.fps)
-    beep = int(np.argmax(np.abs(pcm(out.encoded.audio)) > 3000)) / 48000
-    in_master = _master_flash_minus_beep(Path(out.original.path))
+    flash, beep = flash_minus_beep(top.path, top.rung.fps, out.encoded.audio)
+    in_master = master_flash_minus_beep(Path(out.original.path))
     assert abs(in_master - nominal) < 0.1, in_master
     assert abs(beep - FLASH_AT) < 0.05, "the audio starts at 0: the beep stays at 1.0 s"
     assert abs((flash - beep) - in_master) <= 1 / float(top.rung.fps) + 1e-3, (flash, beep, in_master)
@@ -204,12 +167,6 @@ def test_alpha_is_flattened_onto_black(corpus_run):
     out = corpus_run("alpha")
     y = luma_frames(out.encoded.renditions[-1].path, 64, 36).astype(float)
     assert y[:, :, 4:28].mean() < 20 and y[:, :, 36:60].mean() > 40
-
-
-def _comb(y: np.ndarray) -> float:
-    """Mean line-to-line zigzag: how far each line is from the mean of its neighbours (combing shows up)."""
-    y = y.astype(float)
-    return float(np.abs(y[:, 1:-1] - (y[:, :-2] + y[:, 2:]) / 2).mean())
 
 
 def test_posters_are_flattened(corpus_run):
