@@ -42,6 +42,7 @@ def run_corpus(only: list[str] | None, work: Path, progress: bool = True) -> lis
     masters = [m for m in MASTERS if not only or m.name in only]
     for i, m in enumerate(masters, 1):
         t0 = time.monotonic()
+        path = work / "masters" / f"{m.name}{m.suffix}"
         try:
             path = make_master(m, work / "masters")
             out = run_pipeline(path, work / "runs" / m.name)
@@ -51,7 +52,7 @@ def run_corpus(only: list[str] | None, work: Path, progress: bool = True) -> lis
         except Exception as e:  # noqa: BLE001 - a crash is an outcome to report, not a reason to stop
             outcome, reason, problems, rungs = f"error:{type(e).__name__}", str(e).splitlines()[0][:300], [], 0
         met = outcome == m.expected and not problems
-        rows.append({"name": m.name, "class": m.cls, "file": path.name if 'path' in locals() else m.name,
+        rows.append({"name": m.name, "class": m.cls, "file": path.name,
                      "expected": m.expected, "outcome": outcome, "reason": reason, "rungs": rungs,
                      "problems": problems, "met": met, "note": m.note,
                      "seconds": round(time.monotonic() - t0, 1)})
