@@ -106,8 +106,9 @@ MASTERS: tuple[Master, ...] = (
         *lavfi("1280x720", "60"), "-vf", r"select='lt(mod(n\,30)\,10)+eq(mod(n\,12)\,0)'", "-fps_mode", "vfr",
         *X264, "-bf", "2", *AAC, str(o)),
         "ready", "screen-recorder bursts at 60 fps then 200 ms gaps; the decode check's muxer warns"),
-    Master("vfr_timestamp_bursts", "VFR", ".mp4", RECIPES["vfr_extreme"][1], "ready", "bursts of frames 1.1 ms apart: the decode check's null muxer prints 'non monotonically "
-        "increasing dts' + 'Last message repeated 8 times' (the issue's rejected master)"),
+    Master("vfr_timestamp_bursts", "VFR", ".mp4", RECIPES["vfr_bursts"][1], "ready",
+           "bursts of frames 1.1 ms apart: the decode check's null muxer prints 'non monotonically increasing "
+           "dts' + 'Last message repeated 8 times' (the issue's rejected master)"),
     Master("interlaced_tff_mts", "interlaced", ".mts", lambda o, t: ffmpeg(
         *lavfi("1920x1080", "50", duration=1.5), "-vf", "interlace=scan=tff", *X264, "-flags", "+ildct+ilme",
         "-x264-params", "tff=1", "-c:a", "ac3", "-f", "mpegts", str(o)),

@@ -73,7 +73,7 @@ RECIPES: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
                                           "-c:a", "libopus", str(o))),
     # extreme VFR: bursts of frames 1.1 ms apart with B-frames; the decode check's null muxer prints
     # "non monotonically increasing dts" and "Last message repeated 8 times" (rejected before issue 15)
-    "vfr_extreme": (".mp4", lambda o, t: ffmpeg(
+    "vfr_bursts": (".mp4", lambda o, t: ffmpeg(
         *lavfi("640x360", "60", duration=3.0),
         "-vf", "setpts='if(lt(mod(N,20),10),N/60,(floor(N/20)*20+10)/60+(mod(N,20)-10)*0.0011)/TB'",
         "-fps_mode", "passthrough", *X264, "-bf", "3", "-video_track_timescale", "90000", *AAC, str(o))),

@@ -199,13 +199,14 @@ def test_harmless_log_lines_are_not_decode_errors():
     ])
     errors, lines = classify_decode_log(stderr)
     assert errors == [] and len(lines) == 6
-    real = "[in#0/mov @ 0x4] [error] stream 0, offset 0x18855: partial file\n[h264 @ 0x2] [error] error while decoding MB 3 4"
+    real = ("[in#0/mov @ 0x4] [error] stream 0, offset 0x18855: partial file\n"
+            "[h264 @ 0x2] [error] error while decoding MB 3 4")
     assert len(classify_decode_log(real)[0]) == 2
 
 
 def test_vfr_master_with_muxer_warnings_validates(clip):
     """A VFR master whose decode check makes the null muxer complain about DTS is valid (issue 15)."""
-    info = validate_source(clip("vfr_extreme"))
+    info = validate_source(clip("vfr_bursts"))
     assert info.is_vfr
 
 
