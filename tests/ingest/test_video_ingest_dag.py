@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -158,6 +159,8 @@ def test_broken_masters_fail_with_reason_and_publish_nothing(stack, name):
     rec = catalog.get_video(vid).to_dict()
     assert rec["status"] == "failed"
     assert rec["error"] and "rejected" in rec["error"], rec["error"]
+    # one plain sentence with a code: no ffprobe/ffmpeg text, no server path
+    assert re.match(r"^rejected \[[a-z_]+\]: [A-Z][^\n/]*\.$", rec["error"]), rec["error"]
     assert _origin_keys(stack, vid) == []
 
 

@@ -29,6 +29,17 @@ def lavfi(size: str = "640x360", rate: str = "30", duration: float = 2.0, audio:
     return args
 
 
+def assert_plain(err) -> None:
+    """An uploader-facing reason: one sentence, says what to send, no tool output, path or exception."""
+    r = err.reason
+    assert r and r[0].isupper() and r.endswith(".") and "\n" not in r, r
+    assert r.count(". ") == 0, f"more than one sentence: {r}"
+    assert any(w in r for w in ("send", "upload", "re-export", "split")), f"no fix named: {r}"
+    for bad in ("/", "ffmpeg", "ffprobe", "Error", "Traceback", "@ 0x", "[error]", "Last message"):
+        assert bad not in r.replace("(.ts/.mts/.m2ts)", "").replace("H.264", ""), f"{bad!r} in {r}"
+    assert err.code and err.code.replace("_", "").isalpha()
+
+
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-threads", str(THREADS)]
 AAC = ["-c:a", "aac", "-b:a", "96k"]
 
@@ -60,6 +71,12 @@ RECIPES: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
     "webm": (".webm", lambda o, t: ffmpeg(*lavfi("480x270", "24"), "-c:v", "libvpx-vp9", "-deadline",
                                           "realtime", "-cpu-used", "8", "-b:v", "300k", "-threads", "2",
                                           "-c:a", "libopus", str(o))),
+    # extreme VFR: bursts of frames 1.1 ms apart with B-frames; the decode check's null muxer prints
+    # "non monotonically increasing dts" and "Last message repeated 8 times" (rejected before issue 15)
+    "vfr_bursts": (".mp4", lambda o, t: ffmpeg(
+        *lavfi("640x360", "60", duration=3.0),
+        "-vf", "setpts='if(lt(mod(N,20),10),N/60,(floor(N/20)*20+10)/60+(mod(N,20)-10)*0.0011)/TB'",
+        "-fps_mode", "passthrough", *X264, "-bf", "3", "-video_track_timescale", "90000", *AAC, str(o))),
     "mov": (".mov", lambda o, t: ffmpeg(*lavfi("640x360", "24"), *X264, *AAC, str(o))),
     "mkv": (".mkv", lambda o, t: ffmpeg(*lavfi("640x360", "25"), *X264, *AAC, str(o))),
     "p60": (".mp4", lambda o, t: ffmpeg(*lavfi("1280x720", "60", duration=4.0), *X264, *AAC, str(o))),

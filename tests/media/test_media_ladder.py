@@ -148,10 +148,16 @@ def test_frame_rate_caps(src, top, low):
     assert len({r.keyint / r.fps for r in rungs}) == 1
 
 
-def test_vfr_sources_become_standard_cfr():
-    assert {r.fps for r in plan_ladder(info(1280, 720, fps=10.5, vfr=True))} == {Fraction(30)}
-    rungs = plan_ladder(info(1280, 720, fps=45, vfr=True))
-    assert rungs[-1].fps == 60 and rungs[0].fps == 30
+def test_vfr_sources_keep_their_own_cadence():
+    """VFR: the cadence (1 / median interval) snapped to a standard rate, never resampled to 30 (issue 15)."""
+    film = plan_ladder(info(1280, 720, fps=23.9, vfr=True))          # a film master that drops frames
+    assert {r.fps for r in film} == {Fraction(24000, 1001)}
+    assert {r.fps for r in plan_ladder(info(1280, 720, fps=10.5, vfr=True))} == {Fraction(10)}
+    assert {r.fps for r in plan_ladder(info(1280, 720, fps=29.5, vfr=True))} == {Fraction(30000, 1001)}
+    rungs = plan_ladder(info(1280, 720, fps=45, vfr=True))            # no standard rate near: the next one up
+    assert rungs[-1].fps == 48 and rungs[0].fps == 24
+    rungs = plan_ladder(info(1920, 1080, fps=59.9, vfr=True))        # high rates halved for low rungs only
+    assert rungs[-1].fps == Fraction(60000, 1001) and rungs[0].fps == Fraction(30000, 1001)
 
 
 def test_frame_rate_helpers():

@@ -30,3 +30,18 @@ def test_av1_master_becomes_a_decodable_lossless_mezzanine(tmp_path):
 
 def test_decodable_master_is_identity_for_supported_codecs(tmp_path, bbb):
     assert decodable_master(bbb, tmp_path) == bbb
+
+
+def test_transport_streams_are_remuxed_into_an_indexed_container(tmp_path, clip):
+    """A TS (no seek index) is stream-copied into Matroska: same packets, same start offset between A and V."""
+    from vodflow.media.verify import video_duration
+
+    ts = clip("offset")
+    src = probe(ts)
+    mez = decodable_master(ts, tmp_path)
+    assert mez.suffix == ".mkv" and mez != ts
+    info = validate_source(mez)
+    assert info.container.startswith("matroska") and info.video_codec == src.video_codec
+    assert video_duration(mez).frames == video_duration(ts).frames, "stream copy: every frame kept"
+    assert abs(info.video_offset - src.video_offset) < 0.002
+    assert abs(info.duration - src.duration) <= 1 / src.fps + 1e-3

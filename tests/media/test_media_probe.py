@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mediakit import X264, ffmpeg, lavfi
+from mediakit import X264, assert_plain, ffmpeg, lavfi
 from vodflow.media import InvalidSourceError, plan_ladder, probe, validate_source
-from vodflow.media.probe import _rotation, bit_depth_of, detect_vfr
+from vodflow.media.probe import _rotation, bit_depth_of, classify_decode_log, detect_vfr
 from vodflow.media.tools import can_decode
 
 GOOD = [
@@ -56,6 +56,7 @@ def test_broken_shared_files_are_rejected_with_a_reason(shared_videos, name):
         validate_source(shared_videos / name)
     assert err.value.code == code
     assert words in err.value.reason
+    assert_plain(err.value)
 
 
 def test_av1_without_a_software_decoder_is_rejected_by_name(shared_videos):
@@ -64,7 +65,8 @@ def test_av1_without_a_software_decoder_is_rejected_by_name(shared_videos):
     with pytest.raises(InvalidSourceError) as err:
         validate_source(shared_videos / "14_av1_720p25_fmp4_noaudio.mp4")
     assert err.value.code == "unsupported_codec"
-    assert "av1" in err.value.reason and "libdav1d" in err.value.reason
+    assert "av1" in err.value.reason and "libdav1d" in err.value.details
+    assert_plain(err.value)
 
 
 def test_shared_probe_details(shared_videos):
@@ -147,7 +149,8 @@ def test_truncated_synthetic_mp4_is_rejected(clip, tmp_path):
     with pytest.raises(InvalidSourceError) as err:
         validate_source(chopped)
     assert err.value.code == "unreadable"
-    assert "ffprobe" in err.value.reason
+    assert "ffprobe" in err.value.details and "ffprobe" not in err.value.reason
+    assert_plain(err.value)
 
 
 def test_missing_and_single_frame(tmp_path):
@@ -159,6 +162,7 @@ def test_missing_and_single_frame(tmp_path):
     with pytest.raises(InvalidSourceError) as err:
         validate_source(still, min_duration=0.0)
     assert err.value.code == "not_video" and "single frame" in err.value.reason
+    assert_plain(err.value)
 
 
 def test_helpers():
@@ -181,3 +185,42 @@ def test_helpers():
     jitter = [0, 0.03, 0.1, 0.13, 0.2, 0.31, 0.33, 0.45, 0.5, 0.62]
     assert detect_vfr(jitter, Fraction(90000), Fraction(10))
     assert detect_vfr([], Fraction(90000), Fraction(10))
+
+
+def test_harmless_log_lines_are_not_decode_errors():
+    """Muxer timestamp complaints and log folding never reject; demuxer/decoder errors do."""
+    stderr = "\n".join([
+        "[null @ 0x1] [error] Application provided invalid, non monotonically increasing dts to muxer in stream 0",
+        "    Last message repeated 3 times",
+        "[error] Last message repeated 2 times",
+        "[h264 @ 0x2] [error] non-existing PPS 0 referenced",
+        "[h264 @ 0x2] [warning] Failed to parse header of NALU",
+        "[mpegts @ 0x3] [warning] Packet corrupt (stream = 0, dts = 7408).",
+    ])
+    errors, lines = classify_decode_log(stderr)
+    assert errors == [] and len(lines) == 6
+    real = ("[in#0/mov @ 0x4] [error] stream 0, offset 0x18855: partial file\n"
+            "[h264 @ 0x2] [error] error while decoding MB 3 4")
+    assert len(classify_decode_log(real)[0]) == 2
+
+
+def test_vfr_master_with_muxer_warnings_validates(clip):
+    """A VFR master whose decode check makes the null muxer complain about DTS is valid (issue 15)."""
+    info = validate_source(clip("vfr_bursts"))
+    assert info.is_vfr
+
+
+def test_damaged_middle_is_undecodable_with_a_plain_reason(tmp_path):
+    src = tmp_path / "src.ts"
+    ffmpeg(*lavfi("320x180", "25", duration=8.0), *X264, "-c:a", "aac", "-f", "mpegts", str(src))
+    data = bytearray(src.read_bytes())
+    mid = len(data) // 2
+    for i in range(mid, mid + 60_000, 188):          # garble the payload of a run of TS packets
+        data[i + 8:i + 188] = bytes(180)
+    bad = tmp_path / "bad.ts"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InvalidSourceError) as err:
+        validate_source(bad)
+    assert err.value.code in ("undecodable", "truncated")
+    assert err.value.details, "ffmpeg's lines are kept for the task log"
+    assert_plain(err.value)

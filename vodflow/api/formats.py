@@ -1,5 +1,9 @@
-"""Accepted master containers (by file extension) and their Content-Types. No heavy imports:
-the `vodflow` command line uses this too."""
+"""File names the upload front door accepts and their Content-Types. No heavy imports:
+the `vodflow` command line uses this too.
+
+The extension only keeps obvious non-videos (.txt, .gif) out at upload time; what a master *is* is
+decided by probing its content in the ingest `inspect` step (vodflow.media.probe), so a camcorder
+``.mts``, a Blu-ray ``.m2ts`` or a mislabelled file is judged by its container, not its name."""
 
 from __future__ import annotations
 
@@ -12,6 +16,16 @@ CONTENT_TYPES = {
     "avi": "video/x-msvideo",
     "ts": "video/mp2t",
     "mxf": "application/mxf",
+    "mts": "video/mp2t",        # AVCHD camcorder: MPEG-TS
+    "m2ts": "video/mp2t",       # Blu-ray BDAV: MPEG-TS with 4-byte timecodes
+    "m2t": "video/mp2t",
+    "mpg": "video/mpeg",
+    "mpeg": "video/mpeg",
+    "vob": "video/mpeg",
+    "3gp": "video/3gpp",
+    "ogv": "video/ogg",
+    "flv": "video/x-flv",
+    "wmv": "video/x-ms-wmv",
 }
 ALLOWED_EXTENSIONS = tuple(CONTENT_TYPES)
 

@@ -41,7 +41,67 @@ Log = Callable[[str], None]
 
 
 class IngestRejected(RuntimeError):
-    """The master cannot be ingested (bad input): the run fails without retries."""
+    """The master cannot be ingested (bad input): the run fails without retries.
+
+    ``reason`` is the plain sentence for the uploader, ``code`` a stable slug, ``details`` what the tools
+    said (task log only).
+    """
+
+    def __init__(self, reason: str, code: str = "invalid", details: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.details = details
+
+
+class StageFailed(RuntimeError):
+    """A stage inside a step (encode, package, posters, storyboard, publish) failed on a valid master.
+
+    That is vodflow's fault, not the uploader's: the catalog gets :func:`internal_failure_reason`, the
+    task log gets the original exception (chained as ``__cause__``) with its command and stderr.
+    """
+
+    def __init__(self, stage: str, exc: BaseException) -> None:
+        super().__init__(f"{stage}: {type(exc).__name__}: {exc}")
+        self.stage = stage
+
+
+#: What the uploader reads for a failure inside each stage (a step name when no stage was entered).
+STAGE_WORDS = {
+    "accept": "accepting the upload", "inspect": "checking the master", "transcode": "encoding the video",
+    "encode": "encoding the renditions", "package": "packaging HLS and DASH", "posters": "making the posters",
+    "storyboard": "making the scrub-preview storyboard", "publish": "publishing the files",
+    "go_live": "publishing the title",
+}
+
+
+def failure_text(kind: str, code: str, reason: str) -> str:
+    """The catalog's ``error`` column: ``"<rejected|failed> [<code>]: <one plain sentence>"``."""
+    return f"{kind} [{code}]: {reason}"
+
+
+def internal_failure_reason(step: str, exc: BaseException) -> str:
+    """The plain catalog reason for a crash inside the pipeline: no path, no exception text."""
+    stage = exc.stage if isinstance(exc, StageFailed) else step
+    words = STAGE_WORDS.get(stage, "processing the video")
+    return failure_text("failed", f"{stage}_failed",
+                        f"Processing stopped inside vodflow while {words}; this is a fault on our side, not in "
+                        "your file: the operators have the details, so try the upload again later.")
+
+
+class _Stage:
+    """``with _Stage("storyboard"):`` turns any exception into :class:`StageFailed` naming the stage."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et, ev, tb) -> bool:
+        if ev is not None and isinstance(ev, Exception) and not isinstance(ev, (StageFailed, IngestRejected)):
+            raise StageFailed(self.name, ev) from ev
+        return False
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -80,14 +140,16 @@ def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, 
     s = s or get_settings()
     video_id, s3_key = _master_key_from_request(video_id, s3_key)
     if not video_id and not s3_key:
-        raise IngestRejected("the run has no video: give `video_id` or `s3_key` (masters/<id>/original.<ext>)")
+        raise IngestRejected("the run has no video: give `video_id` or `s3_key` (masters/<id>/original.<ext>)",
+                             "no_video")
     if video_id:
         try:
             rec = catalog.get_video(video_id)
             s3_key = s3_key or rec.source_key
         except catalog.VideoNotFound:
             if not s3_key:
-                raise IngestRejected(f"video {video_id} is not in the catalog and no s3_key was given") from None
+                raise IngestRejected(f"video {video_id} is not in the catalog and no s3_key was given",
+                                     "unknown_video") from None
             rec = None
     else:
         rec = None
@@ -96,7 +158,7 @@ def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, 
         try:
             s3_client(s).head_object(Bucket=s.bucket_masters, Key=s3_key)
         except Exception as e:  # noqa: BLE001
-            raise IngestRejected(f"master s3://{s.bucket_masters}/{s3_key} not found ({e})") from e
+            raise IngestRejected(f"master s3://{s.bucket_masters}/{s3_key} not found ({e})", "master_missing") from e
         rec = catalog.create_video(title or Path(s3_key).stem, s3_key, video_id=video_id)
         video_id = rec.id
     catalog.start_processing(video_id, run_id)
@@ -106,7 +168,8 @@ def accept(run_id: str, video_id: str | None = None, s3_key: str | None = None, 
 
 
 def _download_master(req: dict, s: Settings) -> Path:
-    """The master on local disk, or its lossless mezzanine when only the fallback ffmpeg decodes it (AV1)."""
+    """The master on local disk, or its mezzanine (vodflow.media.mezzanine): AV1 decoded losslessly, HDR
+    tone-mapped to SDR BT.709, MPEG-TS/PS stream-copied into an indexed container."""
     from vodflow.media.mezzanine import decodable_master
 
     wd = work_dir(req["video_id"], req["publish_id"], s)
@@ -127,9 +190,11 @@ def inspect(req: dict, s: Settings | None = None, log: Log = print) -> dict[str,
     try:
         info = media.validate_source(local)
     except media.InvalidSourceError as e:
-        raise IngestRejected(str(e)) from e
+        log(f"rejected [{e.code}]: {e.reason}" + (f"\n{e.details}" if e.details else ""))
+        raise IngestRejected(e.reason, e.code, e.details) from e
     if not media.plan_ladder(info):
-        raise IngestRejected("no rendition can be made from this master")
+        raise IngestRejected("No rendition can be made from this picture size: send a video of at least "
+                             "2x2 pixels.", "no_rendition")
     wd = work_dir(req["video_id"], req["publish_id"], s)
     original = wd / ("master" + Path(req["source_key"]).suffix.lower())
     rungs, analysis = plan_title_ladder(info, wd / "ladder", s.ladder_mode, log,
@@ -210,16 +275,21 @@ def transcode(req: dict, plan: dict, s: Settings | None = None, log: Log = print
             last[0] = p.fraction
             log(f"encode {p.fraction:5.0%}  {p.seconds_done:.1f}/{p.total_seconds:.1f}s content")
 
-    enc = media.encode_ladder(info, rungs, wd / "renditions", options=EncodeOptions(), progress=progress)
+    with _Stage("encode"):
+        enc = media.encode_ladder(info, rungs, wd / "renditions", options=EncodeOptions(), progress=progress)
     log(f"encoded {len(rungs)} rungs in {time.monotonic() - t0:.1f}s ({enc.throughput:.2f}x realtime)")
-    pkg = media.package(enc, out, encryption=key)
+    with _Stage("package"):
+        pkg = media.package(enc, out, encryption=key)
     log(f"packaged {'CENC-encrypted, ClearKey kid ' + key.key_id if key else 'in the clear (VODFLOW_DRM=off)'}")
     analysis = plan.get("ladder_analysis") or {"mode": "fixed"}
     ladder_files = write_ladder_report(analysis, rungs, out)
-    posters = media.make_posters(info, out / "thumbs")
-    board = media.make_storyboard(enc.renditions[0].path if enc.renditions else local, out / "thumbs")
-    published = publish_dir(out, req["video_id"], req["publish_id"], [pkg.master_playlist], s,
-                            progress=None)
+    with _Stage("posters"):
+        posters = media.make_posters(info, out / "thumbs")
+    with _Stage("storyboard"):
+        board = media.make_storyboard(enc.renditions[0].path if enc.renditions else local, out / "thumbs")
+    with _Stage("publish"):
+        published = publish_dir(out, req["video_id"], req["publish_id"], [pkg.master_playlist], s,
+                                progress=None)
     prefix = published.prefix
     rel = lambda p: prefix + Path(p).relative_to(out).as_posix()  # noqa: E731
     renditions = []

@@ -36,7 +36,7 @@ def run_accept(params: dict | None, run_id: str, ti) -> dict:
     except pipeline.IngestRejected as e:
         from airflow.sdk.exceptions import AirflowFailException
 
-        raise AirflowFailException(str(e)) from e
+        raise AirflowFailException(pipeline.failure_text("rejected", e.code, e.reason)) from e
     except Exception as e:
         from vodflow.catalog import IllegalTransition
 
@@ -53,9 +53,11 @@ def run_step(step: str, req: dict, ti, *args: Any) -> dict:
     try:
         return fn(req, *args, log=log.info)
     except pipeline.IngestRejected as e:
-        _fail_task(req, f"rejected: {e}", final=True)
+        _fail_task(req, pipeline.failure_text("rejected", e.code, e.reason), final=True)
     except Exception as e:
+        # the task log keeps the exception (command, stderr, paths); the catalog gets a plain sentence
+        log.exception("%s failed", step)
         if _is_last_try(ti):
-            pipeline.fail(req, f"{step} failed: {type(e).__name__}: {e}", log=log.info)
+            pipeline.fail(req, pipeline.internal_failure_reason(step, e), log=log.info)
         raise
     raise AssertionError("unreachable")

@@ -4,7 +4,9 @@ thumbnails, and measurements. A pure library: no S3, Kafka or Airflow in here.
 Typical use (what the ingest DAG does)::
 
     from vodflow import media
+    from vodflow.media.mezzanine import decodable_master
 
+    path = decodable_master(path, work)                     # AV1 decoded, HDR tone-mapped, TS remuxed
     info = media.validate_source(path)                      # raises media.InvalidSourceError
     rungs = media.plan_ladder(info)
     enc = media.encode_ladder(info, rungs, work / "renditions", progress=print)

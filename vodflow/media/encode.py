@@ -8,13 +8,23 @@ Two strategies produce *identical* renditions (same filter chain and encoder set
 * :func:`encode_ladder_per_rung` - one ffmpeg per rung, each decoding the master again (the
   naive baseline; ``parallel=N`` runs N of them at once).
 
-Per rung the chain is ``fps(top) -> split -> [fps(rung)] -> scale -> setsar=1 -> format=yuv420p``:
-ffmpeg autorotates (display matrix) before the graph, ``fps`` turns VFR into CFR and starts the
-video at t=0 (ffmpeg already shifts the input's start_time to 0), ``scale`` to the planned
-display-proportional size gives square pixels, 10-bit sources become 8-bit 4:2:0.
+Per rung the chain is ``[bwdif] -> [premultiply] -> fps(top) -> split -> [fps(rung)] -> scale -> setsar=1
+-> format=yuv420p -> setparams(BT.709)``: ffmpeg autorotates (display matrix) before the graph;
+interlaced sources (probe field_order tt/bb/tb/bt, or idet) are deinterlaced by ``bwdif`` sending one
+frame per field (50i -> 50p: the motion of every field is kept, and the ladder halves it for low rungs);
+a picture with an alpha plane is flattened onto black (``premultiply``); ``fps`` turns VFR into CFR at
+the source's cadence (repeats fill dropped frames) and starts the video at t=0 (ffmpeg already shifts
+the input's start_time to 0); ``scale`` to the planned display-proportional size gives square pixels
+and limited (tv) range; every rung is tagged with the source's SDR colours (:func:`rung_colour`:
+its own tags, or for untagged video BT.709 from 720 lines up, else BT.601). HDR (PQ/HLG) masters
+never reach this module un-tone-mapped: mezzanine.py turns them into SDR BT.709 first, and
+:func:`check_sdr` refuses them.
 IDRs: ``-g``/``-keyint_min`` = rung.keyint, ``-sc_threshold 0``, closed GOP and
 ``-force_key_frames expr:gte(n,n_forced*keyint)`` - the same instants on every rung.
-Audio: first audio track, AAC-LC stereo 48 kHz, in its own ``audio.mp4`` (the HLS audio group).
+Audio: the main track (probe: the default one, else the first), AAC-LC stereo 48 kHz, in its own
+``audio.mp4`` (the HLS audio group), and every other track the same way in ``audio_<lang>.mp4`` (alternate
+languages of the same group); 5.1/7.1 is downmixed by swresample's ITU-R BS.775 matrix (centre and
+surrounds at -3 dB, LFE dropped, normalised against clipping).
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from pathlib import Path
 
 import ffmpeg  # ffmpeg-python
 
+from vodflow.media.conform import conform
 from vodflow.media.ladder import Rung
 from vodflow.media.probe import SourceInfo
 from vodflow.media.tools import ffmpeg_bin, parse_progress_seconds, run_ffmpeg_with_progress
@@ -65,6 +76,7 @@ class EncodeOptions:
     audio_channels: int = 2
     audio_sample_rate: int = 48_000
     max_duration: float | None = None  # encode only the first N seconds (excerpts, tests)
+    alternate_audio: bool = True       # also encode the other audio tracks (alternate languages)
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,37 @@ class Rendition:
 
     rung: Rung
     path: Path
+
+
+@dataclass(frozen=True)
+class AudioRendition:
+    """One alternate audio track, encoded like the main one (``name`` is its package directory)."""
+
+    name: str
+    language: str | None
+    path: Path
+
+
+def _language(tag: object) -> str | None:
+    """An ISO 639 language tag worth declaring (None for missing/'und')."""
+    lang = str(tag or "").strip().lower()
+    return lang if lang.isalpha() and 2 <= len(lang) <= 3 and lang != "und" else None
+
+
+def alternate_tracks(info: SourceInfo) -> list[tuple[str, int, str | None]]:
+    """(name, stream index, language) of every audio track but the main one: ``audio_<lang>`` or
+    ``audio_<index>`` (when the language is missing or repeats)."""
+    out, seen = [], {_language(info.audio_tracks[0].get("language")) if info.audio_tracks else None}
+    for t in info.audio_tracks[1:]:
+        lang = _language(t.get("language"))
+        name = f"audio_{lang}" if lang and lang not in seen else f"audio_{t['index']}"
+        seen.add(lang)
+        out.append((name, int(t["index"]), lang))
+    return out
+
+
+def main_language(info: SourceInfo) -> str | None:
+    return _language(info.audio_tracks[0].get("language")) if info.audio_tracks else None
 
 
 @dataclass
@@ -85,6 +128,8 @@ class EncodeResult:
     duration: float                  # seconds of content encoded
     wall_seconds: float
     commands: list[list[str]] = field(default_factory=list)
+    alternates: list[AudioRendition] = field(default_factory=list)
+    audio_language: str | None = None   # the main audio track's language
 
     @property
     def throughput(self) -> float:
@@ -116,16 +161,55 @@ def _input(info: SourceInfo, opts: EncodeOptions):
     return ffmpeg.input(info.path, **kwargs)
 
 
+#: SDR transfer functions a rung may be tagged with (anything else is replaced by the size convention).
+SDR_TRANSFERS = frozenset({"bt709", "smpte170m", "bt470bg", "bt470m", "gamma22", "gamma28", "bt2020-10",
+                           "bt2020-12", "iec61966-2-1", "smpte240m"})
+
+
+class HdrNotToneMapped(ValueError):
+    """An HDR (PQ/HLG) master was handed to the SDR encode without the tone-mapped mezzanine."""
+
+
+def check_sdr(info: SourceInfo) -> None:
+    """Refuse PQ/HLG sources: encoding them here would tag PQ/HLG values as BT.709 (wrong colours)."""
+    if info.hdr_transfer:
+        raise HdrNotToneMapped(f"{info.path} is HDR ({info.color_transfer}): encode its tone-mapped mezzanine "
+                               "(vodflow.media.mezzanine.decodable_master) instead")
+
+
+def rung_colour(info: SourceInfo) -> dict[str, str]:
+    """setparams values for every rung: the source's SDR colour tags, no pixel conversion.
+
+    Untagged video gets what players assume for it: BT.709 from 720 lines up, BT.601 below
+    (bt470bg for 576/288-line PAL, smpte170m otherwise). HDR never gets here (:func:`check_sdr`).
+    """
+    short = min(info.width, info.height)
+    default = "bt709" if short >= 720 else ("bt470bg" if info.height in (576, 288) else "smpte170m")
+    trc = info.color_transfer if info.color_transfer in SDR_TRANSFERS else ("bt709" if default == "bt709"
+                                                                             else "smpte170m")
+    prim = info.color_primaries if info.color_primaries and info.color_primaries not in ("unknown", "reserved") \
+        else default
+    matrix = info.color_space if info.color_space and info.color_space not in ("unknown", "reserved", "gbr") \
+        else default
+    return {"color_primaries": prim, "color_trc": trc, "colorspace": matrix}
+
+
 def _video_source(inp, info: SourceInfo, top: Fraction):
-    """Decoded, autorotated video at the ladder's top CFR rate, starting at t=0."""
-    return inp[f"{info.video_stream_index}"].filter("fps", fps=_fps_arg(top), start_time=0)
+    """Decoded, autorotated, progressive, opaque video at the ladder's top CFR rate, starting at t=0."""
+    v = conform(inp[f"{info.video_stream_index}"], info, per_field=True)   # bwdif, premultiply
+    return v.filter("fps", fps=_fps_arg(top), start_time=0)
 
 
-def _rung_chain(stream, rung: Rung, top: Fraction, opts: EncodeOptions):
+def _rung_chain(stream, rung: Rung, top: Fraction, opts: EncodeOptions, info: SourceInfo | None = None):
     if rung.fps != top:
         stream = stream.filter("fps", fps=_fps_arg(rung.fps))
-    return (stream.filter("scale", rung.width, rung.height, flags=opts.scale_flags)
-            .filter("setsar", "1").filter("format", "yuv420p"))
+    rng = {"in_range": {"pc": "full", "tv": "limited"}.get((info.color_range if info else None) or "", "auto"),
+           "out_range": "tv"}
+    stream = (stream.filter("scale", rung.width, rung.height, flags=opts.scale_flags, **rng)
+              .filter("setsar", "1").filter("format", "yuv420p"))
+    if info is None:
+        return stream
+    return stream.filter("setparams", range="tv", **rung_colour(info))
 
 
 def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
@@ -144,13 +228,29 @@ def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
     return args
 
 
-def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions):
-    a = inp[f"{info.audio_stream_index}"].filter("aresample", **{"async": 1, "first_pts": 0})
+def _audio_output(inp, info: SourceInfo, path: Path, opts: EncodeOptions, stream_index: int | None = None):
+    idx = info.audio_stream_index if stream_index is None else stream_index
+    a = inp[f"{idx}"].filter("aresample", **{"async": 1, "first_pts": 0})
     return ffmpeg.output(a, str(path), **{
         "c:a": "aac", "b:a": str(opts.audio_bitrate), "ac": opts.audio_channels,
         "ar": opts.audio_sample_rate, "vn": None, "sn": None, "dn": None,
         "map_metadata": -1,
     })
+
+
+def _audio_outputs(inp, info: SourceInfo, out_dir: Path, opts: EncodeOptions) -> list:
+    """The main audio rendition and (``opts.alternate_audio``) one per other audio track."""
+    outs = [_audio_output(inp, info, out_dir / AUDIO_FILE, opts)]
+    if opts.alternate_audio:
+        outs += [_audio_output(inp, info, out_dir / f"{name}.mp4", opts, idx)
+                 for name, idx, _ in alternate_tracks(info)]
+    return outs
+
+
+def _alternates(info: SourceInfo, out_dir: Path, opts: EncodeOptions) -> list[AudioRendition]:
+    if not (info.has_audio and opts.alternate_audio):
+        return []
+    return [AudioRendition(name, lang, out_dir / f"{name}.mp4") for name, _, lang in alternate_tracks(info)]
 
 
 def _compile(outputs, opts: EncodeOptions) -> list[str]:
@@ -168,25 +268,27 @@ def rendition_path(out_dir: Path, rung: Rung) -> Path:
 def build_single_process_command(info: SourceInfo, rungs: Sequence[Rung], out_dir: Path,
                                  opts: EncodeOptions = EncodeOptions()) -> list[str]:
     """argv of the one-decode ``split`` encode of every rung (+ audio)."""
+    check_sdr(info)
     top = top_frame_rate(rungs)
     inp = _input(info, opts)
     branches = _video_source(inp, info, top).filter_multi_output("split", len(rungs))
-    outputs = [ffmpeg.output(_rung_chain(branches.stream(i), r, top, opts), str(rendition_path(out_dir, r)),
+    outputs = [ffmpeg.output(_rung_chain(branches.stream(i), r, top, opts, info), str(rendition_path(out_dir, r)),
                              **video_output_args(r, opts)) for i, r in enumerate(rungs)]
     if info.has_audio:
-        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+        outputs += _audio_outputs(inp, info, out_dir, opts)
     return _compile(outputs, opts)
 
 
 def build_rung_command(info: SourceInfo, rung: Rung, out_dir: Path, opts: EncodeOptions = EncodeOptions(),
                        *, with_audio: bool = False, top: Fraction | None = None) -> list[str]:
     """argv of one rung decoded and encoded on its own (optionally also writing the audio)."""
+    check_sdr(info)
     top = top or rung.fps
     inp = _input(info, opts)
-    v = _rung_chain(_video_source(inp, info, top), rung, top, opts)
+    v = _rung_chain(_video_source(inp, info, top), rung, top, opts, info)
     outputs = [ffmpeg.output(v, str(rendition_path(out_dir, rung)), **video_output_args(rung, opts))]
     if with_audio and info.has_audio:
-        outputs.append(_audio_output(inp, info, out_dir / AUDIO_FILE, opts))
+        outputs += _audio_outputs(inp, info, out_dir, opts)
     return _compile(outputs, opts)
 
 
@@ -234,7 +336,8 @@ def encode_ladder_single_process(
     run_ffmpeg_with_progress(argv, _reporter(total, progress), timeout=timeout)
     wall = time.monotonic() - t0
     return EncodeResult("single_process", [Rendition(r, rendition_path(out, r)) for r in rungs],
-                        out / AUDIO_FILE if info.has_audio else None, total, wall, [argv])
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, [argv],
+                        _alternates(info, out, options), main_language(info))
 
 
 def encode_ladder_per_rung(
@@ -277,7 +380,8 @@ def encode_ladder_per_rung(
         progress(EncodeProgress(1.0, total, total, None, None))
     method = "per_rung" if parallel <= 1 else f"per_rung_parallel{parallel}"
     return EncodeResult(method, [Rendition(r, rendition_path(out, r)) for r in rungs],
-                        out / AUDIO_FILE if info.has_audio else None, total, wall, argvs)
+                        out / AUDIO_FILE if info.has_audio else None, total, wall, argvs,
+                        _alternates(info, out, options), main_language(info))
 
 
 def balanced_encoder_threads(n_rungs: int, cores: int | None = None) -> int:
@@ -304,6 +408,7 @@ def encode_ladder(info: SourceInfo, rungs: Sequence[Rung], out_dir: str | Path, 
     return encode_ladder_single_process(info, rungs, out_dir, options=options, progress=progress, timeout=timeout)
 
 
-__all__ = ["AUDIO_FILE", "EncodeOptions", "balanced_encoder_threads", "EncodeProgress", "EncodeResult", "Rendition",
+__all__ = ["AUDIO_FILE", "AudioRendition", "EncodeOptions", "alternate_tracks", "balanced_encoder_threads",
+           "EncodeProgress", "EncodeResult", "Rendition",
            "build_rung_command", "build_single_process_command", "encode_ladder",
            "encode_ladder_per_rung", "encode_ladder_single_process", "video_output_args"]

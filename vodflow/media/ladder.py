@@ -9,8 +9,11 @@ rule below. The rules, in short:
 * never upscale: rows bigger than the source are dropped, but when the source sits well above
   the largest kept row a "native" rung at the source size is added;
 * even dimensions; bitrate scaled by pixel count when the picture is not 16:9;
-* frame rate: VFR is converted to a standard CFR; the top rungs keep the source rate (<= 60),
-  rungs <= 540 lines get it divided by an integer to <= 30 (60 -> 30, 50 -> 25);
+* frame rate: the source's own cadence - CFR keeps its rate, VFR its cadence (1 / median frame interval,
+  see probe.cadence_rate) snapped to a standard rate, dropped frames filled by repeats, never resampled
+  to another cadence; interlaced sources count at their field rate (bwdif sends one frame per field);
+  the top rungs keep the rate (<= 60), rungs <= 540 lines get it divided by an integer to <= 30
+  (60 -> 30, 50 -> 25);
 * IDR every ~2 s, the same instants on every rung (keyint in frames, integer multiples);
 * constrained VBR: maxrate 1.5x, bufsize 2x the average (peak segment rate stays < 2x, Apple 1.19).
 """
@@ -61,6 +64,9 @@ STANDARD_RATES: tuple[Fraction, ...] = (
     Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
     Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
 )
+#: Low rates a VFR cadence may snap to as well (screen recordings, time-lapses, cheap phones).
+LOW_RATES: tuple[Fraction, ...] = (Fraction(10), Fraction(12), Fraction(15000, 1001), Fraction(15), Fraction(20))
+VFR_SNAP = 0.05   # a VFR cadence within 5 % of a standard rate is that rate
 
 # H.264 Annex A, table A-1: level -> (MaxMBPS, MaxFS, MaxBR kbit/s, MaxCPB kbit/s); High profile
 # multiplies MaxBR and MaxCPB by 1.25 (table A-2 cpbBrVclFactor 1250 vs 1000).
@@ -129,12 +135,18 @@ def output_frame_rate(fps: float | Fraction, is_vfr: bool) -> Fraction:
     """The CFR rate the ladder is encoded at, before per-rung caps.
 
     CFR sources keep their rate, snapped to a standard rate when within 0.5 %
-    (29.97 stored as 2997/100 becomes 30000/1001). VFR sources (phones) become 30 fps when they
-    average <= 30 fps, else 60: duplicates cost almost nothing and 30/60 divide evenly.
+    (29.97 stored as 2997/100 becomes 30000/1001). VFR sources keep their cadence (``fps`` is
+    1 / the median frame interval): the nearest standard or low rate within 5 %, else the
+    smallest one above it, so the ``fps`` filter only repeats frames to fill gaps (a film
+    master that drops frames stays 23.976, never 30).
     """
     f = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
     if is_vfr:
-        return Fraction(30) if float(f) <= 30.5 else Fraction(60)
+        rates = sorted(STANDARD_RATES + LOW_RATES)
+        nearest = min(rates, key=lambda std: abs(float(f) - float(std)))
+        if abs(float(f) - float(nearest)) / float(nearest) <= VFR_SNAP:
+            return nearest
+        return next((r for r in rates if r >= f), Fraction(60))
     nearest = min(STANDARD_RATES, key=lambda std: abs(float(f) - float(std)))
     if abs(float(f) - float(nearest)) / float(nearest) < 0.005:
         return nearest
@@ -239,9 +251,12 @@ def build_rungs(picks: list[tuple[str, int, int, int, Fraction]], audio_bitrate:
 def plan_ladder(info: SourceInfo, **kwargs) -> list[Rung]:
     """The H.264 ladder for a probed master; keyword arguments as :func:`plan_ladder_for`.
 
-    Uses ``info.fps`` (r_frame_rate for CFR sources, the measured average for VFR ones).
+    Uses ``info.fps`` (r_frame_rate for CFR sources, the cadence for VFR ones), doubled for an
+    interlaced source: it is deinterlaced to one frame per field (encode.py, bwdif send_field).
     """
     fps = info.frame_rate or Fraction(info.fps).limit_denominator(1001)
+    if info.is_interlaced:
+        fps = fps * 2
     return plan_ladder_for(info.display_width, info.display_height, fps, is_vfr=info.is_vfr,
                            has_audio=info.has_audio, **kwargs)
 

@@ -7,11 +7,13 @@ Layout of ``out_dir``::
     <rung>/init.mp4        CMAF header
     <rung>/seg_00001.m4s   6 s CMAF segments (3 GOPs of 2 s)
     <rung>/index.m3u8      media playlist;  <rung>/iframe.m3u8  I-frame playlist (byte ranges)
-    audio/...              the audio rendition (HLS group "audio")
+    audio/...              the main audio rendition (HLS group "audio", DEFAULT=YES)
+    audio_<lang>/...       alternate audio languages (same group, DEFAULT=NO, AUTOSELECT=YES)
 
 After packaging, every segment is measured (:mod:`vodflow.media.verify`) and the master
 playlist's BANDWIDTH (peak segment rate) and AVERAGE-BANDWIDTH are rewritten with the measured
-numbers: video + audio, as the HLS spec asks for a variant that plays with an audio group.
+numbers: video + audio (the largest rendition of the group), as the HLS spec asks for a variant
+that plays with an audio group.
 
 With ``encryption`` (a :class:`RawKey`) every track is CENC-encrypted (``cenc``, AES-CTR, no clear
 lead) and the manifests get the ClearKey signalling of :mod:`vodflow.media.protection`
@@ -89,6 +91,7 @@ class PackageResult:
     rewritten: bool                      # True if packager's BANDWIDTH values were replaced
     media_playlists: dict[str, str] = field(default_factory=dict)   # rung/audio -> playlist
     iframe_playlists: dict[str, str] = field(default_factory=dict)
+    alternate_audio: dict[str, BitrateStats] = field(default_factory=dict)   # audio_<lang> -> measured
 
     def path(self, rel: str) -> Path:
         return self.out_dir / rel
@@ -117,9 +120,16 @@ def _descriptor(**fields: str) -> str:
 
 def build_packager_command(videos: Mapping[str, Path], audio: Path | None, out_dir: Path, *,
                            segment_duration: float = SEGMENT_DURATION, encryption: RawKey | None = None,
-                           audio_language: str | None = None) -> list[str]:
-    """argv for Shaka Packager (paths inside ``out_dir`` are relative to it: run with cwd=out_dir)."""
+                           audio_language: str | None = None,
+                           alternates: Mapping[str, tuple[Path, str | None]] | None = None) -> list[str]:
+    """argv for Shaka Packager (paths inside ``out_dir`` are relative to it: run with cwd=out_dir).
+
+    ``alternates``: ``{directory: (audio mp4, language)}`` of alternate audio languages.
+    """
     argv = [packager_bin()]
+    for name in alternates or {}:
+        if not _SAFE.match(name) or name in videos or name == AUDIO_DIR:
+            raise ValueError(f"alternate audio name {name!r} is not a safe, unique directory name")
     for name, src in videos.items():
         if not _SAFE.match(name) or name == AUDIO_DIR:
             raise ValueError(f"rendition name {name!r} is not a safe directory name (or clashes with {AUDIO_DIR!r})")
@@ -133,6 +143,12 @@ def build_packager_command(videos: Mapping[str, Path], audio: Path | None, out_d
                "init_segment": f"{AUDIO_DIR}/init.mp4", "segment_template": f"{AUDIO_DIR}/seg_$Number%05d$.m4s",
                "playlist_name": f"{AUDIO_DIR}/index.m3u8", "hls_group_id": AUDIO_GROUP, "hls_name": "main",
                **({"language": audio_language} if audio_language else {})}))
+    for name, (src, lang) in (alternates or {}).items():
+        argv.append(_descriptor(
+            **{"in": str(Path(src).resolve()), "stream": "audio",
+               "init_segment": f"{name}/init.mp4", "segment_template": f"{name}/seg_$Number%05d$.m4s",
+               "playlist_name": f"{name}/index.m3u8", "hls_group_id": AUDIO_GROUP, "hls_name": lang or name,
+               **({"language": lang} if lang else {})}))
     argv += [
         "--segment_duration", f"{segment_duration:g}",
         "--hls_master_playlist_output", MASTER, "--hls_playlist_type", "VOD",
@@ -150,8 +166,9 @@ def rewrite_master_bandwidths(master_path: Path, video_stats: Mapping[str, Bitra
                               iframe_stats: Mapping[str, BitrateStats] | None = None) -> dict[str, VariantBitrates]:
     """Set each variant's BANDWIDTH / AVERAGE-BANDWIDTH to the measured video + audio numbers.
 
-    Variants are matched to renditions by the first path component of their URI. Also marks the
-    (single) audio rendition DEFAULT=YES. Returns what was declared before and after.
+    Variants are matched to renditions by the first path component of their URI. ``audio_stats`` is the
+    largest rendition of the audio group. Marks the main audio rendition (``audio/``) DEFAULT=YES and
+    the alternate languages DEFAULT=NO, AUTOSELECT=YES. Returns what was declared before and after.
     """
     master = m3u8.load(str(master_path))
     result: dict[str, VariantBitrates] = {}
@@ -171,7 +188,8 @@ def rewrite_master_bandwidths(master_path: Path, video_stats: Mapping[str, Bitra
             ipl.iframe_stream_info.average_bandwidth = iframe_stats[name].average
     for media in master.media:
         if media.type == "AUDIO" and media.group_id == AUDIO_GROUP:
-            media.default = "YES"
+            media.default = "YES" if (media.uri or "").startswith(f"{AUDIO_DIR}/") else "NO"
+            media.autoselect = "YES"
     tmp = master_path.with_suffix(".m3u8.tmp")
     tmp.write_text(master.dumps())
     os.replace(tmp, master_path)
@@ -180,8 +198,9 @@ def rewrite_master_bandwidths(master_path: Path, video_stats: Mapping[str, Bitra
 
 def package_files(videos: Mapping[str, str | Path], audio: str | Path | None, out_dir: str | Path, *,
                   segment_duration: float = SEGMENT_DURATION, encryption: RawKey | None = None,
-                  audio_language: str | None = None, timeout: float | None = 1800) -> PackageResult:
-    """Package ``{rung name: video mp4}`` (+ optional audio mp4) into ``out_dir``."""
+                  audio_language: str | None = None, timeout: float | None = 1800,
+                  alternates: Mapping[str, tuple[Path, str | None]] | None = None) -> PackageResult:
+    """Package ``{rung name: video mp4}`` (+ optional audio mp4, + alternate languages) into ``out_dir``."""
     if not videos:
         raise ValueError("nothing to package: no video renditions")
     out = Path(out_dir)
@@ -191,17 +210,21 @@ def package_files(videos: Mapping[str, str | Path], audio: str | Path | None, ou
         if not p.is_file():
             raise FileNotFoundError(f"rendition {n}: {p} does not exist")
     aud = Path(audio) if audio else None
+    alts = dict(alternates or {}) if aud else {}
     argv = build_packager_command(vids, aud, out, segment_duration=segment_duration,
-                                  encryption=encryption, audio_language=audio_language)
+                                  encryption=encryption, audio_language=audio_language, alternates=alts)
     _run_in(argv, out, timeout)
 
     video_stats = {n: measure_playlist_bitrates(out / n / "index.m3u8") for n in vids}
     iframe_stats = {n: measure_playlist_bitrates(out / n / "iframe.m3u8") for n in vids}
     audio_stats = measure_playlist_bitrates(out / AUDIO_DIR / "index.m3u8") if aud else None
-    variants = rewrite_master_bandwidths(out / MASTER, video_stats, audio_stats, iframe_stats)
+    alt_stats = {n: measure_playlist_bitrates(out / n / "index.m3u8") for n in alts}
+    group_stats = max([audio_stats, *alt_stats.values()], key=lambda b: b.peak) if aud else None
+    variants = rewrite_master_bandwidths(out / MASTER, video_stats, group_stats, iframe_stats)
     media = {n: f"{n}/index.m3u8" for n in vids}
     if aud:
         media[AUDIO_DIR] = f"{AUDIO_DIR}/index.m3u8"
+        media.update({n: f"{n}/index.m3u8" for n in alts})
     iframes = {n: f"{n}/iframe.m3u8" for n in vids}
     if encryption is not None:
         # packager signals CENC raw keys in the MPD only generically and not at all in HLS
@@ -211,7 +234,7 @@ def package_files(videos: Mapping[str, str | Path], audio: str | Path | None, ou
                     for v in variants.values())
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     return PackageResult(out, MASTER, MPD, files, variants, audio_stats, encryption is not None,
-                         segment_duration, rewritten, media, iframes)
+                         segment_duration, rewritten, media, iframes, alt_stats)
 
 
 def _run_in(argv: list[str], cwd: Path, timeout: float | None) -> None:
@@ -222,10 +245,13 @@ def _run_in(argv: list[str], cwd: Path, timeout: float | None) -> None:
 def package(encoded: EncodeResult, out_dir: str | Path, *, segment_duration: float = SEGMENT_DURATION,
             encryption: RawKey | None = None, audio_language: str | None = None,
             timeout: float | None = 1800) -> PackageResult:
-    """Package the renditions of an :class:`EncodeResult` (see :func:`package_files`)."""
+    """Package the renditions of an :class:`EncodeResult` (see :func:`package_files`); its alternate audio
+    tracks become alternate languages; the main track's language is declared when both are known."""
+    alternates = {a.name: (a.path, a.language) for a in encoded.alternates}
+    lang = audio_language or (encoded.audio_language if alternates else None)
     return package_files({r.rung.name: r.path for r in encoded.renditions}, encoded.audio, out_dir,
                          segment_duration=segment_duration, encryption=encryption,
-                         audio_language=audio_language, timeout=timeout)
+                         audio_language=lang, timeout=timeout, alternates=alternates)
 
 
 __all__ = ["AUDIO_DIR", "AUDIO_GROUP", "MASTER", "MPD", "PackageResult", "RawKey", "SEGMENT_DURATION",

@@ -3,7 +3,11 @@
 :func:`probe` turns ffprobe's JSON into a :class:`SourceInfo` (pure data, no judgement);
 :func:`validate_source` decides whether the file is an acceptable video master and raises
 :class:`InvalidSourceError` with a human reason (and a machine ``code``) when it is not.
-The header is not trusted: validation decodes samples at the start, middle and end.
+The header is not trusted: validation decodes samples at the start, middle and end, and only real
+decode errors (and truncation) count, not muxer/timestamp warnings (:func:`classify_decode_log`).
+Probe also reports what later steps need to handle a master on purpose: the interlacing
+(``field_order``, idet when the stream does not say), the colour (PQ/HLG), the VFR cadence and
+every audio track (the default one is the main rendition).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import ffmpeg  # ffmpeg-python
 
-from vodflow.media.tools import MediaToolError, can_decode, ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, can_decode, ffmpeg_bin, ffprobe_bin, run_tool, tone_map_ffmpeg
 
 #: Demuxers that read single pictures, not video (ffprobe "succeeds" on a renamed PNG).
 IMAGE_FORMATS = frozenset({
@@ -34,6 +38,20 @@ IMAGE_FORMATS = frozenset({
 IMAGE_CODECS = frozenset({"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "jpegls",
                           "ppm", "pgm", "pam", "qoi", "jpegxl"})
 
+#: How the plain reasons name the files an uploader can send instead.
+SEND_FORMATS = "MP4, MOV, MKV or MPEG-TS (.ts/.mts/.m2ts)"
+
+#: ffprobe field_order values of interlaced video (t = top field first; "tb"/"bt": coded in the other order).
+INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
+#: ffprobe color_transfer values of HDR video.
+HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
+#: Codecs that have no interlaced coding: idet is never run on them.
+PROGRESSIVE_ONLY_CODECS = frozenset({"vp8", "vp9", "av1", "theora", "png", "gif", "webp"})
+
+#: Containers without a seek index (MPEG-TS incl. .mts/.m2ts, MPEG-PS .mpg/.vob, raw elementary streams):
+#: seeking is by byte position and may land far from a keyframe.
+UNINDEXED_CONTAINERS = frozenset({"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vob"})
+
 DEFAULT_MAX_DURATION = 4 * 3600.0  # seconds
 DEFAULT_MIN_DURATION = 0.5
 DEFAULT_MAX_LONG_SIDE = 4096        # DCI 4K; display pixels, after rotation and SAR
@@ -43,15 +61,18 @@ DEFAULT_MAX_SHORT_SIDE = 2160
 class InvalidSourceError(ValueError):
     """The upload is not an acceptable video master.
 
-    ``reason`` is a sentence for a human (shown to the uploader); ``code`` is a stable slug
-    for machines: empty, missing, unreadable, not_video, audio_only, no_dimensions, too_short,
-    too_long, too_large, truncated, undecodable.
+    ``reason`` is one plain sentence for the uploader: what is wrong and what to send instead, with no
+    tool output or server path in it. ``code`` is a stable slug for machines: empty, missing,
+    unreadable, not_video, audio_only, no_dimensions, too_short, too_long, too_large, truncated,
+    undecodable, unsupported_codec, hdr_unsupported. ``details`` holds what the tools said (ffprobe /
+    ffmpeg lines, paths): for the task log only, never for the API.
     """
 
-    def __init__(self, reason: str, code: str = "invalid") -> None:
+    def __init__(self, reason: str, code: str = "invalid", details: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.details = details
 
 
 def _fraction(text: Any) -> Fraction | None:
@@ -147,6 +168,22 @@ class SourceInfo:
     video_start_time: float | None = None  # first video timestamp (may lag start_time: A/V offset)
     frame_rate: Fraction | None = None     # ``fps`` as an exact fraction (30000/1001)
     tags: dict[str, str] = field(default_factory=dict)
+    field_order: str | None = None         # progressive / tt / bb / tb / bt (stream, else idet), None unknown
+    field_order_source: str | None = None  # "stream" or "idet"
+    color_transfer: str | None = None      # e.g. bt709, smpte2084 (PQ), arib-std-b67 (HLG)
+    color_primaries: str | None = None
+    color_space: str | None = None         # matrix: bt709, bt470bg, smpte170m, bt2020nc, ...
+    color_range: str | None = None         # tv / pc
+    audio_tracks: list[dict[str, Any]] = field(default_factory=list)  # every audio stream, the chosen one first
+
+    @property
+    def is_interlaced(self) -> bool:
+        return self.field_order in INTERLACED_FIELD_ORDERS
+
+    @property
+    def hdr_transfer(self) -> str | None:
+        """"pq" or "hlg" for an HDR transfer function, else None."""
+        return HDR_TRANSFERS.get(self.color_transfer or "")
 
     @property
     def video_offset(self) -> float:
@@ -237,20 +274,59 @@ def detect_vfr(pts: list[float], r_rate: Fraction | None, avg_rate: Fraction | N
     return False
 
 
+def main_audio(audios: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The audio stream the ladder carries: the one marked default, else the first."""
+    for s in audios:
+        if (s.get("disposition") or {}).get("default"):
+            return s
+    return audios[0] if audios else None
+
+
+def cadence_rate(pts: list[float]) -> Fraction | None:
+    """Frame rate of the stream's own cadence: 1 / the median interval between frames.
+
+    For a VFR master that drops frames (a film at 23.976 with 160 frames in 10 s) the average
+    rate says 16 fps; the intervals between the frames that are there are still 1/23.976 s.
+    """
+    ts = sorted(pts)
+    diffs = [b - a for a, b in zip(ts, ts[1:]) if b > a]
+    if len(diffs) < 4:
+        return None
+    return Fraction(1) / Fraction(statistics.median(diffs)).limit_denominator(100000)
+
+
+def detect_field_order(path: str, stream_index: int, frames: int = 120) -> str:
+    """"tt", "bb" or "progressive" from ffmpeg's idet filter over the first ``frames`` frames."""
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "info", "-i", path, "-map", f"0:{stream_index}",
+            "-vf", "idet", "-frames:v", str(frames), "-an", "-f", "null", "-"]
+    res = run_tool(argv, check=False, timeout=300)
+    # ffmpeg may print the summary of an unused first graph instance (all zeros) before the real one
+    found = re.findall(r"Multi frame detection:\s*TFF:\s*(\d+)\s*BFF:\s*(\d+)\s*Progressive:\s*(\d+)", res.stderr)
+    if not found:
+        return "progressive"
+    tff, bff, prog = (int(x) for x in found[-1])
+    if tff + bff > prog and tff + bff >= 10:
+        return "tt" if tff >= bff else "bb"
+    return "progressive"
+
+
 def probe(path: str | os.PathLike[str]) -> SourceInfo:
     """Describe ``path``. Raises InvalidSourceError only when ffprobe cannot read it or it has no video."""
     p = Path(path)
     if not p.exists():
-        raise InvalidSourceError(f"file not found: {p}", "missing")
+        raise InvalidSourceError("The uploaded file is missing on our side: upload the video again.", "missing",
+                                 details=f"file not found: {p}")
     size = p.stat().st_size
     if size == 0:
-        raise InvalidSourceError("the file is empty (0 bytes): the upload did not complete", "empty")
+        raise InvalidSourceError("The file is empty (0 bytes), so the upload did not complete: upload the video "
+                                 "again.", "empty")
     try:
         data = ffprobe_json(p)
     except ffmpeg.Error as exc:
-        msg = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        why = msg[-1] if msg else "unknown error"
-        raise InvalidSourceError(f"not a readable media file (ffprobe: {why})", "unreadable") from exc
+        msg = (exc.stderr or b"").decode("utf-8", "replace").strip()
+        raise InvalidSourceError(
+            "The file is not a media file we can read (it is damaged or not a video): send the original video "
+            f"file, for example {SEND_FORMATS}.", "unreadable", details=f"ffprobe: {msg[-2000:]}") from exc
     fmt = data.get("format", {})
     streams = data.get("streams", [])
     container = fmt.get("format_name", "")
@@ -260,11 +336,13 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
     if not videos:
         if audios:
             raise InvalidSourceError(
-                f"no video stream: this is an audio-only file ({audios[0].get('codec_name')}); "
-                "vodflow publishes video titles only", "audio_only")
-        raise InvalidSourceError(f"no video stream in the file (container {container or 'unknown'})", "not_video")
+                f"The file has sound but no picture (an audio-only {audios[0].get('codec_name')} file): send a "
+                "video file, since vodflow publishes videos only (add a still picture in a video editor if there "
+                "is none).", "audio_only")
+        raise InvalidSourceError(f"The file has no video stream: send a video file, for example {SEND_FORMATS}.",
+                                 "not_video", details=f"container {container or 'unknown'}")
     v = videos[0]
-    a = audios[0] if audios else None
+    a = main_audio(audios)
 
     width, height = int(v.get("width") or 0), int(v.get("height") or 0)
     sar = _fraction(v.get("sample_aspect_ratio")) or Fraction(1)
@@ -280,11 +358,16 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
     if start is None:
         start = _float(v.get("start_time")) or 0.0
 
-    duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    duration = _float(v.get("duration"))
     tag_dur = (v.get("tags") or {}).get("DURATION")
     if not duration and tag_dur:  # Matroska per-stream DURATION tag, "00:00:09.017000000"
         hh, mm, ss = tag_dur.split(":")
         duration = int(hh) * 3600 + int(mm) * 60 + float(ss)
+    if not duration:
+        duration = _float(fmt.get("duration"))
+    if duration and not _float(v.get("duration")):
+        # the tag and the format duration run from the file's start: a video that starts later is shorter
+        duration = max(0.0, duration - max(0.0, (_float(v.get("start_time")) or start) - start))
     path_s = str(p)
     head = [] if container in IMAGE_FORMATS else _packet_times(path_s, int(v["index"]), "%+#300")
     if not duration and container not in IMAGE_FORMATS:
@@ -300,8 +383,15 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
 
     is_vfr = detect_vfr([t for t, _ in head], r_rate, avg_rate)
     nominal = nominal_frame_rate(r_rate, avg_rate, is_vfr)
+    if is_vfr:  # the source's own cadence, not the average that dropped frames pull down
+        nominal = cadence_rate([t for t, _ in head]) or nominal
     if nominal is None:  # e.g. r = 90000/1, a timebase posing as a rate, and no average
         nominal = _rate_from_packets([t for t, _ in head]) or Fraction(25)
+
+    field_order = v.get("field_order") if v.get("field_order") in INTERLACED_FIELD_ORDERS | {"progressive"} else None
+    order_source = "stream" if field_order else None
+    if field_order is None and v.get("codec_name") not in PROGRESSIVE_ONLY_CODECS and container not in IMAGE_FORMATS:
+        field_order, order_source = detect_field_order(path_s, int(v["index"])), "idet"
 
     nb_frames = v.get("nb_frames")
     tags = {**(fmt.get("tags") or {}), **(v.get("tags") or {})}
@@ -338,6 +428,16 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
         video_start_time=_float(v.get("start_time")),
         frame_rate=nominal,
         tags={str(k): str(val) for k, val in tags.items()},
+        field_order=field_order,
+        field_order_source=order_source,
+        color_transfer=v.get("color_transfer"),
+        color_primaries=v.get("color_primaries"),
+        color_space=v.get("color_space"),
+        color_range=v.get("color_range"),
+        audio_tracks=[{"index": int(s["index"]), "codec": s.get("codec_name"), "channels": s.get("channels"),
+                       "language": (s.get("tags") or {}).get("language"),
+                       "default": bool((s.get("disposition") or {}).get("default"))}
+                      for s in sorted(audios, key=lambda s: s is not a)],
     )
 
 
@@ -345,27 +445,65 @@ def probe(path: str | os.PathLike[str]) -> SourceInfo:
 
 @dataclass(frozen=True)
 class DecodeSample:
-    """Result of decoding one window of the source."""
+    """Result of decoding one window of the source.
+
+    ``errors`` are the decode errors that count (see :func:`classify_decode_log`); ``log`` is every
+    warning and error line ffmpeg printed, for the task log.
+    """
 
     start: float
     length: float | None
     frames: int
     errors: list[str]
+    log: list[str] = field(default_factory=list)
 
 
-_IGNORED_STDERR = (
-    "non monotonically increasing dts to muxer",  # the null muxer complaining about VFR timestamps
+#: Lines that are not decode errors: the null muxer's complaints about the timestamps it is handed
+#: (VFR, B-frames), ffmpeg's log folding, and what an H.264/HEVC decoder says while it waits for the
+#: first keyframe after a start or a seek (a TS capture that begins mid-GOP, an open GOP): those
+#: frames are skipped, not damaged.
+HARMLESS_LOG = (
+    "non monotonically increasing dts", "Last message repeated", "Timestamps are unset",
+    "non-existing PPS", "no frame!", "Could not find ref with POC", "Missing reference picture",
+    "mmco: unref short failure", "reference picture missing during reorder", "co located POCs unavailable",
+    "Error constructing the frame RPS",
 )
+#: Log contexts on the output side (muxer, encoders, the output file): never about the source.
+_OUTPUT_CONTEXTS = ("[null @", "[out#", "[vost#", "[aost#", "[wrapped_avframe @", "[pcm_s16le @")
+#: Error lines that mean the data stops early (a cut-off upload) rather than damaged data.
+_TRUNCATION_LOG = ("partial file", "moov atom not found", "End of file", "Invalid NAL unit size",
+                   "Packet corrupt")
+
+
+def classify_decode_log(stderr: str) -> tuple[list[str], list[str]]:
+    """(errors that count, every warning/error line) of an ffmpeg run with ``-v level+warning``.
+
+    Counted: ``[error]``/``[fatal]`` lines from the demuxer or the decoders. Not counted: warnings,
+    output-side contexts (the null muxer), and :data:`HARMLESS_LOG`.
+    """
+    errors, lines = [], []
+    for raw in stderr.splitlines():
+        ln = raw.strip()
+        if not ln:
+            continue
+        lines.append(ln)
+        if not any(tag in ln for tag in ("[error]", "[fatal]", "[panic]")):
+            continue
+        if ln.startswith(_OUTPUT_CONTEXTS) or any(h in ln for h in HARMLESS_LOG):
+            continue
+        errors.append(ln)
+    return errors, lines
 
 
 def decode_sample(path: str, start: float | None, length: float | None, *, audio: bool = True,
                   timeout: float = 300) -> DecodeSample:
     """Decode ``length`` seconds from ``start`` (whole file if None) and count video frames.
 
-    Uses ``-v error`` and reports every error line the decoders/demuxer print; the frame count
-    comes from ``-progress``. ``-fps_mode passthrough`` keeps ffmpeg from duplicating frames.
+    Runs with ``-v level+warning`` so every line carries its level, then keeps the real decode
+    errors (:func:`classify_decode_log`); the frame count comes from ``-progress``.
+    ``-fps_mode passthrough`` keeps ffmpeg from duplicating frames.
     """
-    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-progress", "pipe:1", "-nostats"]
+    argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "level+warning", "-progress", "pipe:1", "-nostats"]
     if start:
         argv += ["-ss", f"{start:.3f}"]
     if length:
@@ -382,15 +520,24 @@ def decode_sample(path: str, start: float | None, length: float | None, *, audio
                 frames = int(line.split("=", 1)[1])
             except ValueError:
                 pass
-    errors = [ln.strip() for ln in res.stderr.splitlines()
-              if ln.strip() and not any(ign in ln for ign in _IGNORED_STDERR)]
+    errors, log = classify_decode_log(res.stderr)
     if res.returncode != 0 and not errors:
-        errors = [f"ffmpeg exited with {res.returncode}"]
-    return DecodeSample(start or 0.0, length, frames, errors)
+        errors = [f"ffmpeg exited with {res.returncode}"] + log[-3:]
+    return DecodeSample(start or 0.0, length, frames, errors, log)
+
+
+def _undecodable(where: str, details: str) -> InvalidSourceError:
+    return InvalidSourceError(
+        f"The video is damaged: its picture does not decode cleanly {where}; send an undamaged copy "
+        "(export it again from the original if needed).", "undecodable", details=details)
 
 
 def decode_check(info: SourceInfo, window: float = 2.0) -> list[DecodeSample]:
-    """Decode the start, middle and end of the source; raise InvalidSourceError on any failure."""
+    """Decode the start, middle and end of the source; raise InvalidSourceError on a real failure.
+
+    A window fails when it prints a decode error that counts (:func:`classify_decode_log`) or
+    decodes no frame. The reason is a plain sentence; ffmpeg's lines go to ``details``.
+    """
     d = info.duration
     if d <= 3 * window:
         plan: list[tuple[float | None, float | None]] = [(None, None)]
@@ -399,21 +546,31 @@ def decode_check(info: SourceInfo, window: float = 2.0) -> list[DecodeSample]:
     samples = []
     for start, length in plan:
         s = decode_sample(info.path, start, length)
-        where = "the whole file" if start is None and length is None else (
-            f"{s.start:.1f}-{s.start + (length or 0):.1f} s of {d:.1f} s")
+        where = "anywhere in the file" if start is None and length is None else (
+            f"at {s.start:.1f}-{s.start + (length or 0):.1f} s of {d:.1f} s")
+        details = "\n".join(s.errors + [ln for ln in s.log if ln not in s.errors][:20])
         if s.errors:
-            raise InvalidSourceError(
-                f"the video does not decode cleanly at {where} (file is corrupt or truncated): {s.errors[0]}",
-                "truncated" if any("partial file" in e or "Invalid data" in e for e in s.errors)
-                else "undecodable")
+            if any(t in e for e in s.errors for t in _TRUNCATION_LOG):
+                raise InvalidSourceError(
+                    f"The file is truncated: it says it lasts {d:.1f} s but its data is cut off (the picture "
+                    f"breaks {where}); upload the complete file again.", "truncated", details=details)
+            raise _undecodable(where, details)
+        if s.frames == 0 and start and info.container in UNINDEXED_CONTAINERS:
+            # MPEG-TS/PS have no index: a seek lands between keyframes, and a stream with sparse IDRs
+            # then decodes nothing until the next one. Decode from the start instead (rare: costs a decode).
+            s = decode_sample(info.path, None, start + (length or 0))
+            details = "\n".join(s.errors + s.log[:20])
+            if s.errors:
+                raise _undecodable(where, details)
         if s.frames == 0:
             raise InvalidSourceError(
-                f"no video frame decodes at {where}: the file is truncated "
-                f"(the header promises {d:.1f} s but the data stops earlier)", "truncated")
+                f"The file is truncated: it says it lasts {d:.1f} s but no picture decodes {where}; upload the "
+                "complete file again.", "truncated", details=details)
         samples.append(s)
     total = sum(s.frames for s in samples)
     if len(plan) == 1 and total < 2:
-        raise InvalidSourceError("only a single frame decodes: this is a still image, not a video", "not_video")
+        raise InvalidSourceError("Only a single frame decodes, so this is a still image, not a video: send a "
+                                 "video file.", "not_video")
     return samples
 
 
@@ -436,36 +593,48 @@ def validate_source(
     if info.container in IMAGE_FORMATS or (info.video_codec in IMAGE_CODECS and info.nb_frames is not None
                                            and info.nb_frames <= 1):
         raise InvalidSourceError(
-            f"not a video: it is a still image ({info.video_codec} picture read by the "
-            f"'{info.container}' demuxer) whatever its file name says", "not_video")
+            f"The file is a still image ({info.video_codec} picture), not a video, whatever its name says: send a "
+            "video file.", "not_video", details=f"demuxer {info.container}")
     if info.width <= 0 or info.height <= 0:
-        raise InvalidSourceError("the video stream has no picture size (0x0): not a playable video",
-                                 "no_dimensions")
+        raise InvalidSourceError("The video stream has no picture size (0x0): re-export the video from your "
+                                 "editor and send that file.", "no_dimensions")
     if info.duration <= 0:
-        raise InvalidSourceError("the video has no duration (no timestamps could be read)", "unreadable")
+        raise InvalidSourceError("The video has no readable timestamps, so its length is unknown: re-export it "
+                                 "from your editor and send that file.", "unreadable")
     if info.duration < min_duration:
         raise InvalidSourceError(
-            f"the video is {info.duration:.2f} s long, shorter than the {min_duration:g} s minimum", "too_short")
+            f"The video is {info.duration:.2f} s long, shorter than the {min_duration:g} s minimum: send a longer "
+            "video.", "too_short")
     if info.duration > max_duration:
         raise InvalidSourceError(
-            f"the video is {info.duration / 60:.1f} min long, over the {max_duration / 60:g} min limit", "too_long")
+            f"The video is {info.duration / 60:.1f} min long, over the {max_duration / 60:g} min limit: split it "
+            f"into parts of at most {max_duration / 60:g} min and send those.", "too_long")
     long_side = max(info.display_width, info.display_height)
     short_side = min(info.display_width, info.display_height)
     if long_side > max_long_side or short_side > max_short_side:
         raise InvalidSourceError(
-            f"the picture is {info.display_width}x{info.display_height}, over the "
-            f"{max_long_side}x{max_short_side} limit", "too_large")
+            f"The picture is {info.display_width}x{info.display_height}, larger than the "
+            f"{max_long_side}x{max_short_side} maximum: send a version scaled down to fit "
+            f"{max_long_side}x{max_short_side}.", "too_large")
     if not can_decode(info.video_codec):
         raise InvalidSourceError(
-            f"cannot decode {info.video_codec} video: the configured ffmpeg ({ffmpeg_bin()}) has no software "
-            f"decoder for it" + (" (AV1 needs libdav1d or libaom; point VODFLOW_MEDIA_TOOLS_DIR at such a build)"
-                                 if info.video_codec == "av1" else ""), "unsupported_codec")
+            f"The video is encoded as {info.video_codec}, which this vodflow installation cannot decode: send "
+            "it encoded as H.264, HEVC, VP9 or ProRes.", "unsupported_codec",
+            details=f"{ffmpeg_bin()} has no software decoder for {info.video_codec}"
+            + (" (AV1 needs libdav1d or libaom: install the pinned imageio-ffmpeg for the mezzanine path, or point "
+               "VODFLOW_MEDIA_TOOLS_DIR at such a build)" if info.video_codec == "av1" else ""))
+    if info.hdr_transfer and tone_map_ffmpeg() is None:
+        raise InvalidSourceError(
+            f"The video is HDR ({info.hdr_transfer.upper()}) and this vodflow installation cannot convert HDR "
+            "to SDR correctly: send an SDR (BT.709) export of the video.", "hdr_unsupported",
+            details="no ffmpeg with zscale+tonemap (install the pinned imageio-ffmpeg)")
     if decode:
         decode_check(info)
     return info
 
 
 __all__ = [
-    "IMAGE_FORMATS", "InvalidSourceError", "SourceInfo", "DecodeSample", "bit_depth_of", "decode_check",
+    "HARMLESS_LOG", "IMAGE_FORMATS", "InvalidSourceError", "SourceInfo", "DecodeSample", "bit_depth_of",
+    "classify_decode_log", "decode_check",
     "decode_sample", "detect_vfr", "ffprobe_json", "probe", "validate_source", "MediaToolError",
 ]

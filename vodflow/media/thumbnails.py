@@ -6,7 +6,8 @@
   sheets (JPEG grids) plus a WebVTT index whose cues point at ``sheet.jpg#xywh=x,y,w,h``.
 
 Both read any video: the master, or (cheaper for the storyboard) the lowest rendition.
-Rotation is applied by ffmpeg and non-square pixels are squared by scaling to display size.
+Rotation is applied by ffmpeg and non-square pixels are squared by scaling to display size; posters
+of interlaced or alpha masters are deinterlaced and flattened like the renditions (conform.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Sequence
 import ffmpeg  # ffmpeg-python
 import numpy as np
 
+from vodflow.media.conform import conform
 from vodflow.media.probe import SourceInfo, probe
 from vodflow.media.tools import ffmpeg_bin, run_tool
 
@@ -91,7 +93,9 @@ def make_posters(source: str | Path | SourceInfo, out_dir: str | Path, *,
     cap = dw - dw % 2
     sizes = sorted({min(_even(w), cap) for w in widths}, reverse=True)  # never upscale
     inp = ffmpeg.input(info.path, ss=f"{t:.3f}")
-    base = inp["v:0"].filter("scale", _even(dw), _even(dh)).filter("setsar", "1")
+    # deinterlaced and flattened like the renditions: a poster of woven fields shows combs
+    base = (conform(inp[f"{info.video_stream_index}"], info, per_field=False)
+            .filter("scale", _even(dw), _even(dh)).filter("setsar", "1"))
     branches = base.filter_multi_output("split", len(sizes))
     outputs, posters = [], []
     for i, w in enumerate(sizes):

@@ -168,3 +168,51 @@ def can_decode(codec: str) -> bool:
     if codec in _SOFTWARE_DECODERS:
         return any(d in names for d in _SOFTWARE_DECODERS[codec])
     return codec in names or any(n.startswith(codec) for n in names)
+
+
+# -- the second ffmpeg -------------------------------------------------------------------------------
+
+def fallback_ffmpeg() -> str | None:
+    """imageio-ffmpeg's static ffmpeg (PyPI, pinned): libdav1d, zscale, libvmaf; None when not installed.
+
+    The mezzanine path (:mod:`vodflow.media.mezzanine`) uses it for what the packaging ffmpeg cannot
+    do: decode AV1, tone-map HDR.
+    """
+    if "fallback" not in _FALLBACK:
+        try:
+            import imageio_ffmpeg
+
+            _FALLBACK["fallback"] = imageio_ffmpeg.get_ffmpeg_exe()
+        except (ImportError, RuntimeError):
+            _FALLBACK["fallback"] = None
+    return _FALLBACK["fallback"]
+
+
+_FALLBACK: dict[str, str | None] = {}
+_FILTER_CACHE: dict[str, frozenset[str]] = {}
+
+
+def filters_of(ffmpeg_path: str) -> frozenset[str]:
+    """Names of the filters an ffmpeg build has (cached per binary)."""
+    if ffmpeg_path not in _FILTER_CACHE:
+        res = run_tool([ffmpeg_path, "-hide_banner", "-filters"], check=False, timeout=60)
+        names = set()
+        for line in res.stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and "->" in parts[2]:
+                names.add(parts[1])
+        _FILTER_CACHE[ffmpeg_path] = frozenset(names)
+    return _FILTER_CACHE[ffmpeg_path]
+
+
+#: Filters a correct PQ/HLG -> SDR BT.709 tone map needs: zscale linearises with the real transfer curves
+#: (the packaging ffmpeg's ``colorspace`` filter has no PQ/HLG curve, and it has no zscale or libplacebo).
+TONE_MAP_FILTERS = ("zscale", "tonemap")
+
+
+def tone_map_ffmpeg() -> str | None:
+    """An ffmpeg that can tone-map HDR to SDR (the packaging one if it can, else the fallback), or None."""
+    for exe in (ffmpeg_bin(), fallback_ffmpeg()):
+        if exe and all(f in filters_of(exe) for f in TONE_MAP_FILTERS):
+            return exe
+    return None
