@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("core", {"media", "catalog", "cdn", "accounts", "auth"}),
     ("domain", {"analytics", "drm", "ingest", "recs", "playback"}),
     ("operations", {"stack"}),
-    ("surface", {"api", "web", "cli", "demo"}),
+    ("surface", {"api", "web", "cli", "demo", "operator"}),
 ]
 #: modules that are a subpackage's HTTP or command-line surface: top layer wherever they sit
 SURFACE_MODULES = {"routes", "cli", "cli_commands"}
