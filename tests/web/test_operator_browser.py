@@ -1,0 +1,87 @@
+"""The operator page inside the Airflow UI, in Debian's chromium driven by Playwright (issue 19, target 4).
+
+Everything is real: an operator signs in on Airflow's login page, opens "vodflow titles" from the
+navigation (plugins/vodflow_operator.py, loaded by the stack's api-server), finds the demo's title
+in the list, opens it and sees its ladder and its rate-quality plot (served from the origin bucket).
+
+The stack's Airflow must run from this checkout (it loads plugins/ at start-up): `make test` starts
+it so; a stack started from another checkout before the plugin existed answers 404 and the test says so.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from operatorkit import published_title  # noqa: E402
+
+pytestmark = [pytest.mark.stack]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def airflow(stack):
+    from vodflow.operator.app import URL_PREFIX
+
+    url = stack.airflow_url.rstrip("/")
+    r = httpx.get(f"{url}{URL_PREFIX}/", timeout=30)
+    if r.status_code == 404:
+        pytest.fail(f"Airflow at {url} does not serve {URL_PREFIX}/: its api-server did not load "
+                    "plugins/vodflow_operator.py (started from another checkout, or before the plugin existed); "
+                    "restart the stack from this checkout (`vodflow down && vodflow up`) and see "
+                    "`vodflow logs airflow-api` for plugin import errors")
+    assert r.status_code == 401, (r.status_code, r.text[:300])  # the page is behind Airflow's login
+    return url
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        pg = b.new_page()
+        pg.set_default_timeout(30000)
+        yield pg
+        b.close()
+
+
+def test_the_operator_page_shows_the_demo_title_its_ladder_and_plot(stack, airflow, page):
+    from vodflow.operator.app import NAV_ROUTE
+
+    rec = published_title(stack)
+    page.goto(f"{airflow}/")
+    page.wait_for_url("**/auth/login*")
+    page.fill("input[name=username]", stack["VODFLOW_AIRFLOW_ADMIN_USER"])
+    page.fill("input[name=password]", stack["VODFLOW_AIRFLOW_ADMIN_PASSWORD"])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{airflow}/")
+
+    page.get_by_text("vodflow titles").first.click()        # the navigation entry of the plugin
+    page.wait_for_url(f"**/plugin/{NAV_ROUTE}")
+    frame = page.frame_locator("iframe").first
+    row = frame.locator(f"tr[data-video-id='{rec.id}']")
+    row.wait_for()
+    assert rec.title in row.inner_text() and "ready" in row.inner_text()
+
+    row.get_by_role("link", name=rec.title).click()
+    frame.locator("h1", has_text=rec.title).wait_for()
+    ladder = frame.locator("#ladder").inner_text()
+    for r in rec.renditions:
+        assert r.name in ladder, (r.name, ladder)
+    img = frame.locator("img#rate-quality")
+    img.wait_for()
+    img.evaluate("i => i.complete ? null : new Promise(ok => { i.onload = ok; i.onerror = ok; })")
+    assert img.evaluate("i => i.naturalWidth") > 300          # the PNG arrived and decoded
+    links = frame.locator("a[target=_top]").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+    assert f"/dags/video_ingest/runs/{rec.last_run_id}" in [html.unescape(x) for x in links]
