@@ -18,6 +18,6 @@ def test_upload_wait_exits_1_with_the_reason_of_a_rejected_title(stack, tmp_path
                                  "--api-url", stack.api_url, "--token", token])
     assert r.exit_code == 1, r.output
     assert "uploaded notes.mp4 as video" in r.output
-    assert "status: failed" in r.output and "the title was rejected:" in r.output
-    reason = r.output.split("the title was rejected:", 1)[1].strip()
-    assert len(reason) > 10 and "no reason recorded" not in reason, r.output
+    assert "status: failed" in r.output and "the title was rejected (" in r.output
+    reason = r.output.split("the title was rejected (", 1)[1].split("): ", 1)[1].strip()
+    assert len(reason) > 10 and "no reason recorded" not in reason and "rejected [" not in reason, r.output

@@ -172,8 +172,9 @@ def _wait_for_ingest(url: str, video_id: str, timeout: float, out: Console) -> N
         raise typer.Exit(1) from None
     print_title(rec, out)
     if rec["status"] != "ready":
-        err.print(f"[bold red]error:[/] the title was rejected: {escape(rec.get('error') or 'no reason recorded')}",
-                  soft_wrap=True)
+        from vodflow.catalog.reasons import describe
+
+        err.print(f"[bold red]error:[/] {escape(describe(rec.get('error')))}", soft_wrap=True)
         raise typer.Exit(1)
 
 

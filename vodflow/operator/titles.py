@@ -11,7 +11,7 @@ Rules and sources:
   ``fallback_reason`` and ``plot_key`` -- the origin-bucket key of ``ladder/rate_quality.png``
   (per-title ladders only).
 * A failed title's ``error`` is ``"<rejected|failed> [<code>]: <sentence>"``
-  (``vodflow.ingest.pipeline.failure_text``); :func:`split_reason` takes it apart.
+  (``vodflow.ingest.pipeline.failure_text``); vodflow/catalog/reasons.py takes it apart.
 * QoE of a title is read from the lake's ``vodflow.sessions`` (docs/analytics.md) with
   ``vodflow sql``'s reader (delta-rs + DuckDB, no JVM): views, completion, startup p50/p95 and
   rebuffer ratio over the last ``days``.
@@ -25,19 +25,18 @@ No FastAPI here: plain functions returning data.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional
 
 from vodflow.catalog import Catalog, VideoRecord
+from vodflow.catalog.reasons import split_reason
 from vodflow.catalog.views import operator_video
 from vodflow.settings import Settings
 
 INGEST_DAG = "video_ingest"
 QOE_DAYS = 30
-_REASON = re.compile(r"^(rejected|failed) \[([^\]]+)\]:\s*(.*)$", re.S)
 
 
 class RetryRefused(RuntimeError):
@@ -46,21 +45,6 @@ class RetryRefused(RuntimeError):
 
 class PlotMissing(LookupError):
     """The title has no rate-quality plot (fixed ladder, or not published yet)."""
-
-
-@dataclass(frozen=True)
-class Reason:
-    kind: str            # "rejected" (bad input) | "failed" (a fault on our side) | "" (free text)
-    code: str
-    text: str
-
-
-def split_reason(error: Optional[str]) -> Optional[Reason]:
-    """The catalog's ``error`` as kind, code and sentence; free text stays whole (kind and code empty)."""
-    if not error:
-        return None
-    m = _REASON.match(error.strip())
-    return Reason(*m.groups()) if m else Reason("", "", error.strip())
 
 
 def ladder_of(rec: VideoRecord) -> dict[str, Any]:
@@ -81,7 +65,7 @@ def title_row(rec: VideoRecord, s: Settings) -> dict[str, Any]:
     reason = split_reason(rec.error)
     out = operator_video(rec)
     out.update({
-        "reason": reason.__dict__ if reason else None,
+        "reason": dataclasses.asdict(reason) if reason else None,
         "ladder": ladder_of(rec),
         "links": {"dag_run": dag_run_path(rec), "dag": f"/dags/{INGEST_DAG}",
                   "player": f"{s.api_url.rstrip('/')}/watch/{rec.id}" if rec.status.value == "ready" else None},
@@ -162,5 +146,5 @@ def retry_ingest(cat: Catalog, video_id: str, client) -> dict[str, Any]:
     return client.trigger(INGEST_DAG, conf={"video_id": video_id}, run_id=f"operator_retry__{video_id}__{stamp}")
 
 
-__all__ = ["INGEST_DAG", "PlotMissing", "Reason", "RetryRefused", "dag_run_path", "get_title", "ladder_of",
-           "list_titles", "rate_quality_png", "retry_ingest", "split_reason", "title_qoe", "title_row"]
+__all__ = ["INGEST_DAG", "PlotMissing", "RetryRefused", "dag_run_path", "get_title", "ladder_of", "list_titles",
+           "rate_quality_png", "retry_ingest", "title_qoe", "title_row"]
