@@ -4,15 +4,12 @@ retry starts a real video_ingest run through Airflow's REST API."""
 from __future__ import annotations
 
 import html
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from operatorkit import published_title  # noqa: E402
+from operatorkit import published_title
 
 pytestmark = [pytest.mark.stack]
 

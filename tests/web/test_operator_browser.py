@@ -11,21 +11,13 @@ it so; a stack started from another checkout before the plugin existed answers 4
 from __future__ import annotations
 
 import html
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from operatorkit import published_title  # noqa: E402
+from operatorkit import published_title
 
 pytestmark = [pytest.mark.stack]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
 
 @pytest.fixture(scope="module")
 def airflow(stack):
@@ -44,16 +36,12 @@ def airflow(stack):
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
+    from browserkit import chromium
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as b:
         pg = b.new_page()
         pg.set_default_timeout(30000)
         yield pg
-        b.close()
 
 
 def test_the_operator_page_shows_the_demo_title_its_ladder_and_plot(stack, airflow, page):

@@ -26,9 +26,7 @@ from vodflow.settings import get_settings
 
 pytestmark = [pytest.mark.stack]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+PLAYER_ARGS = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 PASSWORD = "player-test-pw-1"
 STATE_JS = """() => { const v = document.getElementById('video'); const p = window.vodflowPlayer || {};
   return {t: v ? v.currentTime : 0, state: p.state, errors: p.errors || [], rungs: p.rungsFetched || [],
@@ -47,23 +45,11 @@ def _ffmpeg(*args: str) -> None:
 
 def _ingest(stack, src: Path, name: str, *, drm: str = "clearkey") -> dict:
     """Run the ingest steps (accept, inspect, transcode, go_live) of the video_ingest DAG on ``src``."""
-    from vodflow import catalog
-    from vodflow.clients import s3_client
-    from vodflow.ingest import pipeline
+    from ingestkit import ingest_clip
+
     from vodflow.settings import Settings
 
-    s = Settings(values={**stack.values, "VODFLOW_DRM": drm})
-    vid = str(uuid.uuid4())
-    key = f"masters/{vid}/original.mp4"
-    s3_client(s).upload_file(str(src), s.bucket_masters, key)
-    catalog.create_video(name, key, video_id=vid)
-    quiet = lambda m: None  # noqa: E731
-    req = pipeline.accept(f"player-test__{vid}", video_id=vid, s=s, log=quiet)
-    plan = pipeline.inspect(req, s=s, log=quiet)
-    result = pipeline.transcode(req, plan, s=s, log=quiet)
-    rec = pipeline.go_live(req, result, s=s, log=quiet)
-    assert rec["status"] == "ready", rec
-    return rec
+    return ingest_clip(Settings(values={**stack.values, "VODFLOW_DRM": drm}), src, name, "player-test")
 
 
 @pytest.fixture(scope="module")
@@ -151,14 +137,10 @@ def viewer(stack):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from browserkit import chromium
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make system-deps)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium(PLAYER_ARGS) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
