@@ -46,7 +46,7 @@ def test_list_page_shows_every_status_with_reasons_and_links(env):
     for title in ("Operator clip", "Audio only", "Odd reason", "Busy"):
         assert title in r.text
     assert "rejected [audio_only]: The file has sound but no picture" in r.text
-    assert f"href='/dags/video_ingest/runs/manual__bad' target='_top'" in r.text
+    assert "href='/dags/video_ingest/runs/manual__bad' target='_top' data-airflow" in r.text
     assert f"href='{s.api_url.rstrip('/')}/watch/{ids['ready']}'" in r.text  # only ready titles play
     assert f"/watch/{ids['bad']}" not in r.text
     failed = client.get("/?status=failed").text

@@ -1,8 +1,13 @@
 """HTML of the operator pages (pure: rows from vodflow/operator/titles.py in, a string out).
 
-The pages are shown inside the Airflow UI (an iframe of its "vodflow titles" navigation entry), so
-links into Airflow (DAG runs) target the top window and the player opens a new tab. Every value is
-escaped; relative links keep the pages working under any mount prefix.
+The pages are shown inside the Airflow UI: an iframe of its "vodflow titles" navigation entry, sandboxed
+``allow-scripts allow-same-origin allow-forms allow-downloads`` by Airflow 3.3's UI -- no top-level
+navigation, no pop-ups. Links into Airflow (DAG runs) are ``target=_top`` and the player's open a
+new tab, which works when a page is opened on its own; inside the frame :data:`FRAME_LINKS` routes
+them itself: an Airflow link is pushed onto the UI's history (the UI is a single-page app that
+follows ``popstate``; same origin, so the frame may), the player is opened by a link the script
+places in the (unsandboxed) top document. Every value is escaped; relative links keep the pages
+working under any mount prefix.
 """
 
 from __future__ import annotations
@@ -18,15 +23,38 @@ td,th{border-bottom:1px solid #e2e8f0;padding:4px 8px;text-align:left;vertical-a
 nav a{margin-right:12px}.msg{background:#fefcbf;padding:6px}"""
 
 
+FRAME_LINKS = """(() => {
+  if (window.top === window) return;
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest && e.target.closest('a[data-airflow], a[data-new]');
+    if (!a) return;
+    e.preventDefault();
+    const top = window.top;
+    try {
+      if (a.hasAttribute('data-airflow')) {
+        const st = top.history.state || {};
+        top.history.pushState({...st, usr: null, key: Math.random().toString(36).slice(2, 10), idx: (st.idx || 0) + 1},
+                              '', a.getAttribute('href'));
+        top.dispatchEvent(new top.PopStateEvent('popstate', {state: top.history.state}));
+      } else {
+        const l = top.document.createElement('a');
+        l.href = a.href; l.target = '_blank'; l.rel = 'noopener';
+        top.document.body.appendChild(l); l.click(); l.remove();
+      }
+    } catch (err) { location.href = a.href; }
+  });
+})();"""
+
+
 def _doc(title: str, body: str) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{body}</body></html>")
+            f"<style>{STYLE}</style></head><body>{body}<script>{FRAME_LINKS}</script></body></html>")
 
 
 def _a(href: Optional[str], text: str, top: bool = False, new: bool = False) -> str:
     if not href:
         return ""
-    target = " target='_top'" if top else " target='_blank' rel='noopener'" if new else ""
+    target = " target='_top' data-airflow" if top else " target='_blank' rel='noopener' data-new" if new else ""
     return f"<a href='{escape(href)}'{target}>{escape(text)}</a>"
 
 
