@@ -26,22 +26,19 @@ from vodflow.settings import Settings
 
 
 def create_router(s: Settings, catalog: Callable[[], Catalog], *, read: Sequence[Any] = (),
-                  write: Sequence[Any] = (), airflow: Optional[Callable[[], Any]] = None) -> APIRouter:
+                  write: Sequence[Any] = ()) -> APIRouter:
     """The operator routes over ``catalog()`` (a :class:`Catalog`); ``read``/``write`` are FastAPI
-    dependencies (``Depends(...)``) guarding them; ``airflow()`` gives the REST client for retries
-    (default :class:`vodflow.airflow_client.AirflowClient` for ``s``)."""
+    dependencies (``Depends(...)``) guarding them. Retries go through Airflow's REST API with
+    :class:`vodflow.airflow_client.AirflowClient` for ``s`` (the admin of ``VODFLOW_AIRFLOW_ADMIN_*``)."""
     router = APIRouter(dependencies=list(read))
 
-    def client():
-        if airflow is not None:
-            return airflow()
-        from vodflow.airflow_client import AirflowClient
-
-        return AirflowClient(s, timeout=30)
+    async def on_catalog(fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(catalog, ...)`` off the event loop (the first use opens the catalog and runs its migrations)."""
+        return await run_in_threadpool(lambda: fn(catalog(), *args))
 
     async def one(video_id: str) -> dict[str, Any]:
         try:
-            return await run_in_threadpool(titles.get_title, catalog(), s, video_id)
+            return await on_catalog(titles.get_title, s, video_id)
         except VideoNotFound:
             raise HTTPException(404, f"no video with id {video_id!r} in the catalog") from None
 
@@ -53,13 +50,13 @@ def create_router(s: Settings, catalog: Callable[[], Catalog], *, read: Sequence
     @router.get("/", response_class=HTMLResponse, summary="Titles (operator view)")
     async def list_html(status: Optional[str] = None, limit: int = Query(200, ge=1, le=1000)):
         st = status_of(status)
-        rows = await run_in_threadpool(titles.list_titles, catalog(), s, st, limit)
+        rows = await on_catalog(titles.list_titles, s, st, limit)
         return HTMLResponse(page.list_page(rows, st))
 
     @router.get("/api/titles", summary="Titles as JSON (operator view)")
     async def list_json(status: Optional[str] = None, limit: int = Query(200, ge=1, le=1000),
                         offset: int = Query(0, ge=0)):
-        rows = await run_in_threadpool(titles.list_titles, catalog(), s, status_of(status), limit, offset)
+        rows = await on_catalog(titles.list_titles, s, status_of(status), limit, offset)
         return {"titles": rows, "count": len(rows), "limit": limit, "offset": offset}
 
     @router.get("/api/titles/{video_id}", summary="One title with its QoE as JSON (operator view)")
@@ -76,7 +73,7 @@ def create_router(s: Settings, catalog: Callable[[], Catalog], *, read: Sequence
     @router.get("/titles/{video_id}/rate_quality.png", summary="The title's rate-quality plot")
     async def plot(video_id: str):
         try:
-            png = await run_in_threadpool(titles.rate_quality_png, catalog(), s, video_id)
+            png = await on_catalog(titles.rate_quality_png, s, video_id)
         except VideoNotFound:
             raise HTTPException(404, f"no video with id {video_id!r} in the catalog") from None
         except titles.PlotMissing as e:
@@ -85,16 +82,19 @@ def create_router(s: Settings, catalog: Callable[[], Catalog], *, read: Sequence
 
     @router.post("/titles/{video_id}/retry", dependencies=list(write), summary="Start a new video_ingest run")
     async def retry(video_id: str, request: Request):
-        from vodflow.airflow_client import AirflowError
+        from vodflow.airflow_client import AirflowClient, AirflowError
 
         await one(video_id)
+        af = AirflowClient(s, timeout=30)
         try:
-            run = await run_in_threadpool(titles.retry_ingest, catalog(), video_id, client())
+            run = await on_catalog(titles.retry_ingest, video_id, af)
             msg = f"started video_ingest run {run.get('dag_run_id')} ({run.get('state')})"
         except titles.RetryRefused as e:
             msg = str(e)
         except AirflowError as e:
             msg = f"Airflow refused the run: {e}"
+        finally:
+            af.http.close()
         url = request.url_for("title_page", video_id=video_id).include_query_params(message=msg)
         return RedirectResponse(str(url), status_code=303)
 
