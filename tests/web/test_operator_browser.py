@@ -6,7 +6,8 @@ in the list, opens it, sees its ladder and its rate-quality plot (served from th
 follows the link to its video_ingest run in the Airflow UI.
 
 The stack's Airflow must run from this checkout (it loads plugins/ at start-up): `make test` starts
-it so; a stack started from another checkout before the plugin existed answers 404 and the test says so.
+it so; when the running api-server has not loaded the plugin (another checkout, or started before the
+plugin existed) the test fails saying so.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ pytestmark = [pytest.mark.stack]
 
 @pytest.fixture(scope="module")
 def airflow(stack):
+    from vodflow.airflow_client import AirflowClient
     from vodflow.operator.app import URL_PREFIX
 
     url = stack.airflow_url.rstrip("/")
-    r = httpx.get(f"{url}{URL_PREFIX}/", timeout=30)
-    if r.status_code == 404:
-        pytest.fail(f"Airflow at {url} does not serve {URL_PREFIX}/: its api-server did not load "
-                    "plugins/vodflow_operator.py (started from another checkout, or before the plugin existed); "
-                    "restart the stack from this checkout (`vodflow down && vodflow up`) and see "
-                    "`vodflow logs airflow-api` for plugin import errors")
+    plugins = AirflowClient(stack)._req("GET", "/plugins").json()["plugins"]
+    if "vodflow_operator" not in [p["name"] for p in plugins]:
+        pytest.fail(f"Airflow at {url} did not load plugins/vodflow_operator.py (its api-server runs from another "
+                    "checkout, or started before the plugin existed): restart the stack from this checkout "
+                    "(`vodflow down && vodflow up`) and see `vodflow logs airflow-api` for plugin import errors")
+    r = httpx.get(f"{url}{URL_PREFIX}/api/titles", timeout=30)
     assert r.status_code == 401, (r.status_code, r.text[:300])  # the page is behind Airflow's login
     return url
 
