@@ -5,24 +5,31 @@ navigation (plugins/vodflow_operator.py, loaded by the stack's api-server), find
 in the list, opens it, sees its ladder and its rate-quality plot (served from the origin bucket) and
 follows the link to its video_ingest run in the Airflow UI.
 
-The stack's Airflow must run from this checkout (it loads plugins/ at start-up): `make test` starts
-it so; when the running api-server has not loaded the plugin (another checkout, or started before the
-plugin existed) the test fails saying so.
+Twice: in the stack's running api-server, which loads plugins/ at start-up (`make test` starts the
+stack from the checkout; when it runs another checkout, or started before the plugin existed, that
+case fails saying so), and in Airflow's api-server app built in-process from this checkout.
 """
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
 
 from operatorkit import published_title
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))  # apikit: uvicorn in a thread
+
 pytestmark = [pytest.mark.stack]
 
-@pytest.fixture(scope="module")
-def airflow(stack):
+def _running_airflow(stack) -> str:
     from vodflow.airflow_client import AirflowClient
-    from vodflow.operator.app import URL_PREFIX
 
     url = stack.airflow_url.rstrip("/")
     plugins = AirflowClient(stack)._req("GET", "/plugins").json()["plugins"]
@@ -30,19 +37,62 @@ def airflow(stack):
         pytest.fail(f"Airflow at {url} did not load plugins/vodflow_operator.py (its api-server runs from another "
                     "checkout, or started before the plugin existed): restart the stack from this checkout "
                     "(`vodflow down && vodflow up`) and see `vodflow logs airflow-api` for plugin import errors")
-    r = httpx.get(f"{url}{URL_PREFIX}/api/titles", timeout=30)
-    assert r.status_code == 401, (r.status_code, r.text[:300])  # the page is behind Airflow's login
     return url
 
 
+@contextlib.contextmanager
+def _in_process_airflow(stack, tmp_path) -> Iterator[str]:
+    """Airflow's api-server app (UI included) built from this checkout's plugins/, on a free port; its
+    SimpleAuthManager reads the admin's password from a file of this test, never the stack's."""
+    from apikit import serve
+
+    key = "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+    saved, pw = os.environ.get(key), tmp_path / "passwords.json"
+    pw.write_text(json.dumps({stack["VODFLOW_AIRFLOW_ADMIN_USER"]: stack["VODFLOW_AIRFLOW_ADMIN_PASSWORD"]}))
+    os.environ[key] = str(pw)
+    try:
+        from airflow.api_fastapi.app import create_app
+
+        with serve(create_app()) as url:
+            yield url
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+
+
+@pytest.fixture(scope="module", params=["stack api-server", "in-process api-server"])
+def airflow(request, stack, tmp_path_factory):
+    """The Airflow UI: the stack's running api-server (loads plugins/ at start: needs a stack started from
+    this checkout) and Airflow's own api-server app built in-process from this checkout."""
+    from vodflow.operator.app import URL_PREFIX
+
+    with contextlib.ExitStack() as es:
+        if request.param == "stack api-server":
+            url = _running_airflow(stack)
+        else:
+            url = es.enter_context(_in_process_airflow(stack, tmp_path_factory.mktemp("airflow")))
+        r = httpx.get(f"{url}{URL_PREFIX}/api/titles", timeout=30)
+        assert r.status_code == 401, (r.status_code, r.text[:300])  # the page is behind Airflow's login
+        yield url
+
+
 @pytest.fixture(scope="module")
-def page():
+def browser():
     from browserkit import chromium
 
     with chromium() as b:
-        pg = b.new_page()
-        pg.set_default_timeout(30000)
-        yield pg
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context()      # its own cookies: each Airflow signs in anew
+    pg = ctx.new_page()
+    pg.set_default_timeout(30000)
+    yield pg
+    ctx.close()
 
 
 def test_the_operator_page_shows_the_demo_title_its_ladder_and_plot(stack, airflow, page):
