@@ -69,6 +69,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EVENTS_TRIGGER", "10 seconds", "Micro-batch interval of the analytics stream."),
     Spec("VODFLOW_EVENTS_LATENESS", "15 minutes",
          "Watermark: events older than the newest client_ts minus this are late (quarantined, not counted)."),
+    Spec("VODFLOW_EVENTS_SPARK_CONF", "spark.sql.adaptive.enabled=false",
+         "Spark SQL settings of the stream's micro-batches, key=value,... (adaptive execution off: it turns "
+         "every shuffle stage of a MERGE into its own job, twice the jobs per batch; docs/analytics.md)."),
     Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
     Spec("VODFLOW_EVENTS_FRESHNESS_MAX", "15 minutes",
          "analytics_maintenance fails when gold lags the newest event on the topic by more than this."),

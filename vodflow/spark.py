@@ -52,11 +52,17 @@ def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None =
 
 def extra_conf_from_settings(s: Settings) -> dict[str, str]:
     """``VODFLOW_SPARK_CONF`` (``key=value,key=value``) as a dict; raises naming the bad item."""
+    return parse_conf(s, "VODFLOW_SPARK_CONF")
+
+
+def parse_conf(s: Settings, setting: str) -> dict[str, str]:
+    """A ``key=value,key=value`` setting (``VODFLOW_SPARK_CONF``, ``VODFLOW_EVENTS_SPARK_CONF``) as a
+    dict; raises naming the setting and the bad item."""
     out: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in s["VODFLOW_SPARK_CONF"].split(","))):
+    for item in filter(None, (p.strip() for p in s[setting].split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SparkSetupError(f"VODFLOW_SPARK_CONF: {item!r} is not key=value "
+            raise SparkSetupError(f"{setting}: {item!r} is not key=value "
                                   "(write e.g. spark.sql.adaptive.enabled=false,spark.executor.cores=4)")
         out[key.strip()] = value.strip()
     return out

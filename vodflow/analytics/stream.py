@@ -50,13 +50,17 @@ class StreamConfig:
     trigger: str             # processing-time trigger, e.g. "10 seconds"
     max_offsets: int | None  # maxOffsetsPerTrigger (None: everything available)
     checkpoints: str
+    sql_conf: tuple[tuple[str, str], ...] = ()  # Spark SQL settings of every batch (VODFLOW_EVENTS_SPARK_CONF)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "StreamConfig":
+        from vodflow.spark import parse_conf
+
         mo = s["VODFLOW_EVENTS_MAX_OFFSETS"].strip()
         return cls(topic=s.topic_events, bootstrap=s.kafka_bootstrap, lateness=s["VODFLOW_EVENTS_LATENESS"],
                    trigger=s["VODFLOW_EVENTS_TRIGGER"], max_offsets=int(mo) if mo else None,
-                   checkpoints=s.table_path("_checkpoints"))
+                   checkpoints=s.table_path("_checkpoints"),
+                   sql_conf=tuple(parse_conf(s, "VODFLOW_EVENTS_SPARK_CONF").items()))
 
     @property
     def checkpoint(self) -> str:
@@ -96,8 +100,14 @@ class BatchRunner:
 
     def session(self, spark, step: str):
         if step not in self.sessions:
-            self.sessions[step] = spark.newSession()
+            self.sessions[step] = self.configure(spark.newSession())
         return self.sessions[step]
+
+    def configure(self, spark):
+        """The batch settings (``VODFLOW_EVENTS_SPARK_CONF``) on a session of this query; returns it."""
+        for k, v in self.cfg.sql_conf:
+            spark.conf.set(k, v)
+        return spark
 
     def previous_watermark(self, spark, batch_id: int) -> tuple[datetime | None, datetime | None]:
         """(max_client_ts, watermark) recorded by the last batch before ``batch_id``; (None, None) at first.
@@ -117,7 +127,7 @@ class BatchRunner:
         self._last = (batch_id, max_seen, watermark)
 
     def __call__(self, df, batch_id: int) -> None:
-        spark = df.sparkSession  # the query's own session: its conf and temp views are not shared
+        spark = self.configure(df.sparkSession)  # the query's own session: its conf and temp views are not shared
         if self.app_id is None:
             self.app_id = query_app_id(spark, self.cfg.checkpoint, QUERY)
         process_batch(spark, self.s, self.cfg, Txn(spark, self.app_id, batch_id), df, self)
