@@ -1,0 +1,127 @@
+"""Benchmark: Spark jobs (and wall time) of one small analytics-stream batch, per batch setting, in one run.
+
+    .venv/bin/python bench/stream_jobs.py                      # needs `vodflow up` (Kafka); ~5-10 min
+    .venv/bin/python bench/stream_jobs.py --variants "spark.sql.adaptive.enabled=true" ""
+
+A small batch's cost is fixed cost, and on Spark fixed cost is jobs (each one scheduled, planned and
+run, whatever its size). For each variant of ``VODFLOW_EVENTS_SPARK_CONF`` (the stream's batch
+settings), in one Spark process: a fresh lake and a private topic, a backlog drained with the service's
+code (``stream.run_available_now``), then ``--rounds`` batches of 8 events; the jobs each batch ran
+are counted from Spark's own REST API and grouped by what they did (Delta's job descriptions: MERGE
+phases, snapshot computations, appends). The job count does not depend on the machine's load; the
+wall time does (the load is recorded). Results: ``bench/results/stream_jobs.json``, prose in
+docs/benchmarks-analytics.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+RESULTS = ROOT / "bench" / "results" / "stream_jobs.json"
+DEFAULT_VARIANTS = ("spark.sql.adaptive.enabled=true", "spark.sql.adaptive.enabled=false")
+
+
+def kind(description: str) -> str:
+    """A job's description → what it did (Delta's phase names, numbers dropped)."""
+    for k in ("Compute snapshot", "materialize source", "scanning files for matches", "Writing modified data",
+              "writing new files for only inserts", "Filtering files"):
+        if k in description:
+            return k
+    return "other (reads, counts, appends)"
+
+
+def spark_jobs(sc) -> list[dict]:
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/jobs"
+    return json.load(urllib.request.urlopen(url))
+
+
+def run_variant(spark, s, conf_text: str, backlog: int, rounds: int, workdir: Path) -> dict:
+    from traffic import Traffic, _iso, _send, produce_backlog, producer
+
+    from vodflow.analytics import stream
+    from vodflow.settings import load
+
+    lake = workdir / f"lake-{abs(hash(conf_text))}"
+    topic = f"bench-jobs-{int(time.time() * 1000)}"
+    env = {**os.environ, "VODFLOW_LAKE_URI": str(lake), "VODFLOW_TOPIC_EVENTS": topic,
+           "VODFLOW_EVENTS_SPARK_CONF": conf_text}
+    vs = load(env)
+    cfg = stream.StreamConfig.from_settings(vs)  # its sql_conf: the variant
+    traffic = Traffic(pool_size=20_000)
+    produce_backlog(vs.kafka_bootstrap, topic, traffic, backlog, 8000)
+    stream.run_available_now(spark, vs, cfg)
+    p = producer(vs.kafka_bootstrap)
+    out = []
+    sc = spark.sparkContext
+    for i in range(rounds):
+        hi = max((j["jobId"] for j in spark_jobs(sc)), default=-1)
+        for _ in range(8):
+            k, v = traffic.event(_iso(datetime.now(timezone.utc)))
+            _send(p, topic, k, v)
+        p.flush()
+        t0 = time.monotonic()
+        stream.run_available_now(spark, vs, cfg)
+        wall = time.monotonic() - t0
+        jobs = [j for j in spark_jobs(sc) if j["jobId"] > hi]
+        by_kind = collections.Counter(kind(j.get("description") or j.get("name", "")) for j in jobs)
+        tasks = sum(j.get("numTasks", 0) for j in jobs)
+        out.append({"jobs": len(jobs), "tasks": tasks, "wall_s": round(wall, 2), "by_kind": dict(by_kind),
+                    "load": round(os.getloadavg()[0], 1)})
+        print(f"  {conf_text or '(Spark defaults)'}: round {i}: {len(jobs)} jobs, {tasks} tasks, {wall:.1f} s",
+              flush=True)
+    shutil.rmtree(lake, ignore_errors=True)
+    last = out[-1]
+    return {"conf": conf_text, "rounds": out, "jobs": last["jobs"], "tasks": last["tasks"],
+            "wall_s_median": sorted(r["wall_s"] for r in out)[len(out) // 2]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
+                    help="values of VODFLOW_EVENTS_SPARK_CONF to compare (\"\" = Spark's defaults)")
+    ap.add_argument("--backlog", type=int, default=20_000, help="events drained before the small batches")
+    ap.add_argument("--rounds", type=int, default=3, help="8-event batches per variant (the first pays JIT)")
+    args = ap.parse_args(argv)
+
+    from vodflow.settings import get_settings
+    from vodflow.spark import get_spark
+
+    s = get_settings()
+    spark = get_spark("bench-stream-jobs", s)
+    res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip(),
+           "machine": {"cores": os.cpu_count(), "load_start": list(os.getloadavg())},
+           "command": "bench/stream_jobs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "backlog": args.backlog, "variants": []}
+    with tempfile.TemporaryDirectory(prefix="vodflow-stream-jobs-") as tmp:
+        for v in args.variants:
+            res["variants"].append(run_variant(spark, s, v, args.backlog, args.rounds, Path(tmp)))
+    res["machine"]["load_end"] = list(os.getloadavg())
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    for v in res["variants"]:
+        print(f"{v['conf'] or '(Spark defaults)'}: {v['jobs']} jobs, {v['tasks']} tasks per small batch, "
+              f"median {v['wall_s_median']} s")
+    print(f"written {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
