@@ -341,7 +341,7 @@ def bd_rate(reference: Iterable[tuple[float, float]], test: Iterable[tuple[float
 SAMPLE_FRACTION = 0.03
 SAMPLE_MIN_SECONDS = 0.5
 SAMPLE_MAX_SECONDS = 8.0
-SAMPLE_WINDOW = 0.5
+SAMPLE_WINDOW = 0.33
 
 
 def sample_windows(duration: float, *, fraction: float = SAMPLE_FRACTION, min_total: float = SAMPLE_MIN_SECONDS,

@@ -48,8 +48,9 @@ TRIAL_CRFS: tuple[int, ...] = (20, 27, 34)
 SMALL_SIDE = 360
 #: the extra trial for complex content (see per_title.top_still_rising) sits this many CRF below the lowest.
 EXTRA_CRF_STEP = 7
-#: libvmaf scores every n-th frame of the sample.
-VMAF_SUBSAMPLE = 3
+#: libvmaf scores every n-th frame of the sample (odd: x264's frame-type pattern must not alias with it;
+#: libvmaf still feeds every frame to its motion feature, so skipping frames does not bias the score).
+VMAF_SUBSAMPLE = 5
 #: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
 MAX_SIZE_GAP = 2.3
 #: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
