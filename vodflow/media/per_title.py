@@ -11,15 +11,21 @@ ladder" for the rules, the numbers and their sources. In short:
 * each size's curve keeps only points where more bits bring more quality (monotone), and is
   interpolated linearly in (log bitrate, VMAF); the *hull* at a rate is the best size's VMAF
   there, so the cheapest size wins at every quality (the rate-quality convex hull across sizes);
-* top rung: the highest quality where 10 % fewer bits still cost at least ``top_min_drop``
-  VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
+* top rung (:func:`find_top`): the highest quality where 10 % fewer bits still cost at least
+  ``top_min_drop`` VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
   ``max_kbps`` (:func:`rate_cap`: 2x the source's rate, its useful bits, so a 1 Mb/s master gets no
   8 Mb/s rung; and 2x the fixed ladder's top rate);
 * bottom rung: the hull at ``min_kbps`` (the fixed ladder's bottom), or its cheapest point;
 * rungs in between at equal VMAF steps of at most ``step`` (about one just-noticeable
   difference), sizes never shrinking as the rate grows, adjacent rates at least ``min_ratio``
   apart, at most ``max_rungs`` rungs. Easy content (animation, static shots) reaches the top
-  quality at a low rate, so it gets fewer and cheaper rungs.
+  quality at a low rate, so it gets fewer and cheaper rungs;
+* the flat-part rule (issue 14, target 2: 10 % fewer bits must cost >= ``FLAT_DROP`` VMAF) is
+  checked for every rung on the hull's slope with a margin (``top_min_drop`` for the top,
+  ``rung_min_drop`` below it); a lower rung that fails is moved within half a step or left out.
+  Below a size's cheapest trial its curve is continued with its cheapest slope (:func:`vmaf_below`),
+  which understates a drop, so a flat rung never passes by extrapolation. When no top passes at all
+  (:func:`find_top` is None), the trials module adds trials at higher CRFs.
 """
 
 from __future__ import annotations

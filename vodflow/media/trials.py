@@ -2,13 +2,17 @@
 
 The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three ffmpeg runs:
 
-1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`), brought
-   to the ladder's top frame rate and the display size (capped to a 1920x1080 box), joined and
-   stored lossless (x264 ``-qp 0``);
+1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
+   it), brought to the ladder's top frame rate and the display size (capped to a 1920x1080 box),
+   joined and stored lossless (x264 ``-qp 0``);
 2. **trials**: the reference decoded once and ``split`` to every candidate size of the fixed ladder
    (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
-   and GOP so a trial's bitrate predicts the rung's;
+   and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
+   rate, so a trial's bitrate predicts the rung's;
 3. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+
+Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
+content), or CRF 41/48 when no quality passes the flat-part rule (still pictures).
 
 :func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
 (constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
