@@ -189,7 +189,7 @@ def test_bd_rate():
 
 def test_sample_windows_cover_the_title():
     w = sample_windows(600)
-    assert sum(length for _, length in w) == pytest.approx(8.0)  # capped
+    assert sum(length for _, length in w) == pytest.approx(8.0, abs=0.01)  # capped (lengths rounded to 1 ms)
     assert w[0][0] < 60 and w[-1][0] > 540
     assert all(0 <= s and s + length <= 600 for s, length in w)
     mid = sample_windows(100)  # 3 % of the title, in ~0.33 s windows: grows with the title like its encode
