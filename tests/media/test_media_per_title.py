@@ -193,7 +193,7 @@ def test_sample_windows_cover_the_title():
     assert w[0][0] < 60 and w[-1][0] > 540
     assert all(0 <= s and s + length <= 600 for s, length in w)
     mid = sample_windows(100)  # 3 % of the title, in ~0.33 s windows: grows with the title like its encode
-    assert sum(length for _, length in mid) == pytest.approx(3.0) and len(mid) == 9
+    assert sum(length for _, length in mid) == pytest.approx(3.0, abs=0.01) and len(mid) == 9
     short = sample_windows(2.0)
     assert sum(length for _, length in short) == pytest.approx(0.5)
     assert sample_windows(0.3) == [(0.0, 0.3)]
