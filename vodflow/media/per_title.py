@@ -39,9 +39,10 @@ JND_VMAF = 6.0
 #: a rung is "on the flat part" when 10 % fewer bits cost less than this much VMAF.
 FLAT_DROP = 0.5
 #: margins over FLAT_DROP (trial curves are estimates from a sample): the top rung's 10 % cut must cost
-#: this much on the trial hull. The first benchmark measured about 0.6x the predicted drop at the top
-#: (the encoded rung lands higher on its curve than the trial predicts), so 1.5 keeps it >= 0.5 measured.
-TOP_MIN_DROP = 1.5
+#: this much on the trial hull. The first benchmark measured a median 0.63x the predicted drop at the top
+#: (0.34x-1.9x), so 1.2 keeps most tops >= 0.5 measured; 1.5 was tried and put the tops at VMAF 75-86,
+#: since x264 curves near VMAF 90-95 lose only ~1.1 VMAF per 10 % of bits.
+TOP_MIN_DROP = 1.2
 #: ... and every lower rung's (steeper parts of the curve, smaller prediction error there).
 RUNG_MIN_DROP = 1.0
 #: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
@@ -255,8 +256,9 @@ def select_ladder(
             size, r = found
             if drop10(curves, r, qi) < rung_min_drop:
                 # on a flat stretch of the hull (often where the best size changes): move the rung to the
-                # nearest quality within half a step where 10 % fewer bits cost enough, else leave it out
-                moved = _steeper(curves, qi, step / 2, min_px, rung_min_drop, grid)
+                # nearest quality within a step where 10 % fewer bits cost enough, else leave it out
+                floor = picks[-1].kbps * min_ratio if picks else 0.0
+                moved = _steeper(curves, qi, step, min_px, rung_min_drop, grid, floor)
                 if moved is None:
                     continue
                 qi, size, r = moved
@@ -273,13 +275,14 @@ def select_ladder(
 
 
 def _steeper(curves: dict[tuple[int, int], list[TrialPoint]], q: float, reach: float, min_px: int,
-             min_drop: float, grid: float) -> tuple[float, tuple[int, int], float] | None:
+             min_drop: float, grid: float, min_rate: float = 0.0) -> tuple[float, tuple[int, int], float] | None:
     """The quality nearest ``q`` (within ``reach``) whose cheapest size (of at least ``min_px`` pixels)
-    loses at least ``min_drop`` VMAF with 10 % fewer bits: (quality, size, kbps), or None."""
+    costs at least ``min_rate`` and loses at least ``min_drop`` VMAF with 10 % fewer bits:
+    (quality, size, kbps), or None."""
     for k in range(1, int(reach / grid) + 1):
         for qk in (q - k * grid, q + k * grid):
             found = best_size_for(curves, qk, min_px) or best_size_for(curves, qk)
-            if found is not None and drop10(curves, found[1], qk) >= min_drop:
+            if found is not None and found[1] >= min_rate and drop10(curves, found[1], qk) >= min_drop:
                 return qk, found[0], found[1]
     return None
 
