@@ -11,15 +11,21 @@ ladder" for the rules, the numbers and their sources. In short:
 * each size's curve keeps only points where more bits bring more quality (monotone), and is
   interpolated linearly in (log bitrate, VMAF); the *hull* at a rate is the best size's VMAF
   there, so the cheapest size wins at every quality (the rate-quality convex hull across sizes);
-* top rung: the highest quality where 10 % fewer bits still cost at least ``top_min_drop``
-  VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
+* top rung (:func:`find_top`): the highest quality where 10 % fewer bits still cost at least
+  ``top_min_drop`` VMAF (beyond it more bits stop helping), at most ``quality_ceiling``, and never above
   ``max_kbps`` (:func:`rate_cap`: 2x the source's rate, its useful bits, so a 1 Mb/s master gets no
   8 Mb/s rung; and 2x the fixed ladder's top rate);
 * bottom rung: the hull at ``min_kbps`` (the fixed ladder's bottom), or its cheapest point;
 * rungs in between at equal VMAF steps of at most ``step`` (about one just-noticeable
   difference), sizes never shrinking as the rate grows, adjacent rates at least ``min_ratio``
   apart, at most ``max_rungs`` rungs. Easy content (animation, static shots) reaches the top
-  quality at a low rate, so it gets fewer and cheaper rungs.
+  quality at a low rate, so it gets fewer and cheaper rungs;
+* the flat-part rule (issue 14, target 2: 10 % fewer bits must cost >= ``FLAT_DROP`` VMAF) is
+  checked for every rung on the hull's slope with a margin (``top_min_drop`` for the top,
+  ``rung_min_drop`` below it); a lower rung that fails is moved within half a step or left out.
+  Below a size's cheapest trial its curve is continued with its cheapest slope (:func:`vmaf_below`),
+  which understates a drop, so a flat rung never passes by extrapolation. When no top passes at all
+  (:func:`find_top` is None), the trials module adds trials at higher CRFs.
 """
 
 from __future__ import annotations
@@ -32,8 +38,13 @@ from dataclasses import asdict, dataclass
 JND_VMAF = 6.0
 #: a rung is "on the flat part" when 10 % fewer bits cost less than this much VMAF.
 FLAT_DROP = 0.5
-#: margin over FLAT_DROP for the top rung (trial curves are estimates from a sample).
-TOP_MIN_DROP = 1.0
+#: margins over FLAT_DROP (trial curves are estimates from a sample): the top rung's 10 % cut must cost
+#: this much on the trial hull. The first benchmark measured a median 0.63x the predicted drop at the top
+#: (0.34x-1.9x), so 1.2 keeps most tops >= 0.5 measured; 1.5 was tried and put the tops at VMAF 75-86,
+#: since x264 curves near VMAF 90-95 lose only ~1.1 VMAF per 10 % of bits.
+TOP_MIN_DROP = 1.2
+#: ... and every lower rung's (steeper parts of the curve, smaller prediction error there).
+RUNG_MIN_DROP = 1.0
 #: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
 QUALITY_CEILING = 95.0
 #: rate cap relative to the source's bitrate: x264 ``veryfast`` needs up to ~2x the bits of an HEVC, VP9
@@ -154,10 +165,46 @@ def hull_points(points: Iterable[TrialPoint]) -> list[TrialPoint]:
     return hull
 
 
+def vmaf_below(curve: Sequence[TrialPoint], kbps: float) -> float | None:
+    """VMAF of a size's curve at ``kbps`` below its cheapest trial, continued down with the slope of its
+    cheapest segment (in log rate). Rate-quality curves are concave in log rate, so the true slope below
+    is at least that steep: the continued curve overstates the quality there, which understates a drop.
+    None for a one-point curve (no slope)."""
+    if len(curve) < 2 or kbps >= curve[0].kbps:
+        return vmaf_at(curve, kbps)
+    a, b = curve[0], curve[1]
+    return a.vmaf + (b.vmaf - a.vmaf) * math.log(kbps / a.kbps) / math.log(b.kbps / a.kbps)
+
+
 def drop10(curves: dict[tuple[int, int], list[TrialPoint]], kbps: float, vmaf: float) -> float:
-    """VMAF lost on the hull when ``kbps`` is cut by 10 % (inf when that falls off the measured range)."""
+    """VMAF lost on the hull when ``kbps`` is cut by 10 %. Below the cheapest trial of a size its curve
+    is continued with :func:`vmaf_below` (an underestimate of the drop); inf when no size can say."""
     lower = hull_vmaf(curves, kbps * TEN_PERCENT)
+    if lower is None:
+        below = [v for c in curves.values() if (v := vmaf_below(c, kbps * TEN_PERCENT)) is not None]
+        lower = max(below) if below else None
     return math.inf if lower is None else vmaf - lower
+
+
+def find_top(curves: dict[tuple[int, int], list[TrialPoint]], *, cap: float = math.inf,
+             top_min_drop: float = TOP_MIN_DROP, quality_ceiling: float = QUALITY_CEILING,
+             grid: float = 0.1) -> tuple[float, tuple[int, int], float] | None:
+    """The top rung (vmaf, size, kbps): scanning down from the best reachable quality (at most
+    ``quality_ceiling``), the first quality whose cheapest size is under ``cap`` and where 10 % fewer
+    bits cost at least ``top_min_drop`` (a known drop: not inf). None when the trials are flat
+    everywhere (more bits never help in the measured range: still or very simple content)."""
+    v_max = max(c[-1].vmaf for c in curves.values())
+    v_min = min(c[0].vmaf for c in curves.values())
+    q = min(v_max, quality_ceiling)
+    while q >= v_min - 1e-9:
+        found = best_size_for(curves, q)
+        if found is not None:
+            size, r = found
+            d = drop10(curves, r, q)
+            if r <= cap and top_min_drop <= d < math.inf:
+                return q, size, r
+        q -= grid
+    return None
 
 
 # ----------------------------------------------------------------------------- selection
@@ -168,6 +215,7 @@ def select_ladder(
     min_kbps: float = 145.0,
     step: float = JND_VMAF,
     top_min_drop: float = TOP_MIN_DROP,
+    rung_min_drop: float = RUNG_MIN_DROP,
     quality_ceiling: float = QUALITY_CEILING,
     max_rungs: int = 8,
     min_ratio: float = 1.3,
@@ -178,21 +226,8 @@ def select_ladder(
     curves = curves_by_size(pts)
     if not curves:
         raise ValueError("no usable trial points (every point has a zero rate)")
-    v_max = max(c[-1].vmaf for c in curves.values())
-    v_min = min(c[0].vmaf for c in curves.values())
     cap = max_kbps if max_kbps and max_kbps > 0 else math.inf
-
-    # top: scan down from the best reachable quality
-    top: tuple[float, tuple[int, int], float] | None = None
-    q = min(v_max, quality_ceiling)
-    while q >= v_min - 1e-9:
-        found = best_size_for(curves, q)
-        if found is not None:
-            size, r = found
-            if r <= cap and drop10(curves, r, q) >= top_min_drop:
-                top = (q, size, r)
-                break
-        q -= grid
+    top = find_top(curves, cap=cap, top_min_drop=top_min_drop, quality_ceiling=quality_ceiling, grid=grid)
     if top is None:
         # flat everywhere (a still picture: more bits never help) or every point above the cap: the cheapest trial
         p = min((c[0] for c in curves.values()), key=lambda p: p.kbps)
@@ -219,6 +254,14 @@ def select_ladder(
             if found is None:
                 continue
             size, r = found
+            if drop10(curves, r, qi) < rung_min_drop:
+                # on a flat stretch of the hull (often where the best size changes): move the rung to the
+                # nearest quality within a step where 10 % fewer bits cost enough, else leave it out
+                floor = picks[-1].kbps * min_ratio if picks else 0.0
+                moved = _steeper(curves, qi, step, min_px, rung_min_drop, grid, floor)
+                if moved is None:
+                    continue
+                qi, size, r = moved
         if picks and i < len(targets) - 1 and r < picks[-1].kbps * min_ratio:
             continue
         if picks and i == len(targets) - 1:
@@ -229,6 +272,19 @@ def select_ladder(
                 picks.pop()
         picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi)))
     return picks
+
+
+def _steeper(curves: dict[tuple[int, int], list[TrialPoint]], q: float, reach: float, min_px: int,
+             min_drop: float, grid: float, min_rate: float = 0.0) -> tuple[float, tuple[int, int], float] | None:
+    """The quality nearest ``q`` (within ``reach``) whose cheapest size (of at least ``min_px`` pixels)
+    costs at least ``min_rate`` and loses at least ``min_drop`` VMAF with 10 % fewer bits:
+    (quality, size, kbps), or None."""
+    for k in range(1, int(reach / grid) + 1):
+        for qk in (q - k * grid, q + k * grid):
+            found = best_size_for(curves, qk, min_px) or best_size_for(curves, qk)
+            if found is not None and found[1] >= min_rate and drop10(curves, found[1], qk) >= min_drop:
+                return qk, found[0], found[1]
+    return None
 
 
 def source_rate_cap(source_kbps: float | None, factor: float = SOURCE_RATE_FACTOR) -> float | None:
@@ -290,13 +346,21 @@ def bd_rate(reference: Iterable[tuple[float, float]], test: Iterable[tuple[float
 
 
 # ----------------------------------------------------------------------------- sampling
-def sample_windows(duration: float, *, fraction: float = 0.05, min_total: float = 1.0, max_total: float = 8.0,
-                   window: float = 1.0) -> list[tuple[float, float]]:
+#: share of the title the trials sample, and its bounds in seconds (see :func:`sample_windows`).
+SAMPLE_FRACTION = 0.03
+SAMPLE_MIN_SECONDS = 0.5
+SAMPLE_MAX_SECONDS = 8.0
+SAMPLE_WINDOW = 0.33
+
+
+def sample_windows(duration: float, *, fraction: float = SAMPLE_FRACTION, min_total: float = SAMPLE_MIN_SECONDS,
+                   max_total: float = SAMPLE_MAX_SECONDS, window: float = SAMPLE_WINDOW) -> list[tuple[float, float]]:
     """Short (start, length) windows spread evenly over the title for the trial encodes.
 
     The total is ``fraction`` of the title, clamped to [min_total, max_total] seconds (never more
-    than the title); windows of ``window`` seconds sit at the centres of equal parts, so the
-    opening, the middle and the end are all sampled.
+    than the title), so the analysis grows with the title like its encode does (the time target)
+    and stops growing for long titles; windows of ``window`` seconds sit at the centres of equal
+    parts, so the opening, the middle and the end are all sampled.
     """
     if duration <= 0:
         raise ValueError(f"cannot sample a title of {duration} s")
@@ -308,5 +372,5 @@ def sample_windows(duration: float, *, fraction: float = 0.05, min_total: float 
 
 
 __all__ = ["FLAT_DROP", "JND_VMAF", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
-           "drop10", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
-           "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at"]
+           "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
+           "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]

@@ -2,13 +2,17 @@
 
 The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three ffmpeg runs:
 
-1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`), brought
-   to the ladder's top frame rate and the display size (capped to a 1920x1080 box), joined and
-   stored lossless (x264 ``-qp 0``);
+1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
+   it), brought to the ladder's top frame rate and the display size (capped to a 1920x1080 box),
+   joined and stored lossless (x264 ``-qp 0``);
 2. **trials**: the reference decoded once and ``split`` to every candidate size of the fixed ladder
    (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
-   and GOP so a trial's bitrate predicts the rung's;
+   and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
+   rate, so a trial's bitrate predicts the rung's;
 3. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+
+Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
+content), or CRF 41/48 when no quality passes the flat-part rule (still pictures).
 
 :func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
 (constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
@@ -29,6 +33,8 @@ from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
     Pick,
     TrialPoint,
+    curves_by_size,
+    find_top,
     hull_points,
     sample_windows,
     rate_cap,
@@ -46,8 +52,9 @@ TRIAL_CRFS: tuple[int, ...] = (20, 27, 34)
 SMALL_SIDE = 360
 #: the extra trial for complex content (see per_title.top_still_rising) sits this many CRF below the lowest.
 EXTRA_CRF_STEP = 7
-#: libvmaf scores every n-th frame of the sample.
-VMAF_SUBSAMPLE = 3
+#: libvmaf scores every n-th frame of the sample (odd: x264's frame-type pattern must not alias with it;
+#: libvmaf still feeds every frame to its motion feature, so skipping frames does not bias the score).
+VMAF_SUBSAMPLE = 5
 #: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
 MAX_SIZE_GAP = 2.3
 #: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
@@ -133,9 +140,10 @@ def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] =
 
 def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[Sequence[int]],
                   top_fps: Fraction, keyint_seconds: float, out_dir: Path, *, preset: str = DEFAULT_PRESET,
-                  timeout: float | None = None) -> dict[tuple[int, int, int], Path]:
+                  key_times: Sequence[float] = (), timeout: float | None = None) -> dict[tuple[int, int, int], Path]:
     """Every size x its CRFs (``crfs[i]`` for ``sizes[i]``) from one decode of the reference;
-    returns {(w, h, crf): path}."""
+    returns {(w, h, crf): path}. ``key_times``: IDRs forced there (the starts of the joined sample
+    windows, so a join costs an IDR that :func:`trial_kbps` can weigh, not a hidden scene cut)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"[0:v]split={len(sizes)}" + "".join(f"[s{i}]" for i in range(len(sizes)))]
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(reference)]
@@ -151,6 +159,7 @@ def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], c
             outputs[(w, h, crf)] = path
             maps += ["-map", f"[t{i}_{j}]", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
                      "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
+                     *(["-force_key_frames", ",".join(f"{t:.3f}" for t in key_times)] if key_times else []),
                      "-threads", "1", "-an", str(path)]
     argv += ["-filter_complex", ";".join(parts), *maps]
     run_tool(argv, timeout=timeout)
@@ -163,6 +172,31 @@ def video_kbps(path: Path, duration: float) -> float:
                     "-of", "csv=p=0", str(path)], timeout=120)
     total = sum(int(x) for x in res.stdout.split() if x.strip().isdigit())
     return total * 8 / duration / 1000 if duration > 0 else 0.0
+
+
+def trial_kbps(path: Path, seconds: float, idr_per_second: float) -> float:
+    """A trial's video bitrate as the title's encode would spend it: its IDR frames (one per sample
+    window, forced) weighted to the production IDR rate, ``idr_per_second`` (one per GOP), plus all
+    other frames. Short windows hold far more IDRs per second than the title, which inflated the
+    trial rates at low quality (an IDR can be half of a 1 s window's bits at 234p)."""
+    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size,flags",
+                    "-of", "csv=p=0", str(path)], timeout=120)
+    key = other = 0
+    n_key = 0
+    for line in res.stdout.split():
+        size, _, flags = line.partition(",")
+        if not size.isdigit():
+            continue
+        if "K" in flags:
+            key += int(size)
+            n_key += 1
+        else:
+            other += int(size)
+    if seconds <= 0:
+        return 0.0
+    if n_key:
+        key = key / n_key * idr_per_second * seconds
+    return (key + other) * 8 / seconds / 1000
 
 
 def candidate_sizes(fixed: Sequence[Rung]) -> list[tuple[int, int, Fraction]]:
@@ -217,32 +251,36 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     seconds["reference"] = time.monotonic() - t0
     ref_seconds = sum(length for _, length in windows)
 
-    t0 = time.monotonic()
     sizes = trial_sizes(candidate_sizes(fixed))
-    trials = encode_trials(ref, sizes, trial_crfs(sizes, crfs), top_fps, fixed[0].keyint / float(fixed[0].fps), work / "trials",
-                           preset=preset, timeout=timeout)
-    seconds["trials"] = time.monotonic() - t0
+    gop = fixed[0].keyint / float(fixed[0].fps)
+    key_times = [sum(length for _, length in windows[:i]) for i in range(len(windows))]
+    idr_rate = math.ceil(max(duration, gop) / gop - 1e-9) / max(duration, 1e-3)
 
-    t0 = time.monotonic()
-    keys = list(trials)
-    scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
-                         timeout=timeout)
-    seconds["vmaf"] = time.monotonic() - t0
-    points = [TrialPoint(w, h, crf, video_kbps(trials[(w, h, crf)], ref_seconds), v)
-              for (w, h, crf), v in zip(keys, scores)]
+    def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
+        t0 = time.monotonic()
+        trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
+                               timeout=timeout)
+        seconds[step] = time.monotonic() - t0
+        t0 = time.monotonic()
+        keys = list(trials)
+        scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
+                             timeout=timeout)
+        seconds[vmaf_step] = time.monotonic() - t0
+        return [TrialPoint(w, h, crf, trial_kbps(trials[(w, h, crf)], ref_seconds, idr_rate), v)
+                for (w, h, crf), v in zip(keys, scores)]
 
+    points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000)
     if top_still_rising(points, max_kbps=max_kbps):
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
-        t0 = time.monotonic()
-        crf = min(crfs) - EXTRA_CRF_STEP
-        extra = encode_trials(ref, sizes[-1:], [(crf,)], top_fps, fixed[0].keyint / float(fixed[0].fps),
-                              work / "trials", preset=preset, timeout=timeout)
-        (key, path), = extra.items()
-        (score,) = vmaf_scores(ref, [path], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE, timeout=timeout)
-        points.append(TrialPoint(key[0], key[1], crf, video_kbps(path, ref_seconds), score))
-        seconds["extra_trial"] = time.monotonic() - t0
+        points += run("extra_trial", "extra_vmaf", sizes[-1:], [(min(crfs) - EXTRA_CRF_STEP,)])
+    elif find_top(curves_by_size(points), cap=max_kbps or math.inf) is None:
+        # flat over the whole trial range (still or very simple pictures): find where fewer bits start to
+        # cost quality, on the smallest and the largest size
+        low = (max(crfs) + EXTRA_CRF_STEP, max(crfs) + 2 * EXTRA_CRF_STEP)
+        ends = sizes[:1] + sizes[-1:] if len(sizes) > 1 else sizes[:1]
+        points += run("flat_trials", "flat_vmaf", ends, [low] * len(ends))
     bottom = min(r.video_bitrate for r in fixed) / 1000
     select_kwargs.setdefault("min_kbps", bottom)
     picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
@@ -273,4 +311,4 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
 
 
 __all__ = ["Analysis", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
-           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_sizes", "video_kbps"]
+           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps"]

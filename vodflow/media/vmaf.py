@@ -69,8 +69,9 @@ def vmaf_scores(reference: str | Path, distorted: Sequence[str | Path], width: i
     if not distorted:
         return []
     exe = vmaf_ffmpeg()
-    threads = threads or os.cpu_count() or 1
     n = len(distorted)
+    # several scorers in one run already keep the cores busy: one thread each saves the threading overhead
+    threads = threads or (1 if n >= (os.cpu_count() or 1) else os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="vmaf-") as tmp:
         logs = [Path(tmp) / f"{i}.json" for i in range(n)]
         # frames are paired by index: timestamps rounded by a container (1 ms in Matroska) must not
