@@ -54,6 +54,10 @@ SPARK_IMPLICIT_PARAMS = ALSParams(rank=32, max_iter=15, reg_param=0.3, alpha=3.0
 #: so it gets its own value (best on the same validation split).
 IMPLICIT_LIB_PARAMS = ImplicitLibParams(factors=32, regularization=30.0, iterations=15, alpha=3.0)
 
+#: EASE^R's L2 weight (the challenger, :mod:`vodflow.recs.ease`): the paper's value range for
+#: MovieLens-sized data is 100-1000; see docs/recommendations.md for the time-split comparison
+EASE_L2 = 250.0
+
 #: watch-history confidence (vodflow's own data): v = (0.2 + fraction + 0.5 * completed) * 0.5 ** (age / 90 d)
 WATCH_WEIGHTS = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=90.0)
 
