@@ -58,3 +58,23 @@ def test_learns_planted_tastes_and_serves_as_a_factor_model(tmp_path):
     expect = [fm2.item_ids[j] for j in np.argsort(-scores, kind="stable") if fm2.item_ids[j] not in seen][:5]
     assert [i for i, _ in fm2.top_n(user, 5)] == expect
     assert fm2.meta["kind"] == "ease"
+
+
+def test_challenger_writes_the_same_split_and_the_als_lineage(tmp_path):
+    from vodflow.recs.challenger import train_challenger
+    from vodflow.recs.factors import FactorModel
+
+    pairs = _planted()
+    train, hold = temporal_holdout_pandas(pairs[["user_id", "video_id", "last_watched"]], 0.2)
+    lineage = {"table_path": "/lake/gold/user_title", "table_version": 7, "holdout_fraction": 0.2, "k": 10,
+               "als_rank": 32}
+    res = train_challenger(train[["user_id", "video_id"]], hold[["user_id", "video_id"]], 20.0, 10, tmp_path,
+                           lineage)
+    assert res.params == {"table_path": "/lake/gold/user_title", "table_version": 7, "holdout_fraction": 0.2,
+                          "k": 10, "model_kind": "ease", "ease_l2": 20.0}
+    assert res.metrics["holdout_ndcg_at_10"] > 0 and 0 < res.metrics["holdout_coverage"] <= 1
+    pd.testing.assert_frame_equal(pd.read_parquet(res.eval_files[1]), hold[["user_id", "video_id"]].reset_index(drop=True))
+    fm = FactorModel.load(res.factors_path)
+    # seen = the whole snapshot: a held-out title is never recommended back to its user
+    u, v = hold.iloc[0]["user_id"], hold.iloc[0]["video_id"]
+    assert v not in [i for i, _ in fm.top_n(u, 40)]

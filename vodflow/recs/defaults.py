@@ -74,6 +74,8 @@ class TrainingDefaults:
     k: int                      # nDCG@k is what the search and the champion check compare
     top_n: int                  # titles published per user
     min_improvement: float      # nDCG@k gain a new version needs to replace the champion
+    challenger: bool            # also train EASE^R on the same split and put it through the same gate
+    ease_l2: float              # the challenger's L2 weight
 
     def describe(self) -> str:
         """The grid in words, as docs/recommendations.md states it."""
@@ -86,4 +88,5 @@ class TrainingDefaults:
 
 #: recs_training's grid and run settings (its trigger params default to these)
 TRAINING = TrainingDefaults(ranks=(16, 32), reg_params=(0.3, 1.0), alphas=(SPARK_IMPLICIT_PARAMS.alpha,),
-                            max_iter=10, holdout_fraction=0.2, k=10, top_n=50, min_improvement=0.0)
+                            max_iter=10, holdout_fraction=0.2, k=10, top_n=50, min_improvement=0.0,
+                            challenger=True, ease_l2=EASE_L2)
