@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vodflow.recs.confidence import WatchWeights
-from vodflow.recs.params import ALSParams, ImplicitLibParams
+from vodflow.recs.params import ALSParams, ImplicitBPRParams, ImplicitLibParams
 
 #: rating -> ALS value for MovieLens (see :mod:`vodflow.recs.confidence`)
 MOVIELENS_CONFIDENCE = "linear"
@@ -53,6 +53,9 @@ SPARK_IMPLICIT_PARAMS = ALSParams(rank=32, max_iter=15, reg_param=0.3, alpha=3.0
 #: the `implicit` library baseline: same rank / iterations / confidences; its lambda is unscaled,
 #: so it gets its own value (best on the same validation split).
 IMPLICIT_LIB_PARAMS = ImplicitLibParams(factors=32, regularization=30.0, iterations=15, alpha=3.0)
+
+#: the `implicit` library's BPR baseline (benchmark only): its documented defaults except 100 iterations
+IMPLICIT_BPR_PARAMS = ImplicitBPRParams(factors=64, learning_rate=0.01, regularization=0.01, iterations=100)
 
 #: EASE^R's L2 weight (the challenger, :mod:`vodflow.recs.ease`): the paper's value range for
 #: MovieLens-sized data is 100-1000; see docs/recommendations.md for the time-split comparison
