@@ -1,9 +1,18 @@
-"""MovieLens benchmark of vodflow's recommenders, on the Microsoft Recommenders protocol.
+"""MovieLens benchmark of vodflow's recommenders: the time split the champion gate uses, and the
+Microsoft Recommenders random split, side by side in one run.
 
     .venv/bin/python bench/recs_movielens.py --data ../shared/data/movielens/ml-latest-small
     .venv/bin/python bench/recs_movielens.py --data /path/to/ml-100k/u.data --tune
 
-One split (75/25 stratified by item, seed 42), the same for every model:
+Two splits, each the same for every model:
+
+* ``time_split``: each user's newest 20% of ratings by timestamp held out (the rule and
+  fraction of the nightly DAG's champion gate, :func:`vodflow.recs.split.time_split` and
+  ``TRAINING.holdout_fraction``), or with ``--cutoff YYYY-MM-DD`` every rating from that
+  day on (users seen before it only);
+* ``random_split``: 75/25 stratified by item, seed 42 (Microsoft Recommenders).
+
+Models:
 
 * ``popularity``        most-rated training items
 * ``spark-als-implicit`` vodflow's Spark implicit ALS (defaults, or ``--tune`` on a
@@ -12,6 +21,14 @@ One split (75/25 stratified by item, seed 42), the same for every model:
   (rank 10, regParam 0.05, maxIter 15 as in their published table, and 20)
 * ``implicit-als``       the `implicit` library's CPU ALS, same rank, iterations and
   confidences as the Spark implicit model (its own regularisation scale)
+* ``implicit-bpr``       the `implicit` library's CPU BPR on the binary pairs
+* ``ease``               vodflow's EASE^R challenger (:mod:`vodflow.recs.ease`, ``EASE_L2``)
+
+Each row has MAP, nDCG@10, Precision@10, Recall@10, catalog coverage (share of the
+training titles in some top-10) and novelty (mean self-information of the recommended
+titles, bits).  The champion is chosen like the DAG's gate on the time split: Spark ALS
+unless EASE^R is strictly better.  Results: ``bench/results/recs.json`` (keys
+``time_split`` / ``random_split`` per model, ``champion``, ``date``, ``commit``).
 
 Training time is wall time of the fit with the factors materialised (Spark counts
 both factor tables inside the timer); input preparation (building the cached
@@ -37,13 +54,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vodflow.recs import als  # noqa: E402
-from vodflow.recs.baselines import ImplicitLibParams, fit_implicit_als, popularity_model  # noqa: E402
+from vodflow.recs.baselines import (ImplicitLibParams, fit_implicit_als, fit_implicit_bpr,  # noqa: E402
+                                    popularity_model)
 from vodflow.recs.confidence import rating_value  # noqa: E402
-from vodflow.recs.defaults import IMPLICIT_LIB_PARAMS, MOVIELENS_CONFIDENCE, SPARK_IMPLICIT_PARAMS  # noqa: E402
-from vodflow.recs.evaluate import benchmark_split, evaluate_factor_model  # noqa: E402
-from vodflow.recs.metrics import ranking_metrics  # noqa: E402
-from vodflow.recs.movielens import LATEST_SMALL_DIR, dataset_name, load_movielens  # noqa: E402
-from vodflow.recs.split import train_validation_split  # noqa: E402
+from vodflow.recs.defaults import (EASE_L2, IMPLICIT_BPR_PARAMS, IMPLICIT_LIB_PARAMS,  # noqa: E402
+                                   MOVIELENS_CONFIDENCE, SPARK_IMPLICIT_PARAMS, TRAINING)
+from vodflow.recs.ease import fit_ease  # noqa: E402
+from vodflow.recs.evaluate import Split, benchmark_split, evaluate_factor_model, topk_for_factor_model  # noqa: E402
+from vodflow.recs.metrics import catalog_coverage, novelty, ranking_metrics, topk_frame  # noqa: E402
+from vodflow.recs.movielens import COL_ITEM, COL_USER, LATEST_SMALL_DIR, dataset_name, load_movielens  # noqa: E402
+from vodflow.recs.split import time_split, train_validation_split  # noqa: E402
 
 K = 10
 PUBLISHED_100K = [  # Microsoft Recommenders README, MovieLens 100k, 15 epochs
@@ -69,8 +89,16 @@ def _warm_up(spark) -> float:
     return time.perf_counter() - t0
 
 
-def _spark_run(name, spark, train, test, values, params):
-    df = als.to_spark_ratings(spark, train, values)  # cached + counted: outside the timer
+def _score(test, train, recs) -> dict:
+    """Accuracy (benchmark definitions) + catalog coverage over the training titles + novelty."""
+    m = ranking_metrics(test, recs, k=K)
+    m["coverage"] = catalog_coverage(recs, train[COL_ITEM].nunique(), k=K) if len(recs) else 0.0
+    m["novelty"] = novelty(train, recs, k=K) if len(recs) else 0.0
+    return m
+
+
+def _spark_run(name, spark, split, values, params):
+    df = als.to_spark_ratings(spark, split.train, values)  # cached + counted: outside the timer
     t0 = time.perf_counter()
     model = als.train_als(df, params)
     train_s = time.perf_counter() - t0
@@ -78,18 +106,27 @@ def _spark_run(name, spark, train, test, values, params):
     recs = als.recommend_top_k(model, df, k=K).toPandas()
     rec_s = time.perf_counter() - t0
     df.unpersist()
-    m = ranking_metrics(test, recs.rename(columns={"score": "prediction"}), k=K)
+    m = _score(split.test, split.train, recs.rename(columns={"score": "prediction"}))
     return {"algo": name, "train_s": train_s, "recommend_s": rec_s, "params": params.as_dict(), **m}
 
 
-def _numpy_run(name, fit_fn, test):
+def _numpy_run(name, fit_fn, split):
     t0 = time.perf_counter()
     fm = fit_fn()
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    m = evaluate_factor_model(fm, test, k=K)
+    users = np.array([u for u in split.test[COL_USER].unique().tolist() if fm.has_user(u)])
+    recs = topk_frame(users, topk_for_factor_model(fm, users, K))
     rec_s = time.perf_counter() - t0
-    return {"algo": name, "train_s": train_s, "recommend_s": rec_s, "params": fm.meta, **m}
+    return {"algo": name, "train_s": train_s, "recommend_s": rec_s, "params": fm.meta,
+            **_score(split.test, split.train, recs)}
+
+
+def time_benchmark_split(ratings: pd.DataFrame, fraction: float, cutoff: str | None) -> Split:
+    """The gate's time split of MovieLens (``cutoff`` = a UTC date; timestamps are epoch seconds)."""
+    cut = None if not cutoff else int(pd.Timestamp(cutoff, tz="UTC").timestamp())
+    train, test = time_split(ratings, fraction, cutoff=cut)
+    return Split(train, test)
 
 
 def tune(spark, train, kind, base: als.ALSParams, lib_base: ImplicitLibParams):
@@ -107,12 +144,71 @@ def tune(spark, train, kind, base: als.ALSParams, lib_base: ImplicitLibParams):
 
 
 def fmt_table(rows) -> str:
-    head = "| Algo | Train (s) | Recommend (s) | MAP | nDCG@10 | Precision@10 | Recall@10 |"
-    out = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    head = "| Algo | Train (s) | Recommend (s) | MAP | nDCG@10 | Precision@10 | Recall@10 | Coverage | Novelty |"
+    out = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         out.append(f"| {r['algo']} | {r['train_s']:.2f} | {r['recommend_s']:.2f} | {r['MAP']:.4f} | "
-                   f"{r['nDCG@k']:.4f} | {r['Precision@k']:.4f} | {r['Recall@k']:.4f} |")
+                   f"{r['nDCG@k']:.4f} | {r['Precision@k']:.4f} | {r['Recall@k']:.4f} | "
+                   f"{r['coverage']:.4f} | {r['novelty']:.2f} |")
     return "\n".join(out)
+
+
+def summary(rows) -> dict:
+    """Per model: the results-file keys (ndcg10, map, recall10, coverage, novelty, train_s)."""
+    return {r["algo"]: {"ndcg10": r["nDCG@k"], "map": r["MAP"], "recall10": r["Recall@k"],
+                        "precision10": r["Precision@k"], "coverage": r["coverage"], "novelty": r["novelty"],
+                        "train_s": r["train_s"]} for r in rows}
+
+
+def champion(time_rows: dict, min_improvement: float = TRAINING.min_improvement) -> dict:
+    """The DAG gate on the time split: Spark ALS unless EASE^R beats it by more than ``min_improvement``."""
+    als_s, ease_s = time_rows.get("spark-als-implicit"), time_rows.get("ease")
+    if als_s is None and ease_s is None:
+        return {"model": None, "reason": "neither spark-als-implicit nor ease ran"}
+    if ease_s is not None and (als_s is None or ease_s["ndcg10"] > als_s["ndcg10"] + min_improvement):
+        name = "ease"
+    else:
+        name = "spark-als-implicit"
+    best_lib = max((time_rows[m]["ndcg10"] for m in ("implicit-als", "implicit-bpr") if m in time_rows),
+                   default=None)
+    out = {"model": name, "split": "time_split", "ndcg10": time_rows[name]["ndcg10"],
+           "rule": "spark-als-implicit unless ease has a higher time-split nDCG@10 (the DAG gate)"}
+    if best_lib is not None:
+        out["best_implicit_ndcg10"] = best_lib
+        out["target_met"] = bool(time_rows[name]["ndcg10"] >= best_lib + 0.02)  # issue 16 target 1
+    return out
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _jobs(spark, split, kind, sp_params, lib_params, ease_l2, with_explicit):
+    values = rating_value(split.train.rating.to_numpy(), kind)
+    jobs = [
+        ("popularity", lambda: _numpy_run("popularity", lambda: popularity_model(split.train), split)),
+        ("spark-als-implicit", lambda: _spark_run("spark-als-implicit", spark, split, values, sp_params)),
+        ("implicit-als", lambda: _numpy_run(
+            "implicit-als", lambda: fit_implicit_als(split.train, values, lib_params, num_threads=2), split)),
+        ("implicit-bpr", lambda: _numpy_run(
+            "implicit-bpr", lambda: fit_implicit_bpr(split.train, IMPLICIT_BPR_PARAMS, num_threads=2), split)),
+        ("ease", lambda: _numpy_run("ease", lambda: fit_ease(split.train, ease_l2, user=COL_USER, item=COL_ITEM),
+                                    split)),
+    ]
+    if with_explicit:
+        jobs += [
+            ("spark-als-explicit-ms15", lambda: _spark_run(
+                "spark-als-explicit-ms15", spark, split, None, als.MS_RECOMMENDERS_EXPLICIT)),
+            ("spark-als-explicit-ms20", lambda: _spark_run(
+                "spark-als-explicit-ms20", spark, split, None, als.MS_RECOMMENDERS_EXPLICIT.with_(max_iter=20))),
+        ]
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,19 +218,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search on a validation split from train first")
     ap.add_argument("--kind", default=MOVIELENS_CONFIDENCE, choices=["binary", "linear", "log"],
                     help="rating -> confidence value (see vodflow/recs/confidence.py)")
-    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "recs_movielens.json"))
-    ap.add_argument("--md-out", default="", help="also write the results table (markdown) here")
+    ap.add_argument("--time-fraction", type=float, default=TRAINING.holdout_fraction,
+                    help="newest share of each user's ratings held out in the time split "
+                         f"(default {TRAINING.holdout_fraction}, the DAG gate's)")
+    ap.add_argument("--cutoff", default="", help="time split by a global cut-off date (YYYY-MM-DD, UTC) instead")
+    ap.add_argument("--ease-l2", type=float, default=EASE_L2, help=f"EASE^R lambda (default {EASE_L2:g})")
+    ap.add_argument("--out", default=str(REPO / "bench" / "out" / "recs_movielens.json"),
+                    help="full rows (params, timings) as JSON")
+    ap.add_argument("--results", default=str(REPO / "bench" / "results" / "recs.json"),
+                    help="the committed results file (time_split / random_split per model, champion)")
+    ap.add_argument("--md-out", default="", help="also write the results tables (markdown) here")
     ap.add_argument("--skip", default="", help="comma list of algos to skip")
+    ap.add_argument("--explicit", action="store_true", help="also the explicit Spark ALS rows (random split)")
     a = ap.parse_args(argv)
+
+    if not Path(a.data).exists():
+        print(f"MovieLens not found at {a.data}: pass --data <ml-latest-small dir or ratings.csv> "
+              "(the data stays outside the repo, in ../shared/data/movielens); skipping", file=sys.stderr)
+        return 2
 
     from vodflow.spark import get_spark
 
     ratings = load_movielens(a.data)
     name = dataset_name(a.data)
-    split = benchmark_split(ratings)
-    info = split.describe()
+    splits = {"time_split": time_benchmark_split(ratings, a.time_fraction, a.cutoff or None),
+              "random_split": benchmark_split(ratings)}
+    info = {k: v.describe() for k, v in splits.items()}
     print(f"{name}: {len(ratings)} ratings, {ratings.userID.nunique()} users, {ratings.itemID.nunique()} items")
-    print("split (75/25 by item, seed 42):", json.dumps(info))
+    for k, v in info.items():
+        print(f"{k}:", json.dumps(v))
 
     spark = get_spark("bench-recs-movielens")
     als.ensure_checkpoint_dir(spark)
@@ -143,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     sp_params, lib_params, tuning = SPARK_IMPLICIT_PARAMS, IMPLICIT_LIB_PARAMS, None
     if a.tune:
         t0 = time.perf_counter()
-        sres, lres = tune(spark, split.train, a.kind, sp_params, lib_params)
+        sres, lres = tune(spark, splits["random_split"].train, a.kind, sp_params, lib_params)
         sp_params, lib_params = sres[0].params, lres[0][0]
         tuning = {"seconds": time.perf_counter() - t0,
                   "spark": [{**r.params.as_dict(), **r.metrics, "train_s": r.seconds} for r in sres],
@@ -156,43 +268,46 @@ def main(argv: list[str] | None = None) -> int:
     lib_params = ImplicitLibParams(**{**lib_params.as_dict(), "factors": sp_params.rank,
                                       "iterations": sp_params.max_iter, "alpha": sp_params.alpha})
 
-    values = rating_value(split.train.rating.to_numpy(), a.kind)
     skip = set(filter(None, a.skip.split(",")))
-    rows = []
-    jobs = [
-        ("popularity", lambda: _numpy_run("popularity", lambda: popularity_model(split.train), split.test)),
-        ("spark-als-implicit", lambda: _spark_run(
-            "spark-als-implicit", spark, split.train, split.test, values, sp_params)),
-        ("implicit-als", lambda: _numpy_run(
-            "implicit-als", lambda: fit_implicit_als(split.train, values, lib_params, num_threads=2), split.test)),
-        ("spark-als-explicit-ms15", lambda: _spark_run(
-            "spark-als-explicit-ms15", spark, split.train, split.test, None, als.MS_RECOMMENDERS_EXPLICIT)),
-        ("spark-als-explicit-ms20", lambda: _spark_run(
-            "spark-als-explicit-ms20", spark, split.train, split.test, None,
-            als.MS_RECOMMENDERS_EXPLICIT.with_(max_iter=20))),
-    ]
-    for algo, job in jobs:
-        if algo in skip:
-            continue
-        r = job()
-        rows.append(r)
-        print(f"  {algo}: train {r['train_s']:.2f}s, nDCG@10 {r['nDCG@k']:.4f}", flush=True)
-
-    table = fmt_table(rows)
-    print(f"\n{name} (k={K}, {info['test_users']} test users)\n{table}\n")
-    print("published MovieLens 100k (Microsoft Recommenders README), for reference:")
+    rows: dict[str, list] = {}
+    tables = []
+    for split_name, split in splits.items():
+        rows[split_name] = []
+        print(f"{split_name}:", flush=True)
+        for algo, job in _jobs(spark, split, a.kind, sp_params, lib_params, a.ease_l2,
+                               a.explicit and split_name == "random_split"):
+            if algo in skip:
+                continue
+            r = job()
+            rows[split_name].append(r)
+            print(f"  {algo}: train {r['train_s']:.2f}s, nDCG@10 {r['nDCG@k']:.4f}, coverage {r['coverage']:.3f}",
+                  flush=True)
+        tables.append(f"### {split_name} ({info[split_name]['test_users']} test users)\n\n"
+                      f"{fmt_table(rows[split_name])}\n")
+    print(f"\n{name} (k={K})\n" + "\n".join(tables))
+    print("published MovieLens 100k (Microsoft Recommenders README, random split), for reference:")
     for algo, *vals in PUBLISHED_100K:
         print(f"  {algo:15s} MAP {vals[0]:.4f}  nDCG@10 {vals[1]:.4f}  P@10 {vals[2]:.4f}  R@10 {vals[3]:.4f}")
 
-    result = {"dataset": name, "data": str(a.data), "split": info, "k": K, "kind": a.kind,
-              "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                          "spark": spark.version, "master": spark.sparkContext.master},
-              "rows": rows, "tuning": tuning, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else " ".join(argv)
+    per_split = {k: summary(v) for k, v in rows.items()}
+    results = {"dataset": name, **per_split, "champion": champion(per_split["time_split"]),
+               "splits": {"time_split": {"fraction": a.time_fraction, "cutoff": a.cutoff or None,
+                                         **info["time_split"]},
+                          "random_split": {"ratio": 0.75, "stratify": "item", "seed": 42, **info["random_split"]}},
+               "ease_l2": a.ease_l2, "k": K, "command": f"bench/{command}",
+               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()}
+    print("champion:", json.dumps(results["champion"]))
+    machine = {"cores": os.cpu_count(), "python": platform.python_version(), "spark": spark.version,
+               "master": spark.sparkContext.master}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2, default=str))
+    Path(a.out).write_text(json.dumps({**results, "machine": machine, "rows": rows, "tuning": tuning}, indent=2,
+                                      default=str))
+    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.results).write_text(json.dumps(results, indent=2, default=str) + "\n")
     if a.md_out:
-        Path(a.md_out).write_text(table + "\n")
-    print(f"wrote {a.out}")
+        Path(a.md_out).write_text("\n".join(tables))
+    print(f"wrote {a.out} and {a.results}")
     return 0
 
 

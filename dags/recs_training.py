@@ -5,7 +5,8 @@ gets an event). `train` pins the Delta version it reads, holds out each user's l
 titles, searches a small ALS grid on a validation split carved from train, refits the best
 and logs params, metrics, the table version and the model to MLflow; `register` adds a
 version; `decide` moves the `champion` alias only if the new version beats the champion on
-the same holdout (else it tags the version with the reason); `publish` writes the champion's
+the same holdout (else it tags the version with the reason); `challenge` fits EASE^R on the same
+split, logs and registers it and puts it through the same gate after ALS; `publish` writes the champion's
 top-N per user to Delta and the serving bundle the API loads. See docs/recommendations.md.
 """
 
@@ -28,8 +29,8 @@ model = model_asset()
 
 @dag(
     dag_id="recs_training",
-    description=("Nightly or on user_title updates: train implicit ALS on watch history, register in MLflow, promote a"
-                 " better champion, publish top-N lists"),
+    description=("Nightly or on user_title updates: train implicit ALS (and an EASE^R challenger) on watch history,"
+                 " register in MLflow, promote a better champion, publish top-N lists"),
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"), assets=[user_title]),
     # no start_date: a new deployment waits for the next 03:00 (or a table update) instead of
     # training at once for the last missed night
@@ -61,6 +62,11 @@ model = model_asset()
                                  title="Min nDCG@10 gain to replace the champion",
                                  description="the new version becomes champion only if it beats the current one "
                                              "on the same holdout by more than this"),
+        "challenger": Param(TRAINING.challenger, type="boolean", title="Train the EASE^R challenger",
+                            description="also fit EASE^R on the same time split; it becomes champion only if the "
+                                        "gate says it beats the champion (ALS on a tie)"),
+        "ease_l2": Param(TRAINING.ease_l2, type="number", exclusiveMinimum=0, title="EASE^R L2 weight",
+                         description="the challenger's only hyper-parameter (lambda)"),
         "model_name": Param(None, type=["null", "string"], title="Registered model (default vodflow-recs)",
                             description="MLflow registered model whose 'champion' alias the API serves"),
         "experiment": Param(None, type=["null", "string"], title="MLflow experiment (default vodflow-recs)",
@@ -94,13 +100,19 @@ def recs_training():
 
         return run(params, registered)
 
+    @task(outlets=[model])
+    def challenge(decided: dict, params=None, run_id=None, dag=None, ti=None) -> dict:
+        from vodflow.recs.training import challenge as run
+
+        return run(params, decided, run_id, dag.dag_id, getattr(ti, "try_number", None))
+
     @task(**SPARK, inlets=[model, user_title], outlets=[recommendations])
     def publish(decided: dict, params=None) -> dict:
         from vodflow.recs.training import publish as run
 
-        return {**run(params, decided), "decision": decided["decision"]}
+        return {**run(params, decided), "decision": decided["decision"], "challenger": decided.get("challenger")}
 
-    publish(decide(register(train())))
+    publish(challenge(decide(register(train()))))
 
 
 recs_training()

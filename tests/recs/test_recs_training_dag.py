@@ -1,7 +1,8 @@
 """recs_training end to end with dag.test(): a Delta table made here, the real MLflow server and registry.
 
 Run 1 (a real grid) becomes the champion; run 2 (a deliberately bad model on the same table
-version, so the same holdout) is registered but must not take the alias, and says why.
+version, so the same holdout) is registered but must not take the alias, and says why.  Both run
+without the challenger; run 3 trains ALS and the EASE^R challenger and the gate picks between them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def lake(recs_spark, tmp_path_factory, history):
 
 def _conf(lake, **kw):
     return {"table_path": lake["table"], "recs_table": lake["recs"], "model_name": MODEL,
-            "experiment": EXPERIMENT, "max_iter": 6, "top_n": 50, **kw}
+            "experiment": EXPERIMENT, "max_iter": 6, "top_n": 50, "challenger": False, **kw}
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +179,61 @@ def test_too_little_data_skips_instead_of_failing(recs_spark, tmp_path, history,
     assert run.state == "success"
     with create_session() as session:
         states = {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
-    assert states == {"train": "skipped", "register": "skipped", "decide": "skipped", "publish": "skipped"}
+    assert states == {"train": "skipped", "register": "skipped", "decide": "skipped", "challenge": "skipped",
+                      "publish": "skipped"}
     assert not mlflow_client.search_registered_models(f"name='{name}'")
     # no table at all: the same skip (the gold table does not exist before the analytics stream runs)
     with pytest.raises(training.NoTrainingData, match="no Delta table"):
         training.train({"table_path": str(tmp_path / "missing"), "model_name": name, "experiment": EXPERIMENT},
                         "manual__missing")
+
+
+@pytest.fixture(scope="module")
+def challenger_run(stack, lake, bad_run):
+    run = _dag().test(run_conf=_conf(lake, table_version=1, ranks=[8], reg_params=[0.3], alphas=[3.0],
+                                     challenger=True, ease_l2=20.0))
+    assert run.state == "success"
+    return run
+
+
+def test_challenger_is_logged_with_lineage_and_judged_by_the_same_gate(mlflow_client, challenger_run, lake,
+                                                                         recs_spark):
+    from vodflow.recs import registry
+
+    c = mlflow_client
+    als_mv, als_run = _runs(c, "3")
+    mv, run = _runs(c, "4")
+    p, m = run.data.params, run.data.metrics
+    assert p["model_kind"] == "ease" and p["ease_l2"] == "20.0"
+    # the same Delta lineage and the same split as tonight's ALS run
+    assert (p["table_path"], p["table_version"]) == (lake["table"], "1") == (als_run.data.params["table_path"],
+                                                                             als_run.data.params["table_version"])
+    assert run.data.tags["vodflow.als_run_id"] == als_run.info.run_id
+    assert run.data.tags["vodflow.component"] == registry.CHALLENGER_COMPONENT
+    arts = {a.path for d in ("eval", "factors") for a in c.list_artifacts(run.info.run_id, d)}
+    assert {"eval/train.parquet", "eval/holdout.parquet", "factors/factors.npz"} <= arts
+    assert {"holdout_ndcg_at_10", "holdout_map", "holdout_recall_at_10", "holdout_coverage",
+            "holdout_novelty"} <= set(m)
+    # the gate: the champion ALS (v1 or v3) was re-scored on this holdout; EASE^R wins only if strictly better
+    champ = registry.champion_version(c, MODEL).version
+    assert mv.tags[registry.DECISION_TAG] in (registry.PROMOTED, registry.KEPT)
+    if mv.tags[registry.DECISION_TAG] == registry.PROMOTED:
+        assert champ == "4" and m["holdout_ndcg_at_10"] > m["champion_holdout_ndcg_at_10"]
+    else:
+        assert champ in ("1", "3") and m["holdout_ndcg_at_10"] <= m["champion_holdout_ndcg_at_10"]
+    # whatever holds the alias is what publish served
+    bundle, served = registry.get_serving_bundle(c, MODEL)
+    assert served == champ and bundle["model_version"] == champ
+    recs = recs_spark.read.format("delta").load(lake["recs"]).toPandas()
+    assert set(recs["model_version"]) == {champ}
+
+
+def test_challenge_is_idempotent_on_retry(mlflow_client, challenger_run):
+    from vodflow.recs import training
+
+    c = mlflow_client
+    _, als_run = _runs(c, "3")
+    params = {"model_name": MODEL, "experiment": EXPERIMENT, "ease_l2": 20.0}
+    out = training.challenge(params, {"mlflow_run_id": als_run.info.run_id, "version": "3"}, challenger_run.run_id)
+    assert out["challenger"]["version"] == "4"
+    assert len(c.search_model_versions(f"name='{MODEL}'")) == 4

@@ -1,4 +1,4 @@
-"""Reference models for the benchmark: popularity and the `implicit` library's CPU ALS.
+"""Reference models for the benchmark: popularity and the `implicit` library's CPU ALS and BPR.
 
 Both return a :class:`~vodflow.recs.factors.FactorModel`, so they are scored by
 the same seen-filtered numpy top-N as the Spark models.
@@ -13,7 +13,7 @@ import pandas as pd
 from vodflow.recs.confidence import implicit_library_confidence
 from vodflow.recs.factors import FactorModel, seen_csr
 from vodflow.recs.movielens import COL_ITEM, COL_USER
-from vodflow.recs.params import ImplicitLibParams
+from vodflow.recs.params import ImplicitBPRParams, ImplicitLibParams
 
 
 def _index(train: pd.DataFrame, col_user: str, col_item: str):
@@ -60,3 +60,29 @@ def fit_implicit_als(train: pd.DataFrame, value: np.ndarray, params: ImplicitLib
     pop = np.bincount(i, minlength=len(items)).astype(np.int64)
     return FactorModel(users, items, np.asarray(model.user_factors), np.asarray(model.item_factors),
                        indptr, indices, pop, {"model": "implicit-als", **params.as_dict()})
+
+
+def fit_implicit_bpr(train: pd.DataFrame, params: ImplicitBPRParams = ImplicitBPRParams(), num_threads: int = 2,
+                     col_user: str = COL_USER, col_item: str = COL_ITEM) -> FactorModel:
+    """Fit ``implicit.cpu.bpr.BayesianPersonalizedRanking`` on the binary training pairs.
+
+    The library appends an item-bias column to the item factors and a column of ones to the
+    user factors, so the plain dot product of :class:`FactorModel` is its score.
+    """
+    import scipy.sparse as sp
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+    from threadpoolctl import threadpool_limits
+
+    users, items, u, i = _index(train, col_user, col_item)
+    ui = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=(len(users), len(items)), dtype=np.float32)
+    ui.sum_duplicates()
+    ui.data[:] = 1.0
+    with threadpool_limits(1, "blas"):
+        model = BayesianPersonalizedRanking(factors=params.factors, learning_rate=params.learning_rate,
+                                            regularization=params.regularization, iterations=params.iterations,
+                                            num_threads=num_threads, random_state=params.seed)
+        model.fit(ui, show_progress=False)
+    indptr, indices = seen_csr(u, i, len(users))
+    pop = np.bincount(i, minlength=len(items)).astype(np.int64)
+    return FactorModel(users, items, np.asarray(model.user_factors), np.asarray(model.item_factors),
+                       indptr, indices, pop, {"model": "implicit-bpr", **params.as_dict()})

@@ -15,7 +15,8 @@ the way the API would build it -- known users from the factors, unknown users
 user's *current* training titles removed from the candidates.  Both the new model
 and the champion are scored with this function on the same holdout and the same
 candidate rule, over the same users, so their metrics compare.  Metrics are the
-benchmark's (:mod:`vodflow.recs.metrics`): every held-out title is relevant.
+benchmark's (:mod:`vodflow.recs.metrics`): every held-out title is relevant; catalog
+coverage and novelty are reported beside them (the gate compares nDCG@k).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import pandas as pd
 
 from vodflow.recs.defaults import TRAINING
 from vodflow.recs.factors import FactorModel, seen_csr, top_n_scores
-from vodflow.recs.metrics import ranking_metrics
+from vodflow.recs.metrics import catalog_coverage, novelty, ranking_metrics
+from vodflow.recs.split import time_split
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame
@@ -64,17 +66,10 @@ def temporal_holdout(pairs: "DataFrame", fraction: float = DEFAULT_FRACTION, use
 
 def temporal_holdout_pandas(pairs: pd.DataFrame, fraction: float = DEFAULT_FRACTION, user: str = USER,
                             item: str = ITEM, time_col: str = "last_watched") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The same rule as :func:`temporal_holdout` on a pandas frame (tests, small data)."""
+    """The same rule as :func:`temporal_holdout` on a pandas frame (:func:`vodflow.recs.split.time_split`)."""
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must be in (0, 1), got {fraction}")
-    df = pairs.assign(__t=pairs[time_col].isna()).sort_values(
-        [user, "__t", time_col, item], ascending=[True, True, False, True], kind="mergesort")
-    pos = df.groupby(user, sort=False).cumcount() + 1
-    n = df.groupby(user, sort=False)[item].transform("count")
-    k = np.where(n >= 2, np.maximum(1, np.floor(n * fraction)), 0)
-    hold = pos.to_numpy() <= k
-    df = df.drop(columns="__t")
-    return df[~hold], df[hold]
+    return time_split(pairs, fraction, col_user=user, col_item=item, col_time=time_col)
 
 
 def _exclusion_csr(fm: FactorModel, users: np.ndarray, exclude: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
@@ -124,12 +119,16 @@ def recommend_as_served(fm: FactorModel, users: np.ndarray | list, k: int,
 
 def evaluate_as_served(fm: FactorModel, holdout: pd.DataFrame, train: pd.DataFrame, k: int = 10) -> dict[str, float]:
     """Benchmark metrics of ``fm`` on ``holdout`` (``user_id, video_id``), candidates = all titles
-    minus each user's ``train`` titles.  Returns MLflow-safe names (``ndcg_at_10``, ``map``, ...)."""
+    minus each user's ``train`` titles.  Returns MLflow-safe names (``ndcg_at_10``, ``map``, ...) plus
+    ``coverage`` (share of the model's titles in some list) and ``novelty`` (bits, train popularity)."""
     truth = holdout[[USER, ITEM]].drop_duplicates()
     users = truth[USER].drop_duplicates().to_numpy()
     pred = recommend_as_served(fm, users, k, exclude=train[[USER, ITEM]])
     res = ranking_metrics(truth, pred, k=k, col_user=USER, col_item=ITEM, col_prediction="prediction")
     out = {METRIC_NAMES[n].format(k=k): float(v) for n, v in res.items() if n in METRIC_NAMES}
+    cols = {"col_user": USER, "col_item": ITEM, "col_prediction": "prediction"}
+    out["coverage"] = catalog_coverage(pred, max(1, len(fm.item_ids)), k, **cols) if len(pred) else 0.0
+    out["novelty"] = novelty(train, pred, k, **cols) if len(pred) and len(train) else 0.0
     # users without any list would be dropped by the metrics: report how many were scored
     out["users"] = float(res.get("users", 0))
     out["holdout_users"] = float(len(users))

@@ -25,6 +25,16 @@ score; usually the already filtered top-k).  The definitions, as upstream:
   and divided by ``n_users``.  ``map_at_k`` divides by ``min(actual, k)`` instead.
 
 Users with no hit contribute 0 to every metric.
+
+Beyond accuracy (same definitions as upstream's ``catalog_coverage`` / ``novelty``):
+
+* ``catalog_coverage`` = distinct items in the top-k lists / size of the catalog
+  (the items that could be recommended).  A model that recommends the same 10
+  blockbusters to everybody scores ``10 / n_items``.
+* ``novelty`` = mean over the recommended (user, item) rows of the item's
+  self-information ``-log2(users_i / n_users)`` in the *training* data
+  (``users_i`` = users who have the item); higher = less obvious titles.
+  Recommended items nobody has in train are left out (their information is infinite).
 """
 
 from __future__ import annotations
@@ -186,3 +196,29 @@ def topk_frame(users: np.ndarray, topk_items: np.ndarray, col_user: str = COL_US
         col_prediction: np.tile(np.arange(k, 0, -1, dtype=float), n),
     })
     return df[df[col_item] >= 0].reset_index(drop=True)
+
+
+def catalog_coverage(rating_pred: pd.DataFrame, n_catalog: int, k: int | None = DEFAULT_K,
+                     col_user: str = COL_USER, col_item: str = COL_ITEM,
+                     col_prediction: str = COL_PREDICTION) -> float:
+    """Share of a catalog of ``n_catalog`` items that appears in at least one top-``k`` list."""
+    if n_catalog < 1:
+        raise ValueError("the catalog is empty: coverage needs n_catalog >= 1")
+    top = get_top_k_items(rating_pred, k=k, col_user=col_user, col_prediction=col_prediction)
+    return float(top[col_item].nunique() / n_catalog)
+
+
+def novelty(rating_train: pd.DataFrame, rating_pred: pd.DataFrame, k: int | None = DEFAULT_K,
+            col_user: str = COL_USER, col_item: str = COL_ITEM, col_prediction: str = COL_PREDICTION) -> float:
+    """Mean self-information ``-log2(users_i / n_users)`` (train) of the top-``k`` recommended rows."""
+    for c in (col_user, col_item):
+        if c not in rating_train.columns:
+            raise ValueError(f"column {c!r} missing from rating_train")
+    pairs = rating_train[[col_user, col_item]].drop_duplicates()
+    n_users = pairs[col_user].nunique()
+    if n_users == 0:
+        raise ValueError("rating_train is empty: novelty needs the training interactions")
+    info = -np.log2(pairs.groupby(col_item).size() / n_users)
+    top = get_top_k_items(rating_pred, k=k, col_user=col_user, col_prediction=col_prediction)
+    vals = top[col_item].map(info).dropna()
+    return float(vals.mean()) if len(vals) else 0.0

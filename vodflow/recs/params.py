@@ -41,3 +41,17 @@ class ImplicitLibParams:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImplicitBPRParams:
+    """The `implicit` library's CPU BPR (binary feedback; one sampled negative per positive)."""
+
+    factors: int = 64
+    learning_rate: float = 0.01
+    regularization: float = 0.01
+    iterations: int = 100
+    seed: int = 42
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

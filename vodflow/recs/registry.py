@@ -80,48 +80,72 @@ def _experiment_id(c: "MlflowClient", name: str) -> str:
         return c.get_experiment_by_name(name).experiment_id
 
 
-def finished_run_for(c: "MlflowClient", experiment: str, airflow_run_id: str) -> str | None:
-    """The MLflow run a previous try of this Airflow run completed (retry idempotency)."""
+TRAINING_COMPONENT, CHALLENGER_COMPONENT = "recs_training", "recs_challenger"
+
+
+def _component_filter(component: str) -> str:
+    return f"tags.`vodflow.component` = '{component}'"
+
+
+def finished_run_for(c: "MlflowClient", experiment: str, airflow_run_id: str,
+                     component: str = TRAINING_COMPONENT) -> str | None:
+    """The MLflow run of ``component`` a previous try of this Airflow run completed (retry idempotency)."""
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
         return None
     runs = c.search_runs([exp.experiment_id],
-                         f"tags.`{AIRFLOW_RUN_TAG}` = '{airflow_run_id}' and tags.`{COMPLETE_TAG}` = 'true'",
+                         f"tags.`{AIRFLOW_RUN_TAG}` = '{airflow_run_id}' and tags.`{COMPLETE_TAG}` = 'true' and "
+                         + _component_filter(component),
                          max_results=1, order_by=["attributes.start_time DESC"])
     return runs[0].info.run_id if runs else None
 
 
-def fail_unfinished_runs(c: "MlflowClient", experiment: str, airflow_run_id: str) -> None:
-    """Mark runs a crashed try left RUNNING as FAILED, so the experiment shows what happened."""
+def fail_unfinished_runs(c: "MlflowClient", experiment: str, airflow_run_id: str,
+                         component: str = TRAINING_COMPONENT) -> None:
+    """Mark runs of ``component`` a crashed try left RUNNING as FAILED, so the experiment shows what happened."""
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
         return
     for r in c.search_runs([exp.experiment_id], f"tags.`{AIRFLOW_RUN_TAG}` = '{airflow_run_id}' "
-                                                "and attributes.status = 'RUNNING'"):
+                                                "and attributes.status = 'RUNNING' and "
+                                                + _component_filter(component)):
         c.set_terminated(r.info.run_id, "FAILED")
 
 
 def log_training(result: "TrainResult", cfg: "TrainConfig", settings: "Settings | None" = None,
                  experiment: str = EXPERIMENT, tags: dict[str, str] | None = None) -> str:
     """Log one :class:`TrainResult` as an MLflow run; returns the run id."""
+    return log_model_run(
+        run_name=f"als-v{result.table_version}", params=result.params_for_mlflow(cfg),
+        metrics=result.metrics_for_mlflow(), factors_path=result.factors_path,
+        eval_files=[result.train_path, result.holdout_path, result.out_dir / "tuning.json"],
+        steps={"valid_score": [t["valid_score"] for t in result.tuning]}, settings=settings,
+        experiment=experiment, tags={"vodflow.component": TRAINING_COMPONENT, **(tags or {})})
+
+
+def log_model_run(run_name: str, params: dict[str, Any], metrics: dict[str, float], factors_path: Path,
+                  eval_files: list[Path], steps: dict[str, list[float]] | None = None,
+                  settings: "Settings | None" = None, experiment: str = EXPERIMENT,
+                  tags: dict[str, str] | None = None) -> str:
+    """One MLflow run of a servable model (ALS or a challenger): params (with the Delta table path
+    and version), metrics, ``factors/``, ``eval/`` and the pyfunc ``model``; returns the run id."""
     import mlflow
 
     from vodflow.recs.mlflow_model import FactorRecommender
 
     c = client(settings)
     exp_id = _experiment_id(c, experiment)
-    run_tags = {"vodflow.component": "recs_training", **(tags or {})}
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"als-v{result.table_version}", tags=run_tags) as run:
-        mlflow.log_params({k: (json.dumps(v) if isinstance(v, (list, dict)) else v)
-                           for k, v in result.params_for_mlflow(cfg).items()})
-        mlflow.log_metrics(result.metrics_for_mlflow())
-        for i, t in enumerate(result.tuning):
-            mlflow.log_metric("valid_score", t["valid_score"], step=i)
-        mlflow.log_artifact(str(result.factors_path), "factors")
-        for f in (result.train_path, result.holdout_path, result.out_dir / "tuning.json"):
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags or {})) as run:
+        mlflow.log_params({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()})
+        mlflow.log_metrics(metrics)
+        for key, values in (steps or {}).items():
+            for i, v in enumerate(values):
+                mlflow.log_metric(key, v, step=i)
+        mlflow.log_artifact(str(factors_path), "factors")
+        for f in eval_files:
             mlflow.log_artifact(str(f), "eval")
         info = mlflow.pyfunc.log_model(name="model", python_model=FactorRecommender(),
-                                       artifacts={"factors": str(result.factors_path)},
+                                       artifacts={"factors": str(factors_path)},
                                        pip_requirements=["numpy", "pandas", "mlflow"])
         mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
         mlflow.set_tag(COMPLETE_TAG, "true")

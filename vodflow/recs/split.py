@@ -9,6 +9,21 @@ nobody can recommend), and every item keeps at least one test rating.
 
 Re-implemented here with numpy/pandas so vodflow does not depend on the
 ``recommenders`` package; ``tests/recs/test_split.py`` checks the properties.
+
+**Time split** (:func:`time_split`), the protocol the champion gate of the nightly DAG
+uses (:mod:`vodflow.recs.holdout` applies the same rule, in Spark, to the Delta
+snapshot).  A random split lets the model see a user's future; in production the model
+trained tonight is judged on what people watch tomorrow.  Two forms:
+
+* per user (default): each user with ``n >= 2`` rows holds out the newest
+  ``max(1, floor(n * fraction))`` rows by time (same time: the lower item id is held
+  out first; a missing time counts as the oldest); a user with one row keeps it in train.  Every
+  held-out user is known to the model.  (Like Microsoft Recommenders'
+  ``python_chrono_split`` by user, with the fraction taken from the newest side.)
+* global cut-off (``cutoff=``): every row at or after the cut-off is held out, but only
+  for users who also have a row before it (a model cannot rank for a user it has never
+  seen; new users are the popularity fallback's job, not the model's).  This is the
+  "train on everything up to date D, test on D onwards" of a nightly retrain.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from vodflow.recs.movielens import COL_ITEM, COL_USER
+from vodflow.recs.movielens import COL_ITEM, COL_TIMESTAMP, COL_USER
 
 SEED = 42
 
@@ -98,3 +113,40 @@ def train_validation_split(
     fit, valid = stratified_split(train, ratio=ratio, filter_by=filter_by, seed=seed,
                                   col_user=col_user, col_item=col_item)
     return fit, valid
+
+
+def time_split(
+    data: pd.DataFrame,
+    fraction: float = 0.2,
+    cutoff=None,
+    col_user: str = COL_USER,
+    col_item: str = COL_ITEM,
+    col_time: str = COL_TIMESTAMP,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(train, test)`` by time: each user's newest ``fraction`` of rows, or (with ``cutoff``, a
+    value comparable with ``col_time``) every row at/after the cut-off of users seen before it.
+
+    The input frame is not modified; both parts keep its columns and index.
+    """
+    for c in (col_user, col_item, col_time):
+        if c not in data.columns:
+            raise ValueError(f"missing column {c!r}: the time split needs user, item and time columns")
+    if cutoff is not None:
+        t = data[col_time]
+        late = (t >= cutoff).fillna(False).to_numpy(dtype=bool)
+        known = data[col_user].isin(data.loc[~late, col_user].unique()).to_numpy()
+        test = late & known
+        if not test.any():
+            raise ValueError(f"no row of a known user at or after the cut-off {cutoff!r}: pick an earlier date "
+                             f"(times run from {t.min()!r} to {t.max()!r})")
+        return data[~late], data[test]
+    if not 0 < fraction < 1:
+        raise ValueError(f"time split fraction must be in (0, 1), got {fraction}")
+    df = data.assign(__t=data[col_time].isna()).sort_values(
+        [col_user, "__t", col_time, col_item], ascending=[True, True, False, True], kind="mergesort")
+    pos = df.groupby(col_user, sort=False).cumcount() + 1
+    n = df.groupby(col_user, sort=False)[col_item].transform("count")
+    k = np.where(n >= 2, np.maximum(1, np.floor(n * fraction)), 0)
+    hold = pos.to_numpy() <= k
+    df = df.drop(columns="__t")
+    return df[~hold], df[hold]

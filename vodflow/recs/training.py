@@ -11,6 +11,9 @@ training run's artifacts), so every task can run on any worker and be retried:
               A retry of an Airflow run whose MLflow run already completed reuses it.
 ``register``  a new registered version (the same one on a retry).
 ``decide``    champion check on the same holdout; moves the alias or records why not.
+``challenge`` EASE^R on the ALS run's recorded split (no Spark), its own MLflow run with the same
+              Delta lineage, registered and put through the same gate after ALS
+              (:mod:`vodflow.recs.challenger`); off with ``challenger=false``.
 ``publish``   Spark (Delta write): the champion's top-N into Delta + the serving bundle.
 """
 
@@ -46,6 +49,8 @@ def _opts(params: Mapping[str, Any]) -> dict[str, Any]:
         "top_n": int(p.get("top_n") or TRAINING.top_n),
         "min_improvement": float(p.get("min_improvement") or TRAINING.min_improvement),
         "k": int(p.get("k") or TRAINING.k),
+        "challenger": bool(TRAINING.challenger if p.get("challenger") is None else p["challenger"]),
+        "ease_l2": float(p.get("ease_l2") or TRAINING.ease_l2),
     }
 
 
@@ -113,6 +118,39 @@ def decide(params: Mapping[str, Any], registered: Mapping[str, Any]) -> dict[str
     d = registry.decide_champion(registry.client(), o["model_name"], registered["version"],
                                  registered["mlflow_run_id"], k=o["k"], min_improvement=o["min_improvement"])
     return {**registered, "decision": d.as_dict()}
+
+
+def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str, dag_id: str = "recs_training",
+              try_number: int | None = None) -> dict[str, Any]:
+    """Train, log, register and judge the EASE^R challenger on the ALS run's split (idempotent)."""
+    from vodflow.recs import registry
+
+    o = _opts(params)
+    if not o["challenger"]:
+        return {**decided, "challenger": None}
+    c = registry.client()
+    comp = registry.CHALLENGER_COMPONENT
+    mlflow_run = registry.finished_run_for(c, o["experiment"], run_id, comp)
+    if mlflow_run is None:
+        from vodflow.recs.challenger import train_challenger
+
+        registry.fail_unfinished_runs(c, o["experiment"], run_id, comp)
+        als_run = decided["mlflow_run_id"]
+        with tempfile.TemporaryDirectory(prefix="recs-challenger-") as tmp:
+            train, hold = registry.load_split(c, als_run, tmp)
+            res = train_challenger(train, hold, o["ease_l2"], o["k"], f"{tmp}/out", c.get_run(als_run).data.params)
+            mlflow_run = registry.log_model_run(
+                f"{res.kind}-v{res.params.get('table_version')}", res.params, res.metrics, res.factors_path,
+                res.eval_files, experiment=o["experiment"],
+                tags={"vodflow.component": comp, registry.AIRFLOW_RUN_TAG: run_id, "airflow.dag_id": dag_id,
+                      "airflow.try_number": str(try_number or 1), "vodflow.als_run_id": als_run})
+    version = registry.register(c, o["model_name"], mlflow_run)
+    d = registry.decide_champion(c, o["model_name"], version, mlflow_run, k=o["k"],
+                                 min_improvement=o["min_improvement"])
+    return {**decided, "challenger": {"kind": "ease", "mlflow_run_id": mlflow_run, "version": version,
+                                      "metrics": {k: v for k, v in c.get_run(mlflow_run).data.metrics.items()
+                                                  if k.startswith("holdout_")},
+                                      "decision": d.as_dict()}}
 
 
 def publish(params: Mapping[str, Any], decided: Mapping[str, Any]) -> dict[str, Any]:

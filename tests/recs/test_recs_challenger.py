@@ -1,0 +1,102 @@
+"""The EASE^R challenger through the task bodies of recs_training (real MLflow, real Delta, local Spark).
+
+The same flow the DAG runs (train -> register -> decide -> challenge -> publish), called directly:
+dag.test() of a changed DAG races the shared stack's dag-processor (it re-serialises the main
+checkout's version of the DAG), so the Airflow wiring is checked here from the DagBag and end to end
+by tests/recs/test_recs_training_dag.py once the change is merged.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from vodflow.settings import REPO_ROOT
+
+from .recskit import watch_history, write_user_title
+
+MODEL = f"test-recs-ease-{uuid.uuid4().hex[:8]}"
+EXPERIMENT = "vodflow-tests-recs"
+RUN_ID = f"manual__challenger-{uuid.uuid4().hex[:8]}"
+
+
+def test_dag_wires_the_challenger_between_decide_and_publish():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from vodflow.recs.defaults import TRAINING
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "recs_training.py"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag("recs_training")
+    assert dag.get_task("challenge").upstream_task_ids == {"decide"}
+    assert dag.get_task("publish").upstream_task_ids == {"challenge"}
+    assert (dag.params["challenger"], dag.params["ease_l2"]) == (TRAINING.challenger, TRAINING.ease_l2)
+
+
+@pytest.fixture(scope="module")
+def flow(stack, recs_spark, tmp_path_factory):
+    from vodflow.recs import training
+
+    root = tmp_path_factory.mktemp("recs-ease-lake")
+    table, recs = str(root / "gold" / "user_title"), str(root / "gold" / "recommendations")
+    write_user_title(recs_spark, watch_history(n_users=120, n_items=40), table)
+    params = {"table_path": table, "recs_table": recs, "model_name": MODEL, "experiment": EXPERIMENT,
+              "ranks": [8], "reg_params": [0.3], "alphas": [3.0], "max_iter": 6, "challenger": True,
+              "ease_l2": 20.0}
+    decided = training.decide(params, training.register(params, training.train(params, RUN_ID)))
+    challenged = training.challenge(params, decided, RUN_ID)
+    published = training.publish(params, challenged)
+    return {"params": params, "table": table, "recs": recs, "decided": decided, "challenged": challenged,
+            "published": published}
+
+
+def test_challenger_has_the_als_lineage_and_passes_the_same_gate(flow, recs_spark):
+    from vodflow.recs import registry
+
+    c = registry.client()
+    ch = flow["challenged"]["challenger"]
+    assert ch["version"] == "2" and flow["decided"]["version"] == "1"
+    als_run = c.get_run(flow["decided"]["mlflow_run_id"])
+    run = c.get_run(ch["mlflow_run_id"])
+    p, m = run.data.params, run.data.metrics
+    assert p["model_kind"] == "ease" and float(p["ease_l2"]) == 20.0
+    assert (p["table_path"], p["table_version"]) == (flow["table"], "0") == (
+        als_run.data.params["table_path"], als_run.data.params["table_version"])
+    assert run.data.tags["vodflow.als_run_id"] == als_run.info.run_id
+    arts = {a.path for d in ("eval", "factors") for a in c.list_artifacts(run.info.run_id, d)}
+    assert {"eval/train.parquet", "eval/holdout.parquet", "factors/factors.npz"} <= arts
+    assert {"holdout_coverage", "holdout_novelty", "holdout_map", "holdout_recall_at_10"} <= set(m)
+    # the planted tastes are learnable: EASE^R clearly beats the popularity baseline of the same holdout
+    assert m["holdout_ndcg_at_10"] > als_run.data.metrics["holdout_popularity_ndcg_at_10"] + 0.1
+    # ALS (version 1) was champion first; the challenger was re-judged against it on the same holdout
+    assert m["champion_holdout_ndcg_at_10"] == pytest.approx(als_run.data.metrics["holdout_ndcg_at_10"], abs=1e-9)
+    champ = registry.champion_version(c, MODEL).version
+    mv = c.get_model_version(MODEL, "2")
+    if m["holdout_ndcg_at_10"] > m["champion_holdout_ndcg_at_10"]:
+        assert champ == "2" and mv.tags[registry.DECISION_TAG] == registry.PROMOTED
+    else:
+        assert champ == "1" and mv.tags[registry.DECISION_TAG] == registry.KEPT
+    # publish served whichever version holds the alias
+    bundle, served = registry.get_serving_bundle(c, MODEL)
+    assert served == champ == bundle["model_version"] == flow["published"]["model_version"]
+    rows = recs_spark.read.format("delta").load(flow["recs"]).toPandas()
+    assert set(rows["model_version"]) == {champ} and len(rows) > 0
+
+
+def test_challenge_is_idempotent_on_retry(flow):
+    from vodflow.recs import registry, training
+
+    again = training.challenge(flow["params"], flow["decided"], RUN_ID)
+    assert again["challenger"]["mlflow_run_id"] == flow["challenged"]["challenger"]["mlflow_run_id"]
+    assert again["challenger"]["version"] == "2"
+    assert len(registry.client().search_model_versions(f"name='{MODEL}'")) == 2
+    # the ALS train task of the same Airflow run still finds its own run, not the challenger's
+    assert registry.finished_run_for(registry.client(), EXPERIMENT, RUN_ID) == flow["decided"]["mlflow_run_id"]
+
+
+def test_challenger_off_leaves_the_decision_alone(flow):
+    from vodflow.recs import training
+
+    out = training.challenge({**flow["params"], "challenger": False}, flow["decided"], RUN_ID)
+    assert out["challenger"] is None and out["version"] == "1"
