@@ -71,3 +71,15 @@ def test_files_round_trip_and_start_static(tmp_path):
     write_policy(s, p)
     assert read_policy(s) == p and '"v1" popular;' in map_file(s).read_text()
     assert ensure_policy_file(s).read_text() == render_map(p)          # an existing policy is kept
+
+
+def test_the_tail_ttl_pattern_matches_exactly_the_longer_max_ages():
+    """The edge shortens a long-tail object's lifetime to the tail TTL only when the origin allows
+    longer (nginx cannot compare numbers: a pattern does)."""
+    import re
+
+    from vodflow.cdn.edge import greater_than_re
+
+    for n in (0, 9, 10, 600, 999, 3600):
+        r = re.compile(greater_than_re(n))
+        assert [k for k in range(20_000) if r.fullmatch(str(k))] == list(range(n + 1, 20_000))

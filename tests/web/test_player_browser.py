@@ -49,7 +49,10 @@ def _ingest(stack, src: Path, name: str, *, drm: str = "clearkey") -> dict:
 
     from vodflow.settings import Settings
 
-    return ingest_clip(Settings(values={**stack.values, "VODFLOW_DRM": drm}), src, name, "player-test")
+    # the fixed ladder: these tests are about adaptive playback and need a known ladder of two rungs; the
+    # per-title ladder (tested in tests/media) may give a noisy test pattern a single rung
+    return ingest_clip(Settings(values={**stack.values, "VODFLOW_DRM": drm, "VODFLOW_LADDER": "fixed"}), src, name,
+                       "player-test")
 
 
 @pytest.fixture(scope="module")

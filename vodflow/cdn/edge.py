@@ -101,6 +101,18 @@ def _cors(s: Settings) -> tuple[str, str]:
     return "\n".join(lines), '                add_header Access-Control-Allow-Credentials "true" always;'
 
 
+def greater_than_re(n: int) -> str:
+    """A regex matching exactly the decimal integers greater than ``n`` (no leading zeros): nginx
+    cannot compare numbers, so the edge tells "the origin's max-age is longer than the tail TTL" by a
+    pattern. E.g. 600 -> ``(?:[1-9][0-9]{3,}|[7-9][0-9]{2}|6[1-9][0-9]{1}|60[1-9][0-9]{0})``."""
+    digits = str(n)
+    alts = [f"[1-9][0-9]{{{len(digits)},}}"]             # more digits than n
+    for i, c in enumerate(digits):                        # same length: greater at position i
+        if c != "9":
+            alts.append(f"{digits[:i]}[{int(c) + 1}-9][0-9]{{{len(digits) - i - 1}}}")
+    return "(?:" + "|".join(alts) + ")"
+
+
 def render_nginx_conf(s: Settings) -> Path:
     """Write ``$VODFLOW_HOME/edge/conf/nginx.conf`` and create the directories it names."""
     d = edge_dir(s)
@@ -128,6 +140,7 @@ def render_nginx_conf(s: Settings) -> Path:
         "EDGE_DIR": str(d),
         "CACHE_SIZE": s["VODFLOW_EDGE_CACHE_SIZE"],
         "TAIL_TTL": str(int(s["VODFLOW_EDGE_TAIL_TTL"])),
+        "LONGER_THAN_TAIL_RE": greater_than_re(int(s["VODFLOW_EDGE_TAIL_TTL"])),
         "API_HOSTPORT": f"{api_host}:{api_port}",
         "ORIGIN_HOSTPORT": f"{o_host}:{o_port}",
         "LISTEN": listen,
