@@ -106,8 +106,20 @@ def test_the_operator_page_shows_the_demo_title_its_ladder_and_plot(stack, airfl
     page.click("button[type=submit]")
     page.wait_for_url(f"{airflow}/")
 
-    page.get_by_text("vodflow titles").first.click()        # the navigation entry of the plugin
-    page.wait_for_url(f"**/plugin/{NAV_ROUTE}")
+    # the navigation entry of the plugin; the UI renders it before its router is ready to act on a click
+    # (seen once in CI: the click landed and nothing navigated), so a click that moves nowhere is repeated
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    nav = page.get_by_text("vodflow titles").first
+    nav.wait_for(state="visible")
+    for attempt in range(3):
+        nav.click()
+        try:
+            page.wait_for_url(f"**/plugin/{NAV_ROUTE}", timeout=10000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     frame = page.frame_locator("iframe").first
     row = frame.locator(f"tr[data-video-id='{rec.id}']")
     row.wait_for()
