@@ -136,14 +136,11 @@ def test_kill_restart_and_maintenance_reconcile(events_topic_settings, spark, tm
         # deployed; gold/user_title is the one recs_training is scheduled on); its tasks run with this test's
         # lake and topic, and a threshold no test reaches, so it announces nothing that would start
         # recs_training in the stack. dag.test() parses the file again in-process when a task starts, under
-        # this test's environment: pin every table's asset URI to the stack's, or Airflow sees a second URI
-        # for an asset's name and refuses the task (AirflowInactiveAssetInInletOrOutletException).
+        # this test's environment: the asset URIs are pinned to the stack's (assetkit).
         from airflow.dag_processing.dagbag import DagBag
+        from assetkit import pin_stack_asset_uris
 
-        from vodflow.analytics import assets
-
-        stack_uris = {t.name: assets.table_uri(t) for t in (*T.TABLES.values(), T.RECOMMENDATIONS)}
-        monkeypatch.setattr(assets, "table_uri", lambda t, settings=None: stack_uris[t.name])
+        pin_stack_asset_uris(monkeypatch)
         dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "analytics_maintenance.py")).get_dag("analytics_maintenance")
         for k in ("VODFLOW_TOPIC_EVENTS", "VODFLOW_LAKE_URI"):
             monkeypatch.setenv(k, env[k])

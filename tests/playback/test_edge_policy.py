@@ -202,16 +202,11 @@ def test_the_edge_policy_dag_runs_gold_to_prewarm(world, request, monkeypatch):
     from vodflow.cdn.policy import clear_policy, read_policy
     from vodflow.settings import REPO_ROOT, get_settings
 
-    from vodflow.analytics import assets
-    from vodflow.analytics import tables as T
+    from assetkit import pin_stack_asset_uris
 
     s, ids = world["s"], world["ids"]
     clear_policy(s)
-    # dag.test() parses the DAG file again in-process when a task starts, under this test's environment:
-    # pin every table's asset URI to the stack's (what the deployed DAG declares), or Airflow sees a
-    # second URI for an asset's name and refuses the task (AirflowInactiveAssetInInletOrOutletException).
-    stack_uris = {t.name: assets.table_uri(t) for t in (*T.TABLES.values(), T.RECOMMENDATIONS)}
-    monkeypatch.setattr(assets, "table_uri", lambda t, settings=None: stack_uris[t.name])
+    pin_stack_asset_uris(monkeypatch)
     for k, v in s.values.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
