@@ -29,10 +29,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from vodflow.analytics import gold_rows as R
+from vodflow.analytics import lake_rs
 from vodflow.analytics import stream_gold as G
 from vodflow.analytics import stream_silver as S
 from vodflow.analytics import tables as T
 from vodflow.analytics.intervals import parse_interval
+from vodflow.analytics.query import arrow_schema
 from vodflow.analytics.txn import Txn, query_app_id
 from vodflow.settings import Settings, get_settings
 
@@ -139,6 +142,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     Order: read; then bronze (in the background) while the records are parsed; quarantine (background)
     while silver is deduplicated and appended; then sessions; then the four tables derived from it at
     the same time; last the progress row, after every other write of the batch committed."""
+    import pyarrow as pa
     from pyspark.sql import functions as F
 
     batch_id = txn.version
@@ -177,21 +181,27 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             new = S.new_events(spark, s, checked, c["minutes"]).persist()
             cached.append(new)
             stats = new.agg(F.count(F.lit(1)).alias("n"), F.max("server_ts").alias("max_server_ts"),
+                            F.min("server_ts").alias("min_server_ts"),
                             F.collect_set("event_date").alias("dates")).first()
             if stats["n"]:
                 S.write_silver(txn, s, new)
         wait_all()  # bronze and quarantine committed (and the main session's write settings are free again)
+        gold = None
         if stats["n"]:
-            _gold(spark, s, txn, new, stats["dates"], steps, background, wait_all)
+            with steps("collect"):
+                gold = G.collect(spark, new, stats["dates"])
+            G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,
+                         lambda name, fn, *a: _timed(steps, name, fn, *a))
         new_max = max([t for t in (max_seen, c["mx"]) if t is not None], default=None)
         wm_new = _minus(new_max, cfg.lateness)
         done = datetime.now(timezone.utc)
-        fresh = _freshness(new, done) if stats["n"] else None
+        fresh = R.freshness(gold.server_ds, done.timestamp(), stats["min_server_ts"].timestamp()) if gold else None
         with steps("progress"):
-            progress = spark.createDataFrame([(
+            row = dict(zip(GOLD_PROGRESS.column_names, (
                 batch_id, stats["n"], stats["max_server_ts"], *(fresh or (None, None, None, None)), done, n,
-                c["bad"], new_max, wm_new, {**steps.times, "total": steps.total()})], GOLD_PROGRESS.ddl())
-            txn.append(progress, GOLD_PROGRESS, s)
+                c["bad"], new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
+            lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
+                           app_id=txn.app_id, version=batch_id)
         runner.remember(batch_id, new_max, wm_new)
         counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"],
                   "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
@@ -214,48 +224,6 @@ def _timed(steps: "Steps", name: str, fn, *a):
 def _minus(ts: datetime | None, interval: str) -> datetime | None:
     """``ts - interval`` for a Spark interval string such as '15 minutes' (the lateness setting)."""
     return None if ts is None else ts - parse_interval(interval)
-
-
-def _gold(spark, s: Settings, txn: Txn, new, dates, steps: Steps, background, wait_all) -> None:
-    new.createOrReplaceGlobalTempView("vodflow_gold_batch")
-    G.session_partials(spark)
-    with steps("sessions"):
-        G.merge_sessions(txn, s)
-    touched, span = G.touched_sessions(spark, s)
-    try:
-        background("title_hourly", G.recompute_title_hourly, span)
-        background("title_daily", G.recompute_title_daily, span)
-        background("user_title", G.recompute_user_title)
-        background("playback_quality", G.update_quality, dates)
-        wait_all()
-    finally:
-        touched.unpersist()
-
-
-def _freshness(new, done: datetime):
-    """(p50, p99, max, 1 s histogram) of (gold commit - server_ts) over the batch's new events."""
-    from pyspark.sql import functions as F
-
-    lag = F.lit(done).cast("double") - F.col("server_ts").cast("double")
-    hist_bucket = F.least(F.lit(T.FRESHNESS_HIST_S), F.greatest(F.lit(0), F.floor(lag).cast("int")))
-    rows = (new.groupBy(hist_bucket.alias("b")).agg(F.count(F.lit(1)).alias("n"), F.max(lag).alias("mx"))
-            .collect())
-    hist = [0] * (T.FRESHNESS_HIST_S + 1)
-    for r in rows:
-        hist[r["b"]] += r["n"]
-    p50, p99 = _hist_quantile(hist, 0.5), _hist_quantile(hist, 0.99)
-    return p50, p99, float(max(r["mx"] for r in rows)), hist
-
-
-def _hist_quantile(hist: list[int], q: float) -> float:
-    """The q-quantile of a 1 s histogram, interpolated inside its bucket (exact to the second)."""
-    total = sum(hist)
-    want, seen = q * total, 0
-    for i, n in enumerate(hist):
-        if n and seen + n >= want:
-            return float(i + (want - seen) / n)
-        seen += n
-    return float(len(hist) - 1)
 
 
 # ----------------------------------------------------------------------------- the query

@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
 from vodflow.analytics.tables import TITLES
-from vodflow.clients import delta_storage_options
 from vodflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,27 +98,10 @@ def changed_rows(current: dict[str, dict[str, Any]], rows: Iterable[dict[str, An
 
 # -- adapter: delta-rs ---------------------------------------------------------------------------------
 
-def _storage(s: Settings) -> dict[str, str] | None:
-    opts = delta_storage_options(s)
-    if opts is not None:
-        # S3 has no atomic rename: writers here are serialised by MERGE retries on conflicts, and
-        # the object store must reject a second put of the same log entry (conditional put)
-        opts = {**opts, "conditional_put": "etag"}
-    return opts
-
-
 def _open(s: Settings, create: bool):
-    from deltalake import DeltaTable
+    from vodflow.analytics.lake_rs import open_table
 
-    from vodflow.analytics.query import arrow_schema
-
-    loc, opts = TITLES.location(s), _storage(s)
-    if DeltaTable.is_deltatable(loc, opts):
-        return DeltaTable(loc, storage_options=opts)
-    if not create:
-        return None
-    return DeltaTable.create(loc, schema=arrow_schema(TITLES), mode="ignore", name=TITLES.name,
-                             description=TITLES.doc, configuration=TITLES.properties(), storage_options=opts)
+    return open_table(TITLES, s, create=create)
 
 
 def read(s: Settings | None = None) -> dict[str, dict[str, Any]]:

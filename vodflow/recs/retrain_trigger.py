@@ -17,7 +17,9 @@ from typing import Any, Mapping
 from vodflow.settings import Settings, get_settings
 
 # operationMetrics keys that count changed rows, per Delta operation
-_CHANGED_KEYS = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted",  # MERGE
+_CHANGED_KEYS = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted",  # MERGE (Spark)
+                 "num_target_rows_inserted", "num_target_rows_updated",                    # MERGE (delta-rs,
+                 "num_target_rows_deleted",                                                #  the stream's gold)
                  "numUpdatedRows", "numDeletedRows")                                      # UPDATE / DELETE
 _WRITE_OPS = {"WRITE", "STREAMING UPDATE", "CREATE TABLE AS SELECT", "REPLACE TABLE AS SELECT",
               "CREATE OR REPLACE TABLE AS SELECT"}
@@ -42,7 +44,7 @@ def changed_rows(commit: Mapping[str, Any]) -> int:
     op = str(commit.get("operation", "")).upper()
     m = commit.get("operationMetrics") or {}
     if op in _WRITE_OPS:
-        return int(m.get("numOutputRows", 0) or 0)
+        return int(m.get("numOutputRows", m.get("num_added_rows", 0)) or 0)
     if op in ("MERGE", "UPDATE", "DELETE"):
         return sum(int(m.get(k, 0) or 0) for k in _CHANGED_KEYS)
     return 0  # OPTIMIZE rewrites the same rows; VACUUM, SET TBLPROPERTIES, CREATE TABLE change none
