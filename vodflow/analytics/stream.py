@@ -98,7 +98,7 @@ class BatchRunner:
         self.s, self.cfg = s, cfg
         self.app_id: str | None = None
         self._last: tuple[int, datetime | None, datetime | None] | None = None  # (batch, max_seen, wm)
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vodflow-batch")
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vodflow-batch")
         self.sessions: dict[str, object] = {}
 
     def session(self, spark, step: str):
@@ -140,8 +140,9 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     """One micro-batch of Kafka records → bronze, quarantine, silver, gold, gold_progress.
 
     Order: read; then bronze (in the background) while the records are parsed; quarantine (background)
-    while silver is deduplicated and appended; then sessions; then the four tables derived from it at
-    the same time; last the progress row, after every other write of the batch committed."""
+    while silver is deduplicated; the silver append (background) while the gold half is collected and
+    sessions merged; then the four tables derived from it at the same time (playback_quality after the
+    silver append); last the progress row, after every other write of the batch committed."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
@@ -152,6 +153,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     def background(step: str, fn, *a):
         other = Txn(runner.session(spark, step), txn.app_id, batch_id)
         running.append(runner.pool.submit(_timed, steps, step, fn, other, s, *a))
+        return running[-1]
 
     def wait_all() -> None:
         try:
@@ -183,15 +185,16 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             stats = new.agg(F.count(F.lit(1)).alias("n"), F.max("server_ts").alias("max_server_ts"),
                             F.min("server_ts").alias("min_server_ts"),
                             F.collect_set("event_date").alias("dates")).first()
-            if stats["n"]:
-                S.write_silver(txn, s, new)
-        wait_all()  # bronze and quarantine committed (and the main session's write settings are free again)
         gold = None
         if stats["n"]:
+            # the silver append runs beside the gold half: only playback_quality (startup percentiles
+            # recomputed from silver) waits for it
+            silver_append = background("silver_append", S.write_silver, new)
             with steps("collect"):
                 gold = G.collect(spark, new, stats["dates"])
             G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,
-                         lambda name, fn, *a: _timed(steps, name, fn, *a))
+                         lambda name, fn, *a: _timed(steps, name, fn, *a), silver_append.result)
+        wait_all()  # bronze, quarantine and silver committed before the progress row
         new_max = max([t for t in (max_seen, c["mx"]) if t is not None], default=None)
         wm_new = _minus(new_max, cfg.lateness)
         done = datetime.now(timezone.utc)

@@ -15,8 +15,8 @@ from vodflow.clients import delta_storage_options
 from vodflow.settings import Settings, get_settings
 
 #: steps in the order a batch runs them (``stream.process_batch``)
-STEP_ORDER = ("read", "bronze", "parse", "quarantine", "silver", "collect", "sessions", "touched", "title_hourly",
-              "title_daily", "user_title", "playback_quality", "progress")
+STEP_ORDER = ("read", "bronze", "parse", "quarantine", "silver", "silver_append", "collect", "sessions", "touched",
+              "title_hourly", "title_daily", "user_title", "playback_quality", "progress")
 
 
 @dataclass(frozen=True)

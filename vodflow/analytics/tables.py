@@ -202,8 +202,9 @@ GOLD_PROGRESS = Table(
      ("max_client_ts", "TIMESTAMP", "largest client_ts accepted so far"),
      ("watermark", "TIMESTAMP", "max_client_ts - VODFLOW_EVENTS_LATENESS: older events are late for the next batch"),
      ("steps", "MAP<STRING, DOUBLE>", "seconds each step of the batch took (read, bronze, parse, quarantine, "
-                                      "silver, sessions, title_hourly, title_daily, user_title, "
-                                      "playback_quality, total)")),
+                                      "silver (dedup), silver_append, collect (gold inputs to the driver), "
+                                      "sessions, touched, title_hourly, title_daily, user_title, "
+                                      "playback_quality, progress, total); steps in the background overlap")),
     doc="One row per stream micro-batch: its watermark (deterministic on replay), what gold now reflects, "
         "freshness, and the time of each step (`vodflow stream`).")
 
