@@ -171,6 +171,33 @@ def run_wrk(url: str, script: str, duration: str, connections: int, threads: int
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(1) if errors else None}
 
 
+def write_results(res: dict) -> None:
+    """The /play keys of bench/results/delivery.json: this checkout's worst fixed-rate round (highest p99)
+    with the /healthz baseline of the same round, the other checkout's likewise, CPU per request."""
+    def rounds(tag: str) -> list[tuple[dict, dict]]:
+        return [(v, res[k.replace("play_at_rate", "healthz_at_rate")]) for k, v in res.items()
+                if k.startswith("play_at_rate") and (("baseline" in k) == (tag == "baseline"))]
+
+    path = ROOT / "bench" / "results" / "delivery.json"
+    d = json.loads(path.read_text()) if path.exists() else {}
+    for tag, prefix in (("this", ""), ("baseline", "baseline_")):
+        rs = rounds(tag)
+        if not rs:
+            continue
+        play, hz = max(rs, key=lambda r: r[0].get("p99_ms") or 0)
+        d[f"{prefix}play_rate"] = play["requests_per_s"]
+        d[f"{prefix}play_p99_ms"] = play.get("p99_ms")
+        d[f"{prefix}healthz_p99_ms"] = hz.get("p99_ms")
+        d[f"{prefix}play_cpu_ms_per_request"] = round(sum(p.get("server_cpu_ms_per_request") or 0 for p, _ in rs)
+                                                      / len(rs), 3)
+    d["play_run"] = {"when": res["when"], "target_rate": next(v for k, v in res.items()
+                                                              if k.startswith("play_at_rate"))["target_rate"],
+                     "load_avg": res["load_avg_before"], "baseline": res.get("baseline"), "workers": res["workers"],
+                     "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                              text=True).stdout.strip()}
+    path.write_text(json.dumps(d, indent=1) + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--titles", type=int, default=50)
@@ -186,6 +213,9 @@ def main() -> int:
                                                     "the two servers in the same run")
     ap.add_argument("--rounds", type=int, default=1, help="fixed-rate passes per server (alternating)")
     ap.add_argument("--no-max", action="store_true", help="skip the flat-out passes")
+    ap.add_argument("--results", action="store_true",
+                    help="write play_rate, play_p99_ms, healthz_p99_ms (this checkout's worst fixed-rate round) "
+                         "and the baseline's into bench/results/delivery.json")
     args = ap.parse_args()
 
     s = get_settings()
@@ -271,6 +301,8 @@ def main() -> int:
     p99s = [v.get("p99_ms") for v in passes]
     res["target"] = {"play_p99_under_10ms_at_rate": all(p is not None and p < 10 for p in p99s)
                      and all(v["requests_per_s"] >= 0.95 * args.rate for v in passes)}
+    if args.results:
+        write_results(res)
     out = ROOT / "bench" / "out" / "playback_api.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
