@@ -18,7 +18,14 @@ import { api, ApiError, currentUser, deviceId, el, getToken, renderAccount, show
 import { attachPreview, loadStoryboard } from './storyboard.js';
 
 const AUDIO_DIR = 'audio';
-const START_BPS = 1000000;   // the ABR's bandwidth estimate before it has measured anything
+const START_BPS = 1000000;   // the ABR's bandwidth estimate before it has measured anything, at most ...
+const START_SHARE = 0.5;     // ... and at most this share of the link the browser reports (navigator.connection)
+
+/** The start estimate: a first segment that takes about half its duration to fetch on the reported link. */
+function startEstimate() {
+  const mbps = navigator.connection && navigator.connection.downlink;   // Mb/s, coarse; absent in some browsers
+  return mbps > 0 ? Math.min(START_BPS, mbps * 1e6 * START_SHARE) : START_BPS;
+}
 const STARTUP_WAIT_MS = 10000; // the page's extras wait this long at most for the first frame
 
 const state = {
@@ -128,12 +135,13 @@ async function playWithShaka(play, meta, analytics, sign) {
   await player.attach(video);
   state.shakaVersion = shaka.Player.version;
   // Tuned by bench/playback_qoe.py (docs/benchmarks-playback.md "Browser QoE"): start on the rung that fits
-  // ~1 Mb/s whatever the browser's Network Information says (on a 20 Mb/s link it picked the top rung,
-  // whose first segment alone took longer than the 1 s startup goal), and keep it until the first frame
+  // 1 Mb/s or half the link the browser reports, the lower (shaka's own use of the Network Information
+  // picked the top rung on a 20 Mb/s link, whose first segment alone took longer than the 1 s startup
+  // goal; a flat 1 Mb/s start was too high on 1.5 Mb/s), and keep it until the first frame
   // plays (with ABR on, shaka switched up after the first segment and waited for the top rung's before
   // starting); then ABR climbs; 30 s buffered ahead absorb a drop.
   const cfg = {
-    abr: { enabled: false, switchInterval: 2, useNetworkInformation: false, defaultBandwidthEstimate: START_BPS },
+    abr: { enabled: false, switchInterval: 2, useNetworkInformation: false, defaultBandwidthEstimate: startEstimate() },
     streaming: { bufferingGoal: 30, retryParameters: { maxAttempts: 2, baseDelay: 500, timeout: 30000 } },
     manifest: { retryParameters: { maxAttempts: 2, baseDelay: 500 } },
   };
