@@ -57,6 +57,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 PASSWORD = "bench-qoe-password-1"
+START = "<start rung>"   # key of the rung a session started on, next to its seconds per rung
 EMAIL = "bench-qoe@bench.vodflow.local"
 
 
@@ -168,15 +169,17 @@ def read_gold(s, session_ids: list[str], wait_s: float) -> tuple[dict, dict]:
     ev = read_delta(SILVER.location(s), s, ["session_id", "type", "rung", "played_s"])
     per_rung: dict = {}
     if ev is not None:
-        ev = ev[ev["session_id"].isin(want) & (ev["type"] == "video_progress")]
-        for r in ev.itertuples(index=False):
+        ev = ev[ev["session_id"].isin(want)]
+        for r in ev[ev["type"] == "video_progress"].itertuples(index=False):
             d = per_rung.setdefault(r.session_id, {})
             d[r.rung] = d.get(r.rung, 0.0) + float(r.played_s or 0)
+        for r in ev[ev["type"] == "startup"].itertuples(index=False):
+            per_rung.setdefault(r.session_id, {})[START] = r.rung
     return sessions, per_rung
 
 
 def summarise(runs: list[dict], sessions: dict, per_rung: dict, rungs: dict) -> dict:
-    startups, stall_ms, played_s, switches, bits, secs = [], 0.0, 0.0, [], 0.0, 0.0
+    startups, stall_ms, played_s, switches, bits, secs, starts = [], 0.0, 0.0, [], 0.0, 0.0, []
     failures = 0
     for r in runs:
         g = sessions.get(r["session_id"])
@@ -189,7 +192,9 @@ def summarise(runs: list[dict], sessions: dict, per_rung: dict, rungs: dict) -> 
         played_s += float(g["played_s"] or 0)
         switches.append(int(g["switches"] or 0))
         for rung, t in per_rung.get(r["session_id"], {}).items():
-            if rung in rungs:
+            if rung == START:
+                starts.append(rungs.get(t))
+            elif rung in rungs:
                 bits += rungs[rung] * t
                 secs += t
     q = statistics.quantiles(startups, n=10) if len(startups) >= 2 else [None] * 9
@@ -199,6 +204,9 @@ def summarise(runs: list[dict], sessions: dict, per_rung: dict, rungs: dict) -> 
             "rebuffer_ratio": round(stall_ms / (stall_ms + 1000 * played_s), 5) if played_s else None,
             "mean_bitrate": round(bits / secs) if secs else None,
             "switches_per_session": round(statistics.mean(switches), 2) if switches else None,
+            # the rung of the startup event: what the first frames were (the progress events name the rung
+            # selected when they are sent, which on a one-segment title is the one ABR switched to after it)
+            "start_bitrate_p50": statistics.median([b for b in starts if b]) if any(starts) else None,
             "browser_startup_p50_s": round(statistics.median([r["browser_startup_ms"] / 1000 for r in runs
                                                                if r["browser_startup_ms"]]), 3)
             if any(r["browser_startup_ms"] for r in runs) else None}
@@ -226,11 +234,12 @@ def plot(res: dict, out: Path) -> None:
 
     sites = list(res["profiles"])
     names = list(res["profiles"][sites[0]])
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig, ax = plt.subplots(1, 4, figsize=(15, 3.6))
     width = 0.8 / len(sites)
     for k, (key, label, scale) in enumerate((("startup_p50_s", "startup p50 (s)", 1),
                                              ("rebuffer_ratio", "rebuffer ratio (%)", 100),
-                                             ("mean_bitrate", "mean bitrate (Mb/s)", 1e-6))):
+                                             ("mean_bitrate", "mean bitrate, progress events (Mb/s)", 1e-6),
+                                             ("start_bitrate_p50", "start rung (Mb/s)", 1e-6))):
         for j, site in enumerate(sites):
             vals = [(res["profiles"][site][n].get(key) or 0) * scale for n in names]
             xs = [i + (j - (len(sites) - 1) / 2) * width for i in range(len(names))]
@@ -239,7 +248,7 @@ def plot(res: dict, out: Path) -> None:
                 ax[k].text(x, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
         ax[k].set_xticks(range(len(names)), names)
         ax[k].set_title(label)
-    ax[2].legend(fontsize=8)
+    ax[3].legend(fontsize=8)
     ax[0].axhline(1.0, color="#c44", lw=0.8, ls="--")
     ax[0].axhline(2.0, color="#c44", lw=0.8, ls=":")
     ax[1].axhline(0.5, color="#c44", lw=0.8, ls="--")
@@ -249,11 +258,47 @@ def plot(res: dict, out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def write_results(res: dict) -> None:
+    """The ``qoe`` keys of bench/results/delivery.json: ``qoe`` for the stack's player, ``qoe_this`` for this
+    checkout's when it was compared."""
+    path = ROOT / "bench" / "results" / "delivery.json"
+    d = json.loads(path.read_text()) if path.exists() else {}
+    keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session",
+            "start_bitrate_p50", "sessions")
+    for name, prof in res["profiles"].items():
+        d["qoe" if name == "stack" else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep} for p, v in prof.items()}
+    d["qoe_run"] = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
+                    "sites": {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
+                    if "this" in res["profiles"] else {"stack": "the stack's API and player"},
+                    "titles": {k: v["id"] for k, v in res["titles"].items()}}
+    path.write_text(json.dumps(d, indent=1) + "\n")
+
+
+def rescore(s, path: Path, args) -> int:
+    """Summarise the sessions of an earlier run again from gold (e.g. after the summary gained a column)."""
+    res = json.loads(path.read_text())
+    ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
+    sessions, per_rung = read_gold(s, ids, args.gold_wait)
+    for name, per in res["runs"].items():
+        for p, runs in per.items():
+            info = res["titles"]["drop" if p == "drop" else "steady"]
+            res["profiles"][name][p] = summarise(runs, sessions, per_rung, info["rungs"])
+    res["targets"] = {name: targets(v) for name, v in res["profiles"].items()}
+    path.write_text(json.dumps(res, indent=2, default=str))
+    print(json.dumps({"profiles": res["profiles"], "targets": res["targets"]}, indent=2))
+    if args.plot:
+        plot(res, Path(args.plot))
+    if args.results:
+        write_results(res)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, default=20, help="sessions per profile")
     ap.add_argument("--profiles", default=",".join(PROFILES), help=f"comma-separated, of {', '.join(PROFILES)}")
-    ap.add_argument("--title", required=True, help="video id of the ready title played in the steady profiles")
+    ap.add_argument("--title", default="", help="video id of the ready title played in the steady profiles "
+                                                "(required unless --rescore)")
     ap.add_argument("--drop-title", default="", help="video id for the drop profile (default --title); a title "
                                                      "longer than --drop-after")
     ap.add_argument("--drop-after", type=float, default=8.0, help="seconds of playback before the drop")
@@ -263,12 +308,18 @@ def main() -> int:
                          "settings) on a free port and alternate the sessions between the two sites: the stack's "
                          "player ('stack') against this checkout's ('this'), same edge, titles and networks")
     ap.add_argument("--port", type=int, default=18796, help="port of --compare-this's API")
+    ap.add_argument("--rescore", default="", help="re-read gold for the sessions of an earlier output JSON and "
+                                                  "summarise them again (no browser)")
     ap.add_argument("--gold-wait", type=float, default=300, help="seconds to wait for the sessions in gold")
     ap.add_argument("--results", action="store_true", help="update the qoe key of bench/results/delivery.json")
     ap.add_argument("--plot", default=str(ROOT / "docs" / "img" / "playback-qoe.png"))
     args = ap.parse_args()
 
     s = get_settings()
+    if args.rescore:
+        return rescore(s, Path(args.rescore), args)
+    if not args.title:
+        raise SystemExit("--title VIDEO_ID is required: a ready title (GET /videos lists them)")
     from playwright.sync_api import sync_playwright
 
     from vodflow.auth.tokens import issue_access_token
@@ -335,16 +386,7 @@ def main() -> int:
     if args.plot:
         plot(res, Path(args.plot))
     if args.results:
-        path = ROOT / "bench" / "results" / "delivery.json"
-        d = json.loads(path.read_text()) if path.exists() else {}
-        keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session", "sessions")
-        for name, prof in res["profiles"].items():
-            d["qoe" if name == "stack" else f"qoe_{name}"] = {p: {k: v[k] for k in keep} for p, v in prof.items()}
-        d["qoe_run"] = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
-                        "sites": {"stack": "the stack's API and player (main)",
-                                  "this": "this checkout's API and player"} if args.compare_this else None,
-                        "titles": {k: v["id"] for k, v in titles.items()}}
-        path.write_text(json.dumps(d, indent=1) + "\n")
+        write_results(res)
     return 0
 
 
