@@ -30,8 +30,10 @@ there, as any QoE dashboard would:
   rung's ``bandwidth`` in the catalog -> the session's mean bitrate.
 
 Per profile: startup p50/p90, rebuffer ratio (stall time / (stall time + played time), over all of
-the profile's sessions), mean bitrate, switches per session, failures (a session that failed in the
-browser or never reached gold). The player's own view (``startupMs`` on ``window.vodflowPlayer``) is
+the profile's sessions), mean bitrate, the start rung (the ``startup`` event's rung; see
+docs/benchmarks-playback.md for why both), switches per session, failures (a session that failed in the
+browser or never reached gold). ``--compare-this`` also starts this checkout's API (pages and player
+bundle) and alternates the sessions between the stack's player and this one, in the same run. The player's own view (``startupMs`` on ``window.vodflowPlayer``) is
 kept next to gold's as a check. Writes ``bench/out/playback_qoe.json``, the ``qoe`` key of
 ``bench/results/delivery.json`` (``--results``) and a plot (``--plot``).
 """
