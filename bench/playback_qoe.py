@@ -280,12 +280,21 @@ def rescore(s, path: Path, args) -> int:
     """Summarise the sessions of an earlier run again from gold (e.g. after the summary gained a column)."""
     res = json.loads(path.read_text())
     ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
-    sessions, per_rung = read_gold(s, ids, args.gold_wait)
+    score(res, *read_gold(s, ids, args.gold_wait))
+    return finish(res, path, args)
+
+
+def score(res: dict, sessions: dict, per_rung: dict) -> None:
+    """Each site's and profile's summary from gold, and the targets."""
     for name, per in res["runs"].items():
         for p, runs in per.items():
             info = res["titles"]["drop" if p == "drop" else "steady"]
-            res["profiles"][name][p] = summarise(runs, sessions, per_rung, info["rungs"])
+            res["profiles"].setdefault(name, {})[p] = summarise(runs, sessions, per_rung, info["rungs"])
     res["targets"] = {name: targets(v) for name, v in res["profiles"].items()}
+
+
+def finish(res: dict, path: Path, args) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2, default=str))
     print(json.dumps({"profiles": res["profiles"], "targets": res["targets"]}, indent=2))
     if args.plot:
@@ -373,23 +382,9 @@ def main() -> int:
     res["browser_s"] = round(time.monotonic() - t0, 1)
     ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
     print(f"waiting for {len(ids)} sessions in gold ...", flush=True)
-    sessions, per_rung = read_gold(s, ids, args.gold_wait)
-    for name in sites:
-        for p in profiles:
-            info = titles["drop" if p == "drop" else "steady"]
-            res["profiles"].setdefault(name, {})[p] = summarise(res["runs"][name][p], sessions, per_rung,
-                                                                 info["rungs"])
+    score(res, *read_gold(s, ids, args.gold_wait))
     res["load_avg_after"] = os.getloadavg()
-    res["targets"] = {name: targets(v) for name, v in res["profiles"].items()}
-    out = ROOT / "bench" / "out" / "playback_qoe.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, default=str))
-    print(json.dumps({"profiles": res["profiles"], "targets": res["targets"]}, indent=2))
-    if args.plot:
-        plot(res, Path(args.plot))
-    if args.results:
-        write_results(res)
-    return 0
+    return finish(res, ROOT / "bench" / "out" / "playback_qoe.json", args)
 
 
 if __name__ == "__main__":
