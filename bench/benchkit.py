@@ -19,13 +19,16 @@ def wrk(url: str, script: str, duration: str, connections: int, threads: int) ->
                            str(script), url], capture_output=True, text=True, check=True).stdout
 
 
-def start_api(port: int, workers: int, env: dict[str, str], extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    """``uvicorn vodflow.api.app:app`` on 127.0.0.1:``port``, returned once /healthz answers 200."""
+def start_api(port: int, workers: int, env: dict[str, str], extra: tuple[str, ...] = (),
+              cwd: str | None = None, python: str = sys.executable) -> subprocess.Popen:
+    """``uvicorn vodflow.api.app:app`` on 127.0.0.1:``port``, returned once /healthz answers 200.
+    ``cwd`` and ``python``: the checkout and interpreter whose code it runs (a baseline from another
+    checkout: ``python -m`` imports ``vodflow`` from ``cwd`` first)."""
     import httpx
 
-    p = subprocess.Popen([sys.executable, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
+    p = subprocess.Popen([python, "-m", "uvicorn", "vodflow.api.app:app", "--host", "127.0.0.1",
                           "--port", str(port), "--workers", str(workers), "--log-level", "warning", *extra],
-                         env=env, start_new_session=True)
+                         env=env, start_new_session=True, cwd=cwd)
     for _ in range(240):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

@@ -147,6 +147,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EDGE_PREWARM_SEGMENTS", "3",
          "Media segments per rung the edge_policy DAG prewarms for each popular title (plus playlists and init "
          "segments)."),
+    Spec("VODFLOW_EDGE_PREWARM_ON_PUBLISH", "1",
+         "Prewarm the edge with a title's playlists, init segments and first segments when its ingest publishes "
+         "it (1/0), so a new release's first viewers hit a warm edge."),
     # -- accounts, tokens and /play (docs/playback.md "Accounts, tokens and /play") -------
     Spec("VODFLOW_JWT_SECRET", "",
          "HS256 key of access and license tokens (empty: a random key generated once into "

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from vodflow.accounts import UserRecord, UserStore
@@ -38,6 +39,12 @@ bearer_scheme = OAuth2PasswordBearer(
     tokenUrl="/auth/login", auto_error=False, scheme_name="access token",
     description="An access token from POST /auth/login (the docs' Authorize button logs in with email "
                 "as username).")
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None (as :data:`bearer_scheme`)."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def unauthorized(detail: str, error: str | None = "invalid_token") -> HTTPException:
@@ -125,6 +132,12 @@ class Auth:
         if c.is_service:
             return Principal(c, None)
         return self._principal(c, self.store.get(c.user_id))
+
+    async def user_of_request(self, request: Request) -> UserRecord:
+        """:attr:`current_user` without FastAPI's dependency machinery, for the hottest handlers (``/play``):
+        the same token checks and answers, the bearer token read as ``OAuth2PasswordBearer`` reads it.
+        Solving a ``Depends``/``Header`` chain was ~20 % of ``/play``'s CPU per request."""
+        return self.user_of(await self.authenticate_async(bearer_token(request)))
 
     async def authenticate_async(self, token: str | None) -> Principal:
         """:meth:`authenticate` without blocking the event loop (see the module docstring)."""

@@ -347,7 +347,27 @@ def go_live(req: dict, result: dict, s: Settings | None = None, log: Log = print
     removed = unpublish(req["video_id"], keep=req["publish_id"], settings=s)
     shutil.rmtree(s.home / "work" / req["video_id"] / req["publish_id"], ignore_errors=True)
     log(f"{req['video_id']} is ready ({len(result['renditions'])} renditions); removed {removed} old objects")
+    prewarm_on_publish(rec, s, log)
     return rec.to_dict()
+
+
+def prewarm_on_publish(rec, s: Settings, log: Log = print):
+    """A new release's first viewers hit a warm edge: prewarm the published title through the signed edge
+    path (vodflow.cdn.prewarm: playlists, init segments, the first segments of every rung) unless
+    ``VODFLOW_EDGE_PREWARM_ON_PUBLISH`` is off. Best effort: an edge that is down or refuses costs the
+    release nothing but the warm start (logged); the title is live either way. Returns the result or None."""
+    from vodflow.cdn.prewarm import prewarm_title
+
+    if s["VODFLOW_EDGE_PREWARM_ON_PUBLISH"].strip().lower() in ("0", "false", "no", "off", ""):
+        return None
+    try:
+        r = prewarm_title(s, rec.id, rec.hls_master_key, rec.dash_mpd_key)
+    except Exception as e:  # noqa: BLE001 - e.g. no CDN signing key here: the title is live regardless
+        log(f"{rec.id}: edge not prewarmed on publish ({type(e).__name__}: {e}); its first viewers fill it")
+        return None
+    log(f"{rec.id}: edge prewarmed on publish: {r.misses} objects filled, {r.hits} already cached"
+        + (f"; {len(r.errors)} failed (first: {r.errors[0]})" if r.errors else ""))
+    return r
 
 
 def fail(req: dict | None, reason: str, s: Settings | None = None, log: Log = print) -> None:

@@ -18,6 +18,15 @@ import { api, ApiError, currentUser, deviceId, el, getToken, renderAccount, show
 import { attachPreview, loadStoryboard } from './storyboard.js';
 
 const AUDIO_DIR = 'audio';
+const START_BPS = 1000000;   // the ABR's bandwidth estimate before it has measured anything, at most ...
+const START_SHARE = 0.5;     // ... and at most this share of the link the browser reports (navigator.connection)
+
+/** The start estimate: a first segment that takes about half its duration to fetch on the reported link. */
+function startEstimate() {
+  const mbps = navigator.connection && navigator.connection.downlink;   // Mb/s, coarse; absent in some browsers
+  return mbps > 0 ? Math.min(START_BPS, mbps * 1e6 * START_SHARE) : START_BPS;
+}
+const STARTUP_WAIT_MS = 10000; // the page's extras wait this long at most for the first frame
 
 const state = {
   state: 'init', engine: null, errors: [], rungsFetched: [], segmentsFetched: 0, licenseRequests: [],
@@ -125,9 +134,15 @@ async function playWithShaka(play, meta, analytics, sign) {
   const player = new shaka.Player();
   await player.attach(video);
   state.shakaVersion = shaka.Player.version;
+  // Tuned by bench/playback_qoe.py (docs/benchmarks-playback.md "Browser QoE"): start on the rung that fits
+  // 1 Mb/s or half the link the browser reports, the lower (shaka's own use of the Network Information
+  // picked the top rung on a 20 Mb/s link, whose first segment alone took longer than the 1 s startup
+  // goal; a flat 1 Mb/s start was too high on 1.5 Mb/s), and keep it until the first frame
+  // plays (with ABR on, shaka switched up after the first segment and waited for the top rung's before
+  // starting); then ABR climbs; 30 s buffered ahead absorb a drop.
   const cfg = {
-    abr: { enabled: true, switchInterval: 2 },
-    streaming: { retryParameters: { maxAttempts: 2, baseDelay: 500, timeout: 30000 } },
+    abr: { enabled: false, switchInterval: 2, useNetworkInformation: false, defaultBandwidthEstimate: startEstimate() },
+    streaming: { bufferingGoal: 30, retryParameters: { maxAttempts: 2, baseDelay: 500, timeout: 30000 } },
     manifest: { retryParameters: { maxAttempts: 2, baseDelay: 500 } },
   };
   if (play.drm) {
@@ -163,6 +178,7 @@ async function playWithShaka(play, meta, analytics, sign) {
   const syncRung = () => setRung(rungOfTrack(player.getVariantTracks().find((t) => t.active)), analytics);
   player.addEventListener('variantchanged', syncRung);
   player.addEventListener('adaptation', syncRung);
+  video.addEventListener('playing', () => player.configure('abr.enabled', true), { once: true });
   player.addEventListener('error', (ev) => {
     const d = describeShakaError(ev.detail, play);
     fail(d.kind, d.message, ev.detail.code);
@@ -240,6 +256,16 @@ function wireControls() {
     const me = video.error;
     if (!me || state.engine === 'shaka') return; // shaka reports media errors itself (VIDEO_ERROR)
     fail(me.code === 3 ? 'decryption' : 'media', `Media error ${me.code}: ${me.message || 'the video could not be decoded'}.`, me.code);
+  });
+}
+
+/** Resolves on the first 'playing' (or an error, or after ``ms``). */
+function firstFrame(ms) {
+  return new Promise((resolve) => {
+    if (state.errors.length || (video.currentTime > 0 && !video.paused)) { resolve(); return; }
+    video.addEventListener('playing', resolve, { once: true });
+    video.addEventListener('error', resolve, { once: true });
+    setTimeout(resolve, ms);
   });
 }
 
@@ -334,6 +360,9 @@ async function main() {
     return;
   }
   if (!state.errors.length) autoplay();
+  // scrub previews and recommendations after the first frame: on a slow link they would share it with
+  // the first segments (bench/playback_qoe.py)
+  await firstFrame(STARTUP_WAIT_MS);
 
   const vtt = meta.thumbnails?.storyboard_vtt;
   if (vtt) {
