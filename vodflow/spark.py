@@ -116,3 +116,68 @@ def _ensure_java(s: Settings) -> None:
     from vodflow.java import find_java  # local import: keeps this module light
 
     find_java(s)  # raises a clear error naming the fix
+
+
+# ----------------------------------------------------------------------------- native BLAS (Spark ALS)
+#: the shared libraries netlib (dev.ludovic.netlib, Spark's BLAS/LAPACK) dlopens for its JNI path;
+#: Debian's libopenblas0-pthread + liblapack3 provide both (scripts/system-deps.sh installs them)
+NATIVE_BLAS_LIBS = ("libblas.so.3", "liblapack.so.3")
+
+_PROBE = """
+import ctypes, json, os, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        found[name] = None
+        continue
+    stem = name.split(".so")[0]
+    with open("/proc/self/maps") as fh:
+        paths = {l.split()[-1] for l in fh if len(l.split()) >= 6 and os.path.basename(l.split()[-1]).startswith(stem)}
+    found[name] = sorted(paths)[0] if paths else name
+print(json.dumps(found))
+"""
+
+
+def native_blas_libraries() -> dict[str, str | None]:
+    """Each of :data:`NATIVE_BLAS_LIBS` -> the file it loads from, or None when it cannot be loaded.
+
+    The libraries are opened in a short child process (as the JVM's JNI loader would, by soname), so
+    this process never maps OpenBLAS or starts its threads.  Spark ALS uses the native path only if
+    both load; :func:`jvm_blas` asks a running JVM which implementation it actually picked.
+    """
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE, *NATIVE_BLAS_LIBS], capture_output=True, text=True,
+                             timeout=30, env=env, check=True).stdout
+        return json.loads(out)
+    except (subprocess.SubprocessError, ValueError):
+        return {name: None for name in NATIVE_BLAS_LIBS}
+
+
+def native_blas_available() -> bool:
+    """True when both libraries netlib needs for Spark's native BLAS/LAPACK path load."""
+    return all(native_blas_libraries().values())
+
+
+def jvm_blas(spark: "SparkSession") -> dict[str, str]:
+    """The BLAS and LAPACK implementations netlib picked in ``spark``'s JVM (class names).
+
+    ``dev.ludovic.netlib.blas.JNIBLAS`` / ``...lapack.JNILAPACK`` are the native (system OpenBLAS)
+    path; ``VectorBLAS`` / ``Java...`` are the pure-Java fallbacks.
+    """
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - py4j gateway, the only way to ask the JVM
+    netlib = jvm.dev.ludovic.netlib
+    return {"blas": netlib.blas.BLAS.getInstance().getClass().getName(),
+            "lapack": netlib.lapack.LAPACK.getInstance().getClass().getName()}
+
+
+def jvm_native_blas(spark: "SparkSession") -> bool:
+    """True when ``spark``'s JVM runs ALS on the native BLAS and LAPACK (JNI), not on Java fallbacks."""
+    impl = jvm_blas(spark)
+    return impl["blas"].endswith("JNIBLAS") and impl["lapack"].endswith("JNILAPACK")
