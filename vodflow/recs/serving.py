@@ -54,7 +54,7 @@ class RecsService:
         from vodflow.recs.response_cache import make_cache
 
         self.s = settings
-        self.model_name = model_name or MODEL_NAME
+        self.model_name = model_name or settings["VODFLOW_RECS_MODEL"] or MODEL_NAME
         self.catalog_ttl = catalog_ttl
         self.popularity_ttl = popularity_ttl
         self.catalog_url = catalog_url or settings.catalog_db_url

