@@ -17,7 +17,7 @@ Peak memory: resident set size sampled every 50 ms during each fit, of this Pyth
 (``implicit``) and of the Spark JVM (its child process).  The JVM's figure is its whole footprint at
 the time (heap it grew for earlier sizes included): the JVM rarely gives heap back.
 
-``--profile`` first fits the smallest size with a few ALS job settings (blocks, checkpoint interval,
+``--profile SIZE`` first fits SIZE interactions with a few ALS job settings (blocks, checkpoint interval,
 intermediate storage level) and reports each fit time.
 
 Results merge into ``bench/results/recs.json`` (``fit_seconds`` per model and size, ``fit_ratio_small``
@@ -42,6 +42,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchkit import commit, merge_results  # noqa: E402
 
 from vodflow.recs import als  # noqa: E402
 from vodflow.recs.baselines import fit_implicit_als  # noqa: E402
@@ -215,28 +217,6 @@ def movielens_fits(spark, data: Path) -> dict:
             "fit_ratio": round(sp / lib, 3), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def merge_results(path: Path, update: dict) -> dict:
-    """``update`` over the existing results file (its other keys kept; dict keys merged one level deep)."""
-    old = json.loads(path.read_text()) if path.exists() else {}
-    for key, val in update.items():
-        if isinstance(val, dict) and isinstance(old.get(key), dict):
-            old[key] = {**old[key], **val}
-        else:
-            old[key] = val
-    path.write_text(json.dumps(old, indent=2, default=str) + "\n")
-    return old
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare-max", type=parse_size, default=parse_size("1M"),
                     help="also time Spark's recommendForAllUsers path up to this size (default 1M)")
-    ap.add_argument("--profile", action="store_true", help="first compare ALS job settings on the smallest size")
+    ap.add_argument("--profile", type=parse_size, default=0, metavar="SIZE",
+                    help="first compare ALS job settings on SIZE synthetic interactions (e.g. 200K)")
     ap.add_argument("--results", default=str(RESULTS), help="results file to merge into")
     ap.add_argument("--movielens", default=str(REPO.parent / "shared" / "data" / "movielens" / "ml-latest-small"),
                     help="ml-latest-small directory, for the small-data fit ratio (skipped when absent)")
@@ -260,18 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     native = jvm_native_blas(spark)
     print(f"Spark {spark.version} {spark.sparkContext.master}; netlib BLAS {blas['blas']}, LAPACK {blas['lapack']} "
           f"(native_blas={native}); load average {os.getloadavg()}", flush=True)
-    prof = None
-    if a.profile:
-        df = synthetic_interactions(sizes[0], a.seed)
-        sdf = als.to_spark_ratings(spark, df, df[COL_VALUE].to_numpy())
-        prof = profile(spark, sdf, SPARK_IMPLICIT_PARAMS)
-        sdf.unpersist()
-        del df, sdf
     # a warm-up fit, so JIT and class loading are not billed to the first timed model
     warm = synthetic_interactions(20_000, a.seed + 1)
     wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
     als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
     wdf.unpersist()
+    prof = None
+    if a.profile:
+        df = synthetic_interactions(a.profile, a.seed)
+        sdf = als.to_spark_ratings(spark, df, df[COL_VALUE].to_numpy())
+        prof = profile(spark, sdf, SPARK_IMPLICIT_PARAMS)
+        sdf.unpersist()
+        del df, sdf
     rows = {}
     if Path(a.movielens).exists():
         rows["ml-latest-small"] = movielens_fits(spark, Path(a.movielens))
@@ -328,8 +309,8 @@ def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
         "native_blas": native,
         "scale": {"rows": rows, "blas": blas, "profile": prof, "spark": spark.version,
                   "master": spark.sparkContext.master, "command": command,
-                  "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit(),
+                  "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit(),
     }
     if "20m" in rows:
         update["fit_ratio_20m"] = rows["20m"]["fit_ratio"]

@@ -39,9 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchkit import start_api, stop  # noqa: E402
+from benchkit import commit, merge_results, start_api, stop  # noqa: E402
 from playback_api import lua_str, run_wrk  # noqa: E402
-from recs_scale import merge_results  # noqa: E402
 
 from vodflow.settings import get_settings, load  # noqa: E402
 
@@ -99,24 +98,6 @@ def setup_catalog(s, video_ids) -> None:
         raise SystemExit(f"catalog setup: {len(ready)} ready titles, expected {len(rows)}")
 
 
-def publish(s, model_name: str, fm, tmp: Path) -> str:
-    """What the DAG's publish task leaves behind: run artifact, version, champion alias, serving tag."""
-    from vodflow.recs import registry
-
-    c = registry.client(s)
-    exp = registry._experiment_id(c, "vodflow-bench")  # noqa: SLF001 - the registry's own get-or-create
-    path = fm.save(tmp / "factors.npz")
-    run = c.create_run(exp)
-    c.log_artifact(run.info.run_id, str(path), "serving")
-    c.set_terminated(run.info.run_id)
-    c.create_registered_model(model_name)
-    mv = c.create_model_version(model_name, f"runs:/{run.info.run_id}/serving", run_id=run.info.run_id)
-    c.set_registered_model_alias(model_name, registry.CHAMPION, mv.version)
-    registry.set_serving_bundle(c, model_name, {"run_id": run.info.run_id, "artifact_path": "serving/factors.npz",
-                                                "model_version": str(mv.version), "table_version": 0})
-    return str(mv.version)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--interactions", type=int, default=1_000_000, help="synthetic interactions of the model")
@@ -155,7 +136,7 @@ def main() -> int:
         admin = get_user_store(s.catalog_db_url).create(f"bench-{uuid.uuid4().hex[:8]}@bench.vodflow.local",
                                                         uuid.uuid4().hex, country="US", role="admin")
         token = issue_access_token(s, admin, ttl_s=3600)
-        publish(s, model_name, fm, Path(tmp))
+        registry.serve_factor_file(registry.client(s), model_name, fm.save(Path(tmp) / "factors.npz"), "vodflow-bench")
         try:
             from vodflow.clients import s3_env
 
@@ -205,13 +186,11 @@ def main() -> int:
     if bad or "cold" not in res:
         print(f"error: non-2xx answers {bad}: the numbers above are not valid", file=sys.stderr)
         return 1
-    from recs_scale import _commit
-
     merge_results(Path(a.results), {
         "serve_p99_ms_cold": res["cold"].get("p99_ms"), "serve_p99_ms_warm": res["warm"].get("p99_ms"),
         "serve_rate": res["cold"]["requests_per_s"],
-        "serve": {**res, "command": "bench/recs_serve.py " + " ".join(sys.argv[1:]), "commit": _commit()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()})
+        "serve": {**res, "command": "bench/recs_serve.py " + " ".join(sys.argv[1:]), "commit": commit()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()})
     print(f"wrote {out} and {a.results}")
     return 0
 

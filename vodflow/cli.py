@@ -190,11 +190,12 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
     """Run a job with spark-submit, adding the Delta/Kafka jars and Delta settings. Extra args go to the job."""
     import os
 
-    from vodflow.spark import spark_submit_argv
+    from vodflow.spark import jvm_blas_env, spark_submit_argv
 
     argv = spark_submit_argv(str(job), list(ctx.args), master=master)
     console.print("[dim]" + " ".join(argv[:3]) + " ... " + " ".join(argv[-1 - len(ctx.args):]) + "[/]")
-    os.execvp(argv[0], argv)
+    with jvm_blas_env():  # exec: the JVM keeps this environment
+        os.execvp(argv[0], argv)
 
 
 register_api_commands(app)

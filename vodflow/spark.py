@@ -9,6 +9,7 @@ win; in-process (tests, Airflow tasks) the ``VODFLOW_SPARK_*`` settings apply.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,7 +104,8 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
     conf.update(extra_conf or {})
     for k, v in conf.items():
         b = b.config(k, v)
-    spark = b.getOrCreate()
+    with jvm_blas_env():
+        spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
@@ -119,6 +121,29 @@ def _ensure_java(s: Settings) -> None:
 
 
 # ----------------------------------------------------------------------------- native BLAS (Spark ALS)
+#: OpenBLAS threads per call inside Spark's JVM. Spark's tasks are the parallelism and ALS's BLAS calls
+#: are tiny (rank-sized dspr / dppsv); OpenBLAS's own threads would compete with the task threads for
+#: the same cores (Spark's MLlib guide, "Dependencies", recommends one thread per call for native BLAS).
+JVM_BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def jvm_blas_env():
+    """Around the launch of a JVM (SparkSession, spark-submit): :data:`JVM_BLAS_THREADS` in the environment
+    it inherits, unless the caller set them; this process's environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in JVM_BLAS_THREADS}
+    for k, v in JVM_BLAS_THREADS.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 #: the shared libraries netlib (dev.ludovic.netlib, Spark's BLAS/LAPACK) dlopens for its JNI path;
 #: Debian's libopenblas0-pthread + liblapack3 provide both (scripts/system-deps.sh installs them)
 NATIVE_BLAS_LIBS = ("libblas.so.3", "liblapack.so.3")

@@ -130,3 +130,17 @@ def test_metrics_agree_with_spark_ranking_metrics(recs_spark):
     assert ours["Precision@k"] == pytest.approx(rm.precisionAt(k))
     assert ours["Recall@k"] == pytest.approx(rm.recallAt(k))
     assert ours["MAP"] == pytest.approx(rm.meanAveragePrecision)  # over the top-k list, / |relevant|
+
+
+def test_native_blas_status_agrees_with_the_jvm(recs_spark):
+    """`vodflow status`'s native_blas (the libraries load) is what Spark's JVM actually picked."""
+    from pathlib import Path
+
+    from vodflow.spark import NATIVE_BLAS_LIBS, jvm_blas, jvm_native_blas, native_blas_libraries
+
+    libs = native_blas_libraries()
+    assert set(libs) == set(NATIVE_BLAS_LIBS)
+    assert all(v is None or Path(v).exists() for v in libs.values()), libs
+    impl = jvm_blas(recs_spark)
+    assert impl["blas"].startswith("dev.ludovic.netlib.blas.") and impl["lapack"].startswith("dev.ludovic.netlib.")
+    assert jvm_native_blas(recs_spark) == all(libs.values()), (libs, impl)
