@@ -106,11 +106,17 @@ def main() -> int:
     ap.add_argument("--duration", default="30s")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn workers of the private API server")
     ap.add_argument("--warm-users", type=int, default=200)
-    ap.add_argument("--port", type=int, default=18767)
+    ap.add_argument("--port", type=int, default=0, help="port of the private API server (default: a free one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "recs.json"))
     a = ap.parse_args()
     seconds = float(a.duration.rstrip("s"))
+    if not a.port:
+        import socket
+
+        with socket.socket() as so:  # a free port now; another process could take it before uvicorn binds
+            so.bind(("127.0.0.1", 0))
+            a.port = so.getsockname()[1]
     base = get_settings()
     model_name = f"bench-recs-serve-{uuid.uuid4().hex[:8]}"
     server = None
@@ -151,11 +157,27 @@ def main() -> int:
 
             warm = ids[: a.warm_users]
             # warm-up on the warm set: loads the bundle and catalog in every worker, fills the cache
-            run_wrk(url, script(warm, None), "5s", 4, 1)
+            import httpx
+
+            # the first requests of each worker download the bundle and read the catalog: not timed
+            t0 = time.perf_counter()
+            with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=300) as hc:
+                for u in warm[: 4 * a.workers]:
+                    r = hc.get(f"{url}/users/{u}/recommendations")
+                    if r.status_code != 200:
+                        raise SystemExit(f"GET /users/{u}/recommendations -> {r.status_code} {r.text[:300]}")
+            print(f"first requests answered in {time.perf_counter() - t0:.1f} s", flush=True)
+            first = run_wrk(url, script(warm, None), "5s", 4, 1)
+            if first["non_2xx"] or not first["requests"]:
+                r = httpx.get(f"{url}/users/{warm[0]}/recommendations", headers={"Authorization": f"Bearer {token}"},
+                              timeout=60)
+                raise SystemExit(f"warm-up failed ({first}): GET /users/{warm[0]}/recommendations -> "
+                                 f"{r.status_code} {r.text[:300]}")
             delay_ms = 1000.0 * a.connections / a.rate
             probe = run_wrk(url, script(warm, delay_ms), "5s", a.connections, 1)
             latency_ms = max(0.0, 1000.0 * a.connections / probe["requests_per_s"] - delay_ms)
-            delay_ms = max(0.0, 1000.0 * a.connections / a.rate - latency_ms)
+            # never below half the nominal think time: a probe during a load spike must not turn the pass flat out
+            delay_ms = max(500.0 * a.connections / a.rate, 1000.0 * a.connections / a.rate - latency_ms)
             res = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_before": os.getloadavg(),
                    "workers": a.workers, "users": users, "titles": titles, "rank": fm.rank,
                    "interactions": a.interactions, "model_fit_s": round(fit_s, 2), "duration": a.duration,
