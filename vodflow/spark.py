@@ -185,11 +185,6 @@ def native_blas_libraries() -> dict[str, str | None]:
         return {name: None for name in NATIVE_BLAS_LIBS}
 
 
-def native_blas_available() -> bool:
-    """True when both libraries netlib needs for Spark's native BLAS/LAPACK path load."""
-    return all(native_blas_libraries().values())
-
-
 def jvm_blas(spark: "SparkSession") -> dict[str, str]:
     """The BLAS and LAPACK implementations netlib picked in ``spark``'s JVM (class names).
 
