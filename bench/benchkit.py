@@ -1,4 +1,5 @@
-"""Pieces the benchmarks share: run wrk, start and stop an API server in its own process group."""
+"""Pieces the benchmarks share: run wrk, start and stop an API server in its own process group, the
+commit being measured, and merging a run's keys into a shared results file."""
 
 from __future__ import annotations
 
@@ -49,3 +50,33 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def commit() -> str:
+    """The checked-out commit of this repository ("unknown" outside git)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def merge_results(path, update: dict) -> dict:
+    """Write ``update`` over the JSON results file at ``path``, keeping its other keys (a dict value is
+    merged one level deep), so benchmarks that share a file (bench/results/recs.json) keep each other's."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    old = json.loads(p.read_text()) if p.exists() else {}
+    for key, val in update.items():
+        if isinstance(val, dict) and isinstance(old.get(key), dict):
+            old[key] = {**old[key], **val}
+        else:
+            old[key] = val
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(old, indent=2, default=str) + "\n")
+    return old

@@ -53,6 +53,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import commit, merge_results  # noqa: E402
+
 from vodflow.recs import als  # noqa: E402
 from vodflow.recs.baselines import (ImplicitLibParams, fit_implicit_als, fit_implicit_bpr,  # noqa: E402
                                     popularity_model)
@@ -179,16 +181,6 @@ def champion(time_rows: dict, min_improvement: float = TRAINING.min_improvement)
     return out
 
 
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _jobs(spark, split, kind, sp_params, lib_params, ease_l2, with_explicit):
     values = rating_value(split.train.rating.to_numpy(), kind)
     jobs = [
@@ -296,15 +288,15 @@ def main(argv: list[str] | None = None) -> int:
                                          **info["time_split"]},
                           "random_split": {"ratio": 0.75, "stratify": "item", "seed": 42, **info["random_split"]}},
                "ease_l2": a.ease_l2, "k": K, "command": f"bench/{command}",
-               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()}
+               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()}
     print("champion:", json.dumps(results["champion"]))
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "spark": spark.version,
                "master": spark.sparkContext.master}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({**results, "machine": machine, "rows": rows, "tuning": tuning}, indent=2,
                                       default=str))
-    Path(a.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.results).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    # merged: bench/recs_scale.py and bench/recs_serve.py keep their keys in the same file
+    merge_results(a.results, results)
     if a.md_out:
         Path(a.md_out).write_text("\n".join(tables))
     print(f"wrote {a.out} and {a.results}")

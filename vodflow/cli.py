@@ -92,9 +92,23 @@ def _print_status(statuses) -> None:
     console.print(t)
 
 
+def _print_native_blas() -> None:
+    """One line: can Spark ALS use the system BLAS/LAPACK (netlib's JNI path)? (Not a health failure.)"""
+    from vodflow.spark import native_blas_libraries
+
+    libs = native_blas_libraries()
+    if all(libs.values()):
+        console.print(f"native_blas: [green]true[/] (Spark ALS: {', '.join(f'{k} -> {v}' for k, v in libs.items())})")
+    else:
+        missing = ", ".join(k for k, v in libs.items() if v is None)
+        console.print(f"native_blas: [yellow]false[/] ({missing} not found: Spark ALS runs on the Java fallback; "
+                      "install Debian's libopenblas0-pthread liblapack3, see scripts/system-deps.sh)")
+
+
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Show each service, its URL, pid, memory and health. Exit code 1 if any is down or unhealthy."""
+    """Show each service, its URL, pid, memory and health, and whether Spark ALS can use native BLAS
+    (native_blas). Exit code 1 if any service is down or unhealthy."""
     from vodflow.stack import manager
 
     sts = manager.status(get_settings())
@@ -102,6 +116,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         console.print_json(json.dumps([st.__dict__ for st in sts]))
     else:
         _print_status(sts)
+        _print_native_blas()
     if not all(st.running and st.healthy for st in sts):
         raise typer.Exit(1)
 
@@ -175,11 +190,12 @@ def submit(ctx: typer.Context, job: Path = typer.Argument(..., help="Job script,
     """Run a job with spark-submit, adding the Delta/Kafka jars and Delta settings. Extra args go to the job."""
     import os
 
-    from vodflow.spark import spark_submit_argv
+    from vodflow.spark import jvm_blas_env, spark_submit_argv
 
     argv = spark_submit_argv(str(job), list(ctx.args), master=master)
     console.print("[dim]" + " ".join(argv[:3]) + " ... " + " ".join(argv[-1 - len(ctx.args):]) + "[/]")
-    os.execvp(argv[0], argv)
+    with jvm_blas_env():  # exec: the JVM keeps this environment
+        os.execvp(argv[0], argv)
 
 
 register_api_commands(app)

@@ -82,6 +82,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_RECS_RETRAIN_MIN_CHANGES", "1000",
          "analytics_maintenance announces gold/user_title to recs_training (asset event) once this many "
          "rows changed since the last announcement; 0 announces every change."),
+    Spec("VODFLOW_RECS_MODEL", "",
+         "Registered MLflow model whose champion the recommendations API serves (empty: vodflow-recs, "
+         "the recs_training DAG's default model_name)."),
     Spec("VODFLOW_REDIS_URL", "",
          "Redis for the recommendations API's response cache, shared by all API replicas "
          "(e.g. redis://cache:6379/0); empty: an in-process TTL+LRU cache per API process."),

@@ -9,6 +9,7 @@ win; in-process (tests, Airflow tasks) the ``VODFLOW_SPARK_*`` settings apply.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,7 +104,8 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
     conf.update(extra_conf or {})
     for k, v in conf.items():
         b = b.config(k, v)
-    spark = b.getOrCreate()
+    with jvm_blas_env():
+        spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
@@ -116,3 +118,86 @@ def _ensure_java(s: Settings) -> None:
     from vodflow.java import find_java  # local import: keeps this module light
 
     find_java(s)  # raises a clear error naming the fix
+
+
+# ----------------------------------------------------------------------------- native BLAS (Spark ALS)
+#: OpenBLAS threads per call inside Spark's JVM. Spark's tasks are the parallelism and ALS's BLAS calls
+#: are tiny (rank-sized dspr / dppsv); OpenBLAS's own threads would compete with the task threads for
+#: the same cores (Spark's MLlib guide, "Dependencies", recommends one thread per call for native BLAS).
+JVM_BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextmanager
+def jvm_blas_env():
+    """Around the launch of a JVM (SparkSession, spark-submit): :data:`JVM_BLAS_THREADS` in the environment
+    it inherits, unless the caller set them; this process's environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in JVM_BLAS_THREADS}
+    for k, v in JVM_BLAS_THREADS.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+#: the shared libraries netlib (dev.ludovic.netlib, Spark's BLAS/LAPACK) dlopens for its JNI path;
+#: Debian's libopenblas0-pthread + liblapack3 provide both (scripts/system-deps.sh installs them)
+NATIVE_BLAS_LIBS = ("libblas.so.3", "liblapack.so.3")
+
+_PROBE = """
+import ctypes, json, os, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        found[name] = None
+        continue
+    stem = name.split(".so")[0]
+    with open("/proc/self/maps") as fh:
+        paths = {l.split()[-1] for l in fh if len(l.split()) >= 6 and os.path.basename(l.split()[-1]).startswith(stem)}
+    found[name] = sorted(paths)[0] if paths else name
+print(json.dumps(found))
+"""
+
+
+def native_blas_libraries() -> dict[str, str | None]:
+    """Each of :data:`NATIVE_BLAS_LIBS` -> the file it loads from, or None when it cannot be loaded.
+
+    The libraries are opened in a short child process (as the JVM's JNI loader would, by soname), so
+    this process never maps OpenBLAS or starts its threads.  Spark ALS uses the native path only if
+    both load; :func:`jvm_blas` asks a running JVM which implementation it actually picked.
+    """
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE, *NATIVE_BLAS_LIBS], capture_output=True, text=True,
+                             timeout=30, env=env, check=True).stdout
+        return json.loads(out)
+    except (subprocess.SubprocessError, ValueError):
+        return {name: None for name in NATIVE_BLAS_LIBS}
+
+
+def jvm_blas(spark: "SparkSession") -> dict[str, str]:
+    """The BLAS and LAPACK implementations netlib picked in ``spark``'s JVM (class names).
+
+    ``dev.ludovic.netlib.blas.JNIBLAS`` / ``...lapack.JNILAPACK`` are the native (system OpenBLAS)
+    path; ``VectorBLAS`` / ``Java...`` are the pure-Java fallbacks.
+    """
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - py4j gateway, the only way to ask the JVM
+    netlib = jvm.dev.ludovic.netlib
+    return {"blas": netlib.blas.BLAS.getInstance().getClass().getName(),
+            "lapack": netlib.lapack.LAPACK.getInstance().getClass().getName()}
+
+
+def jvm_native_blas(spark: "SparkSession") -> bool:
+    """True when ``spark``'s JVM runs ALS on the native BLAS and LAPACK (JNI), not on Java fallbacks."""
+    impl = jvm_blas(spark)
+    return impl["blas"].endswith("JNIBLAS") and impl["lapack"].endswith("JNILAPACK")

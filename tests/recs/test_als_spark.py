@@ -59,6 +59,29 @@ def test_spark_top_k_filters_seen_and_agrees_with_numpy(trained, recs_spark):
     np.testing.assert_allclose([s for _, s in top], spark_scores, rtol=1e-4, atol=1e-4)
 
 
+
+def test_blocked_numpy_top_n_equals_spark_recommend_for_all_users(trained):
+    """The DAG's all-user top-N (blocked numpy products over the exported factors, seen titles masked:
+    scoring.top_n_frame) gives every user the same list as Spark's recommendForAllUsers + seen filter."""
+    from vodflow.recs.scoring import top_n_frame
+
+    split, ratings, model = trained
+    k = 10
+    spark_lists = als.recommend_top_k(model, ratings, k=k).toPandas()
+    fm = als.factor_model(model, split.train)
+    np_lists = top_n_frame(fm, k).astype({"user_id": int, "video_id": int})
+    assert len(np_lists) == len(spark_lists) == k * split.train.userID.nunique()
+    by_user = {u: g.sort_values("rank") for u, g in spark_lists.groupby("userID")}
+    differ = 0
+    for u, g in np_lists.groupby("user_id"):
+        s = by_user[u]
+        np.testing.assert_allclose(g.score.to_numpy(), s.score.to_numpy(), rtol=1e-4, atol=1e-5)
+        if g.video_id.tolist() != s.itemID.tolist():
+            # only a float32 near-tie may swap neighbours: same titles, scores equal within rounding
+            assert set(g.video_id) == set(s.itemID) or np.min(np.abs(np.diff(g.score.to_numpy()))) < 1e-4, u
+            differ += 1
+    assert differ <= 0.02 * len(by_user), f"{differ} of {len(by_user)} users got another list"
+
 def test_export_factors_roundtrip(trained, tmp_path):
     split, _, model = trained
     path = als.export_factors(model, tmp_path / "f.npz", split.train, meta={"run": "t"})
@@ -107,3 +130,17 @@ def test_metrics_agree_with_spark_ranking_metrics(recs_spark):
     assert ours["Precision@k"] == pytest.approx(rm.precisionAt(k))
     assert ours["Recall@k"] == pytest.approx(rm.recallAt(k))
     assert ours["MAP"] == pytest.approx(rm.meanAveragePrecision)  # over the top-k list, / |relevant|
+
+
+def test_native_blas_status_agrees_with_the_jvm(recs_spark):
+    """`vodflow status`'s native_blas (the libraries load) is what Spark's JVM actually picked."""
+    from pathlib import Path
+
+    from vodflow.spark import NATIVE_BLAS_LIBS, jvm_blas, jvm_native_blas, native_blas_libraries
+
+    libs = native_blas_libraries()
+    assert set(libs) == set(NATIVE_BLAS_LIBS)
+    assert all(v is None or Path(v).exists() for v in libs.values()), libs
+    impl = jvm_blas(recs_spark)
+    assert impl["blas"].startswith("dev.ludovic.netlib.blas.") and impl["lapack"].startswith("dev.ludovic.netlib.")
+    assert jvm_native_blas(recs_spark) == all(libs.values()), (libs, impl)

@@ -67,23 +67,10 @@ def env(stack, tmp_path_factory):
 
 def publish_bundle(s, fm: FactorModel, tmp) -> str:
     """What the DAG's publish task leaves behind: run artifact, version, alias, serving tag."""
-    import mlflow
-
     from vodflow.recs import registry
 
-    c = registry.client(s)
-    exp = registry._experiment_id(c, EXPERIMENT)
-    path = tmp / f"{uuid.uuid4().hex}" / "factors.npz"
-    fm.save(path)
-    with mlflow.start_run(experiment_id=exp) as run:
-        mlflow.log_artifact(str(path), "serving")
-    if not c.search_registered_models(f"name='{MODEL}'"):
-        c.create_registered_model(MODEL)
-    mv = c.create_model_version(MODEL, f"runs:/{run.info.run_id}/serving", run_id=run.info.run_id)
-    c.set_registered_model_alias(MODEL, registry.CHAMPION, mv.version)
-    registry.set_serving_bundle(c, MODEL, {"run_id": run.info.run_id, "artifact_path": "serving/factors.npz",
-                                           "model_version": str(mv.version), "table_version": 0})
-    return str(mv.version)
+    path = fm.save(tmp / f"{uuid.uuid4().hex}" / "factors.npz")
+    return registry.serve_factor_file(registry.client(s), MODEL, path, EXPERIMENT)
 
 
 def write_title_daily(s, rows: list[tuple[str, int]]) -> None:

@@ -15,7 +15,9 @@ Modules (import what you need; only ``als`` and ``training_data`` need Spark):
 * :mod:`vodflow.recs.defaults`      default hyper-parameters and why; ``TRAINING``, the nightly grid
 * :mod:`vodflow.recs.training_run`  one training run: holdout, grid search, refit, metrics
 * :mod:`vodflow.recs.training`      the ``recs_training`` DAG's task bodies
-* :mod:`vodflow.recs.serving`       ``RecsService``: the served bundle and the business rules (no HTTP)
+* :mod:`vodflow.recs.serving`       ``RecsService``: the business rules and the response cache (no HTTP)
+* :mod:`vodflow.recs.bundle`        the served model: ``Bundle``, loaded and hot-swapped by ``BundleWatcher``
+* :mod:`vodflow.recs.serving_data`  what serving reads besides the model: ready catalog, title popularity
 * :mod:`vodflow.recs.routes`        the recommendation endpoints of the API
 
 The API only needs :class:`vodflow.recs.factors.FactorModel` (numpy, no Spark).

@@ -49,9 +49,7 @@ def top_n_scores(user_vectors: np.ndarray, item_factors: np.ndarray, n: int,
         stop = min(start + batch, n_users)
         scores = uv[start:stop] @ item_factors.T  # (b, n_items) float32
         if seen_indptr is not None:
-            for j, r in enumerate(rows[start:stop]):
-                if 0 <= r < len(seen_indptr) - 1:
-                    scores[j, seen_indices[seen_indptr[r]:seen_indptr[r + 1]]] = -np.inf
+            _mask_seen(scores, rows[start:stop], seen_indptr, seen_indices)
         if n_eff < n_items:
             part = np.argpartition(-scores, n_eff - 1, axis=1)[:, :n_eff]
         else:
@@ -64,6 +62,23 @@ def top_n_scores(user_vectors: np.ndarray, item_factors: np.ndarray, n: int,
         out_items[start:stop, :n_eff] = np.where(valid, top, -1)
         out_scores[start:stop, :n_eff] = np.where(valid, top_scores, -np.inf)
     return out_items, out_scores
+
+
+def _mask_seen(scores: np.ndarray, rows: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> None:
+    """``scores[j, seen items of rows[j]] = -inf`` for a block, in one fancy-index assignment (a Python
+    loop over the block's users took most of the all-user top-N time at 20k users)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    ok = (rows >= 0) & (rows < len(indptr) - 1)
+    j = np.flatnonzero(ok)
+    if len(j) == 0:
+        return
+    lo, hi = indptr[rows[j]], indptr[rows[j] + 1]
+    counts = hi - lo
+    if counts.sum() == 0:
+        return
+    block_rows = np.repeat(j, counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    scores[block_rows, indices[np.repeat(lo, counts) + offsets]] = -np.inf
 
 
 def seen_csr(user_rows: np.ndarray, item_rows: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:

@@ -295,3 +295,23 @@ def get_serving_bundle(c: "MlflowClient", name: str) -> tuple[dict[str, Any] | N
     raw = (rm.tags or {}).get(SERVING_TAG)
     champ = (rm.aliases or {}).get(CHAMPION)
     return (json.loads(raw) if raw else None), (str(champ) if champ is not None else None)
+
+
+def serve_factor_file(c: "MlflowClient", name: str, path: str | Path, experiment: str) -> str:
+    """Make the factor file at ``path`` the served champion of ``name``, as the DAG's publish task leaves
+    it (run artifact ``serving/factors.npz``, a model version, the champion alias, the serving-bundle tag);
+    returns the version. For benchmarks and tests that serve a model they did not train through the DAG."""
+    from mlflow.exceptions import MlflowException
+
+    run = c.create_run(_experiment_id(c, experiment))
+    c.log_artifact(run.info.run_id, str(path), "serving")
+    c.set_terminated(run.info.run_id)
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        c.create_registered_model(name)
+    mv = c.create_model_version(name, f"runs:/{run.info.run_id}/serving", run_id=run.info.run_id)
+    c.set_registered_model_alias(name, CHAMPION, mv.version)
+    set_serving_bundle(c, name, {"run_id": run.info.run_id, "artifact_path": "serving/factors.npz",
+                                 "model_version": str(mv.version), "table_version": 0})
+    return str(mv.version)

@@ -1,7 +1,5 @@
 """Recommendation serving (no Spark, no HTTP: numpy over the exported factors): :class:`RecsService`.
 
-The HTTP endpoints that call it, and who may ask, are in :mod:`vodflow.recs.routes`.
-
 Business rules, applied at request time on top of the model's ranking:
 
 * only titles that are ``ready`` in the catalog;
@@ -18,11 +16,10 @@ they get the cold-start list, ``strategy="popular"``: titles by unique viewers o
 28 days of the gold ``title_daily`` table; if that table does not exist yet, by interactions
 in the snapshot.  A video id that is in neither the catalog nor the model gives None (a 404 over HTTP).
 
-Serving store: the registered model tag ``vodflow.serving_bundle`` (set by the DAG's
-``publish`` task) names the run artifact ``serving/factors.npz``.  The tag is polled at
-most every ``refresh_seconds``; when it changes (a new champion, or the nightly refresh
-of the champion's seen sets) the file is downloaded, swapped in, and the response cache
-is cleared -- its keys also carry the bundle id, so no stale answer can survive a swap.
+Where the pieces live: the served model and its hot swap in :mod:`vodflow.recs.bundle` (polls the
+registered model tag ``vodflow.serving_bundle`` at most every ``refresh_seconds``; a swap clears the
+response cache -- its keys also carry the bundle id, so no stale answer can survive a swap); the ready
+catalog and popularity in :mod:`vodflow.recs.serving_data`; the HTTP routes in :mod:`vodflow.recs.routes`.
 
 Cache: whole responses per (bundle, user or video, region, limit), in Redis when
 ``VODFLOW_REDIS_URL`` is set (shared by every API replica) or an in-process TTL + LRU cache
@@ -31,121 +28,19 @@ Cache: whole responses per (bundle, user or video, region, limit), in Redis when
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from vodflow.analytics.tables import TITLE_DAILY, USER_TITLE
-from vodflow.clients import delta_storage_options
-from vodflow.recs.factors import FactorModel
+from vodflow.recs.bundle import Bundle, BundleWatcher
+from vodflow.recs.serving_data import (CatalogSnapshot, interaction_popularity, load_catalog_snapshot,
+                                       title_popularity)
 from vodflow.settings import Settings
 
 log = logging.getLogger("vodflow.api.recs")
-
-POPULARITY_WINDOW_DAYS = 28
-
-
-# ----------------------------------------------------------------------------- data sources
-def _delta_location(path: str, s: Settings) -> tuple[str, dict[str, str] | None]:
-    """``(uri, storage_options)`` for the deltalake reader (no Spark)."""
-    opts = delta_storage_options(s, path)
-    return ("s3://" + path.split("://", 1)[1] if opts is not None else path), opts
-
-
-def read_delta(path: str, s: Settings, columns: list[str]):
-    """A Delta table as pandas with ``deltalake`` (delta-rs); None if there is no table there."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    uri, opts = _delta_location(path, s)
-    try:
-        t = DeltaTable(uri, storage_options=opts)
-    except TableNotFoundError:
-        return None
-    return t.to_pandas(columns=columns)
-
-
-def title_popularity(s: Settings, window_days: int = POPULARITY_WINDOW_DAYS) -> list[str] | None:
-    """Video ids by unique viewers over the newest ``window_days`` of the gold ``title_daily`` table (None if absent).
-
-    The window ends at the newest date *in the table*, not today, so a stalled pipeline still
-    gives a sensible order.  Ties: more views, then video id.
-    """
-    df = read_delta(TITLE_DAILY.location(s), s, ["video_id", "date", "views", "unique_viewers"])
-    if df is None or df.empty:
-        return None
-    newest = df["date"].max()
-    recent = df[df["date"] > newest - dt.timedelta(days=window_days)]
-    agg = recent.groupby("video_id")[["unique_viewers", "views"]].sum().reset_index()
-    agg = agg.sort_values(["unique_viewers", "views", "video_id"], ascending=[False, False, True], kind="mergesort")
-    return agg["video_id"].astype(str).tolist()
-
-
-def interaction_popularity(s: Settings) -> list[str] | None:
-    """Video ids by distinct users in the gold ``user_title`` table (fallback when there is no bundle either)."""
-    df = read_delta(USER_TITLE.location(s), s, ["user_id", "video_id"])
-    if df is None or df.empty:
-        return None
-    agg = df.drop_duplicates().groupby("video_id").size().rename("n").reset_index()
-    agg = agg.sort_values(["n", "video_id"], ascending=[False, True], kind="mergesort")
-    return agg["video_id"].astype(str).tolist()
-
-
-@dataclass
-class CatalogSnapshot:
-    """Ready titles: id -> (title, regions).  ``regions == []`` means worldwide."""
-
-    titles: dict[str, tuple[str, tuple[str, ...]]]
-    loaded_at: float
-
-    def available(self, video_id: str, region: str | None) -> bool:
-        t = self.titles.get(video_id)
-        if t is None:
-            return False
-        regions = t[1]
-        return not regions or (region is not None and region in regions)
-
-
-def load_catalog_snapshot(catalog_url: str, page: int = 1000) -> CatalogSnapshot:
-    from vodflow.catalog import VideoStatus, get_catalog
-
-    cat = get_catalog(catalog_url)
-    titles: dict[str, tuple[str, tuple[str, ...]]] = {}
-    offset = 0
-    while True:
-        recs = cat.list_videos(VideoStatus.READY, limit=page, offset=offset)
-        for r in recs:
-            titles[r.id] = (r.title, tuple(r.regions))
-        if len(recs) < page:
-            break
-        offset += page
-    return CatalogSnapshot(titles, time.monotonic())
-
-
-@dataclass
-class Bundle:
-    """The factor model being served and where it came from."""
-
-    model: FactorModel
-    info: dict[str, Any]
-    key: str
-    unit_items: np.ndarray = field(init=False)
-    item_row: dict[str, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.item_row = {str(v): i for i, v in enumerate(self.model.item_ids.tolist())}
-        norms = np.linalg.norm(self.model.item_factors, axis=1, keepdims=True)
-        self.unit_items = self.model.item_factors / np.maximum(norms, 1e-12)
-
-    @property
-    def version(self) -> str | None:
-        return self.info.get("model_version")
 
 
 # ----------------------------------------------------------------------------- the service
@@ -159,56 +54,35 @@ class RecsService:
         from vodflow.recs.response_cache import make_cache
 
         self.s = settings
-        self.model_name = model_name or MODEL_NAME
-        self.refresh_seconds = refresh_seconds
+        self.model_name = model_name or settings["VODFLOW_RECS_MODEL"] or MODEL_NAME
         self.catalog_ttl = catalog_ttl
         self.popularity_ttl = popularity_ttl
         self.catalog_url = catalog_url or settings.catalog_db_url
         self.cache = make_cache(settings, cache_ttl, cache_size)   # Redis if VODFLOW_REDIS_URL, else in-process
-        self._bundle_lock = threading.Lock()
+        self.watcher = BundleWatcher(settings, self.model_name, refresh_seconds, on_swap=self._on_swap)
         self._data_lock = threading.Lock()
-        self.bundle: Bundle | None = None
-        self.champion: str | None = None
-        self._checked_at: float | None = None
         self._catalog: CatalogSnapshot | None = None
         self._popular: tuple[float, list[str], str] | None = None
         self._masks: dict[tuple, np.ndarray] = {}
-        self.last_error: str | None = None
 
-    # -- bundle -------------------------------------------------------------------------
+    # -- bundle (loading and swapping: vodflow.recs.bundle) --------------------------------
+    @property
+    def bundle(self) -> Bundle | None:
+        return self.watcher.bundle
+
+    @property
+    def champion(self) -> str | None:
+        return self.watcher.champion
+
+    @property
+    def last_error(self) -> str | None:
+        return self.watcher.last_error
+
     def refresh(self, force: bool = False) -> Bundle | None:
-        """Poll the registry (at most every ``refresh_seconds``) and swap in a changed bundle."""
-        now = time.monotonic()
-        if not force and self._checked_at is not None and now - self._checked_at < self.refresh_seconds:
-            return self.bundle
-        with self._bundle_lock:
-            if not force and self._checked_at is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
-                return self.bundle
-            try:
-                self._refresh_locked()
-                self.last_error = None
-            except Exception as e:  # noqa: BLE001 - keep serving what we have
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.warning("recs: could not refresh the serving bundle of %s: %s", self.model_name, e)
-            self._checked_at = time.monotonic()
-        return self.bundle
+        """The bundle to serve (polls the registry at most every ``refresh_seconds``)."""
+        return self.watcher.refresh(force)
 
-    def _refresh_locked(self) -> None:
-        from vodflow.recs import registry
-
-        c = registry.client(self.s)
-        info, champion = registry.get_serving_bundle(c, self.model_name)
-        self.champion = champion
-        if info is None:
-            return
-        key = f"{info['run_id']}:{info['artifact_path']}:{info.get('model_version')}"
-        if self.bundle is not None and self.bundle.key == key:
-            return
-        with tempfile.TemporaryDirectory(prefix="recs-bundle-") as tmp:
-            path = registry.download(c, info["run_id"], info["artifact_path"], tmp)
-            model = FactorModel.load(path)
-        old = self.bundle
-        self.bundle = Bundle(model, info, key)
+    def _on_swap(self, new: Bundle, old: Bundle | None) -> None:
         if old is not None:
             # a new champion: drop the cached answers (every replica's, with Redis). Keys carry the bundle
             # key too, so a replica that has not refreshed yet cannot serve the new champion's entries as
@@ -217,9 +91,6 @@ class RecsService:
         with self._data_lock:
             if self._popular is not None and self._popular[2] == "interactions":
                 self._popular = None  # popularity came from the previous bundle
-        log.info("recs: serving %s version %s (run %s, table v%s)%s", self.model_name, info.get("model_version"),
-                 info["run_id"], info.get("table_version"),
-                 f", replacing version {old.version}" if old is not None else "")
 
     # -- catalog / popularity ------------------------------------------------------------
     def catalog(self) -> CatalogSnapshot:
@@ -279,8 +150,7 @@ class RecsService:
         row = b.model.user_row(user_id)
         if row is None:
             return set()
-        idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
-        return set(b.model.item_ids[idx].astype(str).tolist())
+        return set(b.model.item_ids[b.seen_rows(row)].astype(str).tolist())
 
     def _pad_popular(self, items: list[dict], limit: int, snap: CatalogSnapshot, region: str | None,
                      skip: set[str]) -> list[dict]:
@@ -325,8 +195,7 @@ class RecsService:
         items: list[dict] = []
         if b is not None and row is not None:
             mask = self._eligible_mask(b, snap, region)
-            seen_idx = b.model.seen_indices[b.model.seen_indptr[row]:b.model.seen_indptr[row + 1]]
-            mask[seen_idx] = False
+            mask[b.seen_rows(row)] = False
             items = self._ranked(b, b.model.item_factors @ b.model.user_factors[row], mask, limit)
             strategy = "personalized"
         else:

@@ -1,0 +1,325 @@
+"""Scaling curve: Spark ALS vs the `implicit` library on synthetic interactions (1M, 5M, 20M).
+
+For each size, in ONE process and one run (so machine load hits both sides alike):
+
+1. :func:`vodflow.recs.synthetic.synthetic_interactions` (power-law users and titles, sessions);
+2. ``implicit`` ALS fit (2 threads, same rank / iterations / confidences as Spark: the MovieLens
+   benchmark's settings, :data:`vodflow.recs.defaults.IMPLICIT_LIB_PARAMS`);
+3. Spark ALS fit (:data:`vodflow.recs.defaults.SPARK_IMPLICIT_PARAMS`, ``local[2]``), the input frame
+   cached and counted outside the timer, as in bench/recs_movielens.py;
+4. factor export to numpy and all-user top-N (N = the DAG's ``TRAINING.top_n``) with the seen titles
+   masked, blocked matrix products (:meth:`FactorModel.top_n_all`, what the DAG publishes); up to
+   ``--compare-max`` interactions also Spark's ``recommendForAllUsers`` path
+   (:func:`vodflow.recs.als.recommend_top_k`, seen-filtered) on the same model, with the share of
+   users whose lists agree.
+
+Peak memory: resident set size sampled every 50 ms during each fit, of this Python process
+(``implicit``) and of the Spark JVM (its child process).  The JVM's figure is its whole footprint at
+the time (heap it grew for earlier sizes included): the JVM rarely gives heap back.
+
+``--profile SIZE`` first fits SIZE interactions with a few ALS job settings (blocks, checkpoint interval,
+intermediate storage level) and reports each fit time.
+
+Results merge into ``bench/results/recs.json`` (``fit_seconds`` per model and size, ``fit_ratio_small``
+(the smallest size), ``fit_ratio_20m``, ``all_users_topn_20m_s``, ``native_blas``, ``scale``, ``date``,
+``commit``); the other keys of the file are kept.  The plot: ``docs/img/recs_scale.png``.  Command and prose: docs/benchmarks-recs.md.
+
+    VODFLOW_SPARK_DRIVER_MEMORY=8g .venv/bin/python bench/recs_scale.py --sizes 1M,5M,20M
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchkit import commit, merge_results  # noqa: E402
+
+from vodflow.recs import als  # noqa: E402
+from vodflow.recs.baselines import fit_implicit_als  # noqa: E402
+from vodflow.recs.defaults import IMPLICIT_LIB_PARAMS, SPARK_IMPLICIT_PARAMS, TRAINING  # noqa: E402
+from vodflow.recs.factors import FactorModel  # noqa: E402
+from vodflow.recs.synthetic import COL_VALUE, default_shape, synthetic_interactions  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "recs.json"
+PLOT = REPO / "docs" / "img" / "recs_scale.png"
+
+
+def parse_size(text: str) -> int:
+    t = text.strip().upper()
+    mult = {"K": 1_000, "M": 1_000_000}.get(t[-1:], 1)
+    try:
+        return int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}: write e.g. 1M, 500K or 2000000") from None
+
+
+def label(n: int) -> str:
+    return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+class PeakRSS:
+    """Peak resident memory (MB) of a set of processes, sampled in a thread while the block runs."""
+
+    def __init__(self, pids_fn, every: float = 0.05):
+        self.pids_fn, self.every, self.peak = pids_fn, every, 0.0
+        self._stop = threading.Event()
+
+    def _rss(self) -> float:
+        import psutil
+
+        total = 0
+        for pid in self.pids_fn():
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakRSS":
+        self.peak = self._rss()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def jvm_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process().children(recursive=True) if "java" in (p.name() or "")]
+
+
+def same_lists(fm: FactorModel, spark_recs, k: int) -> float:
+    """Share of users whose Spark top-k equals numpy's top-k (item ids in rank order)."""
+    items, _ = fm.top_n_all(k, exclude_seen=True)
+    want = {int(u): [int(fm.item_ids[i]) for i in row if i >= 0] for u, row in zip(fm.user_ids.tolist(), items)}
+    got = spark_recs.sort_values(["userID", "rank"]).groupby("userID")["itemID"].apply(list).to_dict()
+    same = sum(1 for u, lst in want.items() if got.get(u) == lst)
+    return same / max(1, len(want))
+
+
+def profile(spark, df_spark, base) -> list[dict]:
+    """Fit times of a few ALS job settings on one cached frame (best first)."""
+    variants = [("default (blocks=cores, checkpoint 10, MEMORY_AND_DISK)", base, None),
+                ("blocks=4", base.with_(num_blocks=4), None),
+                ("blocks=1", base.with_(num_blocks=1), None),
+                ("checkpoint 5", base.with_(checkpoint_interval=5), None),
+                ("intermediate MEMORY_ONLY", base, "MEMORY_ONLY")]
+    out = []
+    for name, p, storage in variants:
+        est = als.make_als(p, spark)
+        if storage:
+            est = est.setIntermediateStorageLevel(storage)
+        als.ensure_checkpoint_dir(spark)
+        t0 = time.perf_counter()
+        est.fit(df_spark)
+        secs = time.perf_counter() - t0
+        print(f"  profile {name}: {secs:.1f} s", flush=True)
+        out.append({"setting": name, "fit_s": round(secs, 2)})
+    return sorted(out, key=lambda r: r["fit_s"])
+
+
+def run_size(spark, n: int, seed: int, compare_max: int) -> dict:
+    t0 = time.perf_counter()
+    df = synthetic_interactions(n, seed)
+    gen_s = time.perf_counter() - t0
+    users, items = df["userID"].nunique(), df["itemID"].nunique()
+    print(f"[{label(n)}] {len(df):,} interactions, {users:,} users, {items:,} titles (generated in {gen_s:.1f} s)",
+          flush=True)
+    values = df[COL_VALUE].to_numpy()
+    row: dict = {"interactions": len(df), "users": int(users), "titles": int(items), "generate_s": round(gen_s, 2)}
+
+    gc.collect()
+    with PeakRSS(lambda: [os.getpid()]) as mem:
+        t0 = time.perf_counter()
+        fm_lib = fit_implicit_als(df, values, IMPLICIT_LIB_PARAMS, num_threads=2)
+        row["implicit_fit_s"] = time.perf_counter() - t0
+    row["implicit_peak_rss_mb"] = round(mem.peak)
+    print(f"  implicit ALS fit {row['implicit_fit_s']:.1f} s, python peak RSS {mem.peak:.0f} MB", flush=True)
+    del fm_lib
+    gc.collect()
+
+    sdf = als.to_spark_ratings(spark, df, values)  # cached + counted: outside the timer
+    with PeakRSS(jvm_pids) as mem:
+        t0 = time.perf_counter()
+        model = als.train_als(sdf, SPARK_IMPLICIT_PARAMS)
+        row["spark_fit_s"] = time.perf_counter() - t0
+    row["spark_jvm_peak_rss_mb"] = round(mem.peak)
+    row["fit_ratio"] = row["spark_fit_s"] / row["implicit_fit_s"]
+    print(f"  Spark ALS fit {row['spark_fit_s']:.1f} s (x{row['fit_ratio']:.1f}), JVM peak RSS {mem.peak:.0f} MB",
+          flush=True)
+
+    t0 = time.perf_counter()
+    fm = als.factor_model(model, df)
+    row["factor_export_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fm.top_n_all(TRAINING.top_n, exclude_seen=True)
+    row["topn_numpy_s"] = time.perf_counter() - t0
+    row["top_n"] = TRAINING.top_n
+    print(f"  factor export {row['factor_export_s']:.1f} s; all-user top-{TRAINING.top_n} (numpy, seen masked) "
+          f"{row['topn_numpy_s']:.1f} s", flush=True)
+    if n <= compare_max:
+        t0 = time.perf_counter()
+        recs = als.recommend_top_k(model, sdf, k=TRAINING.top_n).toPandas()
+        row["topn_spark_s"] = time.perf_counter() - t0
+        row["topn_same_lists"] = same_lists(fm, recs, TRAINING.top_n)
+        print(f"  all-user top-{TRAINING.top_n} (recommendForAllUsers + seen filter) {row['topn_spark_s']:.1f} s; "
+              f"identical lists for {row['topn_same_lists']:.1%} of users", flush=True)
+    sdf.unpersist()
+    model.userFactors.unpersist()
+    model.itemFactors.unpersist()
+    del model, fm, df, sdf
+    gc.collect()
+    return {k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items()}
+
+
+def movielens_fits(spark, data: Path) -> dict:
+    """Both fits on ml-latest-small's time-split train (the MovieLens benchmark's confidences): the
+    small-data ratio of the issue's target (Spark within 5x of `implicit`)."""
+    from vodflow.recs.confidence import rating_value
+    from vodflow.recs.defaults import MOVIELENS_CONFIDENCE
+    from vodflow.recs.movielens import load_movielens
+    from vodflow.recs.split import time_split
+
+    train, _ = time_split(load_movielens(data), TRAINING.holdout_fraction)
+    values = rating_value(train["rating"].to_numpy(), MOVIELENS_CONFIDENCE)
+    t0 = time.perf_counter()
+    fit_implicit_als(train, values, IMPLICIT_LIB_PARAMS, num_threads=2)
+    lib = time.perf_counter() - t0
+    sdf = als.to_spark_ratings(spark, train, values)
+    t0 = time.perf_counter()
+    als.train_als(sdf, SPARK_IMPLICIT_PARAMS)
+    sp = time.perf_counter() - t0
+    sdf.unpersist()
+    print(f"[ml-latest-small] {len(train):,} train rows: implicit {lib:.2f} s, Spark {sp:.2f} s (x{sp / lib:.1f})",
+          flush=True)
+    return {"interactions": len(train), "implicit_fit_s": round(lib, 3), "spark_fit_s": round(sp, 3),
+            "fit_ratio": round(sp / lib, 3), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1M,5M,20M", help="interaction counts, comma-separated (default 1M,5M,20M)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compare-max", type=parse_size, default=parse_size("1M"),
+                    help="also time Spark's recommendForAllUsers path up to this size (default 1M)")
+    ap.add_argument("--profile", type=parse_size, default=0, metavar="SIZE",
+                    help="first compare ALS job settings on SIZE synthetic interactions (e.g. 200K)")
+    ap.add_argument("--results", default=str(RESULTS), help="results file to merge into")
+    ap.add_argument("--movielens", default=str(REPO.parent / "shared" / "data" / "movielens" / "ml-latest-small"),
+                    help="ml-latest-small directory, for the small-data fit ratio (skipped when absent)")
+    a = ap.parse_args(argv)
+    sizes = sorted(parse_size(s) for s in a.sizes.split(","))
+    for n in sizes:
+        default_shape(n)
+
+    from vodflow.spark import get_spark, jvm_blas, jvm_native_blas
+
+    spark = get_spark("bench-recs-scale")
+    blas = jvm_blas(spark)
+    native = jvm_native_blas(spark)
+    print(f"Spark {spark.version} {spark.sparkContext.master}; netlib BLAS {blas['blas']}, LAPACK {blas['lapack']} "
+          f"(native_blas={native}); load average {os.getloadavg()}", flush=True)
+    # a warm-up fit, so JIT and class loading are not billed to the first timed model
+    warm = synthetic_interactions(20_000, a.seed + 1)
+    wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
+    als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
+    wdf.unpersist()
+    prof = None
+    if a.profile:
+        df = synthetic_interactions(a.profile, a.seed)
+        sdf = als.to_spark_ratings(spark, df, df[COL_VALUE].to_numpy())
+        prof = profile(spark, sdf, SPARK_IMPLICIT_PARAMS)
+        sdf.unpersist()
+        del df, sdf
+    rows = {}
+    if Path(a.movielens).exists():
+        rows["ml-latest-small"] = movielens_fits(spark, Path(a.movielens))
+    else:
+        print(f"no MovieLens at {a.movielens}: the small-data ratio is not measured (pass --movielens)")
+    for n in sizes:
+        load0 = os.getloadavg()
+        rows[label(n)] = {**run_size(spark, n, a.seed, a.compare_max),
+                          "load_average_before": [round(x, 2) for x in load0],
+                          "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+        # written after every size, so a size that does not finish still leaves the ones before it
+        write(a, rows, native, blas, prof, spark)
+    return 0
+
+
+def plot(rows: dict, path: Path) -> None:
+    """Fit time and peak memory against interactions, both models (log-log), and the ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = sorted(((r["interactions"], r) for r in rows.values() if "spark_fit_s" in r), key=lambda p: p[0])
+    mem = [(n, r) for n, r in pts if "spark_jvm_peak_rss_mb" in r]  # ml-latest-small: times only
+    if not pts:
+        return
+    x = [n for n, _ in pts]
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 4))
+    ax1.plot(x, [r["spark_fit_s"] for _, r in pts], "o-", label="Spark ALS (local[2])")
+    ax1.plot(x, [r["implicit_fit_s"] for _, r in pts], "s-", label="implicit ALS (2 threads)")
+    ax1.set(xscale="log", yscale="log", xlabel="interactions", ylabel="fit (s)", title="Fit time, rank 32, 15 it. (81k = ml-latest-small)")
+    ax2.plot([n for n, _ in mem], [r["spark_jvm_peak_rss_mb"] for _, r in mem], "o-", label="Spark JVM")
+    ax2.plot([n for n, _ in mem], [r["implicit_peak_rss_mb"] for _, r in mem], "s-", label="Python (implicit)")
+    ax2.set(xscale="log", xlabel="interactions", ylabel="peak RSS (MB)", title="Peak memory during the fit")
+    ax3.plot(x, [r["fit_ratio"] for _, r in pts], "o-", color="C3")
+    ax3.axhline(3, ls="--", color="grey", label="target at 20M: 3x")
+    ax3.set(xscale="log", xlabel="interactions", ylabel="Spark / implicit", title="Fit time ratio", ylim=(0, None))
+    for ax in (ax1, ax2, ax3):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
+    command = "bench/recs_scale.py " + " ".join(sys.argv[1:])
+    small = "ml-latest-small" if "ml-latest-small" in rows else min(rows, key=lambda k: rows[k]["interactions"])
+    update = {
+        "fit_seconds": {f"{model}@{size}": rows[size][key] for size in rows
+                        for model, key in (("spark-als-implicit", "spark_fit_s"), ("implicit-als", "implicit_fit_s"))},
+        "fit_ratio_small": rows[small]["fit_ratio"],
+        "fit_ratio_small_size": small,
+        "native_blas": native,
+        "scale": {"rows": rows, "blas": blas, "profile": prof, "spark": spark.version,
+                  "master": spark.sparkContext.master, "command": command,
+                  "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit(),
+    }
+    if "20m" in rows:
+        update["fit_ratio_20m"] = rows["20m"]["fit_ratio"]
+        update["all_users_topn_20m_s"] = rows["20m"]["topn_numpy_s"]
+    merge_results(Path(a.results), update)
+    plot(rows, PLOT)
+    print(f"wrote {a.results} and {PLOT}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
