@@ -181,7 +181,10 @@ def spark_services(s: Settings) -> list[Service]:
     ui = int(s["VODFLOW_SPARK_UI_PORT"])
     java, home = find_java(s), _spark_home()
     daemon = [java, "-Xmx256m", "-cp", f"{home / 'conf'}{os.pathsep}{home / 'jars' / '*'}"]
-    env = {"SPARK_HOME": str(home), "SPARK_LOCAL_IP": host, "PYSPARK_PYTHON": sys.executable,
+    scala = next((j.name.split("_", 1)[1].split("-", 1)[0] for j in (home / "jars").glob("spark-core_*.jar")), "2.13")
+    # SPARK_SCALA_VERSION: the launcher that builds executor commands looks for build directories without it
+    env = {"SPARK_HOME": str(home), "SPARK_SCALA_VERSION": scala, "SPARK_LOCAL_IP": host,
+           "PYSPARK_PYTHON": sys.executable,
            "SPARK_LOG_DIR": str(s.home / "logs")}
     master = Service("spark-master", [*daemon, "org.apache.spark.deploy.master.Master", "--host", host,
                                       "--port", str(port), "--webui-port", str(ui)],
