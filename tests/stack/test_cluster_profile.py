@@ -128,3 +128,23 @@ def test_airflow_helm_values_match_compose():
     assert {p["port"] for p in v["apiServer"]["service"]["ports"]} == {DEFAULTS.airflow_port}
     assert "vodflow-config" in v["extraEnvFrom"]
     assert (REPO_ROOT / v["config"]["core"]["dags_folder"].replace("/opt/vodflow/", "")).is_dir()
+
+
+def test_cluster_services_built_from_the_profile(tmp_path):
+    from vodflow.stack.services import kafka_services, spark_services
+
+    env = profile.values("cluster")
+    env["VODFLOW_HOME"] = str(tmp_path)
+    (tmp_path / "jars" / "kafka").mkdir(parents=True)
+    (tmp_path / "jars" / "kafka" / "kafka.jar").touch()
+    s = load(env)
+    kafka = kafka_services(s)
+    assert [k.name for k in kafka] == ["kafka-1", "kafka-2", "kafka-3"]
+    assert sorted(p for k in kafka for _, p in k.ports) == [19092, 19093, 19094, 19095, 19096, 19097]
+    master, *workers = spark_services(s)
+    assert master.name == "spark-master" and "17077" in master.argv and "18081" in master.argv
+    assert [w.name for w in workers] == ["spark-worker-1", "spark-worker-2"]
+    for w in workers:
+        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == "1"
+        assert w.env["SPARK_SCALA_VERSION"] and w.env["SPARK_HOME"]
+    assert spark_services(load({"VODFLOW_HOME": str(tmp_path)})) == []  # embedded: local mode, no daemons
