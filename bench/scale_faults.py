@@ -136,6 +136,25 @@ class Lake:
         return self._table(path).to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist()
 
 
+def lake_bytes_per_event(lake: Lake) -> dict:
+    """Bytes of the current Parquet files per row of bronze and silver (for docs/capacity.md's storage)."""
+    out = {}
+    for name in ("bronze", "silver"):
+        t = lake._table(f"{name}/video_events")
+        import pyarrow as pa
+
+        adds = pa.table(t.get_add_actions(flatten=True)).to_pylist()
+        rows = sum(a["num_records"] for a in adds)
+        out[name] = round(sum(a["size_bytes"] for a in adds) / rows, 1) if rows else None
+    out["rows"] = rows
+    return out
+
+
+def merge_results(res: dict) -> None:
+    res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
+    merge_results(res)
+
+
 def pid_of(svc) -> int | None:
     return process.status(svc).pid
 
@@ -192,7 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=400, help="events/s while the broker is killed (400)")
     ap.add_argument("--seconds", type=float, default=60, help="length of the broker phase (60)")
     ap.add_argument("--timeout", type=float, default=1200, help="max seconds for a phase to reach gold")
+    ap.add_argument("--measure-lake", action="store_true",
+                    help="only measure the cluster lake's bytes per event into scale.json")
     args = ap.parse_args(argv)
+    if args.measure_lake:
+        merge_results({"lake_bytes_per_event": lake_bytes_per_event(Lake(get_settings()))})
+        return 0
 
     from vodflow.clients import kafka_producer
 
@@ -311,9 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                  recovered_without_operator=bool(rec["ok"] and f_lost == 0 and f_doubled == 0))
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
     producer.close()
-    old = json.loads(OUT.read_text()) if OUT.exists() else {}
-    old.update(res)
-    OUT.write_text(json.dumps(old, indent=2, default=str) + "\n")
+    res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
+    merge_results(res)
     log(f"lost {lost}, doubled {doubled}, gold reconciles: {rec['ok']}; wrote {OUT}")
     return 0 if lost == 0 and doubled == 0 and rec["ok"] else 1
 
