@@ -9,7 +9,10 @@ stack; nothing of the embedded stack is touched)::
 
 Phases (each produces simulated player events with the project's producer: acks=all, idempotent):
 
-1. ``stream_2_workers``: a backlog of ``--backlog`` events drained by the stream on both workers.
+0. a warm-up backlog (``--warmup``): the first batches on a fresh lake create its tables.
+1. ``stream_2_workers``: a backlog of ``--backlog`` events drained by the stream on both workers; the rate
+   is events over the seconds of the micro-batches that carried them (``batch_rate``; ``rate`` also counts
+   trigger waits and a batch already running when the backlog landed).
 2. ``spark worker SIGKILL``: another backlog; ``--kill-after`` s after it is on the topic (a micro-batch on
    this machine takes >= 14 s, so one is running) spark-worker-2 and its executor are SIGKILLed. Nothing
    is restarted by hand: the stream must finish on worker 1 alone.
@@ -64,7 +67,9 @@ class Events:
         self.phase = "start"
         self.failed = 0
         self.lock = threading.Lock()
-        self.seed = 0
+        # a new seed base every run: the simulator is deterministic per seed, and a rerun on the same lake
+        # must not send event ids an earlier run sent (silver would rightly hold them twice: other times)
+        self.seed = int(time.time()) % 1_000_000 * 1000
 
     def make(self, n: int) -> list[dict]:
         from vodflow.analytics.simulate import simulate_sessions, synthetic_catalog
@@ -73,7 +78,7 @@ class Events:
         out: list[dict] = []
         while len(out) < n:  # ~40 events a viewer over 5 minutes
             sim = simulate_sessions(max(1, (n - len(out)) // 30), 5, synthetic_catalog(50, seed=1),
-                                    seed=self.seed * 1000 + len(out), dup_rate=0, late_rate=0, malformed_rate=0,
+                                    seed=self.seed * 100_000 + len(out), dup_rate=0, late_rate=0, malformed_rate=0,
                                     start=datetime.now(timezone.utc) - timedelta(minutes=5))
             out.extend(e for e in sim.events if isinstance(e, dict))
         return out[:n]
@@ -135,6 +140,11 @@ class Lake:
     def ids(self, path: str) -> list[str]:
         return self._table(path).to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist()
 
+    def bronze_ids(self) -> list[str]:
+        """event_id of every bronze record (bronze keeps the raw Kafka value)."""
+        values = self._table("bronze/video_events").to_pyarrow_table(columns=["value"]).column("value").to_pylist()
+        return [json.loads(v).get("event_id") for v in values]
+
 
 def lake_bytes_per_event(lake: Lake) -> dict:
     """Bytes of the current Parquet files per row of bronze and silver (for docs/capacity.md's storage)."""
@@ -176,22 +186,34 @@ def kill_node(svc) -> list[int]:
 
 
 def leader_node(s) -> tuple[int, dict]:
-    """The broker leading the most partitions of the events topic, and partition -> leader."""
+    """The broker leading the most partitions of the events topic, partition -> leader, partition -> (replicas, ISR)."""
     from kafka import KafkaAdminClient
 
     a = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, client_id="vodflow-rehearsal")
     try:
-        parts = {p["partition"]: p["leader"] for t in a.describe_topics([s.topic_events]) for p in t["partitions"]}
+        desc = a.describe_topics([s.topic_events])
+        parts = {p["partition_index"]: p["leader_id"] for t in desc for p in t["partitions"]}
+        replicas = {p["partition_index"]: (len(p["replica_nodes"]), len(p["isr_nodes"]))
+                    for t in desc for p in t["partitions"]}
     finally:
         a.close()
     counts: dict[int, int] = {}
     for ldr in parts.values():
         counts[ldr] = counts.get(ldr, 0) + 1
-    return max(counts, key=counts.get), parts
+    return max(counts, key=counts.get), parts, replicas
+
+
+def batch_rate(lake: Lake, t0: float, t1: float) -> dict:
+    """The micro-batches committed in (t0, t1]: events over the batches' own seconds (steps.total), which
+    leaves out trigger waits and a batch that was already running when the phase began."""
+    rows = [r for r in lake.progress() if t0 < r["committed_at"].timestamp() <= t1 + 0.5 and r["events"]]
+    secs = sum(dict(r["steps"]).get("total", 0) for r in rows)
+    return {"batches": [(r["batch_id"], r["events"], round(dict(r["steps"]).get("total", 0), 1)) for r in rows],
+            "batch_rate": round(sum(r["events"] for r in rows) / secs) if secs else None}
 
 
 def backlog(s, ev: Events, lake: Lake, producer, n: int, timeout: float, during=None) -> dict:
-    before = lake.gold_events()
+    before, t_before = lake.gold_events(), time.time()
     futs = ev.send(producer, s.topic_events, ev.make(n))
     producer.flush()
     for f in futs:
@@ -200,13 +222,14 @@ def backlog(s, ev: Events, lake: Lake, producer, n: int, timeout: float, during=
     if during:
         during()
     t1 = lake.wait_gold(before + n, timeout)
-    return {"events": n, "seconds": round(t1 - t0, 1), "rate": round(n / (t1 - t0))}
+    return {"events": n, "seconds": round(t1 - t0, 1), "rate": round(n / (t1 - t0)), **batch_rate(lake, t_before, t1)}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backlog", type=int, default=20_000, help="events per backlog phase (20,000)")
+    ap.add_argument("--warmup", type=int, default=2_000, help="events drained before phase 1 (2,000; 0: none)")
     ap.add_argument("--kill-after", type=float, default=8.0, help="seconds after the backlog to kill the worker")
     ap.add_argument("--rate", type=int, default=400, help="events/s while the broker is killed (400)")
     ap.add_argument("--seconds", type=float, default=60, help="length of the broker phase (60)")
@@ -241,10 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                  "faults": []}
     gold0 = lake.gold_events()
 
+    if args.warmup:  # the first batches on a fresh lake create the tables: not part of any rate
+        ev.phase = "warmup"
+        log(f"warm-up: {args.warmup:,} events")
+        backlog(s, ev, lake, producer, args.warmup, args.timeout)
     ev.phase = "stream_2_workers"
     log(f"phase 1: {args.backlog:,}-event backlog on 2 workers")
     res["stream_2_workers"] = backlog(s, ev, lake, producer, args.backlog, args.timeout)
-    res["stream_rate_2_workers"] = res["stream_2_workers"]["rate"]
+    res["stream_rate_2_workers"] = res["stream_2_workers"]["batch_rate"]
     log(f"  {res['stream_2_workers']}")
 
     ev.phase = "spark_worker"
@@ -265,20 +292,21 @@ def main(argv: list[str] | None = None) -> int:
     ev.phase = "stream_1_worker"
     log(f"phase 3: {args.backlog:,}-event backlog on 1 worker")
     res["stream_1_worker"] = backlog(s, ev, lake, producer, args.backlog, args.timeout)
-    res["stream_rate_1_worker"] = res["stream_1_worker"]["rate"]
+    res["stream_rate_1_worker"] = res["stream_1_worker"]["batch_rate"]
     log(f"  {res['stream_1_worker']}")
     process.start(svcs["spark-worker-2"])
     process.wait_healthy(svcs["spark-worker-2"], 180, threading.Event())
     log("  spark-worker-2 back (it registers; the running application gets an executor on it again)")
 
-    leader, parts = leader_node(s)
+    leader, parts, replicas = leader_node(s)
     victim = svcs[f"kafka-{leader}"]
     log(f"phase 4: {args.rate}/s for {args.seconds:.0f} s; SIGKILL {victim.name} (leads "
         f"{sum(1 for v in parts.values() if v == leader)} of {len(parts)} partitions) at 1/3, restart at 2/3")
     before, n_total = lake.gold_events(), int(args.rate * args.seconds)
     events, t_start, sent = ev.make(n_total), time.time(), 0
     phase4: dict = {"what": f"SIGKILL one Kafka broker ({victim.name}, leader of the most partitions) while "
-                            "the producer and the stream run", "phase": "kafka_broker", "broker": victim.name}
+                            "the producer and the stream run", "phase": "kafka_broker", "broker": victim.name,
+              "replicas_isr_before": sorted(set(replicas.values()))}
     ev.phase = "kafka_broker"
     acked_before = len(ev.acked)
     while sent < n_total:
@@ -287,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if due > sent:
             ev.send(producer, s.topic_events, events[sent:due])
             sent = due
-        if "killed_at" not in phase4 and el >= args.seconds / 3:
+        if "killed_at_s" not in phase4 and el >= args.seconds / 3:
             kill_node(victim)
             phase4["killed_at_s"] = round(el, 1)
             log(f"  killed {victim.name} at {el:.0f} s")
@@ -309,9 +337,17 @@ def main(argv: list[str] | None = None) -> int:
     log("reconciling: acknowledged ids vs silver, bronze duplicates, gold vs a recount of silver")
     from analytics_suite import reconcile  # noqa: E402  (duckdb + deltalake, no JVM)
 
-    time.sleep(15)  # one more trigger: nothing late still on its way
+    deadline = time.monotonic() + args.timeout  # gold totals can be reached early by events of an earlier
+    while time.monotonic() < deadline:          # run still draining: wait for every acked id in silver
+        missing = len(ev.acked - set(lake.ids("silver/video_events")))
+        if not missing:
+            break
+        log(f"  {missing:,} acknowledged events not in silver yet")
+        time.sleep(10)
+    while lake.gold_events() < len(lake.ids("silver/video_events")) and time.monotonic() < deadline:
+        time.sleep(5)  # the batch that wrote them to silver has also folded them into gold
     silver = lake.ids("silver/video_events")
-    bronze = lake.ids("bronze/video_events")
+    bronze = lake.bronze_ids()
     silver_set = set(silver)
     lost = len(ev.acked - silver_set)
     rec = reconcile(lake.root, lake.gold_events())
