@@ -240,8 +240,9 @@ def markdown(pc: dict, rows: list[tuple], keys: dict) -> str:
     if r1 and r2:
         L.append(f"`bench/scale_faults.py` (bench/results/scale.json, {sc.get('date', '')[:16]}) drained the same "
                  f"backlog on the cluster profile at {r2:,} events/s with 2 Spark workers and {r1:,} with 1: "
-                 f"ratio {r2 / r1:.2f}. On this 2-core machine the two workers share the same cores with the driver, "
-                 "Kafka and everything else, so the ratio measures the overhead of a second executor (shuffle "
+                 f"ratio {r2 / r1:.2f}. {sc.get('stream_rate_note', '')} On this 2-core machine the two workers "
+                 "share the same cores with the driver, Kafka, the other engineers' work and everything else, so "
+                 "the ratio measures the load of the moment and the overhead of a second executor (shuffle "
                  "between executors, task scheduling), not a speed-up; the model above assumes linear scaling per "
                  "core, which a real cluster's separate machines approach only when partitions ≥ cores.")
     else:

@@ -161,8 +161,9 @@ def lake_bytes_per_event(lake: Lake) -> dict:
 
 
 def merge_results(res: dict) -> None:
-    res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
-    merge_results(res)
+    old = json.loads(OUT.read_text()) if OUT.exists() else {}
+    old.update(res)
+    OUT.write_text(json.dumps(old, indent=2, default=str) + "\n")
 
 
 def pid_of(svc) -> int | None:
@@ -351,16 +352,19 @@ def main(argv: list[str] | None = None) -> int:
     silver_set = set(silver)
     lost = len(ev.acked - silver_set)
     rec = reconcile(lake.root, lake.gold_events())
-    doubled = (len(silver) - len(silver_set)) + max(0, rec["session_events"] - rec["silver"])
+    counts: dict[str, int] = {}
+    for i in silver:
+        counts[i] = counts.get(i, 0) + 1
+    # this run's ids only: a lake may hold an earlier run's rows
+    doubled = sum(counts.get(i, 0) - 1 for i in ev.acked if counts.get(i, 0) > 1) \
+        + max(0, rec["session_events"] - rec["silver"])
     restarts = json.loads(restarts_file.read_text()).get("restarts", 0) if restarts_file.exists() else 0
     res["reconcile"] = {"acknowledged": len(ev.acked), "send_errors": ev.failed, "silver_rows": len(silver),
                         "silver_distinct": len(silver_set), "bronze_rows": len(bronze),
-                        "bronze_duplicates": len(bronze) - len(set(bronze)), "events_lost": lost,
+                        "bronze_duplicates_whole_lake": len(bronze) - len(set(bronze)), "events_lost": lost,
                         "events_doubled": doubled, "gold_events_total": lake.gold_events() - gold0,
                         "gold": rec, "stream_restarts_by_supervisor": restarts - restarts0}
-    count = {}
-    for i in silver:
-        count[i] = count.get(i, 0) + 1
+    count = counts
     for f in res["faults"]:
         ids = ev.by_phase.get(f["phase"], set())
         f_lost = len(ids - silver_set)
