@@ -31,16 +31,42 @@ console = Console(width=None if Console().is_terminal else 140)
 err = Console(stderr=True)
 
 
+def _use_profile(name: Optional[str]) -> None:
+    """Apply a stack profile's VODFLOW_* values (vodflow/stack/profile.py) before settings are read."""
+    if not name:
+        return
+    from vodflow.settings import get_settings as _gs
+    from vodflow.stack.profile import ProfileError, apply
+
+    try:
+        apply(name)
+    except ProfileError as e:
+        _fail(str(e))
+    _gs.cache_clear()
+
+
+PROFILE_HELP = "Stack profile: embedded (default) or cluster (3 Kafka brokers, Spark master + 2 workers, " \
+               "own VODFLOW_HOME and ports). Also read from VODFLOW_PROFILE."
+
+
+@app.callback()
+def _main(profile: Optional[str] = typer.Option(None, "--profile", envvar="VODFLOW_PROFILE",
+                                                help=PROFILE_HELP)) -> None:
+    _use_profile(profile)
+
+
 def _fail(msg: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {msg}")
     raise typer.Exit(code)
 
 
 @app.command()
-def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only these services.")) -> None:
+def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only these services."),
+       profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP)) -> None:
     """Start the local stack (Kafka, S3, MLflow, Airflow) in the background and wait until healthy."""
     from vodflow.stack import manager
 
+    _use_profile(profile)
     s = get_settings()
     try:
         res = manager.up(s, report=console.print, only=only)
@@ -72,10 +98,11 @@ def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only
 
 
 @app.command()
-def down() -> None:
+def down(profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP)) -> None:
     """Stop every service of the local stack (data stays in the state directory)."""
     from vodflow.stack import manager
 
+    _use_profile(profile)
     manager.down(get_settings(), report=console.print)
     console.print("vodflow is down.")
 
@@ -106,11 +133,13 @@ def _print_native_blas() -> None:
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+           profile: Optional[str] = typer.Option(None, "--profile", help=PROFILE_HELP)) -> None:
     """Show each service, its URL, pid, memory and health, and whether Spark ALS can use native BLAS
     (native_blas). Exit code 1 if any service is down or unhealthy."""
     from vodflow.stack import manager
 
+    _use_profile(profile)
     sts = manager.status(get_settings())
     if as_json:
         console.print_json(json.dumps([st.__dict__ for st in sts]))

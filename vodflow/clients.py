@@ -110,13 +110,15 @@ def airflow_s3_connection(s: Settings) -> dict:
 
 
 def kafka_producer(settings: Settings | None = None, **overrides):
-    """A durable producer: acks=all, idempotent-style retries, batching and compression."""
+    """A durable producer: acks=all, idempotent (a retry after a lost ack never writes twice), batching and
+    compression."""
     from kafka import KafkaProducer
 
     s = settings or get_settings()
     conf = dict(
         bootstrap_servers=s.kafka_bootstrap.split(","),
         acks="all",
+        enable_idempotence=True,
         retries=5,
         linger_ms=20,
         batch_size=256 * 1024,

@@ -36,11 +36,18 @@ SPECS: list[Spec] = [
          "State directory: pid files, logs, service data, downloaded jars."),
     Spec("VODFLOW_BIND_HOST", "127.0.0.1", "Address local services listen on."),
     Spec("VODFLOW_JAVA_HOME", "", "JDK used for Kafka, S3Proxy and Spark (default: $JAVA_HOME, then `java` on PATH)."),
+    Spec("VODFLOW_PROFILE", "embedded",
+         "Profile of the local stack: embedded (these defaults) or cluster (3 Kafka brokers, Spark standalone "
+         "master + 2 workers, own home and ports; vodflow/stack/cluster.env), same as `vodflow --profile`."),
     Spec("VODFLOW_UP_TIMEOUT", "180", "Seconds each service gets to pass its health check in `vodflow up`."),
     # -- Kafka -------------------------------------------------------------------------
     Spec("VODFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma separated)."),
     Spec("VODFLOW_KAFKA_CONTROLLER_PORT", "9093", "KRaft controller port of the local broker."),
     Spec("VODFLOW_KAFKA_HEAP", "512m", "JVM heap of the local Kafka broker."),
+    Spec("VODFLOW_KAFKA_REPLICATION", "1",
+         "Replication factor of the platform topics (the cluster profile's 3 local brokers: 3)."),
+    Spec("VODFLOW_KAFKA_MIN_INSYNC", "1",
+         "min.insync.replicas of the local brokers: acks=all writes need this many replicas (cluster profile: 2)."),
     Spec("VODFLOW_TOPIC_EVENTS", "video_events", "Topic for player events."),
     Spec("VODFLOW_TOPIC_EVENTS_PARTITIONS", "4", "Partitions of the events topic (created idempotently)."),
     Spec("VODFLOW_TOPIC_INGEST", "ingest_requests", "Topic for video ingest requests."),
@@ -57,6 +64,13 @@ SPECS: list[Spec] = [
     # -- Spark / Delta -----------------------------------------------------------------
     Spec("VODFLOW_SPARK_MASTER", "local[2]", "Spark master URL (local[N] or spark://host:7077)."),
     Spec("VODFLOW_SPARK_DRIVER_MEMORY", "2g", "Spark driver memory."),
+    Spec("VODFLOW_SPARK_WORKERS", "0",
+         "Spark standalone workers `vodflow up` runs with a master at VODFLOW_SPARK_MASTER (spark://; cluster "
+         "profile: 2; 0: none, jobs run in local mode)."),
+    Spec("VODFLOW_SPARK_WORKER_CORES", "1", "Cores each local Spark standalone worker offers."),
+    Spec("VODFLOW_SPARK_WORKER_MEMORY", "1g", "Memory each local Spark standalone worker offers its executors."),
+    Spec("VODFLOW_SPARK_UI_PORT", "18081",
+         "Web UI port of the local Spark standalone master (worker N: this port + N)."),
     Spec("VODFLOW_SPARK_SHUFFLE_PARTITIONS", "4", "spark.sql.shuffle.partitions (small for 2 cores)."),
     Spec("VODFLOW_SPARK_CONF", "",
          "Extra Spark settings for every job, comma-separated key=value (e.g. spark.sql.adaptive.enabled=false)."),

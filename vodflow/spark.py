@@ -115,6 +115,10 @@ def _ensure_java(s: Settings) -> None:
         os.environ.setdefault("JAVA_HOME", s.java_home)
     # Bind the driver to the configured address (only loopback is reachable here).
     os.environ.setdefault("SPARK_LOCAL_IP", s.bind_host)
+    if s.spark_master.startswith("spark://"):  # a standalone cluster's executors run this interpreter
+        import sys
+
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from vodflow.java import find_java  # local import: keeps this module light
 
     find_java(s)  # raises a clear error naming the fix

@@ -17,7 +17,7 @@ def compose():
 
 def test_services_present():
     svcs = set(compose()["services"])
-    assert {"kafka", "minio", "spark-master", "spark-worker", "mlflow", "postgres", "airflow-api",
+    assert {"kafka-1", "kafka-2", "kafka-3", "minio", "spark-master", "spark-worker", "mlflow", "postgres", "airflow-api",
             "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"} <= svcs
 
 
@@ -36,7 +36,7 @@ def test_uses_only_known_vodflow_settings():
 def test_cluster_values_resolve_through_the_settings_module():
     env = {k: str(v) for k, v in compose()["x-vodflow-env"].items()}
     s = load(env)
-    assert s.kafka_bootstrap == "kafka:9092"
+    assert s.kafka_bootstrap == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
     assert s.spark_master.startswith("spark://")
     assert s.lake_uri.startswith("s3a://")
     assert s.kafka_port == 9092 and s.s3_port == 9000 and s.mlflow_port == 5000 and s.airflow_port == 8080
@@ -48,7 +48,7 @@ def test_published_ports_match_settings_ports():
     s = load(env)
     def ports(name):
         return {int(p.split(":")[1]) for p in svcs[name].get("ports", [])}
-    assert s.kafka_port in ports("kafka")
+    assert s.kafka_port in ports("kafka-1")
     assert s.s3_port in ports("minio")
     assert s.mlflow_port in ports("mlflow")
     assert s.airflow_port in ports("airflow-api")

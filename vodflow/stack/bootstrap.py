@@ -27,12 +27,14 @@ def ensure_topics(s: Settings) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, client_id="vodflow-bootstrap")
     try:
         existing = set(admin.list_topics())
+        rf, isr = int(s["VODFLOW_KAFKA_REPLICATION"]), s["VODFLOW_KAFKA_MIN_INSYNC"]
         created = []
         for name, partitions in s.topics.items():
             if name in existing:
                 continue
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=rf,
+                                              topic_configs={"min.insync.replicas": isr})])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -29,11 +29,12 @@ def s3(s: Settings) -> tuple[bool, str]:
         return False, f"{type(e).__name__}: {str(e)[:120]}"
 
 
-def kafka(s: Settings) -> tuple[bool, str]:
+def kafka(s: Settings, bootstrap: str | None = None) -> tuple[bool, str]:
+    """The broker(s) at ``bootstrap`` (default: VODFLOW_KAFKA_BOOTSTRAP) answer a topic listing."""
     from kafka import KafkaAdminClient
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=3000,
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap or s.kafka_bootstrap, request_timeout_ms=3000,
                                  client_id="vodflow-health")
         try:
             topics = admin.list_topics()
@@ -107,3 +108,27 @@ def sql_endpoint(status_file, url: str, max_age: float = 120.0) -> tuple[bool, s
         return False, f"{url} refuses connections ({e})"
     n = len(data.get("tables") or [])
     return True, f"{n} table{'s' if n != 1 else ''}"
+
+
+def spark_master(ui_url: str) -> tuple[bool, str]:
+    """The standalone master's UI reports ALIVE (its /json endpoint)."""
+    try:
+        with urllib.request.urlopen(f"{ui_url}/json/", timeout=3) as r:  # noqa: S310
+            data = json.load(r)
+    except (OSError, ValueError) as e:
+        return False, f"master UI not answering ({getattr(e, 'reason', e)})"
+    alive = [w for w in data.get("workers", []) if w.get("state") == "ALIVE"]
+    return data.get("status") == "ALIVE", f"{data.get('status')}, {len(alive)} workers alive"
+
+
+def spark_worker(master_ui_url: str, worker_ui_port: int) -> tuple[bool, str]:
+    """The master lists the worker whose UI is on ``worker_ui_port`` as ALIVE (registered)."""
+    try:
+        with urllib.request.urlopen(f"{master_ui_url}/json/", timeout=3) as r:  # noqa: S310
+            data = json.load(r)
+    except (OSError, ValueError) as e:
+        return False, f"master UI not answering ({getattr(e, 'reason', e)})"
+    for w in data.get("workers", []):
+        if w.get("webuiaddress", "").endswith(f":{worker_ui_port}") and w.get("state") == "ALIVE":
+            return True, f"registered, {w.get('coresused', 0)}/{w.get('cores')} cores used"
+    return False, "not registered with the master"

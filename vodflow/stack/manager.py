@@ -15,7 +15,7 @@ from vodflow.java import find_java
 from vodflow.settings import Settings
 from vodflow.stack import bootstrap, process
 from vodflow.stack.process import Service, ServiceError, Status
-from vodflow.stack.services import GROUPS, all_services, enabled
+from vodflow.stack.services import all_services, enabled, groups
 
 Report = Callable[[str], None]
 
@@ -85,7 +85,7 @@ def _up(s: Settings, report: Report, only: list[str] | None) -> UpResult:
     t0 = time.monotonic()
     preflight(s)
     svcs = services_by_name(s)
-    wanted = [n for g in GROUPS for n in g if enabled(s, n) and (not only or n in only)]
+    wanted = [n for g in groups(s) for n in g if enabled(s, n) and (not only or n in only)]
     current = {n: process.status(svcs[n]) for n in wanted}
     for n, st in current.items():
         if st.stale_cleaned:
@@ -95,7 +95,7 @@ def _up(s: Settings, report: Report, only: list[str] | None) -> UpResult:
 
     started: list[str] = []
     try:
-        for group in GROUPS:
+        for group in groups(s):
             names = [n for n in group if n in wanted]
             for n in names:
                 if process.start(svcs[n]) == "started":
@@ -108,7 +108,7 @@ def _up(s: Settings, report: Report, only: list[str] | None) -> UpResult:
                 made = bootstrap.ensure_buckets(s)
                 if made:
                     report(f"created buckets: {', '.join(made)}")
-            if "kafka" in names:
+            if any(n == "kafka" or n.startswith("kafka-") for n in names):
                 made = bootstrap.ensure_topics(s)
                 if made:
                     report(f"created topics: {', '.join(made)}")
@@ -142,7 +142,7 @@ def _wait_group(group: list[Service], timeout: float) -> None:
 def down(s: Settings, report: Report = print) -> None:
     with stack_lock(s, report):
         svcs = services_by_name(s)
-        for group in reversed(GROUPS):
+        for group in reversed(groups(s)):
             for n in reversed(group):
                 res = process.stop(svcs[n])
                 if res != "not running":
@@ -151,4 +151,4 @@ def down(s: Settings, report: Report = print) -> None:
 
 def status(s: Settings) -> list[Status]:
     svcs = services_by_name(s)
-    return [process.status(svcs[n]) for g in GROUPS for n in g]
+    return [process.status(svcs[n]) for g in groups(s) for n in g]

@@ -3,7 +3,10 @@
 Each entry is the real software run as a background process:
 
 * ``s3``       S3Proxy with its filesystem backend (S3 API, on-disk persistence)
-* ``kafka``    Apache Kafka 4.x, one KRaft node as broker + controller
+* ``kafka``    Apache Kafka 4.x, one KRaft node as broker + controller (``kafka-1`` .. ``kafka-N``: one per
+  address in VODFLOW_KAFKA_BOOTSTRAP, each broker + controller of one quorum - the cluster profile's 3)
+* ``spark-master``, ``spark-worker-N`` a Spark standalone cluster when VODFLOW_SPARK_MASTER is ``spark://``
+  and VODFLOW_SPARK_WORKERS > 0 (the cluster profile); jobs' drivers submit to it
 * ``mlflow``   MLflow tracking server + model registry (SQLite store, artifacts in S3)
 * ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer
 * ``edge-origin`` read-only S3Proxy over the origin bucket, the edge's origin (local OAC stand-in)
@@ -54,20 +57,42 @@ def kafka_config(s: Settings) -> Path:
     return s.home / "conf" / "kafka.properties"
 
 
-def kafka_service(s: Settings) -> Service:
-    data = s.home / "kafka" / "data"
-    conf = kafka_config(s)
-    host, port, cport = s.bind_host, s.kafka_port, s.kafka_controller_port
+def kafka_nodes(s: Settings) -> list[tuple[int, str, int, int]]:
+    """(node id, host, broker port, controller port) of each local KRaft node: one per address in
+    VODFLOW_KAFKA_BOOTSTRAP; node N's controller port is VODFLOW_KAFKA_CONTROLLER_PORT + (its broker port -
+    the first broker's)."""
+    from vodflow.settings import _host_port
+
+    addrs = [_host_port(a.strip()) for a in s.kafka_bootstrap.split(",") if a.strip()]
+    first = addrs[0][1]
+    return [(i, s.bind_host, port, s.kafka_controller_port + port - first) for i, (_, port) in enumerate(addrs, 1)]
+
+
+def kafka_services(s: Settings) -> list[Service]:
+    nodes = kafka_nodes(s)
+    return [kafka_service(s)] if len(nodes) == 1 else [kafka_service(s, n) for n in range(1, len(nodes) + 1)]
+
+
+def kafka_service(s: Settings, node: int | None = None) -> Service:
+    """One KRaft node; ``node`` None: the embedded single broker ``kafka`` (node 1, a standalone quorum)."""
+    nodes = kafka_nodes(s)
+    nid, host, port, cport = nodes[(node or 1) - 1]
+    name = "kafka" if node is None else f"kafka-{node}"
+    data = s.home / "kafka" / ("data" if node is None else f"node-{node}")
+    conf = kafka_config(s) if node is None else s.home / "conf" / f"kafka-{node}.properties"
     java = find_java(s)
     cp = _jars_classpath(s, "kafka")
     log4j = s.home / "conf" / "kafka-log4j2.yaml"
+    rf, isr = s["VODFLOW_KAFKA_REPLICATION"], s["VODFLOW_KAFKA_MIN_INSYNC"]
+    quorum = (f"controller.quorum.bootstrap.servers={host}:{cport}" if node is None else
+              "controller.quorum.voters=" + ",".join(f"{i}@{h}:{c}" for i, h, _, c in nodes))
 
     def prestart() -> None:
         conf.parent.mkdir(parents=True, exist_ok=True)
         conf.write_text("\n".join([
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers={host}:{cport}",
+            f"node.id={nid}",
+            quorum,
             f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
             f"advertised.listeners=PLAINTEXT://{host}:{port}",
             "controller.listener.names=CONTROLLER",
@@ -77,12 +102,14 @@ def kafka_service(s: Settings) -> Service:
             "num.partitions=1",
             "num.network.threads=2",
             "num.io.threads=4",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={rf}",
+            f"min.insync.replicas={isr}",
+            f"offsets.topic.replication.factor={rf}",
             "offsets.topic.num.partitions=4",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={rf}",
+            f"transaction.state.log.min.isr={isr}",
+            f"share.coordinator.state.topic.replication.factor={rf}",
+            f"share.coordinator.state.topic.min.isr={isr}",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=168",
             "",
@@ -100,7 +127,8 @@ def kafka_service(s: Settings) -> Service:
             cluster_id = _kafka_cluster_id(s)
             r = subprocess.run(
                 [java, "-cp", cp, f"-Dlog4j2.configurationFile={log4j}", "kafka.tools.StorageTool",
-                 "format", "--standalone", f"--cluster-id={cluster_id}", "-c", str(conf), "--ignore-formatted"],
+                 "format", *(["--standalone"] if node is None else []), f"--cluster-id={cluster_id}", "-c",
+                 str(conf), "--ignore-formatted"],
                 capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"formatting Kafka storage in {data} failed:\n{r.stdout}\n{r.stderr}")
@@ -108,7 +136,7 @@ def kafka_service(s: Settings) -> Service:
     argv = [java, f"-Xmx{s['VODFLOW_KAFKA_HEAP']}", f"-Xms{s['VODFLOW_KAFKA_HEAP']}", "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20", f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={s.home / 'logs'}", "-cp", cp, "kafka.Kafka", str(conf)]
-    return Service("kafka", argv, f"kafka://{host}:{port}", s.home, lambda: health.kafka(s),
+    return Service(name, argv, f"kafka://{host}:{port}", s.home, lambda: health.kafka(s, f"{host}:{port}"),
                    ports=[(host, port), (host, cport)], prestart=prestart, stop_timeout=30,
                    description="Apache Kafka 4 (KRaft broker+controller)")
 
@@ -125,6 +153,55 @@ def _kafka_cluster_id(s: Settings) -> str:
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text(cid)
     return cid
+
+
+# --------------------------------------------------------------------------- Spark standalone
+def spark_workers(s: Settings) -> int:
+    """How many local standalone workers `vodflow up` runs (0 unless VODFLOW_SPARK_MASTER is spark://)."""
+    return int(s["VODFLOW_SPARK_WORKERS"]) if s.spark_master.startswith("spark://") else 0
+
+
+def _spark_home() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("pyspark is not installed in this Python: run `make install`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def spark_services(s: Settings) -> list[Service]:
+    """The standalone master and its workers (Spark's own daemons, from the pyspark install)."""
+    n = spark_workers(s)
+    if n == 0:
+        return []
+    from vodflow.settings import _host_port
+
+    host, port = _host_port(s.spark_master)
+    ui = int(s["VODFLOW_SPARK_UI_PORT"])
+    java, home = find_java(s), _spark_home()
+    daemon = [java, "-Xmx256m", "-cp", f"{home / 'conf'}{os.pathsep}{home / 'jars' / '*'}"]
+    scala = next((j.name.split("_", 1)[1].split("-", 1)[0] for j in (home / "jars").glob("spark-core_*.jar")), "2.13")
+    # SPARK_SCALA_VERSION: the launcher that builds executor commands looks for build directories without it
+    env = {"SPARK_HOME": str(home), "SPARK_SCALA_VERSION": scala, "SPARK_LOCAL_IP": host,
+           "PYSPARK_PYTHON": sys.executable,
+           "SPARK_LOG_DIR": str(s.home / "logs")}
+    master = Service("spark-master", [*daemon, "org.apache.spark.deploy.master.Master", "--host", host,
+                                      "--port", str(port), "--webui-port", str(ui)],
+                     f"http://{host}:{ui}", s.home, lambda: health.spark_master(f"http://{host}:{ui}"), env=env,
+                     ports=[(host, port), (host, ui)], description="Spark standalone master")
+    workers = []
+    for i in range(1, n + 1):
+        work = s.home / "spark" / f"worker-{i}"
+        workers.append(Service(
+            f"spark-worker-{i}",
+            [*daemon, "org.apache.spark.deploy.worker.Worker", "--host", host, "--cores", s["VODFLOW_SPARK_WORKER_CORES"],
+             "--memory", s["VODFLOW_SPARK_WORKER_MEMORY"], "--webui-port", str(ui + i), "--work-dir", str(work),
+             s.spark_master],
+            f"http://{host}:{ui + i}", s.home,
+            (lambda w=ui + i: health.spark_worker(f"http://{host}:{ui}", w)), env=env, ports=[(host, ui + i)],
+            prestart=(lambda w=work: w.mkdir(parents=True, exist_ok=True)), description="Spark standalone worker"))
+    return [master, *workers]
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -274,7 +351,8 @@ def edge_service(s: Settings) -> Service:
 
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
-    return [s3_service(s), kafka_service(s), mlflow_service(s), *airflow_services(s), api_service(s),
+    return [s3_service(s), *kafka_services(s), *spark_services(s), mlflow_service(s), *airflow_services(s),
+            api_service(s),
             analytics_stream_service(s), edge_origin_service(s), edge_service(s), sql_endpoint_service(s)]
 
 
@@ -292,7 +370,20 @@ def enabled(s: Settings, name: str) -> bool:
     return True
 
 
-# Services in one group start together; groups start in order.
+def groups(s: Settings) -> list[list[str]]:
+    """GROUPS for these settings: ``kafka`` becomes the profile's KRaft nodes, the Spark standalone master
+    starts with S3 and Kafka and its workers in the next group (before the stream submits to them)."""
+    n = len(kafka_nodes(s))
+    names = ["kafka"] if n == 1 else [f"kafka-{i}" for i in range(1, n + 1)]
+    workers = spark_workers(s)
+    spark = ["spark-master", *[f"spark-worker-{i}" for i in range(1, workers + 1)]] if workers else []
+    out = [[m for n in g for m in (names if n == "kafka" else [n])] for g in GROUPS]
+    out[0] += spark[:1]
+    out[1] += spark[1:]
+    return out
+
+
+# Services in one group start together; groups start in order (the embedded profile; see groups()).
 GROUPS: list[list[str]] = [
     ["s3", "kafka"],
     ["mlflow", "airflow-api", "api", "edge-origin"],

@@ -1,0 +1,150 @@
+"""The cluster profile (vodflow/stack/cluster.env), docker/compose.yaml and the Kubernetes sketch
+(docker/k8s/) kept in step with the settings table: parsed statically, no Docker or Kubernetes needed."""
+
+import re
+
+import pytest
+import yaml
+
+from vodflow.settings import REPO_ROOT, SPECS, load
+from vodflow.stack import profile
+from vodflow.stack.services import groups, kafka_nodes, spark_workers
+
+DOCKER = REPO_ROOT / "docker"
+K8S = DOCKER / "k8s"
+KNOWN = {s.env for s in SPECS}
+DEFAULTS = load({})
+
+
+def k8s_docs():
+    return [(p.name, d) for p in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(p.read_text())
+            if d and "kind" in d]
+
+
+def compose():
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def cluster():
+    return load(profile.values("cluster"))
+
+
+@pytest.mark.parametrize("path", [DOCKER / "compose.yaml", *sorted(K8S.glob("*.yaml")),
+                                  profile.PROFILES["cluster"]], ids=lambda p: p.name)
+def test_every_vodflow_setting_they_set_exists(path):
+    used = set(re.findall(r"\b(VODFLOW_[A-Z0-9_]+)\b", path.read_text()))
+    assert used <= KNOWN, f"{path.name} names settings missing from SPECS: {sorted(used - KNOWN)}"
+
+
+def test_cluster_profile_runs_beside_the_embedded_stack():
+    c, d = cluster(), DEFAULTS
+    assert c.home != d.home and c.home.name == ".vodflow-cluster"
+    ports = lambda s: {s.s3_port, s.mlflow_port, s.airflow_port, *[p for _, _, p, _ in kafka_nodes(s)],
+                       *[cp for *_, cp in kafka_nodes(s)],
+                       *([int(s["VODFLOW_SPARK_UI_PORT"])] if spark_workers(s) else []),
+                       int(s["VODFLOW_EDGE_PORT"]), int(s.api_url.rsplit(":", 1)[1]),
+                       int(s["VODFLOW_SQL_URL"].rsplit(":", 1)[1]), int(s["VODFLOW_EDGE_ORIGIN_URL"].rsplit(":", 1)[1])}
+    assert not ports(c) & ports(d), f"cluster ports collide with the embedded stack's: {ports(c) & ports(d)}"
+    assert len(kafka_nodes(c)) == 3 and c["VODFLOW_KAFKA_REPLICATION"] == "3" and c["VODFLOW_KAFKA_MIN_INSYNC"] == "2"
+    assert c.spark_master.startswith("spark://") and spark_workers(c) == 2
+
+
+def test_profile_never_reuses_another_stacks_home(tmp_path):
+    env = {"VODFLOW_HOME": str(tmp_path / "lead"), "VODFLOW_KAFKA_HEAP": "384m"}
+    profile.apply("cluster", env)
+    assert env["VODFLOW_HOME"].endswith(".vodflow-cluster")  # forced
+    assert env["VODFLOW_KAFKA_HEAP"] == "384m"                 # anything else set already wins
+    with pytest.raises(profile.ProfileError, match="choose one of"):
+        profile.values("huge")
+
+
+def test_embedded_groups_unchanged():
+    names = [n for g in groups(DEFAULTS) for n in g]
+    assert "kafka" in names and not [n for n in names if n.startswith(("kafka-", "spark-"))]
+
+
+def test_every_cluster_service_is_in_compose():
+    svcs = compose()["services"]
+    # local name -> compose name where they differ: MinIO is the S3 server; it also serves the edge's origin
+    alias = {"s3": "minio", "edge-origin": "minio"}
+    workers = svcs["spark-worker"]["deploy"]["replicas"]
+    for name in (n for g in groups(cluster()) for n in g):
+        if name.startswith("spark-worker-"):
+            assert int(name.rsplit("-", 1)[1]) <= workers, f"compose runs {workers} Spark workers, profile more"
+            continue
+        assert alias.get(name, name) in svcs, f"cluster service {name} missing from docker/compose.yaml"
+    assert svcs["airflow-worker"]["deploy"]["replicas"] == 2
+
+
+def test_compose_kafka_matches_the_profile():
+    svcs, c = compose()["services"], cluster()
+    env = {k: str(v) for k, v in compose()["x-vodflow-env"].items()}
+    nodes = sorted(n for n in svcs if n.startswith("kafka-"))
+    assert len(nodes) == len(kafka_nodes(c)) == len(env["VODFLOW_KAFKA_BOOTSTRAP"].split(","))
+    kenv = svcs["kafka-1"]["environment"]
+    assert str(kenv["KAFKA_DEFAULT_REPLICATION_FACTOR"]) == env["VODFLOW_KAFKA_REPLICATION"] == c["VODFLOW_KAFKA_REPLICATION"]
+    assert str(kenv["KAFKA_MIN_INSYNC_REPLICAS"]) == env["VODFLOW_KAFKA_MIN_INSYNC"] == c["VODFLOW_KAFKA_MIN_INSYNC"]
+    assert {int(v.split(":")[1]) for v in kenv["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")} == {DEFAULTS.kafka_controller_port}
+    spark_ports = {int(p.split(":")[0]) for p in svcs["spark-master"]["ports"]}
+    assert int(DEFAULTS["VODFLOW_SPARK_UI_PORT"]) in spark_ports
+
+
+def test_k8s_sketch_matches_settings():
+    docs = k8s_docs()
+    kinds = {d["kind"] for _, d in docs}
+    assert {"ConfigMap", "Kafka", "KafkaNodePool", "KafkaTopic", "SparkApplication"} <= kinds
+    cfg = next(d["data"] for _, d in docs if d["kind"] == "ConfigMap")
+    s = load({k: str(v) for k, v in cfg.items()})
+    c = cluster()
+    # ports agree with the defaults
+    service_ports = {d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]} for _, d in docs if d["kind"] == "Service"}
+    assert DEFAULTS.mlflow_port in service_ports["mlflow"] == {s.mlflow_port}
+    assert DEFAULTS.s3_port in service_ports["minio"] == {s.s3_port}
+    assert {int(DEFAULTS.api_url.rsplit(":", 1)[1])} == service_ports["vodflow-api"] == {int(s.api_url.rsplit(":", 1)[1])}
+    kafka = next(d for _, d in docs if d["kind"] == "Kafka")
+    assert {lst["port"] for lst in kafka["spec"]["kafka"]["listeners"]} == {DEFAULTS.kafka_port, s.kafka_port}
+    # replication as the cluster profile and the ConfigMap say
+    conf = kafka["spec"]["kafka"]["config"]
+    assert str(conf["default.replication.factor"]) == cfg["VODFLOW_KAFKA_REPLICATION"] == c["VODFLOW_KAFKA_REPLICATION"]
+    assert str(conf["min.insync.replicas"]) == cfg["VODFLOW_KAFKA_MIN_INSYNC"] == c["VODFLOW_KAFKA_MIN_INSYNC"]
+    pool = next(d for _, d in docs if d["kind"] == "KafkaNodePool")
+    assert pool["spec"]["replicas"] == len(kafka_nodes(c)) and set(pool["spec"]["roles"]) == {"broker", "controller"}
+    topics = {d["spec"]["topicName"]: d["spec"] for _, d in docs if d["kind"] == "KafkaTopic"}
+    assert set(topics) == set(s.topics)
+    assert topics[s.topic_events]["partitions"] == s.topics[s.topic_events]
+    assert all(t["replicas"] == int(cfg["VODFLOW_KAFKA_REPLICATION"]) for t in topics.values())
+    # the stream: the same job file, as many executors as the profile has workers
+    app = next(d for _, d in docs if d["kind"] == "SparkApplication")
+    job = app["spec"]["mainApplicationFile"].rsplit("/jobs/", 1)[1]
+    assert (REPO_ROOT / "jobs" / job).is_file()
+    assert app["spec"]["executor"]["instances"] == spark_workers(c)
+
+
+def test_airflow_helm_values_match_compose():
+    v = yaml.safe_load((K8S / "airflow-values.yaml").read_text())
+    c = compose()["services"]
+    assert v["executor"] == "CeleryExecutor" == compose()["x-vodflow-env"]["VODFLOW_AIRFLOW_EXECUTOR"]
+    assert v["workers"]["replicas"] == c["airflow-worker"]["deploy"]["replicas"]
+    assert {p["port"] for p in v["apiServer"]["service"]["ports"]} == {DEFAULTS.airflow_port}
+    assert "vodflow-config" in v["extraEnvFrom"]
+    assert (REPO_ROOT / v["config"]["core"]["dags_folder"].replace("/opt/vodflow/", "")).is_dir()
+
+
+def test_cluster_services_built_from_the_profile(tmp_path):
+    from vodflow.stack.services import kafka_services, spark_services
+
+    env = profile.values("cluster")
+    env["VODFLOW_HOME"] = str(tmp_path)
+    (tmp_path / "jars" / "kafka").mkdir(parents=True)
+    (tmp_path / "jars" / "kafka" / "kafka.jar").touch()
+    s = load(env)
+    kafka = kafka_services(s)
+    assert [k.name for k in kafka] == ["kafka-1", "kafka-2", "kafka-3"]
+    assert sorted(p for k in kafka for _, p in k.ports) == [19092, 19093, 19094, 19095, 19096, 19097]
+    master, *workers = spark_services(s)
+    assert master.name == "spark-master" and "17077" in master.argv and "18081" in master.argv
+    assert [w.name for w in workers] == ["spark-worker-1", "spark-worker-2"]
+    for w in workers:
+        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == "1"
+        assert w.env["SPARK_SCALA_VERSION"] and w.env["SPARK_HOME"]
+    assert spark_services(load({"VODFLOW_HOME": str(tmp_path)})) == []  # embedded: local mode, no daemons
