@@ -25,7 +25,12 @@ ladder" for the rules, the numbers and their sources. In short:
   ``rung_min_drop`` below it); a lower rung that fails is moved within half a step or left out.
   Below a size's cheapest trial its curve is continued with its cheapest slope (:func:`vmaf_below`),
   which understates a drop, so a flat rung never passes by extrapolation. When no top passes at all
-  (:func:`find_top` is None), the trials module adds trials at higher CRFs.
+  (:func:`find_top` is None), the trials module adds trials at higher CRFs;
+* minimum ladder (``min_rungs``; the trials module asks for 2 from sources of :data:`MIN_LADDER_LINES`):
+  a one-rung ladder gets a cheaper second rung below its top that passes the flat-part rule, never one above
+  (it would sit on the flat part);
+* every pick carries the CRF its rate corresponds to on its size's curve (:func:`crf_at`): very short titles
+  are encoded with capped CRF at that CRF (see :mod:`vodflow.media.trials`).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Analysis:
     seconds: dict[str, float] = field(default_factory=dict)
     crfs: tuple[int, ...] = TRIAL_CRFS
     crf_capped: bool = False  # rungs encoded with capped CRF (titles shorter than CRF_CAP_SECONDS)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU of the ffmpeg/ffprobe children per step
 
     @property
     def wall_seconds(self) -> float:
@@ -99,8 +101,15 @@ class Analysis:
             "hull": [[p.width, p.height, p.crf] for p in hull_points(self.points)],
             "picks": [p.to_dict() for p in self.picks],
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
             "rate_control": "capped CRF" if self.crf_capped else "constrained VBR",
         }
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes (the ffmpeg/ffprobe runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _even(x: float) -> int:
@@ -259,9 +268,10 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     size = score_size(info)
     seconds: dict[str, float] = {}
 
-    t0 = time.monotonic()
+    cpu: dict[str, float] = {}
+    t0, c0 = time.monotonic(), _child_cpu()
     ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout)
-    seconds["reference"] = time.monotonic() - t0
+    seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     ref_seconds = sum(length for _, length in windows)
 
     sizes = trial_sizes(candidate_sizes(fixed))
@@ -270,17 +280,17 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     idr_rate = math.ceil(max(duration, gop) / gop - 1e-9) / max(duration, 1e-3)
 
     def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _child_cpu()
         trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
                                timeout=timeout)
-        seconds[step] = time.monotonic() - t0
-        t0 = time.monotonic()
+        rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
+        seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
+        t0, c0 = time.monotonic(), _child_cpu()
         keys = list(trials)
         scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
                              timeout=timeout)
-        seconds[vmaf_step] = time.monotonic() - t0
-        return [TrialPoint(w, h, crf, trial_kbps(trials[(w, h, crf)], ref_seconds, idr_rate), v)
-                for (w, h, crf), v in zip(keys, scores)]
+        seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
+        return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
     points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
@@ -306,7 +316,7 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
             f"{sum(seconds.values()):.1f}s; ladder " + ", ".join(f"{p.height}p@{p.kbps:.0f}k(vmaf {p.vmaf:.1f})"
                                                                   for p in picks))
     return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
-                    crf_capped=duration < CRF_CAP_SECONDS)
+                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu)
 
 
 def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
