@@ -254,3 +254,23 @@ def test_real_trials_on_a_small_clip(clip, tmp_path):
     assert analysis.crf_capped and d["rate_control"] == "capped CRF"
     assert all(r.crf is not None and 10 < r.crf < 52 for r in rungs)
     assert len(rungs) >= 2  # a 360-line source gets the minimum ladder
+
+
+def test_vmaf_ignores_colour_tags(tmp_path):
+    """A rung tagged BT.709 scores the same as its untagged twin (same bitstream, only the VUI tags differ)
+    against an untagged source: ffmpeg negotiates colorspace in a filter graph, and without equal tags one
+    side was converted before libvmaf (the twin scored 57.5 instead of 95.6)."""
+    pytest.importorskip("imageio_ffmpeg")
+    from vodflow.media.tools import ffmpeg_bin, run_tool
+    from vodflow.media.vmaf import check_vmaf, vmaf_scores
+
+    check_vmaf()
+    src = [ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=0.4",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    ref, plain, tagged = tmp_path / "ref.mp4", tmp_path / "plain.mp4", tmp_path / "tagged.mp4"
+    run_tool(src + ["-qp", "0", str(ref)])
+    run_tool(src + ["-crf", "30", str(plain)])
+    run_tool([ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-bsf:v",
+              "h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", str(tagged)])
+    a, b = vmaf_scores(ref, [plain, tagged], 320, 180, Fraction(25))
+    assert a == pytest.approx(b, abs=0.01) and 80 < a < 99
