@@ -17,6 +17,7 @@ from vodflow.media.per_title import (
     TOP_MIN_DROP,
     TrialPoint,
     bd_rate,
+    crf_at,
     curves_by_size,
     drop10,
     find_top,
@@ -174,6 +175,28 @@ def test_a_curve_still_rising_at_the_lowest_crf_asks_for_one_more_trial():
     assert not top_still_rising(flat)
 
 
+def test_minimum_ladder_adds_a_second_rung_that_passes_the_flat_rule():
+    """The player tests' noisy 640x360 clip: the knee sits at 234p, 360p is never worth its bits, one rung;
+    a 360-line source gets a cheaper second rung below it (still off the flat part), nothing above."""
+    noisy = [TrialPoint(416, 234, 34, 80, 60.0), TrialPoint(416, 234, 27, 160, 72.0), TrialPoint(416, 234, 20, 320, 74.0),
+             TrialPoint(640, 360, 34, 150, 50.0), TrialPoint(640, 360, 27, 300, 66.0), TrialPoint(640, 360, 20, 600, 73.5)]
+    (one,) = select_ladder(noisy, min_kbps=150)
+    assert one.height == 234 and one.drop10 >= TOP_MIN_DROP
+    below, top = select_ladder(noisy, min_kbps=150, min_rungs=2)
+    assert top == one
+    assert below.kbps * 1.3 <= top.kbps + 1e-6 and below.drop10 >= RUNG_MIN_DROP and below.vmaf < top.vmaf
+    # a single trial point has no slope: nothing passes, the ladder stays at one rung
+    assert len(select_ladder([TrialPoint(640, 360, 27, 300, 70.0)], min_rungs=2)) == 1
+
+
+def test_picks_carry_the_crf_of_their_rate():
+    c = size_curve([TrialPoint(640, 360, 34, 150, 62.0), TrialPoint(640, 360, 27, 300, 78.0),
+                    TrialPoint(640, 360, 20, 600, 86.0)])
+    assert crf_at(c, 300) == pytest.approx(27) and crf_at(c, 212.13) == pytest.approx(30.5, abs=0.01)
+    assert crf_at(c, 1200) == pytest.approx(13)  # continued with the end segment's slope
+    assert all(p.crf is not None for p in select_ladder(synth()))
+
+
 def test_bottom_rung_near_the_minimum_rate():
     picks = select_ladder(synth(), min_kbps=145)
     assert picks[0].kbps == pytest.approx(145, rel=0.02)
@@ -227,3 +250,27 @@ def test_real_trials_on_a_small_clip(clip, tmp_path):
     assert all(r.maxrate == int(r.video_bitrate * 1.5) for r in rungs)
     d = analysis.to_dict()
     assert d["picks"] and d["points"] and d["seconds"]["vmaf"] > 0
+    # a 2 s title: capped CRF at the trials' CRF (VBR does not settle on 50 frames), same caps
+    assert analysis.crf_capped and d["rate_control"] == "capped CRF"
+    assert all(r.crf is not None and 10 < r.crf < 52 for r in rungs)
+    assert len(rungs) >= 2  # a 360-line source gets the minimum ladder
+
+
+def test_vmaf_ignores_colour_tags(tmp_path):
+    """A rung tagged BT.709 scores the same as its untagged twin (same bitstream, only the VUI tags differ)
+    against an untagged source: ffmpeg negotiates colorspace in a filter graph, and without equal tags one
+    side was converted before libvmaf (the twin scored 57.5 instead of 95.6)."""
+    pytest.importorskip("imageio_ffmpeg")
+    from vodflow.media.tools import ffmpeg_bin, run_tool
+    from vodflow.media.vmaf import check_vmaf, vmaf_scores
+
+    check_vmaf()
+    src = [ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=0.4",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    ref, plain, tagged = tmp_path / "ref.mp4", tmp_path / "plain.mp4", tmp_path / "tagged.mp4"
+    run_tool(src + ["-qp", "0", str(ref)])
+    run_tool(src + ["-crf", "30", str(plain)])
+    run_tool([ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-bsf:v",
+              "h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", str(tagged)])
+    a, b = vmaf_scores(ref, [plain, tagged], 320, 180, Fraction(25))
+    assert a == pytest.approx(b, abs=0.01) and 80 < a < 99

@@ -213,7 +213,7 @@ def _rung_chain(stream, rung: Rung, top: Fraction, opts: EncodeOptions, info: So
 
 
 def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
-    """ffmpeg output options of one rung (H.264 High, constrained VBR, fixed closed GOP)."""
+    """ffmpeg output options of one rung (H.264 High, constrained VBR or capped CRF, fixed closed GOP)."""
     args: dict[str, object] = {
         "c:v": "libx264", "preset": opts.preset, "profile:v": rung.profile, "level:v": rung.level,
         "b:v": str(rung.video_bitrate), "maxrate": str(rung.maxrate), "bufsize": str(rung.bufsize),
@@ -222,6 +222,10 @@ def video_output_args(rung: Rung, opts: EncodeOptions) -> dict[str, object]:
         "fps_mode": "passthrough", "an": None, "sn": None, "dn": None,
         "map_metadata": -1,
     }
+    if rung.crf is not None:
+        # capped CRF (same maxrate/bufsize): the trial's rate control, for titles too short for VBR to settle
+        del args["b:v"]
+        args["crf"] = f"{rung.crf:.2f}"
     enc_threads = opts.encoder_threads or opts.threads
     if enc_threads:
         args["threads"] = enc_threads

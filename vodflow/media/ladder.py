@@ -98,6 +98,7 @@ class Rung:
     profile: str = "high"
     level: str = "4.0"
     audio_bitrate: int = DEFAULT_AUDIO_BITRATE
+    crf: float | None = None     # capped CRF instead of constrained VBR (per-title ladders of very short titles)
 
     @property
     def frame_rate(self) -> float:

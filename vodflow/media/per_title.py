@@ -25,7 +25,12 @@ ladder" for the rules, the numbers and their sources. In short:
   ``rung_min_drop`` below it); a lower rung that fails is moved within half a step or left out.
   Below a size's cheapest trial its curve is continued with its cheapest slope (:func:`vmaf_below`),
   which understates a drop, so a flat rung never passes by extrapolation. When no top passes at all
-  (:func:`find_top` is None), the trials module adds trials at higher CRFs.
+  (:func:`find_top` is None), the trials module adds trials at higher CRFs;
+* minimum ladder (``min_rungs``; the trials module asks for 2 from sources of :data:`MIN_LADDER_LINES`):
+  a one-rung ladder gets a cheaper second rung below its top that passes the flat-part rule, never one above
+  (it would sit on the flat part);
+* every pick carries the CRF its rate corresponds to on its size's curve (:func:`crf_at`): very short titles
+  are encoded with capped CRF at that CRF (see :mod:`vodflow.media.trials`).
 """
 
 from __future__ import annotations
@@ -41,8 +46,18 @@ FLAT_DROP = 0.5
 #: margins over FLAT_DROP (trial curves are estimates from a sample): the top rung's 10 % cut must cost
 #: this much on the trial hull. The first benchmark measured a median 0.63x the predicted drop at the top
 #: (0.34x-1.9x), so 1.2 keeps most tops >= 0.5 measured; 1.5 was tried and put the tops at VMAF 75-86,
-#: since x264 curves near VMAF 90-95 lose only ~1.1 VMAF per 10 % of bits.
-TOP_MIN_DROP = 1.2
+#: since x264 curves near VMAF 90-95 lose only ~1.1 VMAF per 10 % of bits. The second run measured the
+#: tops of the two 720p Big Buck Bunny masters at 0.47/0.49 for a predicted 1.23/1.33 (0.37x: the trial
+#: hull is linear between CRF points ~2x apart in rate, the true curve flattens towards the upper one),
+#: so 1.5 (0.5 / 0.37 = 1.35, rounded up).
+TOP_MIN_DROP = 1.5
+#: still or near-still content (the trials had to go to CRF 41/48 to find any slope): x264 sits near its
+#: floor there and the first bench measured 0.12x the predicted drop, so the top needs this many times
+#: the margin (see trials.analyse).
+STILL_MARGIN = 2.0
+#: minimum ladder (docs/media.md "Minimum ladder"): a source of at least this many lines (short side)
+#: gets at least two rungs when a second one passes the flat-part rule.
+MIN_LADDER_LINES = 360
 #: ... and every lower rung's (steeper parts of the curve, smaller prediction error there).
 RUNG_MIN_DROP = 1.0
 #: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
@@ -79,6 +94,7 @@ class Pick:
     kbps: float
     vmaf: float
     drop10: float  # predicted VMAF lost with 10 % fewer bits (the flat-part check)
+    crf: float | None = None  # the CRF the trials reach this rate with (CRF-capped encodes of short titles)
 
     def to_dict(self) -> dict:
         """JSON-safe: ``drop10`` is None when 10 % fewer bits fall below the cheapest trial (unknown)."""
@@ -112,7 +128,8 @@ def vmaf_at(curve: Sequence[TrialPoint], kbps: float) -> float | None:
         if a.kbps <= kbps <= b.kbps:
             t = math.log(kbps / a.kbps) / math.log(b.kbps / a.kbps)
             return a.vmaf + t * (b.vmaf - a.vmaf)
-    return curve[0].vmaf
+    # within the 1e-9 tolerance of an end (or a one-point curve): that end, not always the cheapest
+    return curve[-1].vmaf if kbps > curve[-1].kbps else curve[0].vmaf
 
 
 def kbps_at(curve: Sequence[TrialPoint], vmaf: float) -> float | None:
@@ -123,7 +140,20 @@ def kbps_at(curve: Sequence[TrialPoint], vmaf: float) -> float | None:
         if a.vmaf <= vmaf <= b.vmaf:
             t = (vmaf - a.vmaf) / (b.vmaf - a.vmaf)
             return a.kbps * math.exp(t * math.log(b.kbps / a.kbps))
-    return curve[0].kbps
+    # within the 1e-9 tolerance of an end (float grid steps): that end's rate, not always the cheapest
+    return curve[-1].kbps if vmaf > curve[-1].vmaf else curve[0].kbps
+
+
+def crf_at(curve: Sequence[TrialPoint], kbps: float) -> float:
+    """The CRF a size's curve spends ``kbps`` at (linear in log rate between its points, continued with
+    the end segments' slope outside them; a one-point curve: its CRF)."""
+    if len(curve) < 2:
+        return curve[0].crf
+    i = 0
+    while i < len(curve) - 2 and kbps > curve[i + 1].kbps:
+        i += 1
+    a, b = curve[i], curve[i + 1]
+    return a.crf + (b.crf - a.crf) * math.log(kbps / a.kbps) / math.log(b.kbps / a.kbps)
 
 
 def hull_vmaf(curves: dict[tuple[int, int], list[TrialPoint]], kbps: float) -> float | None:
@@ -219,6 +249,7 @@ def select_ladder(
     quality_ceiling: float = QUALITY_CEILING,
     max_rungs: int = 8,
     min_ratio: float = 1.3,
+    min_rungs: int = 1,
     grid: float = 0.1,
 ) -> list[Pick]:
     """The per-title ladder (lowest rung first) from trial points; see the module docstring."""
@@ -270,7 +301,31 @@ def select_ladder(
                 picks.pop()
             if picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
                 picks.pop()
-        picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi)))
+        picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi), crf_at(curves[size], r)))
+    if len(picks) < min_rungs:
+        picks = _second_rung(curves, picks, rung_min_drop=rung_min_drop, min_ratio=min_ratio, grid=grid)
+    return picks
+
+
+def _second_rung(curves: dict[tuple[int, int], list[TrialPoint]], picks: list[Pick], *, rung_min_drop: float,
+                 min_ratio: float, grid: float) -> list[Pick]:
+    """The minimum ladder (docs/media.md "Minimum ladder"): a one-rung ladder gets a second rung below its
+    top, at least ``min_ratio`` cheaper and passing the flat-part rule (viewers on a poor connection get a
+    rung to fall back to). Nothing is added above: find_top already scanned every higher quality, so a
+    rung there would sit on the flat part. When no such rung exists the ladder stays at one rung."""
+    if len(picks) != 1:
+        return picks
+    top = picks[0]
+    q = top.vmaf - grid
+    v_min = min(c[0].vmaf for c in curves.values())
+    while q >= v_min - 1e-9:
+        found = best_size_for(curves, q)
+        if found is not None:
+            size, r = found
+            d = drop10(curves, r, q)
+            if r * min_ratio <= top.kbps and size[0] * size[1] <= top.width * top.height and rung_min_drop <= d < math.inf:
+                return [Pick(size[0], size[1], r, q, d, crf_at(curves[size], r)), top]
+        q -= grid
     return picks
 
 
@@ -371,6 +426,6 @@ def sample_windows(duration: float, *, fraction: float = SAMPLE_FRACTION, min_to
     return [(round(max(0.0, part * (i + 0.5) - length / 2), 3), round(length, 3)) for i in range(n)]
 
 
-__all__ = ["FLAT_DROP", "JND_VMAF", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
+__all__ = ["FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
            "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]

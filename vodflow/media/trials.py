@@ -21,16 +21,22 @@ analysis (points, hull, picks, timings) that is stored with the title.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from vodflow.media.conform import conform_steps
 from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
+    MIN_LADDER_LINES,
+    STILL_MARGIN,
+    TOP_MIN_DROP,
     Pick,
     TrialPoint,
     curves_by_size,
@@ -59,6 +65,10 @@ VMAF_SUBSAMPLE = 5
 MAX_SIZE_GAP = 2.3
 #: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
 SCORE_BOX = (1920, 1080)
+#: titles shorter than this (3 GOPs) are encoded with capped CRF at the trial's CRF instead of constrained
+#: VBR: x264's VBR does not settle on a few dozen frames (the 1 s 1080p50 clip: VMAF 92.5 predicted,
+#: 52.9 measured, its first frames starved), while the trial's own rate control lands where it measured.
+CRF_CAP_SECONDS = 6.0
 
 Log = Callable[[str], None]
 
@@ -74,6 +84,8 @@ class Analysis:
     max_kbps: float | None
     seconds: dict[str, float] = field(default_factory=dict)
     crfs: tuple[int, ...] = TRIAL_CRFS
+    crf_capped: bool = False  # rungs encoded with capped CRF (titles shorter than CRF_CAP_SECONDS)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU of the ffmpeg/ffprobe children per step
 
     @property
     def wall_seconds(self) -> float:
@@ -89,7 +101,15 @@ class Analysis:
             "hull": [[p.width, p.height, p.crf] for p in hull_points(self.points)],
             "picks": [p.to_dict() for p in self.picks],
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
+            "rate_control": "capped CRF" if self.crf_capped else "constrained VBR",
         }
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes (the ffmpeg/ffprobe runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _even(x: float) -> int:
@@ -114,7 +134,9 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
     for start, length in windows:
         argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
-    parts = [f"[{i}:{info.video_stream_index}]fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
+    # the final encode's conform steps (deinterlace, flatten alpha) so the trials see what it sees
+    pre = "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+    parts = [f"[{i}:{info.video_stream_index}]{pre}fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
              f"format=yuv420p[w{i}]" for i in range(len(windows))]
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
     parts.append(f"{joined}concat=n={len(windows)}:v=1:a=0[ref]")
@@ -246,9 +268,10 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     size = score_size(info)
     seconds: dict[str, float] = {}
 
-    t0 = time.monotonic()
+    cpu: dict[str, float] = {}
+    t0, c0 = time.monotonic(), _child_cpu()
     ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout)
-    seconds["reference"] = time.monotonic() - t0
+    seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     ref_seconds = sum(length for _, length in windows)
 
     sizes = trial_sizes(candidate_sizes(fixed))
@@ -257,17 +280,17 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     idr_rate = math.ceil(max(duration, gop) / gop - 1e-9) / max(duration, 1e-3)
 
     def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), _child_cpu()
         trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
                                timeout=timeout)
-        seconds[step] = time.monotonic() - t0
-        t0 = time.monotonic()
+        rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
+        seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
+        t0, c0 = time.monotonic(), _child_cpu()
         keys = list(trials)
         scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
                              timeout=timeout)
-        seconds[vmaf_step] = time.monotonic() - t0
-        return [TrialPoint(w, h, crf, trial_kbps(trials[(w, h, crf)], ref_seconds, idr_rate), v)
-                for (w, h, crf), v in zip(keys, scores)]
+        seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
+        return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
     points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
@@ -281,6 +304,10 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         low = (max(crfs) + EXTRA_CRF_STEP, max(crfs) + 2 * EXTRA_CRF_STEP)
         ends = sizes[:1] + sizes[-1:] if len(sizes) > 1 else sizes[:1]
         points += run("flat_trials", "flat_vmaf", ends, [low] * len(ends))
+        # near its floor x264's rate-quality curve is mispredicted most: a larger margin for the top
+        select_kwargs.setdefault("top_min_drop", TOP_MIN_DROP * STILL_MARGIN)
+    if min(info.display_width, info.display_height) >= MIN_LADDER_LINES:
+        select_kwargs.setdefault("min_rungs", 2)
     bottom = min(r.video_bitrate for r in fixed) / 1000
     select_kwargs.setdefault("min_kbps", bottom)
     picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
@@ -288,18 +315,23 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         log(f"per-title: {len(points)} trials on {ref_seconds:.1f}s of {duration:.1f}s in "
             f"{sum(seconds.values()):.1f}s; ladder " + ", ".join(f"{p.height}p@{p.kbps:.0f}k(vmaf {p.vmaf:.1f})"
                                                                   for p in picks))
-    return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs))
+    return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
+                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu)
 
 
-def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung]) -> list[Rung]:
-    """Rungs for the picks, each with the fixed ladder's frame rate and audio for its size."""
+def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
+    """Rungs for the picks, each with the fixed ladder's frame rate and audio for its size;
+    ``crf_capped``: each at its pick's CRF under the same maxrate/bufsize (see :data:`CRF_CAP_SECONDS`)."""
     fps_of = {(w, h): f for w, h, f in candidate_sizes(fixed)}
     audio = fixed[0].audio_bitrate if fixed else 0
     rows = []
     for p in picks:
         kbps = int(math.ceil(p.kbps))
         rows.append((f"{min(p.width, p.height)}p_{kbps}k", p.width, p.height, kbps, fps_of[(p.width, p.height)]))
-    return build_rungs(rows, audio)
+    rungs = build_rungs(rows, audio)
+    if crf_capped:
+        rungs = [dataclasses.replace(r, crf=round(p.crf, 2)) if p.crf is not None else r for r, p in zip(rungs, picks)]
+    return rungs
 
 
 def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, timeout: float | None = None,
@@ -307,8 +339,8 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     """The per-title ladder of a probed master and the analysis behind it."""
     fixed = plan_ladder(info)
     analysis = analyse(info, work, fixed=fixed, log=log, timeout=timeout, **kwargs)
-    return rungs_from_picks(analysis.picks, fixed), analysis
+    return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps"]

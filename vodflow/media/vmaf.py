@@ -77,6 +77,11 @@ def vmaf_scores(reference: str | Path, distorted: Sequence[str | Path], width: i
         # frames are paired by index: timestamps rounded by a container (1 ms in Matroska) must not
         # make libvmaf's frame sync pick a neighbour
         index_pts = f"setpts=N*{fps.denominator}/({fps.numerator}*TB)"
+        # the same colour tags on both sides (pixels untouched; range left to ffmpeg, a full-range source is
+        # really converted): ffmpeg >= 7.1 negotiates colorspace
+        # in a filter graph, so an untagged source against a BT.709-tagged rung got one side converted
+        # before libvmaf (a constant colour error: every rung of an untagged 1 s HEVC clip scored ~65-68)
+        index_pts += ",setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709"
         parts = [f"[0:v]{index_pts},setsar=1,format=yuv420p,split={n}" + "".join(f"[r{i}]" for i in range(n))]
         for i in range(n):
             parts.append(f"[{i + 1}:v]fps={_fps_arg(fps)},{index_pts},scale={width}:{height}:flags=bicubic,"
