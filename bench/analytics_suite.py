@@ -138,6 +138,8 @@ class Job:
             return None
         latest = json.loads(latest) if isinstance(latest, str) else latest
         end = json.loads(end) if isinstance(end, str) else end
+        if not all(isinstance(parts, dict) for parts in (*latest.values(), *end.values())):
+            return None   # a progress report before the source knew its offsets (seen right after a start)
         return sum(sum(parts.values()) for parts in latest.values()) - sum(sum(parts.values()) for parts in end.values())
 
     def wait_gold(self, total: int, timeout: float) -> None:
