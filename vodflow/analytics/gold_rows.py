@@ -21,6 +21,7 @@ Times are UTC (the connection's time zone is set to UTC: hours and dates are cut
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterator
 
 from vodflow.analytics import tables as T
@@ -32,6 +33,16 @@ PERIODS = {  # gold table -> (key column, SQL that cuts a timestamp column {c} i
     T.TITLE_HOURLY.name: ("hour", "date_trunc('hour', {c})"),
     T.TITLE_DAILY.name: ("date", "CAST({c} AS DATE)"),
 }
+
+
+def periods_between(table: str, lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """[start of ``lo``'s period, end of ``hi``'s period) for ``table``'s period (hour or day): the
+    ``started_at`` range of sessions that can count in the touched periods."""
+    if PERIODS[table][0] == "hour":
+        return lo.replace(minute=0, second=0, microsecond=0), \
+            hi.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return lo.replace(hour=0, minute=0, second=0, microsecond=0), \
+        hi.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
 
 @contextmanager

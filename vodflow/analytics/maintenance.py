@@ -3,7 +3,8 @@ VACUUM with a safe retention, and the freshness check.
 
 OPTIMIZE and the stream may touch the same table at once. OPTIMIZE only rewrites files
 (``dataChange=false``); if it loses the race it fails and the Airflow task retries, and if the
-stream's MERGE loses it, :class:`vodflow.analytics.txn.Txn` retries the (idempotent) statement.
+stream's write loses it, the write is retried (idempotent: :mod:`vodflow.analytics.txn` for Spark's
+appends, :func:`vodflow.analytics.lake_rs.write` for the gold tables).
 """
 
 from __future__ import annotations

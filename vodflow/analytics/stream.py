@@ -90,24 +90,18 @@ class Steps:
 
 
 class BatchRunner:
-    """What the query does with each micro-batch. Holds the last watermark it recorded, a small thread
-    pool and one Spark session per parallel step (same SparkContext; each session has its own
-    idempotent-write settings, so concurrent MERGEs into different tables never mix them up)."""
+    """What the query does with each micro-batch. Holds the last watermark it recorded and a small thread
+    pool for the steps that run at the same time (Spark appends carry their idempotent-write pair as
+    writer options, so they share the query's session)."""
 
     def __init__(self, s: Settings, cfg: StreamConfig):
         self.s, self.cfg = s, cfg
         self.app_id: str | None = None
         self._last: tuple[int, datetime | None, datetime | None] | None = None  # (batch, max_seen, wm)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vodflow-batch")
-        self.sessions: dict[str, object] = {}
-
-    def session(self, spark, step: str):
-        if step not in self.sessions:
-            self.sessions[step] = self.configure(spark.newSession())
-        return self.sessions[step]
 
     def configure(self, spark):
-        """The batch settings (``VODFLOW_EVENTS_SPARK_CONF``) on a session of this query; returns it."""
+        """The batch settings (``VODFLOW_EVENTS_SPARK_CONF``) on the query's session; returns it."""
         for k, v in self.cfg.sql_conf:
             spark.conf.set(k, v)
         return spark
@@ -133,7 +127,7 @@ class BatchRunner:
         spark = self.configure(df.sparkSession)  # the query's own session: its conf and temp views are not shared
         if self.app_id is None:
             self.app_id = query_app_id(spark, self.cfg.checkpoint, QUERY)
-        process_batch(spark, self.s, self.cfg, Txn(spark, self.app_id, batch_id), df, self)
+        process_batch(spark, self.s, self.cfg, Txn(self.app_id, batch_id), df, self)
 
 
 def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: BatchRunner) -> dict:
@@ -151,8 +145,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     cached, running = [], []
 
     def background(step: str, fn, *a):
-        other = Txn(runner.session(spark, step), txn.app_id, batch_id)
-        running.append(runner.pool.submit(_timed, steps, step, fn, other, s, *a))
+        running.append(runner.pool.submit(_timed, steps, step, fn, txn, s, *a))
         return running[-1]
 
     def wait_all() -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from vodflow.analytics import gold_rows as R
@@ -123,11 +123,13 @@ def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: T
     once the batch's silver append committed (playback_quality reads the batch's startups from silver)."""
     txn = {"app_id": app_id, "version": batch_id}
     timed("sessions", merge_sessions, s, gold.partials, txn)
-    touched = timed("touched", read_touched, s, gold.partials)
+    # one snapshot of sessions after the merge, read by every step below
+    sessions = lake_rs.open_table(T.SESSIONS, s).to_pyarrow_dataset()
+    touched = timed("touched", read_touched, sessions, gold.partials)
     now = datetime.now().astimezone()
-    jobs = [pool.submit(timed, T.TITLE_HOURLY.name, recompute_titles, s, T.TITLE_HOURLY, touched, now, txn),
-            pool.submit(timed, T.TITLE_DAILY.name, recompute_titles, s, T.TITLE_DAILY, touched, now, txn),
-            pool.submit(timed, T.USER_TITLE.name, recompute_user_title, s, touched, txn),
+    jobs = [pool.submit(timed, T.TITLE_HOURLY.name, recompute_titles, s, T.TITLE_HOURLY, sessions, touched, now, txn),
+            pool.submit(timed, T.TITLE_DAILY.name, recompute_titles, s, T.TITLE_DAILY, sessions, touched, now, txn),
+            pool.submit(timed, T.USER_TITLE.name, recompute_user_title, s, sessions, touched, txn),
             pool.submit(_after, silver_committed, timed, T.PLAYBACK_QUALITY.name, update_quality, s, gold.adds,
                         gold.dates, now, txn)]
     for j in jobs:
@@ -151,27 +153,20 @@ def merge_sessions(s: Settings, partials: "pa.Table", txn: dict) -> None:
     lake_rs.write(T.SESSIONS, s, go, **txn)
 
 
-def read_touched(s: Settings, partials: "pa.Table") -> "pa.Table":
-    """The stored rows (after the merge) of the batch's sessions."""
+def read_touched(sessions, partials: "pa.Table") -> "pa.Table":
+    """The stored rows (``sessions``: the table after the merge, a PyArrow dataset) of the batch's sessions."""
     import pyarrow.dataset as ds
 
-    dt = lake_rs.open_table(T.SESSIONS, s)
-    return dt.to_pyarrow_dataset().to_table(filter=ds.field("session_id").isin(partials.column("session_id")))
+    return sessions.to_table(filter=ds.field("session_id").isin(partials.column("session_id")))
 
 
-def recompute_titles(s: Settings, table: T.Table, touched: "pa.Table", now, txn: dict) -> None:
+def recompute_titles(s: Settings, table: T.Table, sessions, touched: "pa.Table", now, txn: dict) -> None:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     keys = R.period_keys(touched, table.name)
-    lo, hi = _span(touched)
-    if table is T.TITLE_HOURLY:
-        start, end = lo.replace(minute=0, second=0, microsecond=0), hi.replace(minute=0, second=0, microsecond=0)
-        end += timedelta(hours=1)
-    else:
-        start = lo.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = hi.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    sess = lake_rs.open_table(T.SESSIONS, s).to_pyarrow_dataset().to_table(
+    start, end = R.periods_between(table.name, *_span(touched))
+    sess = sessions.to_table(
         columns=["video_id", "user_id", "started_at", "played_s", "duration_s", "completed", "last_position_s"],
         filter=(ds.field("started_at") >= start) & (ds.field("started_at") < end)
         & ds.field("video_id").isin(pc.unique(keys.column("video_id"))))
@@ -187,11 +182,11 @@ def recompute_titles(s: Settings, table: T.Table, touched: "pa.Table", now, txn:
     lake_rs.write(table, s, go, **txn)
 
 
-def recompute_user_title(s: Settings, touched: "pa.Table", txn: dict) -> None:
+def recompute_user_title(s: Settings, sessions, touched: "pa.Table", txn: dict) -> None:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    sess = lake_rs.open_table(T.SESSIONS, s).to_pyarrow_dataset().to_table(
+    sess = sessions.to_table(
         columns=["user_id", "video_id", "played_s", "duration_s", "completed", "last_event_at"],
         filter=ds.field("user_id").isin(pc.unique(touched.column("user_id"))))
     rows = lake_rs.conform(R.user_title_rows(touched, sess), T.USER_TITLE)

@@ -22,8 +22,6 @@ master's probed duration the ingest stores in ``source_props["duration"]`` (vodf
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
@@ -36,12 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vodflow.catalog import VideoRecord
 
-log = logging.getLogger("vodflow.analytics")
 
 DELETED = "deleted"
 #: columns that say what a row is; ``synced_at`` only says when it was written
 COMPARED = tuple(c for c in TITLES.column_names if c != "synced_at")
-COMMIT_ATTEMPTS = 5
 PAGE = 500
 
 
@@ -120,42 +116,37 @@ def _to_arrow(dt) -> "pa.Table":
     return pa.table(QueryBuilder().register("t", dt).execute("SELECT * FROM t"))
 
 
-def _merge(dt, rows: list[dict[str, Any]]) -> None:
+def _merge(dt, rows: list[dict[str, Any]], props) -> None:
     import pyarrow as pa
 
     from vodflow.analytics.query import arrow_schema
 
     src = pa.Table.from_pylist(rows, schema=arrow_schema(TITLES))
-    (dt.merge(src, predicate="t.video_id = s.video_id", source_alias="s", target_alias="t")
+    (dt.merge(src, predicate="t.video_id = s.video_id", source_alias="s", target_alias="t", commit_properties=props)
        .when_matched_update_all().when_not_matched_insert_all().execute())
 
 
 def write(rows: list[dict[str, Any]], s: Settings | None = None, *, complete: bool = False) -> SyncResult:
     """MERGE ``rows`` (dimension rows, :func:`row_of`) into the table, creating it if needed; with
     ``complete`` (``rows`` is the whole catalog) rows of titles no longer in it become ``deleted``.
-    Idempotent; retries a commit that lost a race with another writer."""
-    from deltalake.exceptions import CommitFailedError
+    Idempotent; a commit that lost a race with another writer is retried on the re-read table
+    (:func:`vodflow.analytics.lake_rs.write`)."""
+    from vodflow.analytics import lake_rs
 
     s = s or get_settings()
     now = datetime.now(timezone.utc)
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        dt = _open(s, create=True)
+
+    def go(dt, props) -> SyncResult:
         current = {r["video_id"]: r for r in _to_arrow(dt).to_pylist()}
         todo, gone = changed_rows(current, rows, complete=complete, now=now)
         if not todo:
             return SyncResult(0, 0, len(current), dt.version())
-        try:
-            _merge(dt, todo)
-        except CommitFailedError as e:
-            if attempt == COMMIT_ATTEMPTS:
-                raise
-            log.info("titles: commit conflict (%s), retrying", str(e).splitlines()[0])
-            time.sleep(0.2 * attempt)
-            continue
+        _merge(dt, todo, props)
         dt.update_incremental()
         new = sum(1 for r in todo if r["video_id"] not in current)
         return SyncResult(len(todo) - gone, gone, len(current) + new, dt.version())
-    raise AssertionError("unreachable")
+
+    return lake_rs.write(TITLES, s, go)
 
 
 def record(video_id: str, s: Settings | None = None) -> SyncResult:

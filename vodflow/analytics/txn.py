@@ -5,7 +5,8 @@ restarts from the same checkpoint) and ``txnVersion`` = N. Delta records the pai
 when a batch is replayed after a crash the writes that already committed are skipped and the others
 are done: exactly once per table. A write that loses an optimistic-concurrency race (e.g. with the
 maintenance DAG's OPTIMIZE) did not commit and, being idempotent, is simply retried
-(:func:`retry_on_conflict`, the one retry loop).
+(:func:`retry_on_conflict`, the retry loop of Spark's writes; delta-rs writes retry in
+:func:`vodflow.analytics.lake_rs.write`).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ def retry_on_conflict(what: str, fn: Callable[[], R], retries: int = CONFLICT_RE
 
 
 class Txn:
-    """Delta idempotent-write options for one micro-batch of one query."""
+    """Delta idempotent-write options for one micro-batch of one query (Spark's appends; the gold
+    tables carry the same pair through delta-rs, :mod:`vodflow.analytics.lake_rs`)."""
 
-    def __init__(self, spark, app_id: str, batch_id: int):
-        self.spark, self.app_id, self.version = spark, app_id, batch_id
+    def __init__(self, app_id: str, batch_id: int):
+        self.app_id, self.version = app_id, batch_id
 
     def opts(self) -> dict[str, str]:
         return {"txnAppId": self.app_id, "txnVersion": str(self.version)}
@@ -59,22 +61,6 @@ class Txn:
             df.write.format("delta").mode("append").options(**self.opts()).save(table.location(s))
 
         retry_on_conflict(f"append {table.name}", write)
-
-    def sql(self, statement: str) -> None:
-        """Run a DML statement (MERGE) as an idempotent write: Delta skips it if this app id has
-        already committed this version."""
-        conf = self.spark.conf
-
-        def run() -> None:
-            conf.set("spark.databricks.delta.write.txnAppId", self.app_id)
-            conf.set("spark.databricks.delta.write.txnVersion", str(self.version))
-            try:
-                self.spark.sql(statement)
-            finally:
-                conf.unset("spark.databricks.delta.write.txnAppId")
-                conf.unset("spark.databricks.delta.write.txnVersion")
-
-        retry_on_conflict(" ".join(statement.split()[:3]), run)
 
 
 def query_app_id(spark, checkpoint: str, name: str) -> str:
