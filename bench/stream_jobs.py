@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/stream_jobs.py                      # needs `vodflow up` (Kafka); ~5-10 min
     .venv/bin/python bench/stream_jobs.py --variants "spark.sql.adaptive.enabled=true" ""
+    .venv/bin/python bench/stream_jobs.py --variants VODFLOW_EVENTS_LOCAL_ROWS=0 VODFLOW_EVENTS_LOCAL_ROWS=20000
 
 A small batch's cost is fixed cost, and on Spark fixed cost is jobs (each one scheduled, planned and
-run, whatever its size). For each variant of ``VODFLOW_EVENTS_SPARK_CONF`` (the stream's batch
-settings), in one Spark process: a fresh lake and a private topic, a backlog drained with the service's
+run, whatever its size). For each variant (stream settings such as ``VODFLOW_EVENTS_LOCAL_ROWS``
+and/or ``VODFLOW_EVENTS_SPARK_CONF`` items; default: Spark's writers vs delta-rs for small batches),
+in one Spark process: a fresh lake and a private topic, a backlog drained with the service's
 code (``stream.run_available_now``), then ``--rounds`` batches of 8 events; the jobs each batch ran
 are counted from Spark's own REST API and grouped by what they did (Delta's job descriptions: MERGE
 phases, snapshot computations, appends). The job count does not depend on the machine's load; the
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 RESULTS = ROOT / "bench" / "results" / "stream_jobs.json"
-DEFAULT_VARIANTS = ("spark.sql.adaptive.enabled=true", "spark.sql.adaptive.enabled=false")
+DEFAULT_VARIANTS = ("VODFLOW_EVENTS_LOCAL_ROWS=0", "VODFLOW_EVENTS_LOCAL_ROWS=20000")
 
 
 def kind(description: str) -> str:
@@ -59,16 +61,25 @@ def run_variant(spark, s, conf_text: str, backlog: int, rounds: int, workdir: Pa
 
     lake = workdir / f"lake-{abs(hash(conf_text))}"
     topic = f"bench-jobs-{int(time.time() * 1000)}"
-    env = {**os.environ, "VODFLOW_LAKE_URI": str(lake), "VODFLOW_TOPIC_EVENTS": topic,
-           "VODFLOW_EVENTS_SPARK_CONF": conf_text}
+    settings, spark_conf = split_variant(conf_text)
+    env = {**os.environ, "VODFLOW_LAKE_URI": str(lake), "VODFLOW_TOPIC_EVENTS": topic, **settings}
+    if spark_conf or not settings:  # a variant of settings only keeps the default batch conf
+        env["VODFLOW_EVENTS_SPARK_CONF"] = spark_conf
     vs = load(env)
     cfg = stream.StreamConfig.from_settings(vs)  # its sql_conf: the variant
     traffic = Traffic(pool_size=20_000)
     produce_backlog(vs.kafka_bootstrap, topic, traffic, backlog, 8000)
+    sc = spark.sparkContext
+    hi = max((j["jobId"] for j in spark_jobs(sc)), default=-1)
+    t0 = time.monotonic()
     stream.run_available_now(spark, vs, cfg)
+    backlog_run = {"events": backlog, "wall_s": round(time.monotonic() - t0, 2),
+                   "steps": last_batch_steps(vs), "cpu_s_by_step": cpu_by_step(sc, hi),
+                   "load": round(os.getloadavg()[0], 1)}
+    print(f"  {conf_text or '(Spark defaults)'}: backlog of {backlog}: {backlog_run['wall_s']} s; Spark CPU s by "
+          f"step {backlog_run['cpu_s_by_step']}", flush=True)
     p = producer(vs.kafka_bootstrap)
     out = []
-    sc = spark.sparkContext
     for i in range(rounds):
         hi = max((j["jobId"] for j in spark_jobs(sc)), default=-1)
         for _ in range(8):
@@ -81,21 +92,67 @@ def run_variant(spark, s, conf_text: str, backlog: int, rounds: int, workdir: Pa
         jobs = [j for j in spark_jobs(sc) if j["jobId"] > hi]
         by_kind = collections.Counter(kind(j.get("description") or j.get("name", "")) for j in jobs)
         tasks = sum(j.get("numTasks", 0) for j in jobs)
-        out.append({"jobs": len(jobs), "tasks": tasks, "wall_s": round(wall, 2), "by_kind": dict(by_kind),
-                    "load": round(os.getloadavg()[0], 1)})
-        print(f"  {conf_text or '(Spark defaults)'}: round {i}: {len(jobs)} jobs, {tasks} tasks, {wall:.1f} s",
-              flush=True)
+        steps = last_batch_steps(vs)
+        out.append({"jobs": len(jobs), "tasks": tasks, "wall_s": round(wall, 2), "batch_s": steps.get("total"),
+                    "steps": steps, "by_kind": dict(by_kind), "load": round(os.getloadavg()[0], 1)})
+        print(f"  {conf_text or '(Spark defaults)'}: round {i}: {len(jobs)} jobs, {tasks} tasks, {wall:.1f} s "
+              f"(the batch itself {steps.get('total')} s)", flush=True)
     shutil.rmtree(lake, ignore_errors=True)
     last = out[-1]
-    return {"conf": conf_text, "rounds": out, "jobs": last["jobs"], "tasks": last["tasks"],
-            "wall_s_median": sorted(r["wall_s"] for r in out)[len(out) // 2]}
+    return {"conf": conf_text, "backlog_run": backlog_run, "rounds": out, "jobs": last["jobs"], "tasks": last["tasks"],
+            "wall_s_median": sorted(r["wall_s"] for r in out)[len(out) // 2],
+            "batch_s_median": sorted(r["batch_s"] or 0 for r in out)[len(out) // 2]}
+
+
+def cpu_by_step(sc, after_job: int) -> dict[str, float]:
+    """Executor CPU seconds of the Spark jobs after ``after_job``, by the stream step that ran them
+    (job descriptions ``vodflow batch <id>: <step>``; CPU time does not depend on the load the way wall
+    time does). Jobs without a step description (the query's own planning) count as 'other'."""
+    base = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}"
+    stages = {s["stageId"]: s for s in json.load(urllib.request.urlopen(f"{base}/stages"))}
+    out: collections.Counter = collections.Counter()
+    for j in spark_jobs(sc):
+        if j["jobId"] <= after_job:
+            continue
+        m = re.match(r"vodflow batch \d+: (\S+)", j.get("description") or "")
+        step = m.group(1) if m else "other"
+        for sid in j.get("stageIds", []):
+            st = stages.get(sid)
+            if st and st.get("status") == "COMPLETE":
+                out[step] += (st.get("executorCpuTime", 0) + st.get("executorDeserializeCpuTime", 0)) / 1e9
+    return {k: round(v, 2) for k, v in out.most_common()}
+
+
+def split_variant(text: str) -> tuple[dict[str, str], str]:
+    """'VODFLOW_EVENTS_LOCAL_ROWS=0,spark.sql.adaptive.enabled=false' → ({VODFLOW_...: '0'}, the Spark
+    conf): VODFLOW_* items are settings of the stream, the rest its batch Spark conf."""
+    settings, conf = {}, []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        k, _, v = item.partition("=")
+        if k.startswith("VODFLOW_"):
+            settings[k] = v
+        else:
+            conf.append(item)
+    return settings, ",".join(conf)
+
+
+def last_batch_steps(s) -> dict:
+    """The newest gold_progress row's step times (seconds), 'total' included: the batch's own time."""
+    from deltalake import DeltaTable
+
+    from vodflow.analytics.stream import GOLD_PROGRESS
+
+    t = DeltaTable(GOLD_PROGRESS.location(s)).to_pyarrow_table(columns=["batch_id", "steps"]).to_pylist()
+    row = max(t, key=lambda r: r["batch_id"])
+    return {k: v for k, v in row["steps"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                    help="values of VODFLOW_EVENTS_SPARK_CONF to compare (\"\" = Spark's defaults)")
+                    help="variants to compare: comma-separated VODFLOW_* settings of the stream and/or Spark "
+                         "conf items for VODFLOW_EVENTS_SPARK_CONF (\"\" = Spark's defaults)")
     ap.add_argument("--backlog", type=int, default=20_000, help="events drained before the small batches")
     ap.add_argument("--rounds", type=int, default=3, help="8-event batches per variant (the first pays JIT)")
     args = ap.parse_args(argv)

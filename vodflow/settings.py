@@ -87,6 +87,10 @@ SPECS: list[Spec] = [
          "Spark SQL settings of the stream's micro-batches, key=value,... (adaptive execution off: it turns "
          "every shuffle stage of a MERGE into its own job, twice the jobs per batch; docs/analytics.md)."),
     Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
+    Spec("VODFLOW_EVENTS_LOCAL_ROWS", "20000",
+         "Micro-batches of at most this many Kafka records are written to Delta by delta-rs from the driver "
+         "(no Spark Delta commits or snapshots: a small batch commits in seconds); larger ones by Spark's "
+         "writers on the executors. 0: always Spark (docs/analytics.md)."),
     Spec("VODFLOW_EVENTS_FRESHNESS_MAX", "15 minutes",
          "analytics_maintenance fails when gold lags the newest event on the topic by more than this."),
     Spec("VODFLOW_SQL_ENDPOINT", "on",

@@ -8,12 +8,11 @@ read or write the platform's ``video_events``.
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 
-from vodflow.settings import Settings, load
+from eventkit import fresh_topic
+
+from vodflow.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -28,19 +27,8 @@ def kafka_settings(request, settings) -> Settings:
 @pytest.fixture(scope="module")
 def events_topic_settings(kafka_settings) -> Settings:
     """Settings whose ``topic_events`` is a fresh 2-partition topic (deleted afterwards)."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
-    topic = f"test_video_events_{uuid.uuid4().hex[:10]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap, client_id="vodflow-tests")
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    try:
-        yield load({**os.environ, "VODFLOW_TOPIC_EVENTS": topic})
-    finally:
-        try:
-            admin.delete_topics([topic])
-        finally:
-            admin.close()
+    with fresh_topic(kafka_settings) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

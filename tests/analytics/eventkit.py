@@ -1,9 +1,13 @@
-"""Helpers of the analytics tests: valid raw events to start from."""
+"""Helpers of the analytics tests: valid raw events to start from, private topics."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
+
+from vodflow.settings import load
 
 
 def make_event(type_: str = "video_progress", **over):
@@ -19,3 +23,23 @@ def make_event(type_: str = "video_progress", **over):
                "bitrate_switch": {"from_rung": "480p", "to_rung": "720p"}}.get(type_, {}))
     ev.update(over)
     return ev
+
+
+@contextmanager
+def fresh_topic(kafka_settings, **overrides):
+    """Settings whose ``topic_events`` is a fresh 2-partition topic (deleted afterwards)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    topic = f"test_video_events_{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_settings.kafka_bootstrap, client_id="vodflow-tests")
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    try:
+        yield load({**os.environ, **overrides, "VODFLOW_TOPIC_EVENTS": topic})
+    finally:
+        try:
+            admin.delete_topics([topic])
+        finally:
+            admin.close()
+
+

@@ -18,6 +18,8 @@ from vodflow.analytics import stream
 from vodflow.analytics import tables as T
 from vodflow.settings import load
 
+from eventkit import fresh_topic
+
 A, B = str(uuid.uuid4()), str(uuid.uuid4())
 HOUR = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
 T0 = HOUR + timedelta(minutes=10)
@@ -64,11 +66,19 @@ ROUND1 = [json.dumps(e) for e in s1 + s2 + s3] + [json.dumps(s1[4]), json.dumps(
 ROUND2 = [json.dumps(e) for e in s4 + s5] + [json.dumps(s1[-1])]   # + a resend of s1's completion
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory, events_topic_settings, spark):
+@pytest.fixture(scope="module", params=["local", "spark"])
+def lake(request, tmp_path_factory, kafka_settings, spark):
+    """Both writers of a batch: delta-rs from the driver (small batches, the default) and Spark's
+    (``VODFLOW_EVENTS_LOCAL_ROWS=0``) - every hand-computed value holds for each."""
+    with fresh_topic(kafka_settings) as topic:
+        yield from _lake(tmp_path_factory, topic, spark, "20000" if request.param == "local" else "0")
+
+
+def _lake(tmp_path_factory, events_topic_settings, spark, local_rows):
     root = tmp_path_factory.mktemp("lake")
     s = load({**os.environ, "VODFLOW_TOPIC_EVENTS": events_topic_settings.topic_events,
-              "VODFLOW_LAKE_URI": str(root), "VODFLOW_EVENTS_LATENESS": "10 minutes"})
+              "VODFLOW_LAKE_URI": str(root), "VODFLOW_EVENTS_LATENESS": "10 minutes",
+              "VODFLOW_EVENTS_LOCAL_ROWS": local_rows})
     from kafka import KafkaProducer
 
     p = KafkaProducer(bootstrap_servers=s.kafka_bootstrap, acks="all")
@@ -89,7 +99,7 @@ def lake(tmp_path_factory, events_topic_settings, spark):
     produce(ROUND2)
     stream.run_available_now(spark, s)
     p.close()
-    return s, first
+    yield s, first
 
 
 def read(spark, s, name):

@@ -54,6 +54,7 @@ class StreamConfig:
     max_offsets: int | None  # maxOffsetsPerTrigger (None: everything available)
     checkpoints: str
     sql_conf: tuple[tuple[str, str], ...] = ()  # Spark SQL settings of every batch (VODFLOW_EVENTS_SPARK_CONF)
+    local_rows: int = 0      # batches up to this many records are written by delta-rs (VODFLOW_EVENTS_LOCAL_ROWS)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "StreamConfig":
@@ -63,7 +64,8 @@ class StreamConfig:
         return cls(topic=s.topic_events, bootstrap=s.kafka_bootstrap, lateness=s["VODFLOW_EVENTS_LATENESS"],
                    trigger=s["VODFLOW_EVENTS_TRIGGER"], max_offsets=int(mo) if mo else None,
                    checkpoints=s.table_path("_checkpoints"),
-                   sql_conf=tuple(parse_conf(s, "VODFLOW_EVENTS_SPARK_CONF").items()))
+                   sql_conf=tuple(parse_conf(s, "VODFLOW_EVENTS_SPARK_CONF").items()),
+                   local_rows=int(s["VODFLOW_EVENTS_LOCAL_ROWS"] or 0))
 
     @property
     def checkpoint(self) -> str:
@@ -71,18 +73,25 @@ class StreamConfig:
 
 
 class Steps:
-    """Wall time of each step of a batch, in order (seconds), for ``gold_progress.steps``."""
+    """Wall time of each step of a batch, in order (seconds), for ``gold_progress.steps``. With a
+    SparkContext, the Spark jobs a step runs are described as ``vodflow batch <id>: <step>`` (in the
+    Spark UI, and for bench/stream_jobs.py's CPU time per step)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sc=None, batch_id: int | None = None) -> None:
         self.t0 = time.monotonic()
         self.times: dict[str, float] = {}
+        self.sc, self.batch_id = sc, batch_id
 
     @contextmanager
     def __call__(self, name: str):
         t = time.monotonic()
+        if self.sc is not None:
+            self.sc.setJobDescription(f"vodflow batch {self.batch_id}: {name}")
         try:
             yield
         finally:
+            if self.sc is not None:
+                self.sc.setJobDescription(None)
             self.times[name] = round(self.times.get(name, 0.0) + time.monotonic() - t, 3)
 
     def total(self) -> float:
@@ -141,7 +150,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     from pyspark.sql import functions as F
 
     batch_id = txn.version
-    steps = Steps()
+    steps = Steps(spark.sparkContext, batch_id)
     cached, running = [], []
 
     def background(step: str, fn, *a):
@@ -162,6 +171,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             n = raw.count()
         if n == 0:
             return {"rows": 0}
+        txn = txn.sized(n, cfg.local_rows)
         background("bronze", S.write_bronze, raw)
         with steps("parse"):
             max_seen, wm = runner.previous_watermark(spark, batch_id)
@@ -173,7 +183,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         if c["bad"]:
             background("quarantine", S.write_quarantine, checked, batch_id)
         with steps("silver"):
-            new = S.new_events(spark, s, checked, c["minutes"]).persist()
+            new = S.new_events(spark, s, checked, c["minutes"], local=txn.local).persist()
             cached.append(new)
             stats = new.agg(F.count(F.lit(1)).alias("n"), F.max("server_ts").alias("max_server_ts"),
                             F.min("server_ts").alias("min_server_ts"),

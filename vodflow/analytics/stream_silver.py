@@ -78,10 +78,16 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
     txn.append(bad, T.QUARANTINE, s)
 
 
-def new_events(spark, s: Settings, checked, minutes):
+SEEN_SCHEMA = "_id string, _ts timestamp, _p int, _o bigint"
+
+
+def new_events(spark, s: Settings, checked, minutes, local: bool = False):
     """The batch's good events that silver does not hold yet (see the module docstring). ``minutes``:
     the distinct ``date_trunc('minute', client_ts)`` of the batch's good events - silver is only read
-    where a resend of them could be (its date partitions, and files whose client_ts range overlaps)."""
+    where a resend of them could be (its date partitions, and files whose client_ts range overlaps).
+    ``local``: a small batch - silver's rows in those minutes are read by delta-rs in the driver
+    (:func:`silver_candidates`) rather than by a Spark Delta scan (snapshot refresh and file listing
+    jobs); the anti-join is the same."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -98,12 +104,46 @@ def new_events(spark, s: Settings, checked, minutes):
     for a, b in ranges:  # partition pruning on the dates, file skipping on client_ts statistics
         r = (F.col("client_ts") >= F.lit(a)) & (F.col("client_ts") < F.lit(b))
         within = r if within is None else within | r
-    silver = spark.read.format("delta").load(T.SILVER.location(s)).where(F.col("event_date").isin(days) & within)
-    seen = silver.select(F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"),
-                         F.col("kafka_partition").alias("_p"), F.col("kafka_offset").alias("_o"))
+    if local:
+        seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
+    else:
+        silver = (spark.read.format("delta").load(T.SILVER.location(s))
+                  .where(F.col("event_date").isin(days) & within))
+        seen = silver.select(F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"),
+                             F.col("kafka_partition").alias("_p"), F.col("kafka_offset").alias("_o"))
     dup = ((batch["event_id"] == seen["_id"]) & (batch["client_ts"] == seen["_ts"])
            & ~((batch["kafka_partition"] == seen["_p"]) & (batch["kafka_offset"] == seen["_o"])))
     return batch.join(seen, dup, "left_anti")
+
+
+def silver_candidates(s: Settings, days, ranges):
+    """Silver's (event_id, client_ts, kafka_partition, kafka_offset) in ``days``' partitions and the
+    ``ranges`` of client time, read by delta-rs (partition pruning, row-group statistics) as Arrow."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from vodflow.analytics import lake_rs
+
+    cols = ["event_id", "client_ts", "kafka_partition", "kafka_offset"]
+    names = ["_id", "_ts", "_p", "_o"]
+    dt = lake_rs.open_table(T.SILVER, s)
+    if dt is None:
+        return pa.table({n: pa.array([], t) for n, t in zip(names, (pa.string(), pa.timestamp("us", "UTC"),
+                                                                   pa.int32(), pa.int64()))})
+    ts = ds.field("client_ts")
+    within = None
+    for a, b in ranges:
+        r = (ts >= _utc(a)) & (ts < _utc(b))
+        within = r if within is None else within | r
+    dataset = dt.to_pyarrow_dataset(partitions=[("event_date", "in", [d.isoformat() for d in days])])
+    return dataset.to_table(columns=cols, filter=within).rename_columns(names)
+
+
+def _utc(ts: datetime):
+    """A timestamp Spark handed back (naive, in the driver's local time) as a UTC Arrow scalar."""
+    import pyarrow as pa
+
+    return pa.scalar(ts.astimezone(timezone.utc), type=pa.timestamp("us", "UTC"))
 
 
 def minute_ranges(minutes) -> list[tuple[datetime, datetime]]:
@@ -127,4 +167,4 @@ def _days(a: datetime, b: datetime) -> list:
 
 
 def write_silver(txn: Txn, s: Settings, events) -> None:
-    txn.append(events.repartition(*T.SILVER.partition_by).sortWithinPartitions("client_ts"), T.SILVER, s)
+    txn.append(events, T.SILVER, s, sort_by="client_ts")

@@ -47,20 +47,44 @@ def retry_on_conflict(what: str, fn: Callable[[], R], retries: int = CONFLICT_RE
 
 class Txn:
     """Delta idempotent-write options for one micro-batch of one query (Spark's appends; the gold
-    tables carry the same pair through delta-rs, :mod:`vodflow.analytics.lake_rs`)."""
+    tables carry the same pair through delta-rs, :mod:`vodflow.analytics.lake_rs`).
 
-    def __init__(self, app_id: str, batch_id: int):
-        self.app_id, self.version = app_id, batch_id
+    ``local``: the batch is small (``VODFLOW_EVENTS_LOCAL_ROWS``), so its appends are collected to the
+    driver as Arrow and committed by delta-rs - the same rows, the same txn pair, no Spark Delta
+    commit (write job, post-commit snapshot, the next reader's snapshot refresh: seconds per table on a
+    small machine). Either writer skips a batch the table already holds from the other."""
+
+    def __init__(self, app_id: str, batch_id: int, local: bool = False):
+        self.app_id, self.version, self.local = app_id, batch_id, local
+
+    def sized(self, rows: int, local_rows: int) -> "Txn":
+        """This batch's Txn, local when it has at most ``local_rows`` records (0: never)."""
+        return Txn(self.app_id, self.version, local=0 < rows <= local_rows)
 
     def opts(self) -> dict[str, str]:
         return {"txnAppId": self.app_id, "txnVersion": str(self.version)}
 
-    def append(self, df, table: T.Table, s: Settings) -> None:
-        """Append ``df`` (the table's partitioning comes from the table, created by ``tables.ensure``)."""
+    def append(self, df, table: T.Table, s: Settings, sort_by: str | None = None) -> None:
+        """Append ``df`` (the table's partitioning comes from the table, created by ``tables.ensure``);
+        ``sort_by``: the order rows are written in (the Spark writer sorts within its partitions)."""
+        if self.local:
+            self.append_arrow(df.toArrow(), table, s, sort_by)
+            return
+        if sort_by:
+            df = df.repartition(*table.partition_by).sortWithinPartitions(sort_by)
+
         def write() -> None:
             df.write.format("delta").mode("append").options(**self.opts()).save(table.location(s))
 
         retry_on_conflict(f"append {table.name}", write)
+
+    def append_arrow(self, rows, table: T.Table, s: Settings, sort_by: str | None = None) -> None:
+        """Append Arrow ``rows`` through delta-rs, with this batch's txn pair."""
+        from vodflow.analytics import lake_rs
+
+        if sort_by and rows.num_rows:
+            rows = rows.sort_by(sort_by)
+        lake_rs.append(table, rows, s, app_id=self.app_id, version=self.version)
 
 
 def query_app_id(spark, checkpoint: str, name: str) -> str:
