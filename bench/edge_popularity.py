@@ -283,6 +283,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=0.2, help="share of the sessions left out of the hit ratios")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "delivery.json")
+    ap.add_argument("--plot", type=Path, default=REPO / "docs" / "img" / "edge-popularity.png",
+                    help="hit ratio per 100 sessions of both edges (empty: no plot)")
     args = ap.parse_args()
 
     import httpx
@@ -388,10 +390,12 @@ def main() -> None:
             "second_half_hit_ratio_static": ratio(r for r in results["static"] if r[0] >= args.sessions // 2),
             "second_half_hit_ratio_policy": ratio(r for r in results["policy"] if r[0] >= args.sessions // 2),
         }
-    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
+    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("out", "plot")}
+    per = {name: [ratio(r for r in rows if r[0] // 100 == w) for w in range(math.ceil(args.sessions / 100))]
+           for name, rows in results.items()}
     edge_bench = {"params": params, "requests_per_edge": len(results["static"]),
                   "trending_title": title_id(trending), "trending_prewarmed_after_session": prewarmed_at,
-                  "catalog_bytes": catalog_b, "dag_runs": runs, "elapsed_s": round(elapsed, 1),
+                  "catalog_bytes": catalog_b, "hit_ratio_per_100_sessions": per, "dag_runs": runs, "elapsed_s": round(elapsed, 1),
                   "load_avg_before": [round(x, 2) for x in load_before],
                   "load_avg_after": [round(x, 2) for x in os.getloadavg()],
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -406,9 +410,38 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps({**out, "elapsed_s": edge_bench["elapsed_s"]}, indent=1))
+    if str(args.plot) not in ("", "."):
+        plot(args, edge_bench, out)
     import shutil
 
     shutil.rmtree(root, ignore_errors=True)          # the origin, the edges' homes, caches and logs
+
+
+def plot(args, bench: dict, out: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per = bench["hit_ratio_per_100_sessions"]
+    xs = [100 * w + 50 for w in range(len(per["static"]))]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(xs, per["static"], "o-", label=f"static edge ({out['static_hit_ratio']:.1%} after warm-up)")
+    ax.plot(xs, per["policy"], "s-", label=f"policy edge + fill ({out['policy_hit_ratio']:.1%} after warm-up)")
+    ax.axvspan(0, args.sessions * args.warmup, color="0.9", label="warm-up")
+    ax.axvline(args.sessions // 2, color="r", ls="--", lw=1, label="shift: a cold title becomes #1")
+    for r in bench["dag_runs"]:
+        ax.axvline(r["session"], color="0.6", lw=0.5)
+    ax.axhline(0.98, color="g", ls=":", lw=1, label="target 98 %")
+    ax.set_xlabel("session (grey lines: edge_policy DAG runs)")
+    ax.set_ylabel("hit ratio per 100 sessions")
+    ax.set_ylim(0.5, 1.01)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{args.titles} titles, Zipf {args.zipf}, cache {args.cache_mb} MiB per edge", fontsize=9)
+    fig.tight_layout()
+    args.plot.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.plot, dpi=110)
+    print(f"plot: {args.plot}", file=sys.stderr)
 
 
 def _make_key(path: Path) -> None:
