@@ -264,6 +264,30 @@ def requests_of(sess: Session) -> list[tuple[str, bool]]:
             + [(f"p/{r}/seg_{i}.m4s", True) for i in range(1, sess.segments + 1)])
 
 
+def lru_hit_ratio(sessions: list[Session], sizes: dict[str, int], capacity: int, warm: int) -> float:
+    """The trace's hit ratio after the warm-up on an ideal least-recently-used cache of ``capacity`` bytes
+    filled only by misses: what the static edge can do at that size (nginx's cache manager is close)."""
+    from collections import OrderedDict
+
+    cache: OrderedDict = OrderedDict()
+    used = hits = n = 0
+    for i, sess in enumerate(sessions):
+        for path, _ in requests_of(sess):
+            key = (sess.title, path)
+            hit = key in cache
+            if hit:
+                cache.move_to_end(key)
+            else:
+                cache[key] = sizes[path]
+                used += sizes[path]
+                while used > capacity:
+                    used -= cache.popitem(last=False)[1]
+            if i >= warm:
+                n += 1
+                hits += hit
+    return round(hits / n, 4)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -372,6 +396,9 @@ def main() -> None:
                     seen.add(key)
                     first_asks += r >= warm
         after = sum(1 for r in results["static"] if r[0] >= warm)
+        sizes = {path: len(body) for path, body in title_files(0, args.segments).items()}
+        lru_model = {f"{mb}MiB": lru_hit_ratio(sessions, sizes, mb << 20, warm)
+                     for mb in sorted({64, 128, args.cache_mb})}
         fill_origin = sum(x["fill_origin_bytes"] for x in runs)
         out = {
             "static_hit_ratio": ratio(r for r in results["static"] if r[0] >= warm),
@@ -387,6 +414,7 @@ def main() -> None:
             "origin_bytes_policy_fill": fill_origin,
             "origin_bytes_policy_viewers": origin_bytes(s_pol) - fill_origin,
             "static_compulsory_bound": round(1 - first_asks / after, 4),
+            "static_lru_model_hit_ratio": lru_model,
             "second_half_hit_ratio_static": ratio(r for r in results["static"] if r[0] >= args.sessions // 2),
             "second_half_hit_ratio_policy": ratio(r for r in results["policy"] if r[0] >= args.sessions // 2),
         }
