@@ -463,7 +463,7 @@ def plot(args, bench: dict, out: dict) -> None:
     ax.axhline(0.98, color="g", ls=":", lw=1, label="target 98 %")
     ax.set_xlabel("session (grey lines: edge_policy DAG runs)")
     ax.set_ylabel("hit ratio per 100 sessions")
-    ax.set_ylim(0.5, 1.01)
+    ax.set_ylim(0.2, 1.02)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"{args.titles} titles, Zipf {args.zipf}, cache {args.cache_mb} MiB per edge", fontsize=9)
     fig.tight_layout()
