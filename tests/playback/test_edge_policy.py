@@ -203,6 +203,7 @@ def test_the_fill_puts_popular_and_watched_titles_whole_and_stops_at_its_budget(
     s, ids = world["s"], world["ids"]
     now = datetime.now(timezone.utc)
     policy = ep.decide(s, ep.hourly_views(s, now), now)
+    ep.apply(s, policy)
     small = load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "8k", "VODFLOW_EDGE_FILL_SHARE": "0.5"})
     cut = ep.fill_edge(small, policy)                                  # 4 KiB: part of the first title
     assert cut["cut_at"] == ids["hot"] and cut["titles"] == {"popular": 1} and not cut["errors"], cut
@@ -220,6 +221,10 @@ def test_the_fill_puts_popular_and_watched_titles_whole_and_stops_at_its_budget(
     assert r.status_code == 403 and r.headers["X-Edge-Deny-Reason"] == "expired"
     again = ep.fill_edge(load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "10m", "VODFLOW_EDGE_FILL_SHARE": "1"}), policy)
     assert again["filled_bytes"] == 0 and again["bytes"] == full["bytes"]   # a second fill fetches nothing
+    env = {**os.environ, "VODFLOW_HOME": str(world["home"]), "VODFLOW_API_URL": s.api_url, "COLUMNS": "200"}
+    shown = subprocess.run([str(Path(sys.executable).with_name("vodflow")), "edge", "policy"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "last fill" in shown.stdout and "(2 popular, 1 watched)" in shown.stdout, shown
 
 
 DAG_TEST_IDS = ("edge_policy",)
