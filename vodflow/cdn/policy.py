@@ -1,4 +1,4 @@
-"""The edge policy: which titles the edge keeps long and prewarms, from what viewers watch.
+"""The edge policy: which titles the edge keeps long and fills ahead of demand, from what viewers watch.
 
 Rules (issue 17; docs/playback.md "Popularity-driven edge"):
 
@@ -41,8 +41,9 @@ file says ``default popular;`` (every title kept as the origin says: the static 
 beside it is what ``vodflow edge policy`` shows. The policy only sets a freshness: every request still
 needs its signature (``auth_request`` runs first).
 
-Pure core (:func:`score_titles`, :func:`choose`, :func:`render_map`) behind a thin adapter
-(:func:`write_policy`, :func:`read_policy`; the reload is :func:`vodflow.cdn.edge.reload_edge`).
+Pure core (:func:`score_titles`, :func:`choose`, :func:`render_map`, :func:`fill_plan`) behind a thin
+adapter (:func:`write_policy`, :func:`read_policy`, :func:`write_fill`; the reload is
+:func:`vodflow.cdn.edge.reload_edge`, the fill :func:`vodflow.cdn.prewarm.fill`).
 """
 
 from __future__ import annotations
