@@ -423,7 +423,8 @@ def main() -> None:
            for name, rows in results.items()}
     edge_bench = {"params": params, "requests_per_edge": len(results["static"]),
                   "trending_title": title_id(trending), "trending_prewarmed_after_session": prewarmed_at,
-                  "catalog_bytes": catalog_b, "hit_ratio_per_100_sessions": per, "dag_runs": runs, "elapsed_s": round(elapsed, 1),
+                  "catalog_bytes": catalog_b, "hit_ratio_per_100_sessions": per, "dag_runs": runs,
+                  "elapsed_s": round(elapsed, 1),
                   "load_avg_before": [round(x, 2) for x in load_before],
                   "load_avg_after": [round(x, 2) for x in os.getloadavg()],
                   "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -217,7 +217,8 @@ def test_the_fill_puts_popular_and_watched_titles_whole_and_stops_at_its_budget(
     r = _get(s, ids["cold"], "p1/720p/seg_6.m4s", signed=False)
     assert r.status_code == 403 and r.headers["X-Edge-Deny-Reason"] == "missing"
     q = sign_prefix(s, f"/videos/{ids['cold']}/", time.time() - 5).query
-    r = requests.get(f"http://127.0.0.1:{s['VODFLOW_EDGE_PORT']}/videos/{ids['cold']}/p1/720p/seg_6.m4s?{q}", timeout=20)
+    r = requests.get(f"http://127.0.0.1:{s['VODFLOW_EDGE_PORT']}/videos/{ids['cold']}/p1/720p/seg_6.m4s?{q}",
+                     timeout=20)
     assert r.status_code == 403 and r.headers["X-Edge-Deny-Reason"] == "expired"
     again = ep.fill_edge(load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "10m", "VODFLOW_EDGE_FILL_SHARE": "1"}), policy)
     assert again["filled_bytes"] == 0 and again["bytes"] == full["bytes"]   # a second fill fetches nothing
