@@ -6,8 +6,10 @@ Hourly, and whenever gold/user_title is announced (analytics_maintenance: enough
 `apply_policy` writes the edge policy: popular titles (trending + the VODFLOW_EDGE_POPULAR_TOP best)
 are kept as long as the origin allows (a year for segments), the long tail's objects are revalidated
 after VODFLOW_EDGE_TAIL_TTL s; nginx re-reads it with `nginx -s reload` (no restart).
-`prewarm` then requests each popular title's playlists, init segments and first segments through
-the edge's signed path, so the first viewers of a title that starts trending hit the cache.
+`prewarm` then fills the edge ahead of demand through its signed path, until VODFLOW_EDGE_FILL_SHARE
+of the cache is used: the popular titles whole, then the other titles watched in the window, then
+every other ready title's first seconds, so the first viewers of a title that starts trending (and of
+most others) hit the cache.
 `vodflow edge policy` shows the policy in force. See docs/playback.md ("Popularity-driven edge").
 """
 
@@ -38,8 +40,8 @@ user_title = asset(T.USER_TITLE)
     doc_md=__doc__,
     params={
         "prewarm": Param(True, type="boolean", title="Prewarm",
-                         description="Request the popular titles' first segments through the edge after the "
-                                     "policy is applied"),
+                         description="Fill the edge through its signed path after the policy is applied "
+                                     "(popular titles whole, watched titles, first seconds of the rest)"),
     },
     dagrun_timeout=pendulum.duration(minutes=30),
     default_args={"owner": "vodflow-delivery", "retries": 2, "retry_delay": pendulum.duration(seconds=30),
@@ -66,21 +68,23 @@ def edge_policy():
         return p.popular_ids
 
     @task
-    def prewarm(popular: list[str], params=None) -> list[dict]:
+    def prewarm(policy: dict, params=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from vodflow.playback.edge_policy import prewarm as run
+        from vodflow.cdn.policy import EdgePolicy
+        from vodflow.playback.edge_policy import fill_edge
         from vodflow.settings import get_settings
 
         if not params["prewarm"]:
             raise AirflowSkipException("prewarm is off for this run (param prewarm=false)")
-        done = run(get_settings(), popular)
-        failed = [d for d in done if d.get("errors")]
-        if failed and len(failed) == len(done):
-            raise RuntimeError(f"prewarm failed for every title, e.g. {failed[0]}: is the edge up (`vodflow status`)?")
+        done = fill_edge(get_settings(), EdgePolicy.from_dict(policy))
+        if done["errors"] and not done["bytes"]:
+            raise RuntimeError(f"the fill failed for every title, e.g. {done['errors'][0]}: is the edge up "
+                               "(`vodflow status`)?")
         return done
 
-    prewarm(apply_policy(popularity()))
+    policy = popularity()
+    apply_policy(policy) >> prewarm(policy)
 
 
 edge_policy()

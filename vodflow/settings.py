@@ -166,8 +166,11 @@ SPECS: list[Spec] = [
          "Seconds the edge serves an object of a long-tail title before it revalidates it with the origin "
          "(popular titles: the origin's Cache-Control, a year for segments)."),
     Spec("VODFLOW_EDGE_PREWARM_SEGMENTS", "3",
-         "Media segments per rung the edge_policy DAG prewarms for each popular title (plus playlists and init "
-         "segments)."),
+         "Media segments per rung prewarmed for a title's first seconds (on publish, and by the edge_policy DAG's "
+         "fill for titles not watched lately; plus playlists and init segments)."),
+    Spec("VODFLOW_EDGE_FILL_SHARE", "0.5",
+         "Share of VODFLOW_EDGE_CACHE_SIZE the edge_policy DAG fills ahead of demand after each policy (popular "
+         "titles whole, then the other watched titles, then every title's first seconds); 0 = prewarm nothing."),
     Spec("VODFLOW_EDGE_PREWARM_ON_PUBLISH", "1",
          "Prewarm the edge with a title's playlists, init segments and first segments when its ingest publishes "
          "it (1/0), so a new release's first viewers hit a warm edge."),

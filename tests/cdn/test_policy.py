@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vodflow.cdn.policy import (STATIC_MAP, EdgePolicyError, HourViews, TitleHeat, choose, ensure_policy_file,
-                                map_file, read_policy, render_map, score_titles, write_policy)
+from vodflow.cdn.policy import (STATIC_MAP, EdgePolicyError, FillItem, HourViews, TitleHeat, choose,
+                                clear_policy, ensure_policy_file, fill_budget, fill_plan, map_file, read_fill,
+                                read_policy, render_map, score_titles, size_bytes, write_fill, write_policy)
 from vodflow.settings import load
 
 NOW = datetime(2026, 12, 5, 17, 40, tzinfo=timezone.utc)
@@ -48,6 +49,7 @@ def test_choose_puts_trending_first_then_the_top_scores():
              TitleHeat("c", 70, 700, 30, 0.5, False), TitleHeat("t", 5, 40, 40, 0.1, True)]
     p = choose(heats, 2, tail_ttl_s=600, now=NOW)
     assert p.popular_ids == ["t", "a", "b"] and p.tail_titles == 1 and p.tail_ttl_s == 600
+    assert p.watched == ["c"]                                          # the watched tail, hottest first
     assert choose(heats, 0, tail_ttl_s=600, now=NOW).popular_ids == ["t"]
     with pytest.raises(EdgePolicyError):
         choose(heats, -1, tail_ttl_s=600, now=NOW)
@@ -83,3 +85,33 @@ def test_the_tail_ttl_pattern_matches_exactly_the_longer_max_ages():
     for n in (0, 9, 10, 600, 999, 3600):
         r = re.compile(greater_than_re(n))
         assert [k for k in range(20_000) if r.fullmatch(str(k))] == list(range(n + 1, 20_000))
+
+
+def test_the_fill_plan_puts_popular_then_watched_titles_whole_then_everyone_s_first_seconds():
+    heats = [TitleHeat("a", 90, 900, 40, 0.5, False), TitleHeat("b", 80, 800, 30, 0.5, False),
+             TitleHeat("c", 70, 700, 30, 0.5, False), TitleHeat("t", 5, 40, 40, 0.1, True),
+             TitleHeat("gone", 60, 600, 0, 0.5, False)]
+    p = choose(heats, 1, tail_ttl_s=600, now=NOW)
+    ready = ["new", "c", "a", "t", "b", "old"]                         # the catalog, newest first ("gone": deleted)
+    assert fill_plan(p, ready, 3) == [
+        FillItem("t", None, "popular"), FillItem("a", None, "popular"),
+        FillItem("b", None, "watched"), FillItem("c", None, "watched"),
+        FillItem("new", 3, "first seconds"), FillItem("old", 3, "first seconds")]
+    # before any viewing: every ready title's first seconds, newest first
+    empty = choose([], 20, tail_ttl_s=600, now=NOW)
+    assert [(i.video_id, i.segments) for i in fill_plan(empty, ready, 2)] == [(v, 2) for v in ready]
+
+
+def test_the_fill_budget_is_a_share_of_the_cache(tmp_path):
+    assert [size_bytes(x) for x in ("2g", "512m", "64K", "1000")] == [2 << 30, 512 << 20, 64 << 10, 1000]
+    with pytest.raises(EdgePolicyError, match="not a size"):
+        size_bytes("2 GB")
+    assert fill_budget(load({"VODFLOW_HOME": str(tmp_path), "VODFLOW_EDGE_CACHE_SIZE": "512m",
+                             "VODFLOW_EDGE_FILL_SHARE": "0.5"})) == 256 << 20
+    with pytest.raises(EdgePolicyError, match="between 0 and 1"):
+        fill_budget(load({"VODFLOW_HOME": str(tmp_path), "VODFLOW_EDGE_FILL_SHARE": "50"}))
+    s = load({"VODFLOW_HOME": str(tmp_path)})
+    write_fill(s, {"bytes": 5})
+    assert read_fill(s) == {"bytes": 5}
+    clear_policy(s)
+    assert read_fill(s) is None and map_file(s).read_text() == STATIC_MAP

@@ -193,6 +193,41 @@ def test_a_long_tail_titles_objects_are_revalidated_after_the_tail_ttl(tmp_path)
             unpublish(s, keys)
 
 
+def test_the_fill_puts_popular_and_watched_titles_whole_and_stops_at_its_budget(world):
+    """After the policy, the fill walks popular -> watched (whole) -> first seconds of the rest, through the
+    signed path, and stops once its share of the cache is used; ``vodflow edge policy`` shows it."""
+    from vodflow.cdn.policy import read_fill
+    from vodflow.playback import edge_policy as ep
+    from vodflow.settings import load
+
+    s, ids = world["s"], world["ids"]
+    now = datetime.now(timezone.utc)
+    policy = ep.decide(s, ep.hourly_views(s, now), now)
+    ep.apply(s, policy)
+    small = load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "8k", "VODFLOW_EDGE_FILL_SHARE": "0.5"})
+    cut = ep.fill_edge(small, policy)                                  # 4 KiB: part of the first title
+    assert cut["cut_at"] == ids["hot"] and cut["titles"] == {"popular": 1} and not cut["errors"], cut
+    assert 4096 <= cut["bytes"] < 4096 + 4096 and read_fill(small)["cut_at"] == ids["hot"]
+    full = ep.fill_edge(load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "10m", "VODFLOW_EDGE_FILL_SHARE": "1"}), policy)
+    assert full["cut_at"] is None and full["titles"] == {"popular": 2, "watched": 1} and not full["errors"], full
+    for vid in ids.values():                                           # every segment of every rung, cold too
+        for name in ("p1/720p/seg_6.m4s", "p1/audio/seg_6.m4s", "p1/360p/init.mp4"):
+            assert _get(s, vid, name).headers["X-Cache-Status"] == "HIT", (vid, name)
+    # a filled object is still refused without a signature, or with an expired one
+    r = _get(s, ids["cold"], "p1/720p/seg_6.m4s", signed=False)
+    assert r.status_code == 403 and r.headers["X-Edge-Deny-Reason"] == "missing"
+    q = sign_prefix(s, f"/videos/{ids['cold']}/", time.time() - 5).query
+    r = requests.get(f"http://127.0.0.1:{s['VODFLOW_EDGE_PORT']}/videos/{ids['cold']}/p1/720p/seg_6.m4s?{q}",
+                     timeout=20)
+    assert r.status_code == 403 and r.headers["X-Edge-Deny-Reason"] == "expired"
+    again = ep.fill_edge(load({**s.values, "VODFLOW_EDGE_CACHE_SIZE": "10m", "VODFLOW_EDGE_FILL_SHARE": "1"}), policy)
+    assert again["filled_bytes"] == 0 and again["bytes"] == full["bytes"]   # a second fill fetches nothing
+    env = {**os.environ, "VODFLOW_HOME": str(world["home"]), "VODFLOW_API_URL": s.api_url, "COLUMNS": "200"}
+    shown = subprocess.run([str(Path(sys.executable).with_name("vodflow")), "edge", "policy"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "last fill" in shown.stdout and "(2 popular, 1 watched)" in shown.stdout, shown
+
+
 DAG_TEST_IDS = ("edge_policy",)
 
 

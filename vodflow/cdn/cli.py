@@ -3,7 +3,7 @@
 * ``vodflow edge policy``   the policy nginx reads now: popular titles (trending first) with their
                            scores, the long tail's lifetime, when and from which hour of gold it was made.
 * ``vodflow edge refresh``  what the hourly ``edge_policy`` DAG does, now: gold -> policy -> reload ->
-                           prewarm (``--no-prewarm`` to skip the last step).
+                           fill (``--no-prewarm`` to skip the last step).
 * ``vodflow edge clear``    back to the static edge (every title kept as the origin says), reloaded.
 """
 
@@ -35,8 +35,9 @@ def _titles() -> dict[str, str]:
 
 @edge_app.command("policy")
 def show(as_json: bool = typer.Option(False, "--json", help="Print the policy as JSON.")) -> None:
-    """Show the edge policy in force: popular titles (long cache, prewarmed) and the long tail's lifetime."""
-    from vodflow.cdn.policy import map_file, read_policy
+    """Show the edge policy in force: popular titles (long cache, filled whole), the long tail's lifetime, the
+    last fill."""
+    from vodflow.cdn.policy import map_file, read_fill, read_policy
 
     s = get_settings()
     p = read_policy(s)
@@ -56,13 +57,17 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print the policy as
                   str(h.views_last_hour), f"{h.completion_rate:.0%}", "yes" if h.trending else "")
     out.print(t)
     out.print(f"popular: {len(p.popular)} titles (top {p.top_n} + trending), kept as the origin says and "
-              f"prewarmed; long tail: {p.tail_titles} titles with starts (and every title without), "
+              f"filled whole; long tail: {p.tail_titles} titles with starts (and every title without), "
               f"revalidated after {p.tail_ttl_s} s")
+    f = read_fill(s)
+    if f:
+        out.print(f"last fill ({f.get('at', '?')}): {_fill_line(f)}")
 
 
 @edge_app.command("refresh")
 def refresh(prewarm: bool = typer.Option(True, "--prewarm/--no-prewarm",
-                                         help="Prewarm the popular titles after the reload.")) -> None:
+                                         help="Fill the edge after the reload (popular titles whole, "
+                                              "watched titles, first seconds of the rest).")) -> None:
     """Compute the policy from gold now, apply it (nginx reload) and prewarm: the edge_policy DAG's steps."""
     from vodflow.cdn.policy import EdgePolicyError
     from vodflow.playback import edge_policy as ep
@@ -77,14 +82,19 @@ def refresh(prewarm: bool = typer.Option(True, "--prewarm/--no-prewarm",
     except EdgePolicyError as e:
         err.print(f"[red]{e}[/]")
         raise typer.Exit(1)
-    if prewarm and p.popular:
-        with err.status(f"prewarming {len(p.popular)} titles through the edge ..."):
-            done = ep.prewarm(s, p.popular_ids)
-        filled = sum(d.get("filled", 0) for d in done)
-        out.print(f"prewarm: {filled} objects brought into the edge for {len(done)} titles")
-        for d in done:
-            if d.get("errors") or d.get("skipped"):
-                err.print(f"[yellow]{d['video_id']}: {d.get('skipped') or d['errors'][0]}[/]")
+    if prewarm:
+        with err.status("filling the edge through its signed path ..."):
+            done = ep.fill_edge(s, p)
+        out.print(_fill_line(done))
+        for e in done["errors"]:
+            err.print(f"[yellow]{escape(e)}[/]")
+
+
+def _fill_line(f: dict) -> str:
+    kinds = ", ".join(f"{n} {why}" for why, n in f["titles"].items()) or "no title"
+    return (f"fill: {f['bytes'] / 2**20:.1f} of {f['budget_bytes'] / 2**20:.1f} MiB budget ({kinds}); "
+            f"{f['objects_filled']} objects, {f['filled_bytes'] / 2**20:.1f} MiB fetched from the origin"
+            + (f"; budget spent before {f['cut_at']}" if f.get("cut_at") else ""))
 
 
 @edge_app.command("clear")

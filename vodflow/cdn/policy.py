@@ -1,4 +1,4 @@
-"""The edge policy: which titles the edge keeps long and prewarms, from what viewers watch.
+"""The edge policy: which titles the edge keeps long and fills ahead of demand, from what viewers watch.
 
 Rules (issue 17; docs/playback.md "Popularity-driven edge"):
 
@@ -17,9 +17,21 @@ Rules (issue 17; docs/playback.md "Popularity-driven edge"):
   immutable segments); a long-tail title's only ``VODFLOW_EDGE_TAIL_TTL`` s, then the edge revalidates
   them with the origin (``X-Accel-Expires`` set by the edge's origin tap; a 304 costs no body). All titles
   share one cache (``VODFLOW_EDGE_CACHE_SIZE``, least recently used out first). Popular titles are
-  prewarmed (vodflow/cdn/prewarm.py). (Separate cache zones for popular titles and the tail were
+  filled ahead of demand (below). (Separate cache zones for popular titles and the tail were
   measured and dropped: splitting the capacity cost ~8 points of hit ratio, and a title promoted to
   the popular zone lost what was cached for it; docs/benchmarks-playback.md.)
+
+* **Fill ahead of demand** (what Netflix's Open Connect does overnight; :func:`fill_plan`): the first
+  request of an object is a miss on any cache, so a cache that only fills on demand stays below the
+  share of requests that are repeats (docs/benchmarks-playback.md: 0.81 for the bench's workload even
+  with unlimited capacity). After each policy the edge is filled, in this order, until the fill budget
+  (``VODFLOW_EDGE_FILL_SHARE`` of ``VODFLOW_EDGE_CACHE_SIZE``) is spent: the popular titles whole (every
+  playlist, init segment and segment of every rung), then the other titles watched in the window,
+  hottest first, whole (a title watched in the last day is likely watched again), then the first
+  seconds (``VODFLOW_EDGE_PREWARM_SEGMENTS`` segments per rung, playlists, init segments) of every
+  other ready title, newest first (a first viewer of anything starts from the edge). The rest of the
+  cache is for what viewers fetch on demand. The edge must be sized for it: a cache smaller than the
+  watched part of the catalog evicts what was filled (measured: docs/benchmarks-playback.md).
 
 How it reaches nginx: ``$VODFLOW_HOME/edge/policy/titles.map`` (an nginx ``map`` body: ``default tail;``
 and ``"<video id>" popular;`` per popular title, included by the edge config) is replaced atomically,
@@ -29,8 +41,9 @@ file says ``default popular;`` (every title kept as the origin says: the static 
 beside it is what ``vodflow edge policy`` shows. The policy only sets a freshness: every request still
 needs its signature (``auth_request`` runs first).
 
-Pure core (:func:`score_titles`, :func:`choose`, :func:`render_map`) behind a thin adapter
-(:func:`write_policy`, :func:`read_policy`; the reload is :func:`vodflow.cdn.edge.reload_edge`).
+Pure core (:func:`score_titles`, :func:`choose`, :func:`render_map`, :func:`fill_plan`) behind a thin
+adapter (:func:`write_policy`, :func:`read_policy`, :func:`write_fill`; the reload is
+:func:`vodflow.cdn.edge.reload_edge`, the fill :func:`vodflow.cdn.prewarm.fill`).
 """
 
 from __future__ import annotations
@@ -87,6 +100,7 @@ class EdgePolicy:
     tail_ttl_s: int
     popular: list[TitleHeat] = field(default_factory=list)
     tail_titles: int = 0                      # titles with starts in the window that are not popular
+    watched: list[str] = field(default_factory=list)   # those titles, hottest first (filled after the popular)
 
     @property
     def popular_ids(self) -> list[str]:
@@ -148,7 +162,50 @@ def choose(heats: list[TitleHeat], top_n: int, *, tail_ttl_s: int, now: datetime
     popular = sorted(trending, key=lambda h: -h.views_last_hour) + best
     return EdgePolicy(generated_at=_utc(now).isoformat(timespec="seconds"),
                       as_of_hour=as_of_hour.isoformat() if as_of_hour else None, top_n=top_n,
-                      tail_ttl_s=tail_ttl_s, popular=popular, tail_titles=len(heats) - len(popular))
+                      tail_ttl_s=tail_ttl_s, popular=popular, tail_titles=len(heats) - len(popular),
+                      watched=[h.video_id for h in heats if h not in popular])
+
+
+@dataclass(frozen=True)
+class FillItem:
+    """One title of the fill, in fill order."""
+
+    video_id: str
+    segments: int | None          # media segments per playlist; None = every one (the whole title)
+    why: str                      # popular | watched | first seconds
+
+
+def fill_plan(policy: EdgePolicy, ready_ids: Iterable[str], first_segments: int) -> list[FillItem]:
+    """What the edge is filled with after ``policy``, most wanted first (the budget cuts the end).
+
+    ``ready_ids``: the catalog's ready titles, newest first (titles the policy names that are not ready
+    are left out: there is nothing to fill)."""
+    ready = list(dict.fromkeys(ready_ids))
+    known = set(ready)
+    plan = [FillItem(v, None, "popular") for v in policy.popular_ids if v in known]
+    plan += [FillItem(v, None, "watched") for v in policy.watched if v in known]
+    done = {i.video_id for i in plan}
+    plan += [FillItem(v, first_segments, "first seconds") for v in ready if v not in done]
+    return plan
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)\s*$", re.I)
+
+
+def size_bytes(text: str) -> int:
+    """An nginx size (``2g``, ``512m``, ``64k``, ``1000``) in bytes."""
+    m = _SIZE.match(text or "")
+    if not m:
+        raise EdgePolicyError(f"{text!r} is not a size like 2g, 512m or 64k (VODFLOW_EDGE_CACHE_SIZE)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[m.group(2).lower()]
+
+
+def fill_budget(s: Settings) -> int:
+    """Bytes the fill may put into the edge: ``VODFLOW_EDGE_FILL_SHARE`` of ``VODFLOW_EDGE_CACHE_SIZE``."""
+    share = float(s["VODFLOW_EDGE_FILL_SHARE"])
+    if not 0 <= share <= 1:
+        raise EdgePolicyError(f"VODFLOW_EDGE_FILL_SHARE={share} must be between 0 and 1 (e.g. 0.5)")
+    return int(share * size_bytes(s["VODFLOW_EDGE_CACHE_SIZE"]))
 
 
 def render_map(policy: EdgePolicy) -> str:
@@ -174,6 +231,10 @@ def map_file(s: Settings) -> Path:
 
 def json_file(s: Settings) -> Path:
     return policy_dir(s) / "policy.json"
+
+
+def fill_file(s: Settings) -> Path:
+    return policy_dir(s) / "fill.json"
 
 
 def _replace(path: Path, text: str) -> None:
@@ -202,7 +263,20 @@ def write_policy(s: Settings, policy: EdgePolicy) -> Path:
 def clear_policy(s: Settings) -> None:
     """Back to the static edge (every title kept as the origin says)."""
     json_file(s).unlink(missing_ok=True)
+    fill_file(s).unlink(missing_ok=True)
     _replace(map_file(s), STATIC_MAP)
+
+
+def write_fill(s: Settings, summary: dict[str, Any]) -> None:
+    """What the last fill did (``vodflow edge policy`` shows it)."""
+    _replace(fill_file(s), json.dumps(summary, indent=1) + "\n")
+
+
+def read_fill(s: Settings) -> dict[str, Any] | None:
+    try:
+        return json.loads(fill_file(s).read_text())
+    except FileNotFoundError:
+        return None
 
 
 def read_policy(s: Settings) -> EdgePolicy | None:

@@ -10,6 +10,9 @@ Rules (docs/playback.md "Popularity-driven edge"):
   its first ``VODFLOW_EDGE_PREWARM_SEGMENTS`` media segments: what a player needs for its first
   seconds on whichever rung its ABR starts and switches to. The ClearKey license comes from the API,
   not the edge, so there is no key material to warm.
+* A fill (:func:`fill`) walks a plan (vodflow/cdn/policy.py ``fill_plan``: whole titles or their first
+  segments, most wanted first) and stops when the bytes it has put into the edge reach its budget
+  (``Content-Length`` of each answer, whether the edge had the object already or fetched it).
 * Segments are requested with ``HEAD``: nginx fills its cache with a full ``GET`` to the origin
   (``proxy_cache_convert_head``) and sends only the headers back, so a prewarm moves each object
   once, origin -> edge. Playlists are fetched with ``GET`` (they are parsed).
@@ -24,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 from vodflow.settings import Settings
 
 SIGN_FOR_S = 600
+CACHED = {"HIT", "REVALIDATED", "STALE", "UPDATING"}   # the edge had it (a revalidation is a 304, no body)
 
 
 @dataclass
@@ -32,14 +36,32 @@ class PrewarmResult:
     requests: int = 0
     misses: int = 0                 # objects the prewarm brought into the edge
     hits: int = 0                   # already there
+    bytes: int = 0                  # size of the objects warmed (hits included: they occupy the cache too)
+    filled_bytes: int = 0           # of which the edge fetched from the origin now
     errors: list[str] = field(default_factory=list)
 
-    def count(self, status: str | None) -> None:
+    def count(self, status: str | None, size: int = 0) -> None:
         self.requests += 1
-        if status == "HIT":
+        self.bytes += size
+        if status in CACHED:
             self.hits += 1
         else:
             self.misses += 1
+            self.filled_bytes += size
+
+
+@dataclass
+class Budget:
+    """Bytes a fill may still put into the edge."""
+
+    left: int
+
+    def spend(self, n: int) -> None:
+        self.left -= n
+
+    @property
+    def spent_up(self) -> bool:
+        return self.left <= 0
 
 
 def _paths(base: str, playlist_url: str, text: str, segments: int) -> tuple[list[str], list[str]]:
@@ -57,14 +79,19 @@ def _paths(base: str, playlist_url: str, text: str, segments: int) -> tuple[list
 
 
 def prewarm_title(s: Settings, video_id: str, hls_key: str | None, dash_key: str | None = None, *,
-                  segments: int | None = None, edge_base: str | None = None, client=None) -> PrewarmResult:
-    """Warm the edge for one published title (``hls_key``/``dash_key``: the catalog's manifest keys)."""
+                  segments: int | None = None, whole: bool = False, budget: Budget | None = None,
+                  edge_base: str | None = None, client=None) -> PrewarmResult:
+    """Warm the edge for one published title (``hls_key``/``dash_key``: the catalog's manifest keys):
+    its first ``segments`` media segments per playlist (``VODFLOW_EDGE_PREWARM_SEGMENTS``), or every
+    one with ``whole``; with a ``budget``, stop once it is spent."""
     import httpx
 
     from vodflow.cdn.edge import edge_local_url
     from vodflow.cdn.signing import sign_prefix
 
     n = int(s["VODFLOW_EDGE_PREWARM_SEGMENTS"]) if segments is None else segments
+    if whole:
+        n = 1 << 30
     base = (edge_base or edge_local_url(s)).rstrip("/")
     signed = sign_prefix(s, f"/videos/{video_id}/", time.time() + SIGN_FOR_S)
     res = PrewarmResult(video_id)
@@ -75,6 +102,8 @@ def prewarm_title(s: Settings, video_id: str, hls_key: str | None, dash_key: str
         return f"{base}/{key.lstrip('/')}"
 
     def request(method: str, url: str) -> httpx.Response | None:
+        if budget is not None and budget.spent_up:
+            return None
         path = urlsplit(url).path
         try:
             r = http.request(method, f"{base}{path}?{signed.query}")
@@ -84,7 +113,10 @@ def prewarm_title(s: Settings, video_id: str, hls_key: str | None, dash_key: str
         if r.status_code != 200:
             res.errors.append(f"{method} {path}: HTTP {r.status_code} {r.headers.get('X-Edge-Deny-Reason', '')}")
             return None
-        res.count(r.headers.get("X-Cache-Status"))
+        size = int(r.headers.get("Content-Length") or len(r.content))
+        res.count(r.headers.get("X-Cache-Status"), size)
+        if budget is not None:
+            budget.spend(size)
         return r
 
     try:
@@ -108,3 +140,36 @@ def prewarm_title(s: Settings, video_id: str, hls_key: str | None, dash_key: str
         if own:
             http.close()
     return res
+
+
+def fill(s: Settings, plan, manifests: dict[str, tuple[str | None, str | None]], budget_bytes: int, *,
+         edge_base: str | None = None, client=None) -> dict:
+    """Fill the edge along ``plan`` (``FillItem``s, most wanted first) until ``budget_bytes`` are in it.
+
+    ``manifests``: video id -> (HLS master key, DASH manifest key) of the ready titles. Returns a summary
+    (what ``vodflow edge policy`` shows): budget, bytes warmed and fetched, titles per kind, errors."""
+    import httpx
+
+    budget = Budget(budget_bytes)
+    own = client is None
+    http = client or httpx.Client(timeout=30)
+    out = {"budget_bytes": budget_bytes, "bytes": 0, "filled_bytes": 0, "objects_filled": 0, "titles": {},
+           "cut_at": None, "errors": []}
+    try:
+        for item in plan:
+            if budget.spent_up:
+                out["cut_at"] = item.video_id
+                break
+            hls, dash = manifests[item.video_id]
+            r = prewarm_title(s, item.video_id, hls, dash, segments=item.segments, whole=item.segments is None,
+                              budget=budget, edge_base=edge_base, client=http)
+            out["bytes"] += r.bytes
+            out["filled_bytes"] += r.filled_bytes
+            out["objects_filled"] += r.misses
+            out["titles"][item.why] = out["titles"].get(item.why, 0) + 1
+            out["errors"] += [f"{item.video_id}: {e}" for e in r.errors[:2]]
+    finally:
+        if own:
+            http.close()
+    out["errors"] = out["errors"][:10]
+    return out

@@ -6,8 +6,9 @@ The steps of the ``edge_policy`` DAG (dags/edge_policy.py), each usable alone:
    (starts and completions per title and hour; DuckDB over Delta, no JVM).
 2. :func:`decide`: score them and choose the policy (vodflow/cdn/policy.py holds the rules).
 3. :func:`apply`: write the map and reload the edge (no restart).
-4. :func:`prewarm`: the popular titles that are ready in the catalog, through the signed edge path
-   (vodflow/cdn/prewarm.py).
+4. :func:`fill_edge`: fill the edge ahead of demand along the policy's fill plan (popular titles whole,
+   the other watched titles whole, every other ready title's first seconds) until the fill budget is
+   spent, through the signed edge path (vodflow/cdn/prewarm.py); :func:`prewarm` warms named titles.
 
 The policy is a function of gold only (and the settings): running a step again with the same gold
 writes the same policy, so a retried task is harmless.
@@ -20,7 +21,8 @@ from typing import Any
 
 from vodflow.analytics.tables import TITLE_HOURLY
 from vodflow.cdn.edge import reload_edge
-from vodflow.cdn.policy import WINDOW_H, EdgePolicy, HourViews, choose, score_titles, write_policy
+from vodflow.cdn.policy import (WINDOW_H, EdgePolicy, HourViews, choose, fill_budget, fill_plan, score_titles,
+                                write_fill, write_policy)
 from vodflow.settings import Settings
 
 
@@ -69,6 +71,28 @@ def prewarm(s: Settings, video_ids: list[str], *, edge_base: str | None = None) 
         r = prewarm_title(s, vid, rec.hls_master_key, rec.dash_mpd_key, edge_base=edge_base)
         out.append({"video_id": vid, "requests": r.requests, "filled": r.misses, "already_cached": r.hits,
                     "errors": r.errors[:5]})
+    return out
+
+
+def fill_edge(s: Settings, policy: EdgePolicy, *, edge_base: str | None = None) -> dict[str, Any]:
+    """Fill the edge along ``policy``'s fill plan over the ready titles of the catalog, within
+    ``VODFLOW_EDGE_FILL_SHARE`` of the cache; the summary is kept for ``vodflow edge policy``."""
+    from vodflow.catalog import get_catalog
+    from vodflow.cdn.prewarm import fill
+
+    cat = get_catalog(s.catalog_db_url)
+    ready, offset = [], 0
+    while True:                                            # newest first
+        page = cat.list_videos("ready", limit=500, offset=offset)
+        ready += page
+        offset += len(page)
+        if len(page) < 500:
+            break
+    manifests = {r.id: (r.hls_master_key, r.dash_mpd_key) for r in ready}
+    plan = fill_plan(policy, [r.id for r in ready], int(s["VODFLOW_EDGE_PREWARM_SEGMENTS"]))
+    out = fill(s, plan, manifests, fill_budget(s), edge_base=edge_base)
+    write_fill(s, {"policy": policy.generated_at, "at": now_utc().isoformat(timespec="seconds"),
+                   "planned_titles": len(plan), **out})
     return out
 
 
