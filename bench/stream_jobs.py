@@ -91,17 +91,28 @@ def run_variant(spark, s, conf_text: str, backlog: int, rounds: int, workdir: Pa
         wall = time.monotonic() - t0
         jobs = [j for j in spark_jobs(sc) if j["jobId"] > hi]
         by_kind = collections.Counter(kind(j.get("description") or j.get("name", "")) for j in jobs)
+        by_step = collections.Counter(step_of(j) for j in jobs)
+        in_batch = sum(n for k, n in by_step.items() if k != "other")
         tasks = sum(j.get("numTasks", 0) for j in jobs)
         steps = last_batch_steps(vs)
-        out.append({"jobs": len(jobs), "tasks": tasks, "wall_s": round(wall, 2), "batch_s": steps.get("total"),
+        out.append({"jobs": len(jobs), "batch_jobs": in_batch, "jobs_by_step": dict(by_step), "tasks": tasks, "wall_s": round(wall, 2), "batch_s": steps.get("total"),
                     "steps": steps, "by_kind": dict(by_kind), "load": round(os.getloadavg()[0], 1)})
-        print(f"  {conf_text or '(Spark defaults)'}: round {i}: {len(jobs)} jobs, {tasks} tasks, {wall:.1f} s "
+        print(f"  {conf_text or '(Spark defaults)'}: round {i}: {len(jobs)} jobs ({in_batch} in the batch's steps), "
+              f"{tasks} tasks, {wall:.1f} s "
               f"(the batch itself {steps.get('total')} s)", flush=True)
     shutil.rmtree(lake, ignore_errors=True)
     last = out[-1]
-    return {"conf": conf_text, "backlog_run": backlog_run, "rounds": out, "jobs": last["jobs"], "tasks": last["tasks"],
+    return {"conf": conf_text, "backlog_run": backlog_run, "rounds": out, "jobs": last["jobs"],
+            "batch_jobs": last["batch_jobs"], "tasks": last["tasks"],
             "wall_s_median": sorted(r["wall_s"] for r in out)[len(out) // 2],
             "batch_s_median": sorted(r["batch_s"] or 0 for r in out)[len(out) // 2]}
+
+
+def step_of(job: dict) -> str:
+    """The stream step that ran a Spark job (its description ``vodflow batch <id>: <step>``), else
+    'other' (the query's start: table registration, offsets, the first batch's watermark read)."""
+    m = re.match(r"vodflow batch \d+: (\S+)", job.get("description") or "")
+    return m.group(1) if m else "other"
 
 
 def cpu_by_step(sc, after_job: int) -> dict[str, float]:
@@ -114,8 +125,7 @@ def cpu_by_step(sc, after_job: int) -> dict[str, float]:
     for j in spark_jobs(sc):
         if j["jobId"] <= after_job:
             continue
-        m = re.match(r"vodflow batch \d+: (\S+)", j.get("description") or "")
-        step = m.group(1) if m else "other"
+        step = step_of(j)
         for sid in j.get("stageIds", []):
             st = stages.get(sid)
             if st and st.get("status") == "COMPLETE":
@@ -174,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     res["machine"]["load_end"] = list(os.getloadavg())
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     for v in res["variants"]:
-        print(f"{v['conf'] or '(Spark defaults)'}: {v['jobs']} jobs, {v['tasks']} tasks per small batch, "
+        print(f"{v['conf'] or '(Spark defaults)'}: {v['jobs']} jobs ({v['batch_jobs']} in the batch's steps), "
+              f"{v['tasks']} tasks per small batch, "
               f"median {v['wall_s_median']} s")
     print(f"written {RESULTS.relative_to(ROOT)}")
     return 0
