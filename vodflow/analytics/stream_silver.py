@@ -50,7 +50,8 @@ def write_bronze(txn: Txn, s: Settings, raw) -> None:
 
 
 def check(raw, watermark: datetime | None, lateness: str):
-    """Parse + validate each record once; mark the late ones (kind 'late') with their reason."""
+    """Parse + validate each record once; mark the late ones (kind 'late') with their reason. ``value``
+    (the raw text) is kept for the bad records only."""
     from pyspark.sql import functions as F
 
     from vodflow.analytics.validate_spark import parse_and_check
@@ -61,10 +62,13 @@ def check(raw, watermark: datetime | None, lateness: str):
         F.lit("late: client_ts "), F.date_format("e.client_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
         F.lit(f" is older than the watermark {watermark.isoformat() if watermark else ''} "
               f"(newest client_ts seen minus {lateness}); not counted"))
+    # the raw text is kept only where quarantine needs it: the batch caches this frame, and for good
+    # records the text is most of its bytes (bronze has every record already)
     return (checked.withColumn("_late", is_late)
             .withColumn("reasons", F.when(F.col("_late"), F.array(late_reason)).otherwise(F.col("reasons")))
             .withColumn("kind", F.when(F.col("_late"), F.lit("late")).otherwise(F.col("kind")))
-            .drop("_late"))
+            .withColumn("value", F.when(F.col("kind").isNotNull(), F.col("value")))
+            .drop("_late", "key"))
 
 
 def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
