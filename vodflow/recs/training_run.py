@@ -9,8 +9,8 @@ writes three files to ``out_dir``:
 ``factors.npz``     the model for serving (:class:`~vodflow.recs.factors.FactorModel`):
                     factors of the refit, seen set = every title each user has in the
                     snapshot (train + holdout), popularity = interactions per title
-``train.parquet``   ``user_id, video_id`` training pairs  } what the champion is judged
-``holdout.parquet`` ``user_id, video_id`` held-out pairs  } on, by the next DAG task
+``train.parquet``   ``user_id, video_id, last_watched`` training pairs  } what the champion is judged
+``holdout.parquet`` ``user_id, video_id, last_watched`` held-out pairs  } on, by the next DAG task
 
 The served model is exactly the evaluated one (trained without the holdout), so the
 metrics recorded in MLflow describe what users get and the next night's champion
@@ -182,14 +182,16 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
         fit = fit_t.select(USER_COL, ITEM_COL, VALUE_COL).cache()
         cached.append(fit)
 
-        def ext(df) -> pd.DataFrame:  # int ids -> external string ids
-            p = df.select(USER_COL, ITEM_COL).toPandas()
+        def ext(df) -> pd.DataFrame:  # int ids -> external string ids (+ last_watched: the challenger's recency)
+            cols = [c for c in (USER_COL, ITEM_COL, "last_watched") if c in df.columns]
+            p = df.select(*cols).toPandas()
             return pd.DataFrame({USER: td.user_ids[p[USER_COL].to_numpy(dtype=np.int64)],
-                                 ITEM: td.item_ids[p[ITEM_COL].to_numpy(dtype=np.int64)]})
+                                 ITEM: td.item_ids[p[ITEM_COL].to_numpy(dtype=np.int64)],
+                                 **({"last_watched": p["last_watched"].to_numpy()} if "last_watched" in p else {})})
 
         train_int = train.select(USER_COL, ITEM_COL).toPandas()
         fit_int = fit.select(USER_COL, ITEM_COL).toPandas()
-        train_ext, hold_ext, fit_ext, valid_ext = ext(train), ext(hold), ext(fit), ext(valid)
+        train_ext, hold_ext, fit_ext, valid_ext = ext(train_t), ext(hold), ext(fit), ext(valid)
         if hold_ext.empty:
             raise NotEnoughData(f"{cfg.table_path} v{td.version} ({td.stats['rows']} rows): no user has two "
                                 "titles, nothing to hold out; the model cannot be evaluated")
