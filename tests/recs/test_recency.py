@@ -27,9 +27,9 @@ def test_weights_halve_every_half_life_down_to_the_floor():
 
 def test_bad_settings_and_missing_time_are_named():
     with pytest.raises(ValueError, match="half_life must be > 0"):
-        RecencyWeights(half_life=0)
+        RecencyWeights(half_life=0, floor=0.1)
     with pytest.raises(ValueError, match="floor must be in"):
-        RecencyWeights(floor=1.5)
+        RecencyWeights(half_life=2, floor=1.5)
     with pytest.raises(ValueError, match="'last_watched'"):
         recency_rank(pd.DataFrame({"user_id": [1], "video_id": [1]}), "user_id", "video_id", "last_watched")
 

@@ -61,10 +61,10 @@ class ImplicitBPRParams:
 class RecencyWeights:
     """How much each title of a user's history counts when an item-item model scores it
     (:mod:`vodflow.recs.recency`): ``floor + (1 - floor) * 0.5 ** (r / half_life)``, ``r`` = 0 for the
-    user's newest title, 1 for the one before, ...  ``floor = 1`` is the plain 0/1 history."""
+    user's newest title, 1 for the one before, ...  ``floor = 1`` is the plain 0/1 history.  vodflow's values: :data:`vodflow.recs.defaults.EASE_RECENCY`."""
 
-    half_life: float = 4.0  # titles (not days): how many titles back a title counts half as much
-    floor: float = 0.1      # what every old title still counts (share of the newest title's weight)
+    half_life: float  # titles (not days): how many titles back a title counts half as much
+    floor: float      # what every old title still counts (share of the newest title's weight)
 
     def __post_init__(self) -> None:
         if not self.half_life > 0:
