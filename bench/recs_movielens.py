@@ -22,12 +22,21 @@ Models:
 * ``implicit-als``       the `implicit` library's CPU ALS, same rank, iterations and
   confidences as the Spark implicit model (its own regularisation scale)
 * ``implicit-bpr``       the `implicit` library's CPU BPR on the binary pairs
-* ``ease``               vodflow's EASE^R challenger (:mod:`vodflow.recs.ease`, ``EASE_L2``)
+* ``ease``               plain 0/1 EASE^R (:mod:`vodflow.recs.ease`, ``EASE_L2``)
+* ``ease-recency``       vodflow's challenger: the same EASE^R ``B`` scoring each user's history weighted
+  newest first (:mod:`vodflow.recs.recency`, ``EASE_RECENCY``)
+
+**Time-split tuning** (on by default, ``--no-tune-time`` skips it): before the test cut is
+scored, ``implicit-als``, ``implicit-bpr`` and ``ease-recency`` each get the same budget of 12
+settings (:data:`TIME_GRIDS`), scored on a *validation* cut taken from the time split's TRAIN
+by the same rule (each user's newest 20% of train held out); each model's best setting is
+then refitted on all of train and scored on the test cut once.  Spark ALS keeps the DAG's
+defaults (its own nightly grid is the DAG's business); plain ``ease`` keeps ``EASE_L2``.
 
 Each row has MAP, nDCG@10, Precision@10, Recall@10, catalog coverage (share of the
 training titles in some top-10) and novelty (mean self-information of the recommended
 titles, bits).  The champion is chosen like the DAG's gate on the time split: Spark ALS
-unless EASE^R is strictly better.  Results: ``bench/results/recs.json`` (keys
+unless the challenger (``ease-recency``) is strictly better.  Results: ``bench/results/recs.json`` (keys
 ``time_split`` / ``random_split`` per model, ``champion``, ``date``, ``commit``).
 
 Training time is wall time of the fit with the factors materialised (Spark counts
@@ -59,9 +68,11 @@ from vodflow.recs import als  # noqa: E402
 from vodflow.recs.baselines import (ImplicitLibParams, fit_implicit_als, fit_implicit_bpr,  # noqa: E402
                                     popularity_model)
 from vodflow.recs.confidence import rating_value  # noqa: E402
-from vodflow.recs.defaults import (EASE_L2, IMPLICIT_BPR_PARAMS, IMPLICIT_LIB_PARAMS,  # noqa: E402
+from vodflow.recs.defaults import (EASE_L2, EASE_RECENCY, IMPLICIT_BPR_PARAMS, IMPLICIT_LIB_PARAMS,  # noqa: E402
                                    MOVIELENS_CONFIDENCE, SPARK_IMPLICIT_PARAMS, TRAINING)
-from vodflow.recs.ease import fit_ease  # noqa: E402
+from vodflow.recs.ease import fit_ease, with_recency  # noqa: E402
+from vodflow.recs.movielens import COL_TIMESTAMP  # noqa: E402
+from vodflow.recs.params import ImplicitBPRParams, RecencyWeights  # noqa: E402
 from vodflow.recs.evaluate import Split, benchmark_split, evaluate_factor_model, topk_for_factor_model  # noqa: E402
 from vodflow.recs.metrics import catalog_coverage, novelty, ranking_metrics, topk_frame  # noqa: E402
 from vodflow.recs.movielens import COL_ITEM, COL_USER, LATEST_SMALL_DIR, dataset_name, load_movielens  # noqa: E402
@@ -76,6 +87,15 @@ PUBLISHED_100K = [  # Microsoft Recommenders README, MovieLens 100k, 15 epochs
     ("NCF", 0.107720, 0.396118, 0.347296, 0.180775),
     ("SAR", 0.110591, 0.382461, 0.330753, 0.176385),
 ]
+
+
+#: the time-split tuning grids: the same budget (12 settings) for each tuned model
+TIME_GRIDS = {
+    "implicit-als": [{"factors": f, "regularization": r} for f in (32, 64, 128) for r in (1.0, 10.0, 30.0, 100.0)],
+    "implicit-bpr": [{"factors": f, "learning_rate": lr, "regularization": r}
+                     for f in (32, 64, 128) for lr in (0.01, 0.05) for r in (0.01, 0.001)],
+    "ease-recency": [{"half_life": h, "floor": fl} for h in (2.0, 4.0, 8.0, 16.0) for fl in (0.05, 0.1, 0.2)],
+}
 
 
 def _warm_up(spark) -> float:
@@ -145,6 +165,39 @@ def tune(spark, train, kind, base: als.ALSParams, lib_base: ImplicitLibParams):
     return spark_res, lib_res
 
 
+def tune_time(train: pd.DataFrame, fraction: float, kind: str, lib_base: ImplicitLibParams,
+              bpr_base: ImplicitBPRParams, ease_l2: float) -> dict:
+    """Each tuned model's best of :data:`TIME_GRIDS` on a validation cut from the time split's TRAIN
+    (each user's newest ``fraction`` of train); the test cut is not touched."""
+    from tqdm import tqdm
+
+    fit, valid = time_split(train, fraction)
+    vf = rating_value(fit.rating.to_numpy(), kind)
+    t0 = time.perf_counter()
+    base = fit_ease(fit, ease_l2, user=COL_USER, item=COL_ITEM)  # one inverse; the recency grid only rescores
+    makers = {
+        "implicit-als": lambda g: (ImplicitLibParams(**{**lib_base.as_dict(), **g}),
+                                   lambda p: fit_implicit_als(fit, vf, p, num_threads=2)),
+        "implicit-bpr": lambda g: (ImplicitBPRParams(**{**bpr_base.as_dict(), **g}),
+                                   lambda p: fit_implicit_bpr(fit, p, num_threads=2)),
+        "ease-recency": lambda g: (RecencyWeights(**g), lambda p: with_recency(base, fit, p, COL_USER, COL_ITEM,
+                                                                                COL_TIMESTAMP)),
+    }
+    out = {"validation": {"fraction": fraction, "fit_rows": len(fit), "valid_rows": len(valid)},
+           "ease_inverse_s": time.perf_counter() - t0}
+    for algo, grid in TIME_GRIDS.items():
+        tried = []
+        for g in tqdm(grid, desc=f"tune {algo} (validation cut)", leave=False):
+            params, fit_fn = makers[algo](g)
+            tried.append({**g, "ndcg10": evaluate_factor_model(fit_fn(params), valid, k=K)["nDCG@k"]})
+        best = max(range(len(tried)), key=lambda i: (tried[i]["ndcg10"], -i))  # ties: the earlier setting
+        out[algo] = {"best": grid[best], "grid": tried}
+        print(f"  tuned {algo}: {grid[best]} validation nDCG@10 {tried[best]['ndcg10']:.4f} "
+              f"(grid {min(t['ndcg10'] for t in tried):.4f}-{tried[best]['ndcg10']:.4f})", flush=True)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
 def fmt_table(rows) -> str:
     head = "| Algo | Train (s) | Recommend (s) | MAP | nDCG@10 | Precision@10 | Recall@10 | Coverage | Novelty |"
     out = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -162,36 +215,52 @@ def summary(rows) -> dict:
                         "train_s": r["train_s"]} for r in rows}
 
 
-def champion(time_rows: dict, min_improvement: float = TRAINING.min_improvement) -> dict:
-    """The DAG gate on the time split: Spark ALS unless EASE^R beats it by more than ``min_improvement``."""
-    als_s, ease_s = time_rows.get("spark-als-implicit"), time_rows.get("ease")
+def champion(time_rows: dict, min_improvement: float = TRAINING.min_improvement,
+             challenger: str = "ease-recency") -> dict:
+    """The DAG gate on the time split: Spark ALS unless the challenger beats it by more than ``min_improvement``."""
+    als_s, ease_s = time_rows.get("spark-als-implicit"), time_rows.get(challenger)
     if als_s is None and ease_s is None:
-        return {"model": None, "reason": "neither spark-als-implicit nor ease ran"}
+        return {"model": None, "reason": f"neither spark-als-implicit nor {challenger} ran"}
     if ease_s is not None and (als_s is None or ease_s["ndcg10"] > als_s["ndcg10"] + min_improvement):
-        name = "ease"
+        name = challenger
     else:
         name = "spark-als-implicit"
     best_lib = max((time_rows[m]["ndcg10"] for m in ("implicit-als", "implicit-bpr") if m in time_rows),
                    default=None)
     out = {"model": name, "split": "time_split", "ndcg10": time_rows[name]["ndcg10"],
-           "rule": "spark-als-implicit unless ease has a higher time-split nDCG@10 (the DAG gate)"}
+           "rule": f"spark-als-implicit unless {challenger} has a higher time-split nDCG@10 (the DAG gate)"}
     if best_lib is not None:
         out["best_implicit_ndcg10"] = best_lib
         out["target_met"] = bool(time_rows[name]["ndcg10"] >= best_lib + 0.02)  # issue 16 target 1
     return out
 
 
-def _jobs(spark, split, kind, sp_params, lib_params, ease_l2, with_explicit):
+def _jobs(spark, split, kind, sp_params, lib_params, bpr_params, ease_l2, recency, with_explicit):
     values = rating_value(split.train.rating.to_numpy(), kind)
+    ease_fit: dict = {}
+
+    def ease():  # the plain fit; ease-recency rescores the same B (one inverse for both rows)
+        t0 = time.perf_counter()
+        ease_fit["fm"] = fit_ease(split.train, ease_l2, user=COL_USER, item=COL_ITEM)
+        ease_fit["s"] = time.perf_counter() - t0
+        return ease_fit["fm"]
+
+    def ease_recency():  # its train_s: the shared B's fit + the reweighting
+        if "fm" not in ease_fit:
+            ease()
+        r = _numpy_run("ease-recency", lambda: with_recency(ease_fit["fm"], split.train, recency, COL_USER,
+                                                            COL_ITEM, COL_TIMESTAMP), split)
+        return {**r, "train_s": r["train_s"] + ease_fit["s"], "params": {**r["params"], **recency.as_dict()}}
+
     jobs = [
         ("popularity", lambda: _numpy_run("popularity", lambda: popularity_model(split.train), split)),
         ("spark-als-implicit", lambda: _spark_run("spark-als-implicit", spark, split, values, sp_params)),
         ("implicit-als", lambda: _numpy_run(
             "implicit-als", lambda: fit_implicit_als(split.train, values, lib_params, num_threads=2), split)),
         ("implicit-bpr", lambda: _numpy_run(
-            "implicit-bpr", lambda: fit_implicit_bpr(split.train, IMPLICIT_BPR_PARAMS, num_threads=2), split)),
-        ("ease", lambda: _numpy_run("ease", lambda: fit_ease(split.train, ease_l2, user=COL_USER, item=COL_ITEM),
-                                    split)),
+            "implicit-bpr", lambda: fit_implicit_bpr(split.train, bpr_params, num_threads=2), split)),
+        ("ease", lambda: _numpy_run("ease", ease, split)),
+        ("ease-recency", ease_recency),
     ]
     if with_explicit:
         jobs += [
@@ -215,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"(default {TRAINING.holdout_fraction}, the DAG gate's)")
     ap.add_argument("--cutoff", default="", help="time split by a global cut-off date (YYYY-MM-DD, UTC) instead")
     ap.add_argument("--ease-l2", type=float, default=EASE_L2, help=f"EASE^R lambda (default {EASE_L2:g})")
+    ap.add_argument("--no-tune-time", action="store_true",
+                    help="skip the time-split tuning (TIME_GRIDS on a validation cut from the time split's train)")
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "recs_movielens.json"),
                     help="full rows (params, timings) as JSON")
     ap.add_argument("--results", default=str(REPO / "bench" / "results" / "recs.json"),
@@ -260,13 +331,26 @@ def main(argv: list[str] | None = None) -> int:
     lib_params = ImplicitLibParams(**{**lib_params.as_dict(), "factors": sp_params.rank,
                                       "iterations": sp_params.max_iter, "alpha": sp_params.alpha})
 
+    load_before = list(os.getloadavg())
+    per_split_params = {name: (lib_params, IMPLICIT_BPR_PARAMS, EASE_RECENCY) for name in splits}
+    time_tuning = None
+    if not a.no_tune_time:
+        print("time-split tuning on a validation cut of the time split's train:", flush=True)
+        time_tuning = tune_time(splits["time_split"].train, a.time_fraction, a.kind, lib_params,
+                                IMPLICIT_BPR_PARAMS, a.ease_l2)
+        per_split_params["time_split"] = (
+            ImplicitLibParams(**{**lib_params.as_dict(), **time_tuning["implicit-als"]["best"]}),
+            ImplicitBPRParams(**{**IMPLICIT_BPR_PARAMS.as_dict(), **time_tuning["implicit-bpr"]["best"]}),
+            RecencyWeights(**time_tuning["ease-recency"]["best"]))
+
     skip = set(filter(None, a.skip.split(",")))
     rows: dict[str, list] = {}
     tables = []
     for split_name, split in splits.items():
         rows[split_name] = []
         print(f"{split_name}:", flush=True)
-        for algo, job in _jobs(spark, split, a.kind, sp_params, lib_params, a.ease_l2,
+        lp, bp, rw = per_split_params[split_name]
+        for algo, job in _jobs(spark, split, a.kind, sp_params, lp, bp, a.ease_l2, rw,
                                a.explicit and split_name == "random_split"):
             if algo in skip:
                 continue
@@ -288,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                                          **info["time_split"]},
                           "random_split": {"ratio": 0.75, "stratify": "item", "seed": 42, **info["random_split"]}},
                "ease_l2": a.ease_l2, "k": K, "command": f"bench/{command}",
+               "params": {name: {"implicit-als": lp.as_dict(), "implicit-bpr": bp.as_dict(),
+                                 "ease-recency": rw.as_dict()} for name, (lp, bp, rw) in per_split_params.items()},
+               "time_tuning": time_tuning, "load_average": {"before": load_before, "after": list(os.getloadavg())},
                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()}
     print("champion:", json.dumps(results["champion"]))
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "spark": spark.version,

@@ -17,6 +17,7 @@ from vodflow.api.upload_cli import register as register_api_commands
 from vodflow.accounts.cli import register as register_users_commands
 from vodflow.catalog.cli import register as register_videos_commands
 from vodflow.cdn.cli import register as register_edge_commands
+from vodflow.recs.cli import register as register_recs_commands
 from vodflow.settings import SPECS, get_settings, markdown_table
 
 SPEC_DEFAULTS = {spec.env: spec.default for spec in SPECS}
@@ -233,6 +234,7 @@ register_videos_commands(app)
 register_events_commands(app)
 register_analytics_commands(app)
 register_edge_commands(app)
+register_recs_commands(app)
 
 
 def main() -> None:  # console-script entry point

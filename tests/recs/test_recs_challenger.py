@@ -32,6 +32,8 @@ def test_dag_wires_the_challenger_between_decide_and_publish():
     assert dag.get_task("challenge").upstream_task_ids == {"decide"}
     assert dag.get_task("publish").upstream_task_ids == {"challenge"}
     assert (dag.params["challenger"], dag.params["ease_l2"]) == (TRAINING.challenger, TRAINING.ease_l2)
+    assert (dag.params["ease_half_life"], dag.params["ease_floor"]) == (TRAINING.ease_recency.half_life,
+                                                                        TRAINING.ease_recency.floor)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +50,12 @@ def flow(stack, recs_spark, tmp_path_factory):
     challenged = training.challenge(params, decided, RUN_ID)
     published = training.publish(params, challenged)
     return {"params": params, "table": table, "recs": recs, "decided": decided, "challenged": challenged,
-            "published": published}
+            "published": published, "tmp": str(tmp_path_factory.mktemp("recs-ease-split"))}
 
 
 def test_challenger_has_the_als_lineage_and_passes_the_same_gate(flow, recs_spark):
     from vodflow.recs import registry
+    from vodflow.recs.defaults import TRAINING
 
     c = registry.client()
     ch = flow["challenged"]["challenger"]
@@ -60,7 +63,13 @@ def test_challenger_has_the_als_lineage_and_passes_the_same_gate(flow, recs_spar
     als_run = c.get_run(flow["decided"]["mlflow_run_id"])
     run = c.get_run(ch["mlflow_run_id"])
     p, m = run.data.params, run.data.metrics
-    assert p["model_kind"] == "ease" and float(p["ease_l2"]) == 20.0
+    assert p["model_kind"] == "ease-recency" and float(p["ease_l2"]) == 20.0
+    assert (float(p["recency_half_life"]), float(p["recency_floor"])) == (
+        TRAINING.ease_recency.half_life, TRAINING.ease_recency.floor)
+    assert flow["challenged"]["challenger"]["kind"] == "ease-recency"
+    # the split files carry the time the challenger weighs the history by
+    train, _ = registry.load_split(c, als_run.info.run_id, flow["tmp"])
+    assert list(train.columns) == ["user_id", "video_id", "last_watched"] and train["last_watched"].notna().all()
     assert (p["table_path"], p["table_version"]) == (flow["table"], "0") == (
         als_run.data.params["table_path"], als_run.data.params["table_version"])
     assert run.data.tags["vodflow.als_run_id"] == als_run.info.run_id
@@ -100,3 +109,27 @@ def test_challenger_off_leaves_the_decision_alone(flow):
 
     out = training.challenge({**flow["params"], "challenger": False}, flow["decided"], RUN_ID)
     assert out["challenger"] is None and out["version"] == "1"
+
+
+def test_every_registered_version_reproduces_its_metrics_from_time_travel(flow, recs_spark):
+    """Issue 16 target 4: ``vodflow recs verify`` re-reads each version's Delta snapshot (version 0) after
+    the table moved on, re-splits and re-scores: every recorded holdout metric within 1e-6."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from vodflow.cli import app
+
+    from .recskit import watch_history
+
+    later = watch_history(n_users=30, n_items=40, seed=99)
+    later["user_id"] = "late-" + later["user_id"]
+    write_user_title(recs_spark, later, flow["table"], mode="append")  # version 1: must not leak in
+    res = CliRunner().invoke(app, ["recs", "verify", "--model", MODEL, "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output[res.output.index("[\n"):])
+    assert [(r["version"], r["kind"], r["table_version"]) for r in got] == [
+        ("1", "als", 0), ("2", "ease-recency", 0)]
+    for r in got:
+        assert r["ok"] and r["max_abs_diff"] <= 1e-6
+        assert {"ndcg_at_10", "map", "recall_at_10", "coverage", "novelty"} <= set(r["recorded"])

@@ -19,6 +19,10 @@ Modules (import what you need; only ``als`` and ``training_data`` need Spark):
 * :mod:`vodflow.recs.bundle`        the served model: ``Bundle``, loaded and hot-swapped by ``BundleWatcher``
 * :mod:`vodflow.recs.serving_data`  what serving reads besides the model: ready catalog, title popularity
 * :mod:`vodflow.recs.routes`        the recommendation endpoints of the API
+* :mod:`vodflow.recs.ease`          EASE^R, the challenger (closed form; ``with_recency`` scoring)
+* :mod:`vodflow.recs.recency`       recency weights of a user's history (newest first, by rank)
+* :mod:`vodflow.recs.reproduce`     a registered model's metrics again from Delta time travel
+* :mod:`vodflow.recs.cli`           ``vodflow recs verify``
 
 The API only needs :class:`vodflow.recs.factors.FactorModel` (numpy, no Spark).
 """

@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vodflow.recs.confidence import WatchWeights
-from vodflow.recs.params import ALSParams, ImplicitBPRParams, ImplicitLibParams
+from vodflow.recs.params import ALSParams, ImplicitBPRParams, ImplicitLibParams, RecencyWeights
 
 #: rating -> ALS value for MovieLens (see :mod:`vodflow.recs.confidence`)
 MOVIELENS_CONFIDENCE = "linear"
@@ -62,6 +62,13 @@ IMPLICIT_BPR_PARAMS = ImplicitBPRParams(factors=64, learning_rate=0.01, regulari
 #: 0.1340 at 200 and 0.1337 at 500: a plateau from 200 to 500, 250 sits in it (the paper uses 500 for ML-20M)
 EASE_L2 = 250.0
 
+#: how the EASE^R challenger weighs a user's history newest first (:mod:`vodflow.recs.recency`).  Chosen
+#: by bench/recs_movielens.py's time-split tuning on the validation cut of the time split's TRAIN (newest
+#: 20% per user of train held out; the test cut is not looked at): best of half-life 2/4/8/16 titles x
+#: floor 0.05/0.1/0.2 was 2 / 0.05 (nDCG@10 0.1645; 0.1456-0.1645 over the grid, plain EASE^R ~0.134);
+#: the grid and its scores are in docs/benchmarks-recs.md
+EASE_RECENCY = RecencyWeights(half_life=2.0, floor=0.05)
+
 #: watch-history confidence (vodflow's own data): v = (0.2 + fraction + 0.5 * completed) * 0.5 ** (age / 90 d)
 WATCH_WEIGHTS = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=90.0)
 
@@ -80,6 +87,7 @@ class TrainingDefaults:
     min_improvement: float      # nDCG@k gain a new version needs to replace the champion
     challenger: bool            # also train EASE^R on the same split and put it through the same gate
     ease_l2: float              # the challenger's L2 weight
+    ease_recency: RecencyWeights  # how the challenger weighs a user's history (floor 1 = plain 0/1 EASE^R)
 
     def describe(self) -> str:
         """The grid in words, as docs/recommendations.md states it."""
@@ -93,4 +101,5 @@ class TrainingDefaults:
 #: recs_training's grid and run settings (its trigger params default to these)
 TRAINING = TrainingDefaults(ranks=(16, 32), reg_params=(0.3, 1.0), alphas=(SPARK_IMPLICIT_PARAMS.alpha,),
                             max_iter=10, holdout_fraction=0.2, k=10, top_n=50, min_improvement=0.0,
-                            challenger=True, ease_l2=EASE_L2)
+                            challenger=True, ease_l2=EASE_L2,
+                            ease_recency=EASE_RECENCY)

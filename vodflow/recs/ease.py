@@ -10,6 +10,9 @@ arXiv:1905.03375, eq. 8):
   itself).  ``lambda`` (:data:`vodflow.recs.defaults.EASE_L2`) is the only
   hyper-parameter.
 * A user's scores are ``x_u B``; top-N excludes the titles the user has.
+* With recency (:func:`with_recency`, the nightly challenger's form): the scores are ``w_u B``,
+  ``w_u`` the user's history weighted newest first (:mod:`vodflow.recs.recency`); ``B`` is
+  the same (fitted on the 0/1 ``X``), only the history that is multiplied by it changes.
 
 Cost: one dense ``n_items x n_items`` inverse -- O(n_items^3) time and two float64
 matrices of that size (20k items: 3.2 GB each, about a minute of LAPACK).  Above
@@ -31,8 +34,10 @@ import numpy as np
 import pandas as pd
 
 from vodflow.recs.factors import FactorModel, seen_csr
+from vodflow.recs.params import RecencyWeights
+from vodflow.recs.recency import recency_weights
 
-USER, ITEM = "user_id", "video_id"
+USER, ITEM, TIME = "user_id", "video_id", "last_watched"
 
 #: largest catalog the dense inverse is attempted for
 MAX_ITEMS = 20_000
@@ -71,10 +76,12 @@ def _index(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_ease(pairs: pd.DataFrame, l2: float, meta: Mapping[str, Any] | None = None,
-             user: str = USER, item: str = ITEM) -> FactorModel:
+             user: str = USER, item: str = ITEM, recency: RecencyWeights | None = None,
+             time: str = TIME) -> FactorModel:
     """EASE^R on ``pairs`` (``user, item`` rows) as a servable :class:`FactorModel`.
 
-    Seen set = the pairs; popularity = users per title (the cold-user fallback).
+    Seen set = the pairs; popularity = users per title (the cold-user fallback).  With
+    ``recency`` the served history is weighted newest first (:func:`with_recency`; needs ``time``).
     """
     if pairs.empty:
         raise ValueError("EASE^R needs at least one (user, title) pair to train on")
@@ -92,7 +99,26 @@ def fit_ease(pairs: pd.DataFrame, l2: float, meta: Mapping[str, Any] | None = No
     x[u, i] = 1.0
     b = ease_weights(x, l2)
     indptr, indices = seen_csr(u, i, n_users)
-    return FactorModel(user_ids=user_ids, item_ids=item_ids, user_factors=x, item_factors=b.T,
-                       seen_indptr=indptr, seen_indices=indices,
-                       item_popularity=np.bincount(i, minlength=n_items).astype(np.int64),
-                       meta={"kind": "ease", "ease_l2": float(l2), **(meta or {})})
+    fm = FactorModel(user_ids=user_ids, item_ids=item_ids, user_factors=x, item_factors=b.T,
+                     seen_indptr=indptr, seen_indices=indices,
+                     item_popularity=np.bincount(i, minlength=n_items).astype(np.int64),
+                     meta={"kind": "ease", "ease_l2": float(l2), **(meta or {})})
+    return fm if recency is None else with_recency(fm, pairs, recency, user, item, time)
+
+
+def with_recency(fm: FactorModel, pairs: pd.DataFrame, recency: RecencyWeights, user: str = USER,
+                 item: str = ITEM, time: str = TIME) -> FactorModel:
+    """``fm`` (a fitted EASE^R) with each user's row of ``X`` replaced by the recency-weighted history
+    of ``pairs`` (``user, item, time``; a pair seen twice keeps its newest time).  ``B``, the ids, the
+    seen set and the popularity stay; pairs of users or titles ``fm`` does not know are ignored."""
+    p = pairs.groupby([user, item], sort=False, as_index=False)[time].max()
+    p = p[p[user].isin(fm.user_ids.tolist()) & p[item].isin(fm.item_ids.tolist())]
+    urow = pd.Series(np.arange(len(fm.user_ids)), index=pd.Index(fm.user_ids.tolist()))
+    irow = pd.Series(np.arange(len(fm.item_ids)), index=pd.Index(fm.item_ids.tolist()))
+    w = np.zeros_like(fm.user_factors)
+    w[urow.loc[p[user].to_numpy()].to_numpy(), irow.loc[p[item].to_numpy()].to_numpy()] = \
+        recency_weights(p, recency, user, item, time)
+    meta = {**fm.meta, "kind": "ease-recency", "recency_half_life": recency.half_life,
+            "recency_floor": recency.floor}
+    return FactorModel(fm.user_ids, fm.item_ids, w, fm.item_factors, fm.seen_indptr, fm.seen_indices,
+                       fm.item_popularity, meta)

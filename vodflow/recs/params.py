@@ -55,3 +55,22 @@ class ImplicitBPRParams:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecencyWeights:
+    """How much each title of a user's history counts when an item-item model scores it
+    (:mod:`vodflow.recs.recency`): ``floor + (1 - floor) * 0.5 ** (r / half_life)``, ``r`` = 0 for the
+    user's newest title, 1 for the one before, ...  ``floor = 1`` is the plain 0/1 history.  vodflow's values: :data:`vodflow.recs.defaults.EASE_RECENCY`."""
+
+    half_life: float  # titles (not days): how many titles back a title counts half as much
+    floor: float      # what every old title still counts (share of the newest title's weight)
+
+    def __post_init__(self) -> None:
+        if not self.half_life > 0:
+            raise ValueError(f"recency half_life must be > 0 titles, got {self.half_life}")
+        if not 0 <= self.floor <= 1:
+            raise ValueError(f"recency floor must be in [0, 1], got {self.floor}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -11,7 +11,7 @@ training run's artifacts), so every task can run on any worker and be retried:
               A retry of an Airflow run whose MLflow run already completed reuses it.
 ``register``  a new registered version (the same one on a retry).
 ``decide``    champion check on the same holdout; moves the alias or records why not.
-``challenge`` EASE^R on the ALS run's recorded split (no Spark), its own MLflow run with the same
+``challenge`` EASE^R (recency-weighted history) on the ALS run's recorded split (no Spark), its own MLflow run with the same
               Delta lineage, registered and put through the same gate after ALS
               (:mod:`vodflow.recs.challenger`); off with ``challenger=false``.
 ``publish``   Spark (Delta write): the champion's top-N into Delta + the serving bundle.
@@ -51,6 +51,8 @@ def _opts(params: Mapping[str, Any]) -> dict[str, Any]:
         "k": int(p.get("k") or TRAINING.k),
         "challenger": bool(TRAINING.challenger if p.get("challenger") is None else p["challenger"]),
         "ease_l2": float(p.get("ease_l2") or TRAINING.ease_l2),
+        "ease_half_life": float(p.get("ease_half_life") or TRAINING.ease_recency.half_life),
+        "ease_floor": float(TRAINING.ease_recency.floor if p.get("ease_floor") is None else p["ease_floor"]),
     }
 
 
@@ -133,12 +135,15 @@ def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str
     mlflow_run = registry.finished_run_for(c, o["experiment"], run_id, comp)
     if mlflow_run is None:
         from vodflow.recs.challenger import train_challenger
+        from vodflow.recs.params import RecencyWeights
 
         registry.fail_unfinished_runs(c, o["experiment"], run_id, comp)
         als_run = decided["mlflow_run_id"]
         with tempfile.TemporaryDirectory(prefix="recs-challenger-") as tmp:
             train, hold = registry.load_split(c, als_run, tmp)
-            res = train_challenger(train, hold, o["ease_l2"], o["k"], f"{tmp}/out", c.get_run(als_run).data.params)
+            recency = RecencyWeights(o["ease_half_life"], o["ease_floor"])
+            res = train_challenger(train, hold, o["ease_l2"], o["k"], f"{tmp}/out", c.get_run(als_run).data.params,
+                                   recency=recency)
             mlflow_run = registry.log_model_run(
                 f"{res.kind}-v{res.params.get('table_version')}", res.params, res.metrics, res.factors_path,
                 res.eval_files, experiment=o["experiment"],
@@ -147,7 +152,8 @@ def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str
     version = registry.register(c, o["model_name"], mlflow_run)
     d = registry.decide_champion(c, o["model_name"], version, mlflow_run, k=o["k"],
                                  min_improvement=o["min_improvement"])
-    return {**decided, "challenger": {"kind": "ease", "mlflow_run_id": mlflow_run, "version": version,
+    kind = c.get_run(mlflow_run).data.params.get("model_kind", "ease")
+    return {**decided, "challenger": {"kind": kind, "mlflow_run_id": mlflow_run, "version": version,
                                       "metrics": {k: v for k, v in c.get_run(mlflow_run).data.metrics.items()
                                                   if k.startswith("holdout_")},
                                       "decision": d.as_dict()}}

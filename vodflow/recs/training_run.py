@@ -9,8 +9,8 @@ writes three files to ``out_dir``:
 ``factors.npz``     the model for serving (:class:`~vodflow.recs.factors.FactorModel`):
                     factors of the refit, seen set = every title each user has in the
                     snapshot (train + holdout), popularity = interactions per title
-``train.parquet``   ``user_id, video_id`` training pairs  } what the champion is judged
-``holdout.parquet`` ``user_id, video_id`` held-out pairs  } on, by the next DAG task
+``train.parquet``   ``user_id, video_id, last_watched`` training pairs  } what the champion is judged
+``holdout.parquet`` ``user_id, video_id, last_watched`` held-out pairs  } on, by the next DAG task
 
 The served model is exactly the evaluated one (trained without the holdout), so the
 metrics recorded in MLflow describe what users get and the next night's champion
@@ -35,10 +35,10 @@ from vodflow.recs.confidence import WatchWeights
 from vodflow.recs.defaults import SPARK_IMPLICIT_PARAMS, TRAINING, WATCH_WEIGHTS
 from vodflow.recs.holdout import (ITEM, USER, evaluate_as_served, popularity_model,
                                   temporal_holdout, with_seen)
-from vodflow.recs.training_data import ITEM_COL, USER_COL, VALUE_COL, build_training_data
+from vodflow.recs.training_data import ITEM_COL, USER_COL, VALUE_COL, TrainingData, build_training_data
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -154,27 +154,40 @@ def selection_metric(k: int) -> str:
     return f"ndcg_at_{k}"
 
 
+def snapshot_pairs(spark: "SparkSession", td: TrainingData) -> "DataFrame":
+    """``user, item, value, last_watched`` of ``td``'s pinned Delta version: what the temporal holdout
+    splits (last_watched per pair of the SAME version; the run and its reproduction both use this)."""
+    from pyspark.sql import functions as F
+
+    raw = (spark.read.format("delta").option("versionAsOf", td.version).load(td.table_path)
+           .where(F.col("user_id").isNotNull() & F.col("video_id").isNotNull())
+           .groupBy("user_id", "video_id").agg(F.max("last_watched").alias("last_watched")))
+    umap = spark.createDataFrame([(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
+    imap = spark.createDataFrame([(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
+    times = (raw.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
+             .select(F.col("user").alias(USER_COL), F.col("item").alias(ITEM_COL), "last_watched"))
+    return td.ratings.join(times, [USER_COL, ITEM_COL], "left")
+
+
+def external_pairs(td: TrainingData, df: "DataFrame") -> pd.DataFrame:
+    """Int ids -> external string ids (``user_id, video_id``, + ``last_watched`` when ``df`` has it)."""
+    cols = [c for c in (USER_COL, ITEM_COL, "last_watched") if c in df.columns]
+    p = df.select(*cols).toPandas()
+    return pd.DataFrame({USER: td.user_ids[p[USER_COL].to_numpy(dtype=np.int64)],
+                         ITEM: td.item_ids[p[ITEM_COL].to_numpy(dtype=np.int64)],
+                         **({"last_watched": p["last_watched"].to_numpy()} if "last_watched" in p else {})})
+
+
 def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
                  checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Snapshot -> holdout -> grid search -> refit -> holdout metrics -> ``factors.npz`` + split files."""
-    from pyspark.sql import functions as F
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     td = build_training_data(spark, cfg.table_path, cfg.weights, version=cfg.table_version)
     cached = [td.ratings]
     try:
-        # last_watched per pair of the SAME pinned version: the holdout is temporal
-        raw = (spark.read.format("delta").option("versionAsOf", td.version).load(cfg.table_path)
-               .where(F.col("user_id").isNotNull() & F.col("video_id").isNotNull())
-               .groupBy("user_id", "video_id").agg(F.max("last_watched").alias("last_watched")))
-        umap = spark.createDataFrame([(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
-        imap = spark.createDataFrame([(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
-        times = (raw.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
-                 .select(F.col("user").alias(USER_COL), F.col("item").alias(ITEM_COL), "last_watched"))
-        pairs = td.ratings.join(times, [USER_COL, ITEM_COL], "left")
-        train_t, hold = temporal_holdout(pairs, cfg.holdout_fraction, USER_COL, ITEM_COL)
+        train_t, hold = temporal_holdout(snapshot_pairs(spark, td), cfg.holdout_fraction, USER_COL, ITEM_COL)
         train_t = train_t.cache()
         cached.append(train_t)
         fit_t, valid = temporal_holdout(train_t, cfg.holdout_fraction, USER_COL, ITEM_COL)
@@ -182,14 +195,12 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
         fit = fit_t.select(USER_COL, ITEM_COL, VALUE_COL).cache()
         cached.append(fit)
 
-        def ext(df) -> pd.DataFrame:  # int ids -> external string ids
-            p = df.select(USER_COL, ITEM_COL).toPandas()
-            return pd.DataFrame({USER: td.user_ids[p[USER_COL].to_numpy(dtype=np.int64)],
-                                 ITEM: td.item_ids[p[ITEM_COL].to_numpy(dtype=np.int64)]})
+        def ext(df) -> pd.DataFrame:
+            return external_pairs(td, df)
 
         train_int = train.select(USER_COL, ITEM_COL).toPandas()
         fit_int = fit.select(USER_COL, ITEM_COL).toPandas()
-        train_ext, hold_ext, fit_ext, valid_ext = ext(train), ext(hold), ext(fit), ext(valid)
+        train_ext, hold_ext, fit_ext, valid_ext = ext(train_t), ext(hold), ext(fit), ext(valid)
         if hold_ext.empty:
             raise NotEnoughData(f"{cfg.table_path} v{td.version} ({td.stats['rows']} rows): no user has two "
                                 "titles, nothing to hold out; the model cannot be evaluated")
