@@ -288,7 +288,7 @@ def test_only_trials_up_to_the_rate_cap_are_scored():
 
 def test_sample_windows_start_on_key_frames(tmp_path):
     """A window is moved back to the key frame before it (an input seek would decode from there anyway), never
-    into the previous window; a window whose key frame lies inside the previous one stays."""
+    into the previous window nor more than half way back to it."""
     from vodflow.media import probe
     from vodflow.media.tools import ffmpeg_bin, run_tool
     from vodflow.media.trials import keyframe_windows
@@ -297,4 +297,7 @@ def test_sample_windows_start_on_key_frames(tmp_path):
     run_tool([ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
               "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-sc_threshold", "0", str(src)])
     info = probe(src)
-    assert keyframe_windows(info, [(0.5, 0.3), (1.0, 0.3), (3.2, 0.3)]) == [(0.0, 0.3), (1.0, 0.3), (2.0, 0.3)]
+    # 0.5 s: its key frame (0) is more than half way back to the title's start; 2.4 s: back to the key frame at 2
+    assert keyframe_windows(info, [(0.5, 0.3), (2.4, 0.3)]) == [(0.5, 0.3), (2.0, 0.3)]
+    # the key frame at 2 lies inside the previous window: stays
+    assert keyframe_windows(info, [(1.9, 0.3), (2.1, 0.3)]) == [(1.9, 0.3), (2.1, 0.3)]

@@ -131,7 +131,9 @@ def _fps(f: Fraction) -> str:
 def keyframe_windows(info: SourceInfo, windows: Sequence[tuple[float, float]], timeout: float | None = None
                      ) -> list[tuple[float, float]]:
     """Each window moved back to the key frame at or before its start, when that key frame lies after the
-    previous window's end (else it stays). An input seek decodes from the key frame before its target and
+    previous window's end and no more than half way back to the previous window's start (the first window: to
+    half its start, so a title's opening - black, logos, fades - does not replace the sample); else it stays,
+    so the sample stays spread over the title. An input seek decodes from the key frame before its target and
     throws those frames away: on a long-GOP master (x264's default, 250 frames: 10 s at 25 fps) every window
     cost up to a GOP of decoding, 4.7 of the 1080p Big Buck Bunny master's 18 analysis CPU seconds.
     One ffprobe reads the first packet after each seek (no decoding); any surprise keeps the windows."""
@@ -149,13 +151,15 @@ def keyframe_windows(info: SourceInfo, windows: Sequence[tuple[float, float]], t
     if len(rows) != len(windows):
         return list(windows)
     out: list[tuple[float, float]] = []
-    prev_end = 0.0
+    prev_end = prev_start = 0.0
     for (start, length), row in zip(windows, rows):
         try:
             key = float(row[0]) - base
         except (ValueError, IndexError):
             return list(windows)
-        if len(row) > 1 and row[1].startswith("K") and prev_end - 1e-6 <= key <= start:
+        lowest = max(prev_end, (prev_start + start) / 2)
+        prev_start = start
+        if len(row) > 1 and row[1].startswith("K") and lowest - 1e-6 <= key <= start:
             start = max(0.0, key)
         out.append((start, length))
         prev_end = start + length
