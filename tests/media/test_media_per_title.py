@@ -285,19 +285,3 @@ def test_only_trials_up_to_the_rate_cap_are_scored():
     assert worth_scoring(rates, 250.0) == [(640, 360, 34), (640, 360, 27), (1280, 720, 34), (1280, 720, 27)]
     assert worth_scoring(rates, None) == list(rates)
 
-
-def test_sample_windows_start_on_key_frames(tmp_path):
-    """A window is moved back to the key frame before it (an input seek would decode from there anyway), never
-    into the previous window nor more than half way back to it."""
-    from vodflow.media import probe
-    from vodflow.media.tools import ffmpeg_bin, run_tool
-    from vodflow.media.trials import keyframe_windows
-
-    src = tmp_path / "gop.mp4"
-    run_tool([ffmpeg_bin(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4",
-              "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-sc_threshold", "0", str(src)])
-    info = probe(src)
-    # 0.5 s: its key frame (0) is more than half way back to the title's start; 2.4 s: back to the key frame at 2
-    assert keyframe_windows(info, [(0.5, 0.3), (2.4, 0.3)]) == [(0.5, 0.3), (2.0, 0.3)]
-    # the key frame at 2 lies inside the previous window: stays
-    assert keyframe_windows(info, [(1.9, 0.3), (2.1, 0.3)]) == [(1.9, 0.3), (2.1, 0.3)]

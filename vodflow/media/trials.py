@@ -48,7 +48,7 @@ from vodflow.media.per_title import (
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
-from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.vmaf import vmaf_scores
 
 #: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
@@ -128,51 +128,12 @@ def _fps(f: Fraction) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
-def keyframe_windows(info: SourceInfo, windows: Sequence[tuple[float, float]], timeout: float | None = None
-                     ) -> list[tuple[float, float]]:
-    """Each window moved back to the key frame at or before its start, when that key frame lies after the
-    previous window's end and no more than half way back to the previous window's start (the first window: to
-    half its start, so a title's opening - black, logos, fades - does not replace the sample); else it stays,
-    so the sample stays spread over the title. An input seek decodes from the key frame before its target and
-    throws those frames away: on a long-GOP master (x264's default, 250 frames: 10 s at 25 fps) every window
-    cost up to a GOP of decoding, 4.7 of the 1080p Big Buck Bunny master's 18 analysis CPU seconds.
-    One ffprobe reads the first packet after each seek (no decoding); any surprise keeps the windows."""
-    if len(windows) == 0:
-        return list(windows)
-    base = info.start_time or 0.0
-    intervals = ",".join(f"{base + start:.6f}%+#1" for start, _ in windows)
-    try:
-        res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", f"{info.video_stream_index}",
-                        "-read_intervals", intervals, "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
-                        str(info.path)], timeout=timeout)
-    except MediaToolError:
-        return list(windows)
-    rows = [line.split(",") for line in res.stdout.split()]
-    if len(rows) != len(windows):
-        return list(windows)
-    out: list[tuple[float, float]] = []
-    prev_end = prev_start = 0.0
-    for (start, length), row in zip(windows, rows):
-        try:
-            key = float(row[0]) - base
-        except (ValueError, IndexError):
-            return list(windows)
-        lowest = max(prev_end, (prev_start + start) / 2)
-        prev_start = start
-        if len(row) > 1 and row[1].startswith("K") and lowest - 1e-6 <= key <= start:
-            start = max(0.0, key)
-        out.append((start, length))
-        prev_end = start + length
-    return out
-
-
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
                    out: Path, timeout: float | None = None) -> Path:
     """The sampled windows at ``fps`` and ``size``, joined into one lossless file."""
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
     for start, length in windows:
-        # microseconds: a start on a key frame must not round below it (the seek would go one GOP back)
-        argv += ["-ss", f"{start:.6f}", "-t", f"{length:.3f}", "-i", str(info.path)]
+        argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
     # the final encode's conform steps (deinterlace, flatten alpha) so the trials see what it sees
     pre = "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
     parts = [f"[{i}:{info.video_stream_index}]{pre}fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
@@ -322,7 +283,7 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     work.mkdir(parents=True, exist_ok=True)
     top_fps = max(r.fps for r in fixed)
     duration = info.video_offset + info.duration
-    windows = keyframe_windows(info, sample_windows(max(duration, 0.1)), timeout=timeout)
+    windows = sample_windows(max(duration, 0.1))
     size = score_size(info)
     seconds: dict[str, float] = {}
 
@@ -401,4 +362,4 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
 
 
 __all__ = ["Analysis", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
-           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring", "keyframe_windows"]
+           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
