@@ -20,7 +20,7 @@ per clip and summed over the run, against the per-title encode (the title's enco
 Writes bench/results/per_title.json, one rate-quality PNG per clip in docs/img/per_title/, and
 prints the markdown table for docs/benchmarks-encode.md.
 
-Run:  .venv/bin/python bench/per_title.py            (~25-40 min on 2 cores)
+Run:  .venv/bin/python bench/per_title.py --subsample 5   (~25-40 min on 2 quiet cores, ~1.5 h at load 20-30)
 """
 
 from __future__ import annotations
