@@ -20,7 +20,7 @@ per clip and summed over the run, against the per-title encode (the title's enco
 Writes bench/results/per_title.json, one rate-quality PNG per clip in docs/img/per_title/, and
 prints the markdown table for docs/benchmarks-encode.md.
 
-Run:  .venv/bin/python bench/per_title.py            (~25-40 min on 2 cores)
+Run:  .venv/bin/python bench/per_title.py --subsample 5   (~25-40 min on 2 quiet cores, ~1.5 h at load 20-30)
 """
 
 from __future__ import annotations
@@ -239,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --only: replace those clips in the existing results file, keep the others "
                          "(each clip records its own commit and date)")
     ap.add_argument("--bbb-first", action="store_true", help="run the Big Buck Bunny masters before the shared clips")
+    ap.add_argument("--first", nargs="*", default=[],
+                    help="clip names (or prefixes) to run before the others, in this order (a long run on a shared "
+                         "machine may not finish: the clips that matter most come first)")
     ap.add_argument("--render", action="store_true", help=f"only print the markdown of {RESULTS.relative_to(REPO)}")
     args = ap.parse_args(argv)
     if args.render:
@@ -252,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     todo = clips(args.seconds)
     if args.bbb_first:  # the 32 s masters carry most of the encode time (target 3's totals)
         todo.sort(key=lambda c: not c[0].startswith("bbb_"))
+    if args.first:
+        todo.sort(key=lambda c: next((i for i, f in enumerate(args.first) if c[0].startswith(f)), len(args.first)))
     for name, path, reason in todo:
         if args.only and not any(name.startswith(o) for o in args.only):
             continue

@@ -274,3 +274,14 @@ def test_vmaf_ignores_colour_tags(tmp_path):
               "h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", str(tagged)])
     a, b = vmaf_scores(ref, [plain, tagged], 320, 180, Fraction(25))
     assert a == pytest.approx(b, abs=0.01) and 80 < a < 99
+
+
+def test_only_trials_up_to_the_rate_cap_are_scored():
+    """Per size, trials up to the first one at or above the cap get a VMAF score; dearer ones cannot be a rung."""
+    from vodflow.media.trials import worth_scoring
+
+    rates = {(640, 360, 34): 90.0, (640, 360, 27): 180.0, (1280, 720, 34): 200.0, (1280, 720, 27): 400.0,
+             (1280, 720, 20): 900.0}
+    assert worth_scoring(rates, 250.0) == [(640, 360, 34), (640, 360, 27), (1280, 720, 34), (1280, 720, 27)]
+    assert worth_scoring(rates, None) == list(rates)
+

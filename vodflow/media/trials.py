@@ -221,6 +221,25 @@ def trial_kbps(path: Path, seconds: float, idr_per_second: float) -> float:
     return (key + other) * 8 / seconds / 1000
 
 
+def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | None) -> list[tuple[int, int, int]]:
+    """The trials worth a VMAF score: per size, every trial up to the first one at or above the rate cap (it
+    closes the curve at the cap); the dearer ones can neither be a rung nor move one (a rung never exceeds
+    the cap, and the flat-part check looks 10 % below a rung's rate). Scoring is most of the analysis' CPU
+    (~0.5 CPU s per 1080p trial of 25 frames) and low-bitrate masters put their CRF 20 trials far above the cap."""
+    if not max_kbps:
+        return list(rates)
+    keep: list[tuple[int, int, int]] = []
+    by_size: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for k in rates:
+        by_size.setdefault(k[:2], []).append(k)
+    for ks in by_size.values():
+        for k in sorted(ks, key=lambda k: rates[k]):
+            keep.append(k)
+            if rates[k] >= max_kbps:
+                break
+    return [k for k in rates if k in keep]
+
+
 def candidate_sizes(fixed: Sequence[Rung]) -> list[tuple[int, int, Fraction]]:
     """Distinct (width, height, fps) of the fixed ladder, smallest first."""
     seen: dict[tuple[int, int], Fraction] = {}
@@ -286,15 +305,15 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
         seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
         t0, c0 = time.monotonic(), _child_cpu()
-        keys = list(trials)
+        keys = worth_scoring(rates, max_kbps)
         scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
                              timeout=timeout)
         seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
         return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
-    points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000)
+    points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
     if top_still_rising(points, max_kbps=max_kbps):
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
         points += run("extra_trial", "extra_vmaf", sizes[-1:], [(min(crfs) - EXTRA_CRF_STEP,)])
@@ -343,4 +362,4 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
 
 
 __all__ = ["Analysis", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
-           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps"]
+           "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
