@@ -317,6 +317,10 @@ def airflow_env(s: Settings) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
         "NO_PROXY": "*",
     }
+    db = s["VODFLOW_AIRFLOW_DB_URL"]
+    if db.startswith("postgresql+psycopg://"):
+        # Airflow's async engine would default to asyncpg (not installed); psycopg 3 has an async dialect
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = "postgresql+psycopg_async://" + db.split("://", 1)[1]
     if s["VODFLOW_AIRFLOW_EXECUTOR"] == "CeleryExecutor":
         env["AIRFLOW__CELERY__BROKER_URL"] = s["VODFLOW_AIRFLOW_CELERY_BROKER"]
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = s["VODFLOW_AIRFLOW_CELERY_CONCURRENCY"]
