@@ -153,7 +153,7 @@ def test_cluster_services_built_from_the_profile(tmp_path):
     assert master.name == "spark-master" and "17077" in master.argv and "18081" in master.argv
     assert [w.name for w in workers] == ["spark-worker-1", "spark-worker-2"]
     for w in workers:
-        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == "1"
+        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == s["VODFLOW_SPARK_WORKER_CORES"]
         assert w.env["SPARK_SCALA_VERSION"] and w.env["SPARK_HOME"]
     assert spark_services(load({"VODFLOW_HOME": str(tmp_path)})) == []  # embedded: local mode, no daemons
 
