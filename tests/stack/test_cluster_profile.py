@@ -191,3 +191,10 @@ def test_cluster_airflow_runs_on_celery_and_postgres(tmp_path):
         assert make_url(xenv[k].replace("${POSTGRES_PASSWORD:-vodflow}", "x")).drivername == "postgresql+psycopg", k
     assert aenv["AIRFLOW__CELERY__BROKER_URL"] == xenv["VODFLOW_AIRFLOW_CELERY_BROKER"]
     assert aenv["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == xenv["VODFLOW_AIRFLOW_DB_URL"]
+
+
+def test_encode_pool_spans_the_celery_workers():
+    from vodflow.stack.airflow_setup import pools
+
+    assert pools(cluster())["encode"][0] == celery_workers(cluster()) * pools(DEFAULTS)["encode"][0]
+    assert pools(cluster())["spark"] == pools(DEFAULTS)["spark"]
