@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -48,6 +47,7 @@ import psutil  # noqa: E402
 
 from vodflow.settings import get_settings  # noqa: E402
 from vodflow.stack import manager, process  # noqa: E402
+from scale_faults import kill_node  # noqa: E402  (SIGKILL a service and all under it)
 
 OUT = ROOT / "bench" / "results" / "scale.json"
 PHASES = ("celery_worker", "s3_upload")
@@ -64,17 +64,6 @@ def merge_faults(new: list[dict], extra: dict) -> None:
     old["faults"] = [f for f in old.get("faults", []) if f.get("phase") not in phases] + new
     old.setdefault("ingest_faults_runs", []).append(extra)
     OUT.write_text(json.dumps(old, indent=2, default=str) + "\n")
-
-
-def kill_tree(pid: int) -> list[int]:
-    """SIGKILL ``pid`` and everything under it at once (a node lost)."""
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    return [p.pid for p in procs]
 
 
 class Api:
@@ -217,7 +206,7 @@ def celery_worker_fault(s, api: Api, master: Path, timeout: float, kill_delay: f
     time.sleep(kill_delay)  # mid-encode
     name, pid = victim
     killed_at = time.time()
-    pids = kill_tree(pid)
+    pids = kill_node(svcs[name])
     log(f"SIGKILLed {name} (pid {pid} and {len(pids) - 1} processes under it) {kill_delay:.0f} s into the encode")
     final = api.wait_final(vid, timeout)
     recovered_s = time.time() - killed_at
@@ -264,7 +253,7 @@ def s3_upload_fault(s, api: Api, size_mb: int, rate_mb: float, kill_after: float
     def restart_s3() -> None:
         time.sleep(kill_after)
         ev["killed_at"] = time.monotonic()
-        kill_tree(process.status(s3).pid)
+        kill_node(s3)
         log(f"SIGKILLed the S3 server {kill_after:.0f} s into the upload; starting it again")
         process.start(s3)
         process.wait_healthy(s3, 300, threading.Event())
