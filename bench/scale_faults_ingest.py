@@ -253,7 +253,10 @@ def s3_upload_fault(s, api: Api, size_mb: int, rate_mb: float, kill_after: float
     def restart_s3() -> None:
         time.sleep(kill_after)
         ev["killed_at"] = time.monotonic()
-        kill_node(s3)
+        pids = kill_node(s3)
+        psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=30)
+        while any(process.port_open(h, p) for h, p in s3.ports):  # the killed JVM's socket is gone
+            time.sleep(0.2)
         log(f"SIGKILLed the S3 server {kill_after:.0f} s into the upload; starting it again")
         process.start(s3)
         process.wait_healthy(s3, 300, threading.Event())
