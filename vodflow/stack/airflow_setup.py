@@ -17,9 +17,12 @@ from vodflow.settings import Settings, get_settings
 
 # Pools for heavy work. Encoding uses every core of every worker (the Celery workers of the cluster profile:
 # each a machine's worth of slots); Spark jobs run one at a time.
-def pools(s: Settings) -> dict[str, tuple[int, str]]:
-    from vodflow.stack.services import celery_workers
+def celery_workers(s: Settings) -> int:
+    """Celery workers `vodflow up` runs: VODFLOW_AIRFLOW_CELERY_WORKERS with the CeleryExecutor, else 0."""
+    return int(s["VODFLOW_AIRFLOW_CELERY_WORKERS"]) if s["VODFLOW_AIRFLOW_EXECUTOR"] == "CeleryExecutor" else 0
 
+
+def pools(s: Settings) -> dict[str, tuple[int, str]]:
     workers = max(1, celery_workers(s))
     return {
         "encode": (max(1, os.cpu_count() or 1) * workers,

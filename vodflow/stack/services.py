@@ -32,6 +32,7 @@ from vodflow.clients import s3_env
 from vodflow.java import find_java
 from vodflow.settings import REPO_ROOT, Settings
 from vodflow.stack import health, s3proxy
+from vodflow.stack.airflow_setup import celery_workers
 from vodflow.stack.process import Service, ServiceError
 
 
@@ -239,10 +240,6 @@ def postgres_service(s: Settings) -> Service:
     return Service("postgres", argv, probe, s.home, lambda: postgres.ping(probe), ports=[(host, port)],
                    prestart=prestart, poststart=lambda: postgres.ensure_databases(urls), stop_timeout=30.0,
                    description="PostgreSQL (Debian's): Airflow, MLflow and catalog databases")
-
-
-def celery_workers(s: Settings) -> int:
-    return int(s["VODFLOW_AIRFLOW_CELERY_WORKERS"]) if s["VODFLOW_AIRFLOW_EXECUTOR"] == "CeleryExecutor" else 0
 
 
 def redis_service(s: Settings) -> Service:
