@@ -9,9 +9,11 @@ PIP    := $(VENV)/bin/pip
 VODFLOW := $(VENV)/bin/vodflow
 # PROFILE=cluster: the scale-out rehearsal (vodflow/stack/cluster.env) in its own home, beside the default stack
 PROFILE ?= embedded
-export VODFLOW_PROFILE := $(PROFILE)
 ifeq ($(PROFILE),cluster)
+export VODFLOW_PROFILE := cluster
 export VODFLOW_HOME := $(CURDIR)/.vodflow-cluster
+else ifneq ($(PROFILE),embedded)
+$(error PROFILE=$(PROFILE): choose embedded (default) or cluster)
 endif
 export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
