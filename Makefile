@@ -7,6 +7,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 VODFLOW := $(VENV)/bin/vodflow
+# PROFILE=cluster: the scale-out rehearsal (vodflow/stack/cluster.env) in its own home, beside the default stack
+PROFILE ?= embedded
+ifeq ($(PROFILE),cluster)
+export VODFLOW_PROFILE := cluster
+export VODFLOW_HOME := $(CURDIR)/.vodflow-cluster
+else ifneq ($(PROFILE),embedded)
+$(error PROFILE=$(PROFILE): choose embedded (default) or cluster)
+endif
 export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
 PYTEST_ARGS ?=
@@ -17,6 +25,7 @@ help:
 	@echo "make demo    - install, start the local stack and run the demo"
 	@echo "make test    - install, start the stack, run the test suite, stop the stack"
 	@echo "make up|down|status - manage the local stack"
+	@echo "PROFILE=cluster (e.g. make demo PROFILE=cluster) - the same on the cluster profile (README)"
 
 # ---------------------------------------------------------------- install
 system-deps:

@@ -11,8 +11,11 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-liberation)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # the web player's front end is built with npm (make web)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
-# Redis: the optional shared response cache of the recommendations API (tests start their own server)
+# Redis: the optional shared response cache of the recommendations API (tests start their own server) and
+# the cluster profile's Celery broker
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# PostgreSQL: the cluster profile's database server (Airflow, MLflow, catalog) and the catalog's tests on it
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 # Optional: native BLAS/LAPACK for Spark ALS. netlib (dev.ludovic.netlib, in Spark) loads libblas.so.3 and
 # liblapack.so.3 through JNI; without them every ALS solve runs on the Java fallback (`vodflow status`
 # shows native_blas). Not fatal when it cannot be installed.
@@ -29,7 +32,7 @@ if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then exit 0; fi
 if [ ${#need[@]} -eq 0 ] && ! command -v apt-get >/dev/null; then blas_warning "no apt-get here"; exit 0; fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 if ! command -v apt-get >/dev/null; then
-  echo "error: missing ${need[*]} and no apt-get here: install a JDK 17+, Maven, nginx, chromium and wrk, then rerun" >&2; exit 1
+  echo "error: missing ${need[*]} and no apt-get here: install a JDK 17+, Maven, nginx, chromium, wrk, redis-server and PostgreSQL, then rerun" >&2; exit 1
 fi
 $SUDO apt-get update -qq || { [ ${#need[@]} -eq 0 ] && blas_warning "apt-get update failed" && exit 0; }
 # --no-install-recommends: chromium would otherwise pull in a desktop's worth of printing and GUI packages.

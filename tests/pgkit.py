@@ -1,12 +1,10 @@
-"""A throwaway PostgreSQL server for tests (Debian's binaries, `apt-get install postgresql`): one per test
-session in a temporary directory, trust auth on a Unix socket and a free local port, stopped at the end.
+"""A throwaway PostgreSQL server for tests (Debian's binaries, `apt-get install postgresql`; the helpers of
+vodflow/stack/postgres.py, as the cluster profile's server): one per test session in a temporary directory,
+trust auth on a Unix socket and a free local port, stopped at the end.
 Tests that need it skip, naming the fix, when the binaries or the psycopg driver are missing."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -16,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    exe = shutil.which("pg_ctl")
-    return Path(exe).parent if exe else None
+from vodflow.stack import postgres as pg
 
 
 def _free_port() -> int:
@@ -33,7 +25,7 @@ def _free_port() -> int:
 
 class Postgres:
     def __init__(self) -> None:
-        bindir = _bin()
+        bindir = pg.bindir()
         if bindir is None:
             pytest.skip("PostgreSQL is not installed: apt-get install postgresql (Debian) to run these on it")
         try:
@@ -42,22 +34,14 @@ class Postgres:
             pytest.skip("psycopg is missing: make install (setup.cfg names psycopg[binary])")
         self.dir = Path(tempfile.mkdtemp(prefix="vodflow-pg-"))
         self.port = _free_port()
-        # PostgreSQL refuses to run as root: run it as the postgres account when we are root
-        self.user = "postgres" if os.geteuid() == 0 else None
-        if self.user:
-            pw = pwd.getpwnam(self.user)
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._run([str(bindir / "initdb"), "-D", str(self.dir / "data"), "-U", "vodflow", "--auth=trust",
-                   "-E", "UTF8", "--no-sync"])
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB"
+        pg.initdb(self.dir / "data")  # as the postgres account when we are root (PostgreSQL refuses root)
+        opts = " ".join(pg.server_options(self.port, self.dir))
         self._run([str(bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-o", opts, "-l",
                    str(self.dir / "log"), "-w", "start"])
         self.pg_ctl = bindir / "pg_ctl"
 
     def _run(self, argv: list[str]) -> None:
-        if self.user:
-            argv = ["runuser", "-u", self.user, "--", *argv]
-        r = subprocess.run(argv, capture_output=True, text=True, cwd=self.dir)
+        r = subprocess.run(pg.as_server_user(argv), capture_output=True, text=True, cwd=self.dir)
         if r.returncode != 0:
             raise RuntimeError(f"{argv}: {r.stdout}\n{r.stderr}")
 

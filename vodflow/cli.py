@@ -47,7 +47,8 @@ def _use_profile(name: Optional[str]) -> None:
 
 
 PROFILE_HELP = "Stack profile: embedded (default) or cluster (3 Kafka brokers, Spark master + 2 workers, " \
-               "own VODFLOW_HOME and ports). Also read from VODFLOW_PROFILE."
+               "Airflow on Celery + Redis with 2 workers, PostgreSQL, own VODFLOW_HOME and ports). " \
+               "Also read from VODFLOW_PROFILE."
 
 
 @app.callback()

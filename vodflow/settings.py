@@ -38,7 +38,8 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_JAVA_HOME", "", "JDK used for Kafka, S3Proxy and Spark (default: $JAVA_HOME, then `java` on PATH)."),
     Spec("VODFLOW_PROFILE", "embedded",
          "Profile of the local stack: embedded (these defaults) or cluster (3 Kafka brokers, Spark standalone "
-         "master + 2 workers, own home and ports; vodflow/stack/cluster.env), same as `vodflow --profile`."),
+         "master + 2 workers, Airflow on Celery + Redis with 2 workers, PostgreSQL, own home and ports; "
+         "vodflow/stack/cluster.env), same as `vodflow --profile`."),
     Spec("VODFLOW_UP_TIMEOUT", "180", "Seconds each service gets to pass its health check in `vodflow up`."),
     # -- Kafka -------------------------------------------------------------------------
     Spec("VODFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma separated)."),
@@ -109,16 +110,30 @@ SPECS: list[Spec] = [
     # -- MLflow ------------------------------------------------------------------------
     Spec("VODFLOW_MLFLOW_URI", "http://127.0.0.1:5000", "MLflow tracking server URL."),
     Spec("VODFLOW_MLFLOW_BACKEND_URI", "sqlite:///{home}/mlflow/mlflow.db",
-         "MLflow backend store (SQLite by default, postgresql://... for production)."),
+         "MLflow backend store (SQLite by default, postgresql+psycopg://... for production)."),
     Spec("VODFLOW_MLFLOW_ARTIFACTS", "s3://vodflow-mlflow/artifacts",
          "Where the MLflow server stores artifacts (proxied to clients)."),
     # -- Airflow -----------------------------------------------------------------------
     Spec("VODFLOW_AIRFLOW_URL", "http://127.0.0.1:8080", "Airflow api-server / UI URL."),
     Spec("VODFLOW_AIRFLOW_HOME", "{home}/airflow", "AIRFLOW_HOME for the local Airflow."),
     Spec("VODFLOW_AIRFLOW_DB_URL", "sqlite:///{home}/airflow/airflow.db",
-         "Airflow metadata DB (SQLite by default, postgresql+psycopg2://... for production)."),
+         "Airflow metadata DB (SQLite by default, postgresql+psycopg://... - psycopg 3 - for production)."),
     Spec("VODFLOW_AIRFLOW_EXECUTOR", "LocalExecutor", "Airflow executor (LocalExecutor, CeleryExecutor, ...)."),
     Spec("VODFLOW_AIRFLOW_PARALLELISM", "4", "Airflow core.parallelism for the local executor."),
+    Spec("VODFLOW_AIRFLOW_CELERY_BROKER", "",
+         "Broker of Airflow's CeleryExecutor (cluster profile: redis://127.0.0.1:16379/0); with "
+         "VODFLOW_AIRFLOW_CELERY_WORKERS > 0 `vodflow up` runs Debian's redis-server on its port."),
+    Spec("VODFLOW_AIRFLOW_CELERY_WORKERS", "0",
+         "Celery workers (`airflow celery worker`) `vodflow up` runs for the CeleryExecutor (cluster profile: 2)."),
+    Spec("VODFLOW_AIRFLOW_CELERY_CONCURRENCY", "2", "Task slots of each local Celery worker."),
+    Spec("VODFLOW_AIRFLOW_SIDE_PORT", "",
+         "First of the local Airflow's side ports: worker log server (this), triggerer log server (+1), "
+         "scheduler health check (+2), Celery worker N's log server (+2+N); empty: Airflow's defaults "
+         "(8793, 8794, 8974; the cluster profile: 18793 so it runs beside an embedded stack)."),
+    Spec("VODFLOW_POSTGRES", "off",
+         "Run a local PostgreSQL server (Debian's postgresql) under `vodflow up`, data in $VODFLOW_HOME/postgres, "
+         "on the port the postgresql URLs of the Airflow, MLflow and catalog databases name; it creates their "
+         "databases (cluster profile: on)."),
     Spec("VODFLOW_AIRFLOW_ADMIN_USER", "admin", "Airflow UI admin user."),
     Spec("VODFLOW_AIRFLOW_ADMIN_PASSWORD", "vodflow-admin", "Airflow UI admin password.", secret=True),
     Spec("VODFLOW_AIRFLOW_SECRET", "vodflow-local-airflow-secret",

@@ -8,7 +8,7 @@ import yaml
 
 from vodflow.settings import REPO_ROOT, SPECS, load
 from vodflow.stack import profile
-from vodflow.stack.services import groups, kafka_nodes, spark_workers
+from vodflow.stack.services import all_services, celery_workers, groups, kafka_nodes, side_ports, spark_workers
 
 DOCKER = REPO_ROOT / "docker"
 K8S = DOCKER / "k8s"
@@ -36,10 +36,19 @@ def test_every_vodflow_setting_they_set_exists(path):
     assert used <= KNOWN, f"{path.name} names settings missing from SPECS: {sorted(used - KNOWN)}"
 
 
-def test_cluster_profile_runs_beside_the_embedded_stack():
-    c, d = cluster(), DEFAULTS
-    assert c.home != d.home and c.home.name == ".vodflow-cluster"
-    ports = lambda s: {s.s3_port, s.mlflow_port, s.airflow_port, *[p for _, _, p, _ in kafka_nodes(s)],
+def with_jars(tmp_path, values):
+    """Settings with their home in ``tmp_path``, holding the jar directories services are built from."""
+    for part in ("kafka", "s3proxy"):
+        (tmp_path / "jars" / part).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "jars" / part / f"{part}.jar").touch()
+    return load({**values, "VODFLOW_HOME": str(tmp_path)})
+
+
+def test_cluster_profile_runs_beside_the_embedded_stack(tmp_path):
+    assert cluster().home != DEFAULTS.home and cluster().home.name == ".vodflow-cluster"
+    c, d = with_jars(tmp_path / "c", profile.values("cluster")), with_jars(tmp_path / "d", {})
+    ports = lambda s: {*[p for svc in all_services(s) for _, p in svc.ports], *side_ports(s).values(),
+                       s.s3_port, s.mlflow_port, s.airflow_port, *[p for _, _, p, _ in kafka_nodes(s)],
                        *[cp for *_, cp in kafka_nodes(s)],
                        *([int(s["VODFLOW_SPARK_UI_PORT"])] if spark_workers(s) else []),
                        int(s["VODFLOW_EDGE_PORT"]), int(s.api_url.rsplit(":", 1)[1]),
@@ -47,6 +56,8 @@ def test_cluster_profile_runs_beside_the_embedded_stack():
     assert not ports(c) & ports(d), f"cluster ports collide with the embedded stack's: {ports(c) & ports(d)}"
     assert len(kafka_nodes(c)) == 3 and c["VODFLOW_KAFKA_REPLICATION"] == "3" and c["VODFLOW_KAFKA_MIN_INSYNC"] == "2"
     assert c.spark_master.startswith("spark://") and spark_workers(c) == 2
+    # Airflow's side ports stay Airflow's defaults in the embedded stack (8793 logs, 8794 triggerer, 8974 health)
+    assert not side_ports(d) and not {8793, 8794, 8974} & ports(c)
 
 
 def test_profile_never_reuses_another_stacks_home(tmp_path):
@@ -67,10 +78,11 @@ def test_every_cluster_service_is_in_compose():
     svcs = compose()["services"]
     # local name -> compose name where they differ: MinIO is the S3 server; it also serves the edge's origin
     alias = {"s3": "minio", "edge-origin": "minio"}
-    workers = svcs["spark-worker"]["deploy"]["replicas"]
+    replicas = {kind: svcs[kind]["deploy"]["replicas"] for kind in ("spark-worker", "airflow-worker")}
     for name in (n for g in groups(cluster()) for n in g):
-        if name.startswith("spark-worker-"):
-            assert int(name.rsplit("-", 1)[1]) <= workers, f"compose runs {workers} Spark workers, profile more"
+        kind, _, n = name.rpartition("-")
+        if kind in replicas:
+            assert int(n) <= replicas[kind], f"compose runs {replicas[kind]} of {kind}, the profile more"
             continue
         assert alias.get(name, name) in svcs, f"cluster service {name} missing from docker/compose.yaml"
     assert svcs["airflow-worker"]["deploy"]["replicas"] == 2
@@ -133,11 +145,7 @@ def test_airflow_helm_values_match_compose():
 def test_cluster_services_built_from_the_profile(tmp_path):
     from vodflow.stack.services import kafka_services, spark_services
 
-    env = profile.values("cluster")
-    env["VODFLOW_HOME"] = str(tmp_path)
-    (tmp_path / "jars" / "kafka").mkdir(parents=True)
-    (tmp_path / "jars" / "kafka" / "kafka.jar").touch()
-    s = load(env)
+    s = with_jars(tmp_path, profile.values("cluster"))
     kafka = kafka_services(s)
     assert [k.name for k in kafka] == ["kafka-1", "kafka-2", "kafka-3"]
     assert sorted(p for k in kafka for _, p in k.ports) == [19092, 19093, 19094, 19095, 19096, 19097]
@@ -145,6 +153,48 @@ def test_cluster_services_built_from_the_profile(tmp_path):
     assert master.name == "spark-master" and "17077" in master.argv and "18081" in master.argv
     assert [w.name for w in workers] == ["spark-worker-1", "spark-worker-2"]
     for w in workers:
-        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == "1"
+        assert w.argv[-1] == s.spark_master and w.argv[w.argv.index("--cores") + 1] == s["VODFLOW_SPARK_WORKER_CORES"]
         assert w.env["SPARK_SCALA_VERSION"] and w.env["SPARK_HOME"]
     assert spark_services(load({"VODFLOW_HOME": str(tmp_path)})) == []  # embedded: local mode, no daemons
+
+
+def test_cluster_airflow_runs_on_celery_and_postgres(tmp_path):
+    """The cluster profile's Airflow: CeleryExecutor on a local Redis, 2 Celery workers, and Airflow, MLflow and
+    the catalog on one local PostgreSQL through psycopg 3 (the installed driver); compose says the same."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    from vodflow.stack.services import airflow_env, celery_worker_services, postgres_service, redis_service
+
+    env = profile.values("cluster")
+    env["VODFLOW_HOME"] = str(tmp_path)
+    s = load(env)
+    urls = [make_url(s[k]) for k in ("VODFLOW_AIRFLOW_DB_URL", "VODFLOW_MLFLOW_BACKEND_URI", "VODFLOW_CATALOG_DB_URL")]
+    assert {u.drivername for u in urls} == {"postgresql+psycopg"} and importlib.util.find_spec("psycopg")
+    assert len({(u.host, u.port) for u in urls}) == 1 and len({u.database for u in urls}) == 3
+    pg = postgres_service(s)
+    assert pg.ports == [(urls[0].host, urls[0].port)] and str(tmp_path) in " ".join(pg.argv)
+    redis = redis_service(s)
+    assert redis.ports == [("127.0.0.1", 16379)] and "redis-server" in redis.argv[0]
+    a = airflow_env(s)
+    assert a["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor" and a["AIRFLOW__CELERY__BROKER_URL"] == s["VODFLOW_AIRFLOW_CELERY_BROKER"]
+    assert a["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == s["VODFLOW_AIRFLOW_DB_URL"]
+    workers = celery_worker_services(s)
+    assert celery_workers(s) == 2 and [w.name for w in workers] == ["airflow-worker-1", "airflow-worker-2"]
+    log_ports = {w.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] for w in workers}
+    assert len(log_ports) == 2 and {int(p) for p in log_ports} == {p for w in workers for _, p in w.ports}
+    assert celery_worker_services(DEFAULTS) == [] and "AIRFLOW__CELERY__BROKER_URL" not in airflow_env(DEFAULTS)
+    # compose: the same driver and broker role
+    xenv, aenv = compose()["x-vodflow-env"], compose()["x-airflow-env"]
+    for k in ("VODFLOW_AIRFLOW_DB_URL", "VODFLOW_MLFLOW_BACKEND_URI", "VODFLOW_CATALOG_DB_URL"):
+        assert make_url(xenv[k].replace("${POSTGRES_PASSWORD:-vodflow}", "x")).drivername == "postgresql+psycopg", k
+    assert aenv["AIRFLOW__CELERY__BROKER_URL"] == xenv["VODFLOW_AIRFLOW_CELERY_BROKER"]
+    assert aenv["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == xenv["VODFLOW_AIRFLOW_DB_URL"]
+
+
+def test_encode_pool_spans_the_celery_workers():
+    from vodflow.stack.airflow_setup import pools
+
+    assert pools(cluster())["encode"][0] == celery_workers(cluster()) * pools(DEFAULTS)["encode"][0]
+    assert pools(cluster())["spark"] == pools(DEFAULTS)["spark"]

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
+# Seconds between further attempts to abort a multipart upload whose first abort failed (the S3 server was
+# restarting, say): in the background, so the failed request answers at once; ~2 minutes in all.
+ABORT_RETRY_S = (2, 4, 8, 15, 30, 60)
+_background: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones
 MAX_FIELD_BYTES = 64 * 1024      # title / regions / unknown text fields
 DRAIN_LIMIT = 64 * MiB           # bytes of a refused body still read so the client sees the error
 
@@ -125,7 +129,8 @@ class S3MultipartWriter:
         return head
 
     async def abort(self) -> None:
-        """Abort the multipart upload (best effort; logged if S3 cannot be reached)."""
+        """Abort the multipart upload (best effort: when S3 cannot be reached, retried in the background for
+        ~2 minutes (ABORT_RETRY_S), then logged for a lifecycle rule to clean up)."""
         if self._pending is not None:
             try:
                 await self._pending
@@ -136,12 +141,31 @@ class S3MultipartWriter:
         if self.upload_id is None:
             return
         upload_id, self.upload_id = self.upload_id, None
+        if not await self._try_abort(upload_id):
+            task = asyncio.get_running_loop().create_task(self._abort_later(upload_id))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _try_abort(self, upload_id: str) -> bool:
         try:
             await run_in_threadpool(self.s3.abort_multipart_upload, Bucket=self.bucket, Key=self.key,
                                     UploadId=upload_id)
+            return True
         except Exception as e:  # noqa: BLE001
-            log.error("could not abort multipart upload %s of s3://%s/%s (%s); a bucket lifecycle rule "
-                      "AbortIncompleteMultipartUpload cleans it up", upload_id, self.bucket, self.key, e)
+            log.warning("could not abort multipart upload %s of s3://%s/%s (%s)", upload_id, self.bucket,
+                        self.key, e)
+            return False
+
+    async def _abort_later(self, upload_id: str) -> None:
+        """Retry a failed abort for a while: an S3 server back from a restart gets its parts removed."""
+        for delay in ABORT_RETRY_S:
+            await asyncio.sleep(delay)
+            if await self._try_abort(upload_id):
+                log.info("aborted multipart upload %s of s3://%s/%s on a later attempt", upload_id,
+                         self.bucket, self.key)
+                return
+        log.error("gave up aborting multipart upload %s of s3://%s/%s; a bucket lifecycle rule "
+                  "AbortIncompleteMultipartUpload cleans it up", upload_id, self.bucket, self.key)
 
 
 @dataclass

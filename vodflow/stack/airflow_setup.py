@@ -15,11 +15,20 @@ from pathlib import Path
 from vodflow.clients import airflow_s3_connection
 from vodflow.settings import Settings, get_settings
 
-# Pools for heavy work. Encoding uses every core; Spark jobs run one at a time on this machine.
-POOLS = {
-    "encode": (max(1, os.cpu_count() or 1), "ffmpeg encodes and packaging (one slot per core)"),
-    "spark": (1, "Spark jobs (local mode uses all cores)"),
-}
+# Pools for heavy work. Encoding uses every core of every worker (the Celery workers of the cluster profile:
+# each a machine's worth of slots); Spark jobs run one at a time.
+def celery_workers(s: Settings) -> int:
+    """Celery workers `vodflow up` runs: VODFLOW_AIRFLOW_CELERY_WORKERS with the CeleryExecutor, else 0."""
+    return int(s["VODFLOW_AIRFLOW_CELERY_WORKERS"]) if s["VODFLOW_AIRFLOW_EXECUTOR"] == "CeleryExecutor" else 0
+
+
+def pools(s: Settings) -> dict[str, tuple[int, str]]:
+    workers = max(1, celery_workers(s))
+    return {
+        "encode": (max(1, os.cpu_count() or 1) * workers,
+                   f"ffmpeg encodes and packaging (one slot per core, {workers} worker{'s' if workers > 1 else ''})"),
+        "spark": (1, "Spark jobs (local mode uses all cores)"),
+    }
 
 
 def connections(s: Settings) -> list[dict]:
@@ -67,9 +76,9 @@ def _migrate_and_register() -> None:
                 session.delete(existing)
                 session.flush()
             session.add(Connection(**c))
-    for name, (slots, desc) in POOLS.items():
+    for name, (slots, desc) in pools(s).items():
         Pool.create_or_update_pool(name=name, slots=slots, description=desc, include_deferred=False)
-    print("airflow setup: migrated, connections", [c["conn_id"] for c in connections(s)], "pools", list(POOLS))
+    print("airflow setup: migrated, connections", [c["conn_id"] for c in connections(s)], "pools", pools(s))
 
 
 if __name__ == "__main__":

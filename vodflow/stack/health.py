@@ -132,3 +132,32 @@ def spark_worker(master_ui_url: str, worker_ui_port: int) -> tuple[bool, str]:
         if w.get("webuiaddress", "").endswith(f":{worker_ui_port}") and w.get("state") == "ALIVE":
             return True, f"registered, {w.get('coresused', 0)}/{w.get('cores')} cores used"
     return False, "not registered with the master"
+
+
+def redis(url: str) -> tuple[bool, str]:
+    """The Redis server at ``url`` answers PING."""
+    import redis as redis_client
+
+    try:
+        c = redis_client.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            c.ping()
+            return True, f"Redis {c.info('server').get('redis_version')}"
+        finally:
+            c.close()
+    except redis_client.RedisError as e:
+        return False, f"{type(e).__name__}: {str(e)[:120]}"
+
+
+def celery_worker(broker_url: str, hostname: str) -> tuple[bool, str]:
+    """The Celery worker ``hostname`` answers a control ping through the broker (Celery's own remote control)."""
+    from celery import Celery
+
+    app = Celery(broker=broker_url)
+    try:
+        replies = app.control.ping(destination=[hostname], timeout=1.5) or []
+    except Exception as e:  # noqa: BLE001 - broker down: not healthy, never a crash
+        return False, f"{type(e).__name__}: {str(e)[:120]}"
+    finally:
+        app.close()
+    return (True, "answers ping") if any(hostname in r for r in replies) else (False, "no ping answer")

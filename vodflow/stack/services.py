@@ -7,8 +7,12 @@ Each entry is the real software run as a background process:
   address in VODFLOW_KAFKA_BOOTSTRAP, each broker + controller of one quorum - the cluster profile's 3)
 * ``spark-master``, ``spark-worker-N`` a Spark standalone cluster when VODFLOW_SPARK_MASTER is ``spark://``
   and VODFLOW_SPARK_WORKERS > 0 (the cluster profile); jobs' drivers submit to it
+* ``postgres`` Debian's PostgreSQL when VODFLOW_POSTGRES=on (the cluster profile): Airflow's metadata,
+  MLflow's backend store and the catalog (vodflow/stack/postgres.py)
+* ``redis``    Debian's redis-server, the CeleryExecutor's broker, when VODFLOW_AIRFLOW_CELERY_WORKERS > 0
 * ``mlflow``   MLflow tracking server + model registry (SQLite store, artifacts in S3)
-* ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer
+* ``airflow-*`` Airflow 3 api-server, scheduler, dag-processor and triggerer; ``airflow-worker-N`` the
+  Celery workers of the CeleryExecutor (the cluster profile's 2)
 * ``edge-origin`` read-only S3Proxy over the origin bucket, the edge's origin (local OAC stand-in)
 * ``edge``     nginx caching edge: signed URLs verified by the API, cache by path (vodflow/cdn)
 * ``sql-endpoint`` Spark Connect over the lake's Delta tables, by name (vodflow/analytics/sql_endpoint.py)
@@ -28,6 +32,7 @@ from vodflow.clients import s3_env
 from vodflow.java import find_java
 from vodflow.settings import REPO_ROOT, Settings
 from vodflow.stack import health, s3proxy
+from vodflow.stack.airflow_setup import celery_workers
 from vodflow.stack.process import Service, ServiceError
 
 
@@ -204,6 +209,67 @@ def spark_services(s: Settings) -> list[Service]:
     return [master, *workers]
 
 
+# --------------------------------------------------------------------------- PostgreSQL, Redis
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _local_hosts(s: Settings) -> set[str]:
+    return {*LOCAL_HOSTS, s.bind_host}
+
+
+def postgres_on(s: Settings) -> bool:
+    return s["VODFLOW_POSTGRES"].strip().lower() in ("on", "true", "1", "yes")
+
+
+def postgres_service(s: Settings) -> Service:
+    """Debian's PostgreSQL for the databases whose URLs name it (vodflow/stack/postgres.py)."""
+    from vodflow.stack import postgres
+
+    host, port = postgres.server_address(s.values, _local_hosts(s))
+    data = s.home / "postgres" / "data"
+    urls = list(postgres.local_urls(s.values, _local_hosts(s)).values())
+    probe = f"postgresql://{postgres.USER}@{host}:{port}/postgres"
+    argv = postgres.server_argv(data, port, host) if postgres.bindir() else ["postgres"]  # prestart names the fix
+
+    def prestart() -> None:
+        try:
+            postgres.initdb(data)
+        except postgres.PostgresError as e:
+            raise ServiceError(f"postgres: {e}") from None
+
+    return Service("postgres", argv, probe, s.home, lambda: postgres.ping(probe), ports=[(host, port)],
+                   prestart=prestart, poststart=lambda: postgres.ensure_databases(urls), stop_timeout=30.0,
+                   description="PostgreSQL (Debian's): Airflow, MLflow and catalog databases")
+
+
+def redis_service(s: Settings) -> Service:
+    """Debian's redis-server on the port of VODFLOW_AIRFLOW_CELERY_BROKER (no persistence: a broker's queue
+    is rebuilt by the scheduler, which re-queues what it finds lost)."""
+    import shutil
+    from urllib.parse import urlsplit
+
+    broker = urlsplit(s["VODFLOW_AIRFLOW_CELERY_BROKER"])
+    if broker.scheme != "redis" or broker.hostname not in _local_hosts(s):
+        raise ServiceError(f"VODFLOW_AIRFLOW_CELERY_WORKERS > 0 runs a local Redis broker: set "
+                           f"VODFLOW_AIRFLOW_CELERY_BROKER to redis://127.0.0.1:<port>/0 (it is "
+                           f"{s['VODFLOW_AIRFLOW_CELERY_BROKER']!r})")
+    host, port = broker.hostname, broker.port or 6379
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    data = s.home / "redis"
+
+    def prestart() -> None:
+        if not Path(exe).exists():
+            raise ServiceError("redis: redis-server is not installed: apt-get install redis-server (Debian; "
+                               "scripts/system-deps.sh does it)")
+        data.mkdir(parents=True, exist_ok=True)
+
+    argv = [exe, "--bind", host, "--port", str(port), "--dir", str(data), "--save", "", "--appendonly", "no",
+            "--protected-mode", "no", "--daemonize", "no"]
+    return Service("redis", argv, s["VODFLOW_AIRFLOW_CELERY_BROKER"], s.home,
+                   lambda: health.redis(s["VODFLOW_AIRFLOW_CELERY_BROKER"]), ports=[(host, port)],
+                   prestart=prestart, description="Redis (Debian's redis-server): the Celery broker")
+
+
 # --------------------------------------------------------------------------- MLflow
 def mlflow_service(s: Settings) -> Service:
     host, port = s.bind_host, s.mlflow_port
@@ -248,9 +314,54 @@ def airflow_env(s: Settings) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
         "NO_PROXY": "*",
     }
+    db = s["VODFLOW_AIRFLOW_DB_URL"]
+    if db.startswith("postgresql+psycopg://"):
+        # Airflow's async engine would default to asyncpg (not installed); psycopg 3 has an async dialect
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = "postgresql+psycopg_async://" + db.split("://", 1)[1]
+    if s["VODFLOW_AIRFLOW_EXECUTOR"] == "CeleryExecutor":
+        env["AIRFLOW__CELERY__BROKER_URL"] = s["VODFLOW_AIRFLOW_CELERY_BROKER"]
+        env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = s["VODFLOW_AIRFLOW_CELERY_CONCURRENCY"]
+        # task states come from the metadata DB (the executor's default result backend: db+ its URL)
+    side = side_ports(s)
+    if side:
+        env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(side["worker-log"])
+        env["AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT"] = str(side["triggerer-log"])
+        env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"] = str(side["scheduler-health"])
     env.update(s3_env(s))
     env.update({k: v for k, v in s.values.items()})
     return env
+
+
+def side_ports(s: Settings) -> dict[str, int]:
+    """Airflow's side ports from VODFLOW_AIRFLOW_SIDE_PORT ({} when empty: Airflow's defaults)."""
+    first = s["VODFLOW_AIRFLOW_SIDE_PORT"].strip()
+    if not first:
+        return {}
+    p = int(first)
+    return {"worker-log": p, "triggerer-log": p + 1, "scheduler-health": p + 2,
+            **{f"airflow-worker-{i}": p + 2 + i for i in range(1, celery_workers(s) + 1)}}
+
+
+def celery_worker_services(s: Settings) -> list[Service]:
+    """`airflow celery worker` N times: the same DAG files, tasks pulled from the Redis broker; each its own
+    Celery hostname and log-server port."""
+    base = airflow_env(s)
+    side = side_ports(s)
+    out = []
+    for i in range(1, celery_workers(s) + 1):
+        name = f"airflow-worker-{i}"
+        env = dict(base)
+        ports = []
+        if name in side:
+            env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(side[name])
+            ports = [(s.bind_host, side[name])]
+        hostname = f"worker-{i}@{s.bind_host}"
+        argv = [_venv_bin("airflow"), "celery", "worker", "--celery-hostname", hostname, "--concurrency",
+                s["VODFLOW_AIRFLOW_CELERY_CONCURRENCY"], "--queues", "default"]
+        out.append(Service(name, argv, s["VODFLOW_AIRFLOW_CELERY_BROKER"], s.home,
+                           (lambda h=hostname: health.celery_worker(s["VODFLOW_AIRFLOW_CELERY_BROKER"], h)),
+                           env=env, ports=ports, stop_timeout=30.0, description=f"Airflow Celery worker {hostname}"))
+    return out
 
 
 def airflow_services(s: Settings) -> list[Service]:
@@ -267,10 +378,13 @@ def airflow_services(s: Settings) -> list[Service]:
                   s.airflow_url, s.home, lambda: health.airflow_component(s, "api"), env=env,
                   ports=[(host, port)], prestart=prestart, description="Airflow api-server and UI")
     comps = []
-    for comp, argv_tail in (("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"]),
-                            ("triggerer", ["triggerer"])):
+    side = side_ports(s)
+    for comp, argv_tail, side_port in (("scheduler", ["scheduler"], "scheduler-health"),
+                                       ("dag-processor", ["dag-processor"], None),
+                                       ("triggerer", ["triggerer"], "triggerer-log")):
         comps.append(Service(f"airflow-{comp}", [airflow, *argv_tail], s.airflow_url, s.home,
                              (lambda c=comp: health.airflow_component(s, c)), env=env,
+                             ports=[(host, side[side_port])] if side_port in side else [],
                              description=f"Airflow {comp}"))
     return [api, *comps]
 
@@ -351,8 +465,9 @@ def edge_service(s: Settings) -> Service:
 
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
-    return [s3_service(s), *kafka_services(s), *spark_services(s), mlflow_service(s), *airflow_services(s),
-            api_service(s),
+    return [s3_service(s), *kafka_services(s), *spark_services(s),
+            *([postgres_service(s)] if postgres_on(s) else []), *([redis_service(s)] if celery_workers(s) else []),
+            mlflow_service(s), *airflow_services(s), *celery_worker_services(s), api_service(s),
             analytics_stream_service(s), edge_origin_service(s), edge_service(s), sql_endpoint_service(s)]
 
 
@@ -372,14 +487,16 @@ def enabled(s: Settings, name: str) -> bool:
 
 def groups(s: Settings) -> list[list[str]]:
     """GROUPS for these settings: ``kafka`` becomes the profile's KRaft nodes, the Spark standalone master
-    starts with S3 and Kafka and its workers in the next group (before the stream submits to them)."""
+    starts with S3 and Kafka and its workers in the next group (before the stream submits to them);
+    PostgreSQL and Redis start first, the Celery workers with the scheduler."""
     n = len(kafka_nodes(s))
     names = ["kafka"] if n == 1 else [f"kafka-{i}" for i in range(1, n + 1)]
     workers = spark_workers(s)
     spark = ["spark-master", *[f"spark-worker-{i}" for i in range(1, workers + 1)]] if workers else []
     out = [[m for n in g for m in (names if n == "kafka" else [n])] for g in GROUPS]
-    out[0] += spark[:1]
+    out[0] += spark[:1] + (["postgres"] if postgres_on(s) else []) + (["redis"] if celery_workers(s) else [])
     out[1] += spark[1:]
+    out[2] += [f"airflow-worker-{i}" for i in range(1, celery_workers(s) + 1)]
     return out
 
 

@@ -50,10 +50,15 @@ def spark_delta_round_trip(s: Settings | None = None) -> int:
     from vodflow.spark import get_spark
 
     spark = get_spark("vodflow-smoke", s)
-    path = s.table_path("smoke")
-    spark.createDataFrame([(int(time.time()), "ok")], "ts long, status string") \
-        .write.format("delta").mode("append").save(path)
-    return spark.read.format("delta").load(path).count()
+    try:
+        path = s.table_path("smoke")
+        spark.createDataFrame([(int(time.time()), "ok")], "ts long, status string") \
+            .write.format("delta").mode("append").save(path)
+        return spark.read.format("delta").load(path).count()
+    finally:
+        # a one-shot check: on a Spark cluster a session left open keeps its executors' cores (the demo's
+        # process lives on and training would wait for them)
+        spark.stop()
 
 
 def mlflow_round_trip(s: Settings | None = None) -> str:
