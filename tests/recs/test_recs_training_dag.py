@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from vodflow.recs.defaults import TRAINING
 from vodflow.settings import REPO_ROOT
 
 from .recskit import watch_history, write_user_title
@@ -204,7 +205,10 @@ def test_challenger_is_logged_with_lineage_and_judged_by_the_same_gate(mlflow_cl
     als_mv, als_run = _runs(c, "3")
     mv, run = _runs(c, "4")
     p, m = run.data.params, run.data.metrics
-    assert p["model_kind"] == "ease" and p["ease_l2"] == "20.0"
+    # the nightly challenger is EASE^R scored on a recency-weighted history (the defaults' weights)
+    assert p["model_kind"] == "ease-recency" and p["ease_l2"] == "20.0"
+    assert (float(p["recency_half_life"]), float(p["recency_floor"])) == (TRAINING.ease_recency.half_life,
+                                                                          TRAINING.ease_recency.floor)
     # the same Delta lineage and the same split as tonight's ALS run
     assert (p["table_path"], p["table_version"]) == (lake["table"], "1") == (als_run.data.params["table_path"],
                                                                              als_run.data.params["table_version"])
