@@ -104,13 +104,10 @@ def new_events(spark, s: Settings, checked, minutes, local: bool = False):
     if not ranges:   # no good event in the batch: nothing to look up
         return batch
     days = sorted({d for a, b in ranges for d in _days(a, b)})
-    within = None
-    for a, b in ranges:  # partition pruning on the dates, file skipping on client_ts statistics
-        r = (F.col("client_ts") >= F.lit(a)) & (F.col("client_ts") < F.lit(b))
-        within = r if within is None else within | r
     if local:
         seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
-    else:
+    else:  # partition pruning on the dates, file skipping on client_ts statistics
+        within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
         silver = (spark.read.format("delta").load(T.SILVER.location(s))
                   .where(F.col("event_date").isin(days) & within))
         seen = silver.select(F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"),
@@ -127,20 +124,25 @@ def silver_candidates(s: Settings, days, ranges):
     import pyarrow.dataset as ds
 
     from vodflow.analytics import lake_rs
+    from vodflow.analytics.query import arrow_schema
 
     cols = ["event_id", "client_ts", "kafka_partition", "kafka_offset"]
     names = ["_id", "_ts", "_p", "_o"]
     dt = lake_rs.open_table(T.SILVER, s)
     if dt is None:
-        return pa.table({n: pa.array([], t) for n, t in zip(names, (pa.string(), pa.timestamp("us", "UTC"),
-                                                                   pa.int32(), pa.int64()))})
-    ts = ds.field("client_ts")
-    within = None
-    for a, b in ranges:
-        r = (ts >= _utc(a)) & (ts < _utc(b))
-        within = r if within is None else within | r
+        return pa.schema([arrow_schema(T.SILVER).field(c) for c in cols]).empty_table().rename_columns(names)
+    within = _within(ds.field("client_ts"), [(_utc(a), _utc(b)) for a, b in ranges])
     dataset = dt.to_pyarrow_dataset(partitions=[("event_date", "in", [d.isoformat() for d in days])])
     return dataset.to_table(columns=cols, filter=within).rename_columns(names)
+
+
+def _within(ts, bounds):
+    """``ts`` in any of the [start, end) ``bounds`` - a Spark Column or a PyArrow expression alike."""
+    out = None
+    for a, b in bounds:
+        r = (ts >= a) & (ts < b)
+        out = r if out is None else out | r
+    return out
 
 
 def _utc(ts: datetime):
