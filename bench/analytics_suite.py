@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ramp-seconds", type=float, default=120)
     ap.add_argument("--drain", type=float, default=1800, help="max seconds to wait for a phase to reach gold")
     ap.add_argument("--skip", nargs="*", default=[], choices=["floor", "grow", "live", "ramp"])
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="where to write the results (a partial run, e.g. --skip live, keeps them apart)")
     ap.add_argument("--quick", action="store_true", help="100k backlog, 300k lake, 60 s live: tries the bench")
     args = ap.parse_args(argv)
     if args.quick:
@@ -359,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         "small_batch_s": res["small"]["batch_s"], "small_produce_to_gold_s": res["small"]["produce_to_gold_s"],
         "events_per_core_second": round(res["backlog"]["rate"] / os.cpu_count()),
         "date": res["date"], "commit": res["commit"]}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    out = RESULTS if not args.quick else OUT / "analytics_suite_quick.json"
+    out = args.results if not args.quick else OUT / "analytics_suite_quick.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**res["summary"], "details": res}, indent=2, default=str))
     log(f"wrote {out}")
     print(json.dumps(res["summary"], indent=2, default=str))

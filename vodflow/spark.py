@@ -19,6 +19,12 @@ from vodflow.settings import Settings, get_settings
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
+# JVM options of every driver and executor. HotSpot leaves a method of more than 8,000 bytes of bytecode
+# to the interpreter (DontCompileHugeMethods); Spark's generated code for a wide projection passes that
+# (the stream's parse-and-validate stage is 13,180 bytes: Spark logs "Generated method too long to be JIT
+# compiled"), and interpreted it costs ~1.7x the CPU per event (docs/benchmarks-analytics.md).
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
+
 
 class SparkSetupError(RuntimeError):
     """Spark cannot start: says what to run to fix it."""
@@ -45,6 +51,7 @@ def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None =
     submit = Path(sys.executable).parent / "spark-submit"
     return [str(submit if submit.exists() else "spark-submit"), "--master", master or s.spark_master,
             "--driver-memory", s["VODFLOW_SPARK_DRIVER_MEMORY"], "--jars", ",".join(spark_jars(s)),
+            "--driver-java-options", JVM_OPTIONS, "--conf", f"spark.executor.extraJavaOptions={JVM_OPTIONS}",
             "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
             "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
             *[a for k, v in extra_conf_from_settings(s).items() for a in ("--conf", f"{k}={v}")],
@@ -97,7 +104,8 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
         "spark.databricks.delta.snapshotPartitions": s["VODFLOW_SPARK_SHUFFLE_PARTITIONS"],
         # Keep the local warehouse / metastore inside the state dir, not the cwd.
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.home / 'spark-derby'}",
+        "spark.driver.extraJavaOptions": f"{JVM_OPTIONS} -Dderby.system.home={s.home / 'spark-derby'}",
+        "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }
     conf.update(spark_s3a_conf(s))
     conf.update(extra_conf_from_settings(s))
