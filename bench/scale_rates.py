@@ -69,7 +69,9 @@ def transcodes_by_worker(s, workers: list[str], since: dict[str, int]) -> dict[s
     return out
 
 
-def encode_phase(s, api: Api, master: Path, n: int, content_s: float, label: str, timeout: float) -> dict:
+def encode_phase(s, api: Api, master: Path, n: int, content_s: float, label: str, workers: list[str],
+                 timeout: float) -> dict:
+    since = log_sizes(s, workers)
     t0, vids = time.time(), []
     threads, results = [], {}
 
@@ -93,8 +95,11 @@ def encode_phase(s, api: Api, master: Path, n: int, content_s: float, label: str
     if bad:
         raise SystemExit(f"{label}: not ready: {bad}")
     secs = t1 - t0
-    return {"titles": n, "content_s": round(n * content_s, 2), "wall_s": round(secs, 1),
-            "rate_content_s_per_s": round(n * content_s / secs, 4), "video_ids": vids}
+    out = {"titles": n, "content_s": round(n * content_s, 2), "wall_s": round(secs, 1),
+           "rate_content_s_per_s": round(n * content_s / secs, 4), "video_ids": vids,
+           "transcodes_by_worker": transcodes_by_worker(s, workers, since)}
+    log(f"  {out}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,16 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         content_s = float(probe(master).duration)
         api = Api(s)
         log(f"encode: {args.titles} x {master.name} ({content_s:.2f} s) on 2 Celery workers")
-        since = log_sizes(s, workers)
-        two = encode_phase(s, api, master, args.titles, content_s, "2 workers", args.timeout)
-        two["transcodes_by_worker"] = transcodes_by_worker(s, workers, since)
-        log(f"  {two}")
+        two = encode_phase(s, api, master, args.titles, content_s, "2 workers", workers, args.timeout)
         process.stop(svcs[workers[1]])
         log(f"encode: {workers[1]} stopped; the same on 1 worker")
-        since = log_sizes(s, workers)
-        one = encode_phase(s, api, master, args.titles, content_s, "1 worker", args.timeout)
-        one["transcodes_by_worker"] = transcodes_by_worker(s, workers, since)
-        log(f"  {one}")
+        one = encode_phase(s, api, master, args.titles, content_s, "1 worker", workers, args.timeout)
         process.start(svcs[workers[1]])
         res.update(encode_2_workers=two, encode_1_worker=one,
                    encode_rate_2_workers=two["rate_content_s_per_s"], encode_rate_1_worker=one["rate_content_s_per_s"],
