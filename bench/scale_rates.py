@@ -18,7 +18,8 @@ Needs the whole cluster profile up (``vodflow --profile cluster up``). Run::
 
     .venv/bin/python bench/scale_rates.py --events 4000 --titles 2
 
-Results: bench/results/scale.json ``stream_rate_*``, ``encode_rate_*``, ``rates_run`` (replaced).
+Results: bench/results/scale.json ``stream_rate_*``, ``encode_rate_*``, ``rates_run`` (a part run alone with
+``--skip`` keeps the other part's figures).
 """
 
 from __future__ import annotations
