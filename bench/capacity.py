@@ -247,8 +247,38 @@ def markdown(pc: dict, rows: list[tuple], keys: dict) -> str:
                  "core, which a real cluster's separate machines approach only when partitions ≥ cores.")
     else:
         L.append("No stream rate on 1 vs 2 workers in bench/results/scale.json yet (bench/scale_faults.py).")
+    L += ["", *_rates_calibration(sc)]
     L.append("")
     return "\n".join(L)
+
+
+def _rates_calibration(sc: dict) -> list[str]:
+    """The stream and the encode pool on 1 vs 2 workers in one run (bench/scale_rates.py), if measured."""
+    run = sc.get("rates_run") or {}
+    e1, e2 = run.get("encode_rate_1_worker"), run.get("encode_rate_2_workers")
+    s1, s2 = run.get("stream_rate_1_worker"), run.get("stream_rate_2_workers")
+    if not (e1 and e2) and not (s1 and s2):
+        return ["No encode rate on 1 vs 2 Celery workers in bench/results/scale.json yet (bench/scale_rates.py)."]
+    def when(part: str) -> str:
+        m = run.get(f"{part}_meta", {})
+        return (f"{m.get('date', '')[11:16]} UTC, load average {m.get('machine', {}).get('load_start', ['?'])[0]}"
+                f" to {m.get('machine', {}).get('load_end', ['?'])[0]}")
+
+    out = [f"`bench/scale_rates.py` ({run.get('date', '')[:10]}, commit {run.get('commit')}) measured both "
+           "pools in one session of the cluster profile, each on 2 workers then 1 in the same run:"]
+    if s1 and s2:
+        out.append(f"- stream ({when('stream')}): {s2:,} events/s on 2 Spark workers, {s1:,} on 1 (ratio "
+                   f"{s2 / s1:.2f}; events over the micro-batches' own seconds).")
+    if e1 and e2:
+        w2, w1 = run["encode_2_workers"], run["encode_1_worker"]
+        out.append(f"- encode pool ({when('encode')}): {e2} content s per wall s on 2 Celery workers ({w2['titles']} titles, "
+                   f"{w2['wall_s']} s; transcodes by worker {w2.get('transcodes_by_worker')}), {e1} on 1 "
+                   f"({w1['wall_s']} s; {w1.get('transcodes_by_worker')}): ratio {e2 / e1:.2f}.")
+    out.append("On 2 shared cores a second worker adds a process, not a core: a ratio near 1 (or below) is the "
+               "overhead of spreading the work (a second JVM executor or Celery worker, the shuffle and the "
+               "queue between them), which is what the model's per-core figures must absorb; linear scaling "
+               "per core is the assumption for machines that each bring their own cores.")
+    return out
 
 
 def main() -> int:

@@ -198,3 +198,24 @@ def test_encode_pool_spans_the_celery_workers():
 
     assert pools(cluster())["encode"][0] == celery_workers(cluster()) * pools(DEFAULTS)["encode"][0]
     assert pools(cluster())["spark"] == pools(DEFAULTS)["spark"]
+
+
+def _mib(size: str) -> int:
+    """A JVM size (``640m``, ``2g``, ``2000m``) in MiB."""
+    n, unit = int(size[:-1]), size[-1].lower()
+    return n * {"m": 1, "g": 1024}[unit]
+
+
+def test_spark_workers_fit_three_applications_side_by_side():
+    """The stream, a maintenance job and a third application (the smoke check, training or a SQL endpoint
+    query) each get spark.cores.max executors at once on the profile's workers, in cores and in memory:
+    with fewer slots the smoke check and training queued behind the start-up OPTIMIZE (docs/reliability.md)."""
+    from vodflow.spark import parse_conf
+
+    s = cluster()
+    conf = parse_conf(s, "VODFLOW_SPARK_CONF")
+    workers, cores = int(s["VODFLOW_SPARK_WORKERS"]), int(s["VODFLOW_SPARK_WORKER_CORES"])
+    per_app, executor_cores = int(conf["spark.cores.max"]), int(conf["spark.executor.cores"])
+    assert workers * cores >= 3 * per_app
+    executors_per_worker = cores // executor_cores
+    assert _mib(s["VODFLOW_SPARK_WORKER_MEMORY"]) >= executors_per_worker * _mib(conf["spark.executor.memory"])

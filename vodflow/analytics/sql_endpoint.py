@@ -61,9 +61,18 @@ def endpoint(s: Settings) -> tuple[str, int]:
 
 
 def server_conf(host: str, port: int) -> dict[str, str]:
-    """Spark settings that turn a session's driver into the Spark Connect server on ``host:port``."""
+    """Spark settings that turn a session's driver into the Spark Connect server on ``host:port``.
+
+    On a Spark cluster (VODFLOW_SPARK_MASTER=spark://...) the endpoint is a long-lived application that is
+    idle most of the time: with dynamic allocation it holds executors only while a query runs (released
+    30 s after), so it never keeps the cores that the stream, OPTIMIZE/VACUUM and training need (on the
+    cluster profile it held 2 of the 4 and those waited for ever). Spark ignores these in local mode."""
     return {"spark.plugins": PLUGIN, "spark.connect.grpc.binding.address": host,
-            "spark.connect.grpc.binding.port": str(port), "spark.ui.enabled": "false"}
+            "spark.connect.grpc.binding.port": str(port), "spark.ui.enabled": "false",
+            "spark.dynamicAllocation.enabled": "true", "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+            "spark.dynamicAllocation.minExecutors": "0", "spark.dynamicAllocation.initialExecutors": "0",
+            "spark.dynamicAllocation.executorIdleTimeout": "30s",
+            "spark.dynamicAllocation.shuffleTracking.timeout": "60s"}
 
 
 def register_new(spark: "SparkSession", s: Settings, done: set[str]) -> list[str]:
