@@ -82,6 +82,17 @@ STATE_JS = """() => { const v = document.getElementById('video'); const p = wind
           rejected: p.eventsRejected || []}; }"""
 
 
+# where a session's startup went: the page's requests until a little after the first frame, and the first of
+# each media event (ms from navigation; media events do not bubble, a capturing listener sees them)
+MARKS_JS = """window.__marks = {}; for (const ev of ['loadstart', 'loadedmetadata', 'loadeddata', 'canplay', 'play',
+  'waiting', 'playing']) document.addEventListener(ev, () => { if (!(ev in window.__marks))
+  window.__marks[ev] = Math.round(performance.now()); }, true);"""
+TIMINGS_JS = """() => { const p = window.vodflowPlayer || {};
+  return [['marks', window.__marks || {}]].concat(performance.getEntriesByType('resource').filter(e => e.startTime < 12000)
+    .map(e => [e.name.split('?')[0].split('/').slice(-2).join('/'), Math.round(e.startTime), Math.round(e.responseEnd),
+               e.transferSize])); }"""
+
+
 def conditions(down_mbps: float, rtt_ms: int) -> dict:
     return {"offline": False, "latency": rtt_ms, "downloadThroughput": mbps(down_mbps),
             "uploadThroughput": mbps(min(down_mbps, 5.0))}
@@ -116,6 +127,7 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
     queues ``video_paused``) and ends once the analytics queue is sent."""
     ctx = browser.new_context()
     ctx.add_init_script(f"sessionStorage.setItem('vodflow.accessToken', {json.dumps(token)});")
+    ctx.add_init_script(MARKS_JS)
     page = ctx.new_page()
     page.set_default_timeout(30000)
     console: list[str] = []
@@ -146,17 +158,20 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
         # the last batch (video_completed, the final progress) is flushed on 'ended'; give it time to land
         deadline = time.monotonic() + 15
         while st.get("ended") and time.monotonic() < deadline:
-            st = {**page.evaluate(STATE_JS), "ended": True} if st.get("bounded") else page.evaluate(STATE_JS)
+            st = {**page.evaluate(STATE_JS), "ended": True, "bounded": True} if st.get("bounded") \
+                else page.evaluate(STATE_JS)
             if st["sent"] >= st["queued"]:
                 break
             time.sleep(0.2)
+        timings = page.evaluate(TIMINGS_JS)
     finally:
         ctx.close()
     ok = bool(st.get("ended")) and not st.get("errors") and not st.get("rejected")
     return {"session_id": st.get("session"), "ok": ok, "ended": st.get("ended"), "errors": st.get("errors"),
             "browser_startup_ms": st.get("startup"), "browser_switches": st.get("switches"),
             "wall_s": round(time.monotonic() - t0, 1), "dropped": dropped, "console": console[-5:],
-            "bounded": bool(st.get("bounded")), "played_t": round(float(st.get("t") or 0), 2)}
+            "bounded": bool(st.get("bounded")), "played_t": round(float(st.get("t") or 0), 2),
+            "timings": timings}
 
 
 # sessions a few at a time: one browser per worker process (Playwright's sync API is one thread's)
@@ -190,7 +205,7 @@ def read_gold(s, session_ids: list[str], wait_s: float, played: dict | None = No
     gold with its final progress (completed, or for a bounded session the ``played`` seconds its progress
     events carry), or ``wait_s`` passes."""
     from vodflow.analytics.tables import SESSIONS, SILVER
-    from vodflow.recs.serving import read_delta
+    from vodflow.recs.serving_data import read_delta
 
     want = set(session_ids)
     deadline = time.monotonic() + wait_s
@@ -305,11 +320,16 @@ def write_results(res: dict) -> None:
     d = json.loads(path.read_text()) if path.exists() else {}
     keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session",
             "start_bitrate_p50", "sessions")
+    only = len(res["profiles"]) == 1          # one player measured: it is `qoe`
     for name, prof in res["profiles"].items():
-        d["qoe" if name == "stack" else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep} for p, v in prof.items()}
+        d["qoe" if name == "stack" or only else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep}
+                                                                 for p, v in prof.items()}
+    known = {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
     d["qoe_run"] = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
-                    "sites": {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
-                    if "this" in res["profiles"] else {"stack": "the stack's API and player"},
+                    "load_avg_after": res.get("load_avg_after"),
+                    "sites": {k: known[k] for k in res["profiles"]},
+                    "sessions_per_profile": res["sessions_per_profile"], "play_s": res.get("play_s"),
+                    "parallel": res.get("parallel"),
                     "titles": {k: v["id"] for k, v in res["titles"].items()}}
     path.write_text(json.dumps(d, indent=1) + "\n")
 
@@ -369,6 +389,9 @@ def main() -> int:
                     help="also start THIS checkout's API (its pages and player bundle; 1 worker, the stack's "
                          "settings) on a free port and alternate the sessions between the two sites: the stack's "
                          "player ('stack') against this checkout's ('this'), same edge, titles and networks")
+    ap.add_argument("--this-only", action="store_true",
+                    help="like --compare-this, but play only this checkout's player (its API; no sessions of the "
+                         "stack's)")
     ap.add_argument("--port", type=int, default=18796, help="port of --compare-this's API")
     ap.add_argument("--rescore", default="", help="re-read gold for the sessions of an earlier output JSON and "
                                                   "summarise them again (no browser)")
@@ -403,13 +426,15 @@ def main() -> int:
                  "titles": titles, "conditions": {p: PROFILES[p] for p in profiles}, "runs": {}, "profiles": {}}
     sites = {"stack": site}
     server = None
-    if args.compare_this:
+    if args.compare_this or args.this_only:
         from benchkit import start_api, stop
 
         from vodflow.clients import s3_env
 
         server = start_api(args.port, 1, {**os.environ, **s3_env(s)}, extra=("--no-access-log",), cwd=str(ROOT))
         sites["this"] = f"http://127.0.0.1:{args.port}"
+        if args.this_only:
+            del sites["stack"]
     res["sites"] = sites
     # the jobs interleaved (session k of every profile and site before session k + 1): with --parallel the
     # sessions that share the cores at any moment are of every profile and site alike
@@ -445,10 +470,13 @@ def main() -> int:
             stop(server)
     res["browser_s"] = round(time.monotonic() - t0, 1)
     ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
+    out = ROOT / "bench" / "out" / "playback_qoe.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str))      # the sessions, for --rescore if gold is slow
     print(f"waiting for {len(ids)} sessions in gold ...", flush=True)
     score(res, *read_gold(s, ids, args.gold_wait, bounded_played(res)))
     res["load_avg_after"] = os.getloadavg()
-    return finish(res, ROOT / "bench" / "out" / "playback_qoe.json", args)
+    return finish(res, out, args)
 
 
 if __name__ == "__main__":

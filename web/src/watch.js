@@ -321,7 +321,9 @@ async function main() {
   }
   document.getElementById('title').textContent = meta.title;
   document.title = `${meta.title} · vodflow`;
-  const posterKey = meta.thumbnails?.posters && Object.entries(meta.thumbnails.posters).sort((a, b) => b[0] - a[0])[0];
+  // the smallest poster: a placeholder until the first frame, which it must not delay -- the largest (1280 px,
+  // ~100 KB) shared the link with the first segments and cost 0.1-1.8 s of startup (bench/playback_qoe.py)
+  const posterKey = meta.thumbnails?.posters && Object.entries(meta.thumbnails.posters).sort((a, b) => a[0] - b[0])[0];
 
   state.state = 'authorizing';
   const requestedAt = performance.now();
