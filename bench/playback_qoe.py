@@ -77,7 +77,8 @@ PROFILES = {
 
 STATE_JS = """() => { const v = document.getElementById('video'); const p = window.vodflowPlayer || {};
   return {t: v ? v.currentTime : 0, ended: !!(v && v.ended), state: p.state, errors: p.errors || [],
-          session: p.sessionId || null, startup: p.startupMs, rung: p.currentRung,
+          session: p.sessionId || null, startup: p.startupMs, rung: p.currentRung, startBps: p.startBps,
+          downlink: navigator.connection ? navigator.connection.downlink : null,
           switches: (p.rungSwitches || []).length, sent: p.eventsSent || 0, queued: p.eventsQueued || 0,
           rejected: p.eventsRejected || []}; }"""
 
@@ -171,7 +172,7 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
             "browser_startup_ms": st.get("startup"), "browser_switches": st.get("switches"),
             "wall_s": round(time.monotonic() - t0, 1), "dropped": dropped, "console": console[-5:],
             "bounded": bool(st.get("bounded")), "played_t": round(float(st.get("t") or 0), 2),
-            "timings": timings}
+            "timings": timings, "start_bps": st.get("startBps"), "downlink_mbps": st.get("downlink")}
 
 
 # sessions a few at a time: one browser per worker process (Playwright's sync API is one thread's)
@@ -441,6 +442,11 @@ def main() -> int:
     jobs = [((name, p, k), (url, issue_access_token(s, user, ttl_s=3600), titles["drop" if p == "drop" else "steady"],
                             PROFILES[p], args.drop_after, args.play_s))
             for k in range(args.sessions) for p in profiles for name, url in sites.items()]
+    for url in sites.values():   # a cold API's first /play of a title (catalog read, RSA) is not a viewer's
+        import httpx
+
+        httpx.get(f"{url}/videos/{args.title}/play", timeout=30, headers={
+            "Authorization": f"Bearer {issue_access_token(s, user, ttl_s=600)}", "X-Device-Id": "bench-warmup"})
     t0 = time.monotonic()
 
     def record(key: tuple, r: dict) -> None:
