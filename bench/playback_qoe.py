@@ -1,6 +1,8 @@
 """Benchmark: QoE of the web player in a real browser on throttled networks, read back from gold.
 
     VODFLOW_HOME=... .venv/bin/python bench/playback_qoe.py --sessions 20        # needs the stack up
+    ... --this-only --sessions 20 --parallel 3 --play-s 20.5 --title ID   # this checkout's player, 20.5 s a session,
+                                                                          # 3 at a time (docs/benchmarks-playback.md)
 
 Each session is a fresh headless Chromium context (Debian's chromium, driven by Playwright, as in
 tests/web): a subscriber's access token in sessionStorage, the title page ``/watch/{id}`` of the
