@@ -1,6 +1,8 @@
 """Benchmark: QoE of the web player in a real browser on throttled networks, read back from gold.
 
     VODFLOW_HOME=... .venv/bin/python bench/playback_qoe.py --sessions 20        # needs the stack up
+    ... --this-only --sessions 20 --parallel 3 --play-s 20.5 --title ID   # this checkout's player, 20.5 s a session,
+                                                                          # 3 at a time (docs/benchmarks-playback.md)
 
 Each session is a fresh headless Chromium context (Debian's chromium, driven by Playwright, as in
 tests/web): a subscriber's access token in sessionStorage, the title page ``/watch/{id}`` of the
@@ -77,9 +79,21 @@ PROFILES = {
 
 STATE_JS = """() => { const v = document.getElementById('video'); const p = window.vodflowPlayer || {};
   return {t: v ? v.currentTime : 0, ended: !!(v && v.ended), state: p.state, errors: p.errors || [],
-          session: p.sessionId || null, startup: p.startupMs, rung: p.currentRung,
+          session: p.sessionId || null, startup: p.startupMs, rung: p.currentRung, startBps: p.startBps,
+          downlink: navigator.connection ? navigator.connection.downlink : null,
           switches: (p.rungSwitches || []).length, sent: p.eventsSent || 0, queued: p.eventsQueued || 0,
           rejected: p.eventsRejected || []}; }"""
+
+
+# where a session's startup went: the page's requests until a little after the first frame, and the first of
+# each media event (ms from navigation; media events do not bubble, a capturing listener sees them)
+MARKS_JS = """window.__marks = {}; for (const ev of ['loadstart', 'loadedmetadata', 'loadeddata', 'canplay', 'play',
+  'waiting', 'playing']) document.addEventListener(ev, () => { if (!(ev in window.__marks))
+  window.__marks[ev] = Math.round(performance.now()); }, true);"""
+TIMINGS_JS = """() => { const p = window.vodflowPlayer || {};
+  return [['marks', window.__marks || {}]].concat(performance.getEntriesByType('resource').filter(e => e.startTime < 12000)
+    .map(e => [e.name.split('?')[0].split('/').slice(-2).join('/'), Math.round(e.startTime), Math.round(e.responseEnd),
+               e.transferSize])); }"""
 
 
 def conditions(down_mbps: float, rtt_ms: int) -> dict:
@@ -110,9 +124,13 @@ def title_info(s, video_id: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ sessions
-def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_after: float) -> dict:
+def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_after: float,
+                play_s: float = 0) -> dict:
+    """One session; ``play_s`` > 0 bounds it: after that many seconds of the title it is paused (the player
+    queues ``video_paused``) and ends once the analytics queue is sent."""
     ctx = browser.new_context()
     ctx.add_init_script(f"sessionStorage.setItem('vodflow.accessToken', {json.dumps(token)});")
+    ctx.add_init_script(MARKS_JS)
     page = ctx.new_page()
     page.set_default_timeout(30000)
     console: list[str] = []
@@ -121,7 +139,8 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})   # every session fetches from the edge
     cdp.send("Network.emulateNetworkConditions", conditions(prof["down_mbps"], prof["rtt_ms"]))
-    limit = 4 * float(info["duration_s"] or 30) + 60
+    length = min(play_s, float(info["duration_s"] or 30)) if play_s else float(info["duration_s"] or 30)
+    limit = 4 * length + 60
     t0 = time.monotonic()
     dropped = False
     st: dict = {}
@@ -131,6 +150,10 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
             st = page.evaluate(STATE_JS)
             if st["errors"] or st["ended"] or time.monotonic() - t0 > limit:
                 break
+            if play_s and st["t"] >= play_s:     # bounded: the last progress event (every 10 s) is queued
+                page.evaluate("() => document.getElementById('video').pause()")
+                st = {**page.evaluate(STATE_JS), "ended": True, "bounded": True}
+                break
             if "then_mbps" in prof and not dropped and st["t"] >= drop_after:
                 cdp.send("Network.emulateNetworkConditions", conditions(prof["then_mbps"], prof["then_rtt_ms"]))
                 dropped = True
@@ -138,24 +161,54 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
         # the last batch (video_completed, the final progress) is flushed on 'ended'; give it time to land
         deadline = time.monotonic() + 15
         while st.get("ended") and time.monotonic() < deadline:
-            st = page.evaluate(STATE_JS)
+            st = {**page.evaluate(STATE_JS), "ended": True, "bounded": True} if st.get("bounded") \
+                else page.evaluate(STATE_JS)
             if st["sent"] >= st["queued"]:
                 break
             time.sleep(0.2)
+        timings = page.evaluate(TIMINGS_JS)
     finally:
         ctx.close()
     ok = bool(st.get("ended")) and not st.get("errors") and not st.get("rejected")
     return {"session_id": st.get("session"), "ok": ok, "ended": st.get("ended"), "errors": st.get("errors"),
             "browser_startup_ms": st.get("startup"), "browser_switches": st.get("switches"),
-            "wall_s": round(time.monotonic() - t0, 1), "dropped": dropped, "console": console[-5:]}
+            "wall_s": round(time.monotonic() - t0, 1), "dropped": dropped, "console": console[-5:],
+            "bounded": bool(st.get("bounded")), "played_t": round(float(st.get("t") or 0), 2),
+            "timings": timings, "start_bps": st.get("startBps"), "downlink_mbps": st.get("downlink")}
+
+
+# sessions a few at a time: one browser per worker process (Playwright's sync API is one thread's)
+_WORKER: dict = {}
+
+
+def _worker_init() -> None:
+    import atexit
+
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    _WORKER["browser"] = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    atexit.register(pw.stop)
+    atexit.register(_WORKER["browser"].close)
+
+
+def _worker_session(job: tuple) -> tuple:
+    key, args = job
+    try:
+        return key, run_session(_WORKER["browser"], *args)
+    except Exception as e:  # noqa: BLE001 - a session that breaks the bench is a failed session, reported
+        return key, {"session_id": None, "ok": False, "ended": False, "errors": [f"bench: {e!r}"[:300]],
+                     "browser_startup_ms": None, "browser_switches": None, "wall_s": None, "dropped": False,
+                     "console": [], "bounded": False, "played_t": 0}
 
 
 # ------------------------------------------------------------------------------------------ gold
-def read_gold(s, session_ids: list[str], wait_s: float) -> tuple[dict, dict]:
+def read_gold(s, session_ids: list[str], wait_s: float, played: dict | None = None) -> tuple[dict, dict]:
     """``(gold sessions by id, seconds played per rung by session id)``, polling until every session is in
-    gold with its final progress, or ``wait_s`` passes."""
+    gold with its final progress (completed, or for a bounded session the ``played`` seconds its progress
+    events carry), or ``wait_s`` passes."""
     from vodflow.analytics.tables import SESSIONS, SILVER
-    from vodflow.recs.serving import read_delta
+    from vodflow.recs.serving_data import read_delta
 
     want = set(session_ids)
     deadline = time.monotonic() + wait_s
@@ -163,7 +216,10 @@ def read_gold(s, session_ids: list[str], wait_s: float) -> tuple[dict, dict]:
         g = read_delta(SESSIONS.location(s), s, ["session_id", "startup_ms", "rebuffers", "rebuffer_ms",
                                                   "played_s", "switches", "completed", "events"])
         g = g[g["session_id"].isin(want)] if g is not None else None
-        done = g is not None and int(g["completed"].fillna(False).sum()) >= len(want)
+        played = played or {}
+        done = g is not None and sum(1 for r in g.itertuples(index=False)
+                                     if r.completed or (r.session_id in played
+                                                        and float(r.played_s or 0) >= played[r.session_id])) >= len(want)
         if done or time.monotonic() > deadline:
             break
         time.sleep(10)
@@ -267,11 +323,16 @@ def write_results(res: dict) -> None:
     d = json.loads(path.read_text()) if path.exists() else {}
     keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session",
             "start_bitrate_p50", "sessions")
+    only = len(res["profiles"]) == 1          # one player measured: it is `qoe`
     for name, prof in res["profiles"].items():
-        d["qoe" if name == "stack" else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep} for p, v in prof.items()}
+        d["qoe" if name == "stack" or only else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep}
+                                                                 for p, v in prof.items()}
+    known = {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
     d["qoe_run"] = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
-                    "sites": {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
-                    if "this" in res["profiles"] else {"stack": "the stack's API and player"},
+                    "load_avg_after": res.get("load_avg_after"),
+                    "sites": {k: known[k] for k in res["profiles"]},
+                    "sessions_per_profile": res["sessions_per_profile"], "play_s": res.get("play_s"),
+                    "parallel": res.get("parallel"),
                     "titles": {k: v["id"] for k, v in res["titles"].items()}}
     path.write_text(json.dumps(d, indent=1) + "\n")
 
@@ -280,8 +341,15 @@ def rescore(s, path: Path, args) -> int:
     """Summarise the sessions of an earlier run again from gold (e.g. after the summary gained a column)."""
     res = json.loads(path.read_text())
     ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
-    score(res, *read_gold(s, ids, args.gold_wait))
+    score(res, *read_gold(s, ids, args.gold_wait, bounded_played(res)))
     return finish(res, path, args)
+
+
+def bounded_played(res: dict) -> dict:
+    """Seconds of progress events gold should show for each bounded session (whole progress intervals)."""
+    step = 10   # web/src/analytics.js PROGRESS_INTERVAL_S
+    return {r["session_id"]: step * int(max(0.0, r["played_t"] - 1) // step) for per in res["runs"].values()
+            for runs in per.values() for r in runs if r.get("bounded") and r["session_id"]}
 
 
 def score(res: dict, sessions: dict, per_rung: dict) -> None:
@@ -313,11 +381,20 @@ def main() -> int:
     ap.add_argument("--drop-title", default="", help="video id for the drop profile (default --title); a title "
                                                      "longer than --drop-after")
     ap.add_argument("--drop-after", type=float, default=8.0, help="seconds of playback before the drop")
+    ap.add_argument("--play-s", type=float, default=0,
+                    help="bound each session to this many seconds of the title (then paused; 0: to the end); "
+                         "a little over a multiple of 10 s, the player's progress interval, e.g. 40.5")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="sessions at a time (one headless browser per worker process; each session throttled "
+                         "on its own, so they share the cores, not the emulated link)")
     ap.add_argument("--site", default="", help="the API serving /watch (default: the stack's VODFLOW_API_URL)")
     ap.add_argument("--compare-this", action="store_true",
                     help="also start THIS checkout's API (its pages and player bundle; 1 worker, the stack's "
                          "settings) on a free port and alternate the sessions between the two sites: the stack's "
                          "player ('stack') against this checkout's ('this'), same edge, titles and networks")
+    ap.add_argument("--this-only", action="store_true",
+                    help="like --compare-this, but play only this checkout's player (its API; no sessions of the "
+                         "stack's)")
     ap.add_argument("--port", type=int, default=18796, help="port of --compare-this's API")
     ap.add_argument("--rescore", default="", help="re-read gold for the sessions of an earlier output JSON and "
                                                   "summarise them again (no browser)")
@@ -348,43 +425,66 @@ def main() -> int:
                  "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                           text=True).stdout.strip(),
                  "site": site, "load_avg_before": os.getloadavg(), "sessions_per_profile": args.sessions,
+                 "play_s": args.play_s, "parallel": args.parallel,
                  "titles": titles, "conditions": {p: PROFILES[p] for p in profiles}, "runs": {}, "profiles": {}}
     sites = {"stack": site}
     server = None
-    if args.compare_this:
+    if args.compare_this or args.this_only:
         from benchkit import start_api, stop
 
         from vodflow.clients import s3_env
 
         server = start_api(args.port, 1, {**os.environ, **s3_env(s)}, extra=("--no-access-log",), cwd=str(ROOT))
         sites["this"] = f"http://127.0.0.1:{args.port}"
+        if args.this_only:
+            del sites["stack"]
     res["sites"] = sites
+    # the jobs interleaved (session k of every profile and site before session k + 1): with --parallel the
+    # sessions that share the cores at any moment are of every profile and site alike
+    jobs = [((name, p, k), (url, issue_access_token(s, user, ttl_s=3600), titles["drop" if p == "drop" else "steady"],
+                            PROFILES[p], args.drop_after, args.play_s))
+            for k in range(args.sessions) for p in profiles for name, url in sites.items()]
+    for url in sites.values():   # a cold API's first /play of a title (catalog read, RSA) is not a viewer's
+        import httpx
+
+        httpx.get(f"{url}/videos/{args.title}/play", timeout=30, headers={
+            "Authorization": f"Bearer {issue_access_token(s, user, ttl_s=600)}", "X-Device-Id": "bench-warmup"})
     t0 = time.monotonic()
+
+    def record(key: tuple, r: dict) -> None:
+        name, p, k = key
+        res["runs"].setdefault(name, {}).setdefault(p, []).append(r)
+        print(f"[{name}] {p} {k + 1}/{args.sessions}: {'ok' if r['ok'] else 'FAILED'} startup "
+              f"{r['browser_startup_ms']} ms, {r['browser_switches']} switches, {r['wall_s']} s"
+              f"{'' if r['ok'] else ' ' + json.dumps(r['errors'])[:300]}", flush=True)
+
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            try:
-                for p in profiles:
-                    info = titles["drop" if p == "drop" else "steady"]
-                    for k in range(args.sessions):
-                        for name, url in sites.items():     # alternating: contention hits both sites alike
-                            token = issue_access_token(s, user, ttl_s=3600)
-                            r = run_session(browser, url, token, info, PROFILES[p], args.drop_after)
-                            res["runs"].setdefault(name, {}).setdefault(p, []).append(r)
-                            print(f"[{name}] {p} {k + 1}/{args.sessions}: {'ok' if r['ok'] else 'FAILED'} startup "
-                                  f"{r['browser_startup_ms']} ms, {r['browser_switches']} switches, {r['wall_s']} s"
-                                  f"{'' if r['ok'] else ' ' + json.dumps(r['errors'])[:300]}", flush=True)
-            finally:
-                browser.close()
+        if args.parallel > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(args.parallel, initializer=_worker_init) as pool:
+                for key, r in pool.imap_unordered(_worker_session, jobs):
+                    record(key, r)
+        else:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                try:
+                    for key, a in jobs:
+                        record(key, run_session(browser, *a))
+                finally:
+                    browser.close()
     finally:
         if server is not None:
             stop(server)
     res["browser_s"] = round(time.monotonic() - t0, 1)
     ids = [r["session_id"] for per in res["runs"].values() for runs in per.values() for r in runs if r["session_id"]]
+    out = ROOT / "bench" / "out" / "playback_qoe.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=str))      # the sessions, for --rescore if gold is slow
     print(f"waiting for {len(ids)} sessions in gold ...", flush=True)
-    score(res, *read_gold(s, ids, args.gold_wait))
+    score(res, *read_gold(s, ids, args.gold_wait, bounded_played(res)))
     res["load_avg_after"] = os.getloadavg()
-    return finish(res, ROOT / "bench" / "out" / "playback_qoe.json", args)
+    return finish(res, out, args)
 
 
 if __name__ == "__main__":

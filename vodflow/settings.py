@@ -150,6 +150,9 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EDGE_URL", "http://127.0.0.1:8088",
          "Public base URL of the edge (CDN) serving /videos/...; signed URLs and their policies name it."),
     Spec("VODFLOW_EDGE_PORT", "8088", "Port the local edge (nginx) listens on."),
+    Spec("VODFLOW_EDGE_INTERNAL_URL", "",
+         "Where prewarm and the edge_policy fill reach the edge from this host (default: the local edge, "
+         "http://{bind host}:{edge port}); docker/compose.yaml's Airflow workers use http://edge:8088."),
     Spec("VODFLOW_EDGE_ORIGIN_URL", "http://127.0.0.1:9002",
          "Origin the edge reads published objects from (`{url}/{origin bucket}/{key}`, anonymous GET): the local "
          "read-only origin gateway by default; in production CloudFront reads S3 through OAC."),

@@ -2,6 +2,7 @@
 (docker/k8s/) kept in step with the settings table: parsed statically, no Docker or Kubernetes needed."""
 
 import re
+import time
 
 import pytest
 import yaml
@@ -219,3 +220,52 @@ def test_spark_workers_fit_three_applications_side_by_side():
     assert workers * cores >= 3 * per_app
     executors_per_worker = cores // executor_cores
     assert _mib(s["VODFLOW_SPARK_WORKER_MEMORY"]) >= executors_per_worker * _mib(conf["spark.executor.memory"])
+
+
+def test_compose_edge_policy_reaches_the_edge_container(tmp_path):
+    """The edge_policy DAG runs in an airflow-worker container: it must write the policy map where the edge
+    container's nginx reads it (a shared volume at the edge directory), reach the edge for its fill, and the
+    edge container must reload nginx when the map changes (the worker cannot signal it). The edge command's
+    watch loop is run here with a stand-in nginx that records its reloads."""
+    import subprocess
+
+    from vodflow.cdn.edge import POLICY_WATCH_S, edge_dir, edge_local_url
+    from vodflow.cdn.policy import map_file
+
+    svcs = compose()["services"]
+    s = load({k: str(v) for k, v in svcs["airflow-worker"]["environment"].items() if k.startswith("VODFLOW_")})
+    d = str(edge_dir(s))
+    mount = lambda svc: {v.split(":")[0] for v in svcs[svc].get("volumes", []) if v.split(":")[1] == d}
+    assert mount("airflow-worker") and mount("airflow-worker") == mount("edge") == mount("edge-config")
+    assert edge_local_url(s) == "http://edge:8088" and svcs["edge"]["ports"] == ["8088:8088"]
+    script = svcs["edge"]["command"][2]
+    assert f"sleep {POLICY_WATCH_S}" in script and str(map_file(s).relative_to(d)) in script
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nginx").write_text(f'#!/bin/sh\ncase "$*" in *"-s reload"*) echo reload >> {tmp_path}/log;; '
+                                f'*) echo start >> {tmp_path}/log; exec sleep 30;; esac\n')
+    (fake / "nginx").chmod(0o755)
+    (tmp_path / "edge" / "run").mkdir(parents=True)
+    (tmp_path / "edge" / "policy").mkdir()
+    (tmp_path / "edge" / "policy" / "titles.map").write_text("old\n")
+    script = (script.replace("$$", "$").replace(d, str(tmp_path / "edge"))
+              .replace(f"sleep {POLICY_WATCH_S}", "sleep 0.3"))
+    p = subprocess.Popen(["sh", "-c", script], env={"PATH": f"{fake}:/usr/bin:/bin"})
+    try:
+        time.sleep(1.2)
+        assert (tmp_path / "log").read_text().split() == ["start"]          # an unchanged map: no reload
+        time.sleep(0.1)
+        (tmp_path / "edge" / "policy" / "titles.map").write_text("new\n")
+        time.sleep(1.2)
+        assert (tmp_path / "log").read_text().split() == ["start", "reload"]  # once per change
+    finally:
+        p.terminate()
+        p.wait(5)
+
+
+def test_edge_internal_url_overrides_the_local_edge():
+    from vodflow.cdn.edge import edge_local_url
+
+    assert edge_local_url(load({"VODFLOW_BIND_HOST": "127.0.0.1", "VODFLOW_EDGE_PORT": "9"})) == "http://127.0.0.1:9"
+    assert edge_local_url(load({"VODFLOW_EDGE_INTERNAL_URL": "http://edge:8088/"})) == "http://edge:8088"

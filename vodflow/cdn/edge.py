@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from vodflow.settings import Settings
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+POLICY_WATCH_S = 15   # how often docker/compose.yaml's edge container looks for a newer policy map
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -52,8 +53,9 @@ def edge_port(s: Settings) -> int:
 
 
 def edge_local_url(s: Settings) -> str:
-    """Where the local nginx answers (VODFLOW_EDGE_URL is the public name, usually the same)."""
-    return f"http://{s.bind_host}:{edge_port(s)}"
+    """Where the edge answers from this host (VODFLOW_EDGE_URL is the public name, usually the same):
+    ``VODFLOW_EDGE_INTERNAL_URL`` when set (another container), else the local nginx."""
+    return (s["VODFLOW_EDGE_INTERNAL_URL"] or f"http://{s.bind_host}:{edge_port(s)}").rstrip("/")
 
 
 def _hostport(url: str) -> tuple[str, int]:
@@ -181,8 +183,11 @@ def reload_edge(s: Settings) -> str:
     from vodflow.cdn.policy import EdgePolicyError
 
     pid = edge_dir(s) / "run" / "nginx.pid"
-    if not find_nginx() or not pid.exists():
+    if not pid.exists():
         return "no edge running here: the policy applies when the edge starts"
+    if not find_nginx():   # the edge's directory is shared with an edge container (docker/compose.yaml)
+        return (f"policy written to the edge's shared directory; the edge container reloads within "
+                f"{POLICY_WATCH_S} s of a change")
     test = subprocess.run([*nginx_argv(s), "-t"], capture_output=True, text=True, timeout=60)
     if test.returncode != 0:
         raise EdgePolicyError(f"the edge config with the new policy is invalid, not reloaded:\n{test.stderr.strip()}")

@@ -19,7 +19,8 @@ import { attachPreview, loadStoryboard } from './storyboard.js';
 
 const AUDIO_DIR = 'audio';
 const START_BPS = 1000000;   // the ABR's bandwidth estimate before it has measured anything, at most ...
-const START_SHARE = 0.5;     // ... and at most this share of the link the browser reports (navigator.connection)
+const START_SHARE = 0.2;     // ... and at most this share of the link the browser reports (navigator.connection):
+                             // a first 6 s segment (vodflow/media/package.py) then arrives in ~1.2 s
 
 /** The start estimate: a first segment that takes about half its duration to fetch on the reported link. */
 function startEstimate() {
@@ -140,8 +141,9 @@ async function playWithShaka(play, meta, analytics, sign) {
   // goal; a flat 1 Mb/s start was too high on 1.5 Mb/s), and keep it until the first frame
   // plays (with ABR on, shaka switched up after the first segment and waited for the top rung's before
   // starting); then ABR climbs; 30 s buffered ahead absorb a drop.
+  state.startBps = startEstimate();
   const cfg = {
-    abr: { enabled: false, switchInterval: 2, useNetworkInformation: false, defaultBandwidthEstimate: startEstimate() },
+    abr: { enabled: false, switchInterval: 2, useNetworkInformation: false, defaultBandwidthEstimate: state.startBps },
     streaming: { bufferingGoal: 30, retryParameters: { maxAttempts: 2, baseDelay: 500, timeout: 30000 } },
     manifest: { retryParameters: { maxAttempts: 2, baseDelay: 500 } },
   };
@@ -321,7 +323,9 @@ async function main() {
   }
   document.getElementById('title').textContent = meta.title;
   document.title = `${meta.title} · vodflow`;
-  const posterKey = meta.thumbnails?.posters && Object.entries(meta.thumbnails.posters).sort((a, b) => b[0] - a[0])[0];
+  // the smallest poster: a placeholder until the first frame, which it must not delay -- the largest (1280 px,
+  // ~100 KB) shared the link with the first segments and cost 0.1-1.8 s of startup (bench/playback_qoe.py)
+  const posterKey = meta.thumbnails?.posters && Object.entries(meta.thumbnails.posters).sort((a, b) => a[0] - b[0])[0];
 
   state.state = 'authorizing';
   const requestedAt = performance.now();
