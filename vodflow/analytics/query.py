@@ -261,7 +261,7 @@ def _count_rows(name: str, dt) -> int:
 # -- schemas -------------------------------------------------------------------------------------------
 
 _SIMPLE_TYPES = {"STRING": "string", "INT": "int32", "BIGINT": "int64", "DOUBLE": "float64",
-                 "BOOLEAN": "bool_", "DATE": "date32", "BINARY": "binary"}
+                 "BOOLEAN": "bool_", "DATE": "date32"}
 
 
 def arrow_type(spark_type: str) -> "pa.DataType":

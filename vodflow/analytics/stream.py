@@ -6,13 +6,7 @@ silver) and then :mod:`stream_gold` on the same batch's new events (sessions, th
 user_title, playback_quality), and finally one ``gold_progress`` row that records the batch's
 watermark, what gold now reflects, its freshness and the time of every step. So there is one cycle of
 freshness (not a second query re-reading silver), the two cores are not split between two queries,
-and a batch makes 9 Delta commits (10 when it has quarantined records; one is the outbox row), against
-10 per cycle in the two-query design, and none of them a Spark MERGE.
-
-The batch's gold half (no Spark: delta-rs and DuckDB in the driver) runs in a driver thread while
-Spark works on the next batch; its input is first recorded in an outbox table (:mod:`gold_outbox`),
-because Spark will not replay a batch whose ``foreachBatch`` returned, and applied on start when a
-crash left it unapplied (:meth:`BatchRunner.recover`).
+and a batch makes 7 Delta commits (8 when it has quarantined records) instead of 10.
 
 Exactly once: every Delta write of a batch carries ``txnAppId`` = the query's name + id (stable
 across restarts from the same checkpoint) and ``txnVersion`` = the batch id (:mod:`txn`), so a batch
@@ -35,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from vodflow.analytics import gold_outbox as O
 from vodflow.analytics import gold_rows as R
 from vodflow.analytics import lake_rs
 from vodflow.analytics import stream_gold as G
@@ -115,8 +108,6 @@ class BatchRunner:
         self.app_id: str | None = None
         self._last: tuple[int, datetime | None, datetime | None] | None = None  # (batch, max_seen, wm)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vodflow-batch")
-        self.gold_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vodflow-gold")
-        self._gold = None  # the gold half in flight (a Future)
 
     def configure(self, spark):
         """The batch settings (``VODFLOW_EVENTS_SPARK_CONF``) on the query's session; returns it."""
@@ -138,39 +129,8 @@ class BatchRunner:
         return (rows[0]["max_client_ts"], rows[0]["watermark"]) if rows else (None, None)
 
     def remember(self, batch_id: int, max_seen: datetime | None, watermark: datetime | None) -> None:
-        """What ``batch_id`` recorded (outbox, then gold_progress): the next batch's watermark, without
-        reading it back."""
+        """What ``batch_id`` recorded in gold_progress: the next batch's watermark, without reading it back."""
         self._last = (batch_id, max_seen, watermark)
-
-    def hand_over(self, pending: "O.Pending", t0: float) -> None:
-        """Start the gold half of ``pending`` (its outbox row is committed) once the previous batch's gold
-        half has finished: gold commits in batch order, and at most one gold half runs beside Spark."""
-        self.wait_gold()
-        self._gold = self.gold_worker.submit(apply_gold, self.s, self.app_id, pending, self.pool, t0)
-
-    def wait_gold(self) -> None:
-        """Wait for the gold half in flight (raises its error: the query then fails, and the outbox row is
-        applied when the stream starts again)."""
-        f, self._gold = self._gold, None
-        if f is not None:
-            f.result()
-
-    def recover(self, spark) -> int:
-        """Apply the outbox rows of this query that gold_progress does not hold (a crash after Spark
-        committed a batch, before its gold half did); returns how many. Before the query starts."""
-        from pyspark.errors import AnalysisException
-
-        try:
-            self.app_id = query_app_id(spark, self.cfg.checkpoint, QUERY)
-        except AnalysisException:  # no checkpoint yet: nothing ran, nothing to recover
-            return 0
-        todo = O.unapplied(self.s, self.app_id)
-        for p in todo:
-            log.warning("batch %s: applying its gold half from the outbox (the stream stopped before it did)",
-                        p.batch_id)
-            apply_gold(self.s, self.app_id, p, self.pool)
-            self.remember(p.batch_id, p.max_client_ts, p.watermark)
-        return len(todo)
 
     def __call__(self, df, batch_id: int) -> None:
         spark = self.configure(df.sparkSession)  # the query's own session: its conf and temp views are not shared
@@ -180,13 +140,13 @@ class BatchRunner:
 
 
 def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: BatchRunner) -> dict:
-    """The Spark half of one micro-batch: Kafka records → bronze, quarantine, silver, and the gold input,
-    recorded in the outbox (:mod:`gold_outbox`) and handed to ``runner``'s gold worker
-    (:func:`apply_gold`), which runs it while Spark goes on with the next batch.
+    """One micro-batch of Kafka records → bronze, quarantine, silver, gold, gold_progress.
 
     Order: read; then bronze (in the background) while the records are parsed; quarantine (background)
-    while silver is deduplicated; the silver append (background) while the gold input is collected;
-    then the outbox row, after every other write of the half committed."""
+    while silver is deduplicated; the silver append (background) while the gold half is collected and
+    sessions merged; then the four tables derived from it at the same time (playback_quality after the
+    silver append); last the progress row, after every other write of the batch committed."""
+    import pyarrow as pa
     from pyspark.sql import functions as F
 
     batch_id = txn.version
@@ -230,22 +190,29 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
                             F.collect_set("event_date").alias("dates")).first()
         gold = None
         if stats["n"]:
-            background("silver_append", S.write_silver, new)
+            # the silver append runs beside the gold half: only playback_quality (startup percentiles
+            # recomputed from silver) waits for it
+            silver_append = background("silver_append", S.write_silver, new)
             with steps("collect"):
                 gold = G.collect(spark, new, stats["dates"])
-        wait_all()  # bronze, quarantine and silver committed before the outbox row
+            G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,
+                         lambda name, fn, *a: _timed(steps, name, fn, *a), silver_append.result)
+        wait_all()  # bronze, quarantine and silver committed before the progress row
         new_max = max([t for t in (max_seen, c["mx"]) if t is not None], default=None)
-        pending = O.Pending(batch_id=batch_id, gold=gold, events=stats["n"], rows=n, quarantined=c["bad"],
-                            max_server_ts=stats["max_server_ts"], min_server_ts=stats["min_server_ts"],
-                            max_client_ts=new_max, watermark=_minus(new_max, cfg.lateness))
-        with steps("outbox"):
-            O.put(s, txn.app_id, pending)
-        pending.steps = dict(steps.times)
-        runner.remember(batch_id, new_max, pending.watermark)
-        runner.hand_over(pending, steps.t0)
-        counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"], "steps": steps.times,
+        wm_new = _minus(new_max, cfg.lateness)
+        done = datetime.now(timezone.utc)
+        fresh = R.freshness(gold.server_ds, done.timestamp(), stats["min_server_ts"].timestamp()) if gold else None
+        with steps("progress"):
+            row = dict(zip(GOLD_PROGRESS.column_names, (
+                batch_id, stats["n"], stats["max_server_ts"], *(fresh or (None, None, None, None)), done, n,
+                c["bad"], new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
+            lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
+                           app_id=txn.app_id, version=batch_id)
+        runner.remember(batch_id, new_max, wm_new)
+        counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"],
+                  "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
                   "total_s": steps.total()}
-        log.info("batch %s (Spark half): %s", batch_id, counts)
+        log.info("batch %s: %s", batch_id, counts)
         return counts
     finally:
         try:
@@ -253,33 +220,6 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         finally:
             for d in cached:
                 d.unpersist()
-
-
-def apply_gold(s: Settings, app_id: str, p: O.Pending, pool: ThreadPoolExecutor, t0: float | None = None) -> dict:
-    """The gold half of batch ``p.batch_id``: the gold tables, then its ``gold_progress`` row (after every
-    other write of the batch committed). ``t0``: when the batch started (``time.monotonic``), for its
-    total; None when applied from the outbox after a restart."""
-    import pyarrow as pa
-
-    steps = Steps()
-    if p.gold is not None:
-        G.write_gold(s, app_id, p.batch_id, p.gold, pool, lambda name, fn, *a: _timed(steps, name, fn, *a))
-    done = datetime.now(timezone.utc)
-    fresh = R.freshness(p.gold.server_ds, done.timestamp(), p.min_server_ts.timestamp()) if p.gold else None
-    total = round(time.monotonic() - t0, 3) if t0 is not None else round(sum(p.steps.values()) + steps.total(), 3)
-    with steps("progress"):
-        row = dict(zip(GOLD_PROGRESS.column_names, (
-            p.batch_id, p.events, p.max_server_ts, *(fresh or (None, None, None, None)), done, p.rows,
-            p.quarantined, p.max_client_ts, p.watermark,
-            list({**p.steps, **steps.times, "total": total}.items()))))
-        lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
-                       app_id=app_id, version=p.batch_id)
-    if p.batch_id % O.PRUNE_EVERY == 0:
-        O.prune(s, app_id, p.batch_id)
-    counts = {"events": p.events, "freshness_p99_s": round(fresh[1], 1) if fresh else None,
-              "steps": steps.times, "total_s": total}
-    log.info("batch %s (gold half): %s", p.batch_id, counts)
-    return counts
 
 
 def _timed(steps: "Steps", name: str, fn, *a):
@@ -293,13 +233,13 @@ def _minus(ts: datetime | None, interval: str) -> datetime | None:
 
 
 # ----------------------------------------------------------------------------- the query
-def start(spark, s: Settings, cfg: StreamConfig, available_now: bool, runner: BatchRunner | None = None):
+def start(spark, s: Settings, cfg: StreamConfig, available_now: bool):
     reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap)
               .option("subscribe", cfg.topic).option("startingOffsets", starting_offsets(spark, cfg)))
     if cfg.max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", cfg.max_offsets)
     w = (reader.load().writeStream.queryName(QUERY).option("checkpointLocation", cfg.checkpoint)
-         .foreachBatch(runner or BatchRunner(s, cfg)))
+         .foreachBatch(BatchRunner(s, cfg)))
     w = w.trigger(availableNow=True) if available_now else w.trigger(processingTime=cfg.trigger)
     return w.start()
 
@@ -335,31 +275,23 @@ def prepare(spark, s: Settings) -> None:
 
 
 def run_available_now(spark, s: Settings | None = None, cfg: StreamConfig | None = None) -> None:
-    """Catch up: everything on the topic now → bronze … gold; returns when done (gold included)."""
+    """Catch up: everything on the topic now → bronze … gold; returns when done."""
     s = s or get_settings()
     cfg = cfg or StreamConfig.from_settings(s)
     prepare(spark, s)
-    runner = BatchRunner(s, cfg)
-    runner.recover(spark)
-    q = start(spark, s, cfg, True, runner)
-    try:
-        q.awaitTermination()
-    finally:
-        runner.wait_gold()
+    q = start(spark, s, cfg, available_now=True)
+    q.awaitTermination()
     if q.exception():
         raise RuntimeError(f"{q.name} failed: {q.exception()}")
 
 
 def run_continuous(spark, s: Settings | None = None, cfg: StreamConfig | None = None,
                    heartbeat=None, stop_event=None) -> None:
-    """The query until it fails or ``stop_event`` is set (then it stops gracefully, its last gold half
-    finished)."""
+    """The query until it fails or ``stop_event`` is set (then it stops gracefully)."""
     s = s or get_settings()
     cfg = cfg or StreamConfig.from_settings(s)
     prepare(spark, s)
-    runner = BatchRunner(s, cfg)
-    runner.recover(spark)
-    queries = [start(spark, s, cfg, False, runner)]
+    queries = [start(spark, s, cfg, False)]
     try:
         while True:
             for q in queries:
@@ -377,4 +309,3 @@ def run_continuous(spark, s: Settings | None = None, cfg: StreamConfig | None = 
                 q.stop()
             except Exception:  # noqa: BLE001 - stopping is best effort
                 pass
-        runner.wait_gold()

@@ -117,10 +117,10 @@ def collect(spark, new, dates) -> BatchGold:
 
 
 def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: ThreadPoolExecutor,
-               timed: Callable) -> None:
+               timed: Callable, silver_committed: Callable[[], object] = lambda: None) -> None:
     """:class:`BatchGold` → sessions, then title_hourly, title_daily, user_title and playback_quality at
-    once. ``timed(step, fn, *args)`` runs a step and records its time. The batch's silver append has
-    committed (playback_quality reads the batch's startups from silver)."""
+    once. ``timed(step, fn, *args)`` runs a step and records its time; ``silver_committed()`` returns
+    once the batch's silver append committed (playback_quality reads the batch's startups from silver)."""
     txn = {"app_id": app_id, "version": batch_id}
     timed("sessions", merge_sessions, s, gold.partials, txn)
     # one snapshot of sessions after the merge, read by every step below
@@ -130,9 +130,15 @@ def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: T
     jobs = [pool.submit(timed, T.TITLE_HOURLY.name, recompute_titles, s, T.TITLE_HOURLY, sessions, touched, now, txn),
             pool.submit(timed, T.TITLE_DAILY.name, recompute_titles, s, T.TITLE_DAILY, sessions, touched, now, txn),
             pool.submit(timed, T.USER_TITLE.name, recompute_user_title, s, sessions, touched, txn),
-            pool.submit(timed, T.PLAYBACK_QUALITY.name, update_quality, s, gold.adds, gold.dates, now, txn)]
+            pool.submit(_after, silver_committed, timed, T.PLAYBACK_QUALITY.name, update_quality, s, gold.adds,
+                        gold.dates, now, txn)]
     for j in jobs:
         j.result()
+
+
+def _after(first: Callable[[], object], fn: Callable, *a):
+    first()
+    return fn(*a)
 
 
 def merge_sessions(s: Settings, partials: "pa.Table", txn: dict) -> None:

@@ -14,9 +14,8 @@ from vodflow.analytics import tables as T
 from vodflow.clients import delta_storage_options
 from vodflow.settings import Settings, get_settings
 
-#: steps in the order a batch runs them (``stream.process_batch``, then ``stream.apply_gold``)
-STEP_ORDER = ("read", "bronze", "parse", "quarantine", "silver", "silver_append", "collect", "outbox", "sessions",
-              "touched",
+#: steps in the order a batch runs them (``stream.process_batch``)
+STEP_ORDER = ("read", "bronze", "parse", "quarantine", "silver", "silver_append", "collect", "sessions", "touched",
               "title_hourly", "title_daily", "user_title", "playback_quality", "progress")
 
 

@@ -203,25 +203,10 @@ GOLD_PROGRESS = Table(
      ("watermark", "TIMESTAMP", "max_client_ts - VODFLOW_EVENTS_LATENESS: older events are late for the next batch"),
      ("steps", "MAP<STRING, DOUBLE>", "seconds each step of the batch took (read, bronze, parse, quarantine, "
                                       "silver (dedup), silver_append, collect (gold inputs to the driver), "
-                                      "outbox (gold inputs recorded), sessions, touched, title_hourly, title_daily, "
-                                      "user_title, playback_quality, progress, total); steps in the background "
-                                      "overlap, and the gold steps (sessions on) overlap the next batch's Spark steps")),
+                                      "sessions, touched, title_hourly, title_daily, user_title, "
+                                      "playback_quality, progress, total); steps in the background overlap")),
     doc="One row per stream micro-batch: its watermark (deterministic on replay), what gold now reflects, "
         "freshness, and the time of each step (`vodflow stream`).")
-
-#: the stream's own state, not an analyst table (not in TABLES): each batch's gold input between the
-#: batch's Spark half and its gold half (vodflow.analytics.gold_outbox)
-GOLD_PENDING = Table(
-    "gold_pending", "_state/gold_pending",
-    (("app_id", "STRING", "the stream query (txnAppId)"),
-     ("batch_id", "BIGINT", "stream micro-batch"),
-     ("fields", "STRING", "the progress row's fields the Spark half computed (JSON)"),
-     ("dates", "ARRAY<STRING>", "event dates of the batch's new events"),
-     ("partials", "BINARY", "per-session partial aggregates (Arrow IPC)"),
-     ("adds", "BINARY", "per (date, rung, device) additions (Arrow IPC)"),
-     ("server_ds", "BINARY", "events per decisecond of server_ts (Arrow IPC)")),
-    stats_columns=("app_id", "batch_id"),
-    doc="Gold input of stream batches whose gold half has not committed yet (a transactional outbox).")
 
 TITLES = Table(
     "titles", "dim/titles",
