@@ -1,6 +1,6 @@
 """Trial encodes for the per-title ladder: sample the title, encode CRF points, score with VMAF.
 
-The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three ffmpeg runs:
+The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ffmpeg runs:
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
    it), brought to the ladder's top frame rate and the display size (capped to a 1920x1080 box),
@@ -15,7 +15,8 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three f
    and CRF: 1.94-2.1x measured over 9 whole-title trials), so every trial rate is scaled by the title's
    rate over the sample's at that point (:func:`calibrate`). x264's CRF holds quality roughly constant
    while the rate follows the content's complexity, so the rate is what the sample mispredicts most
-   (same clip: VMAF at a CRF within 3-10 points of the whole title's, rates 2x off);
+   (same clip: VMAF at a CRF within 3-10 points of the whole title's, rates 2x off). It costs one more
+   decode of the master: 0.1-2.3 CPU s on the shared clips, 12-23 CPU s on 32 s ProRes/AVC-Intra masters;
 4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
 
 Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
@@ -140,6 +141,11 @@ def _fps(f: Fraction) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
+def _conform_chain(info: SourceInfo) -> str:
+    """The final encode's conform steps (deinterlace, flatten alpha) as a filter-chain prefix ("" when none)."""
+    return "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+
+
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
                    out: Path, timeout: float | None = None) -> Path:
     """The sampled windows at ``fps`` and ``size``, joined into one lossless file."""
@@ -147,7 +153,7 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     for start, length in windows:
         argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
     # the final encode's conform steps (deinterlace, flatten alpha) so the trials see what it sees
-    pre = "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+    pre = _conform_chain(info)
     parts = [f"[{i}:{info.video_stream_index}]{pre}fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
              f"format=yuv420p[w{i}]" for i in range(len(windows))]
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
@@ -248,7 +254,7 @@ def probe_kbps(info: SourceInfo, size: tuple[int, int, Fraction], crf: int, keyi
     measured like one (:func:`trial_kbps`) over its own frames. At the smallest size this costs about the ladder's
     cheapest rung (the title is decoded once more)."""
     w, h, fps = size
-    pre = "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+    pre = _conform_chain(info)
     keyint = max(1, round(keyint_seconds * float(fps)))
     run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(info.path),
               "-map", f"0:{info.video_stream_index}", "-t", f"{duration:.3f}",
