@@ -254,6 +254,40 @@ def test_real_trials_on_a_small_clip(clip, tmp_path):
     assert analysis.crf_capped and d["rate_control"] == "capped CRF"
     assert all(r.crf is not None and 10 < r.crf < 52 for r in rungs)
     assert len(rungs) >= 2  # a 360-line source gets the minimum ladder
+    # 0.5 s sampled of 2 s: the trial rates are calibrated on the whole title (the probe encode)
+    assert d["cpu_seconds"]["probe"] >= 0 and 0.2 <= d["rate_scale"] <= 5.0
+
+
+def test_calibration_factor():
+    from vodflow.media.trials import CALIBRATION_BOUNDS, calibrate
+
+    assert calibrate(100.0, 200.0) == pytest.approx(0.5)
+    assert calibrate(300.0, 100.0) == pytest.approx(3.0)
+    assert calibrate(1000.0, 1.0) == CALIBRATION_BOUNDS[1] and calibrate(1.0, 1000.0) == CALIBRATION_BOUNDS[0]
+    assert calibrate(0.0, 100.0) == 1.0 and calibrate(100.0, 0.0) == 1.0
+
+
+def test_probe_measures_the_title_like_a_trial(clip, tmp_path):
+    """The calibration probe (the whole title at one trial point, straight from the master) spends what a trial
+    of the same point over the whole title (reference = every frame) spends: they differ only by the lossless
+    reference in between."""
+    import math as _math
+
+    from vodflow.media import plan_ladder, probe
+    from vodflow.media.trials import (
+        candidate_sizes, encode_trials, make_reference, probe_kbps, trial_kbps, trial_sizes)
+
+    info = probe(clip("mkv"))
+    fixed = plan_ladder(info)
+    size = trial_sizes(candidate_sizes(fixed))[0]
+    gop = fixed[0].keyint / float(fixed[0].fps)
+    dur = info.duration
+    idr = _math.ceil(dur / gop - 1e-9) / dur
+    ref = make_reference(info, [(0.0, dur)], (info.display_width, info.display_height), fixed[0].fps, tmp_path / "ref.mp4")
+    trial = encode_trials(ref, [size], [(27,)], fixed[0].fps, gop, tmp_path / "t")[(size[0], size[1], 27)]
+    whole = trial_kbps(trial, dur, idr)
+    probed = probe_kbps(info, size, 27, gop, tmp_path / "probe.mp4", duration=dur, idr_per_second=idr)
+    assert probed == pytest.approx(whole, rel=0.08)
 
 
 def test_vmaf_ignores_colour_tags(tmp_path):

@@ -1,6 +1,6 @@
 """Trial encodes for the per-title ladder: sample the title, encode CRF points, score with VMAF.
 
-The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three ffmpeg runs:
+The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ffmpeg runs:
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
    it), brought to the ladder's top frame rate and the display size (capped to a 1920x1080 box),
@@ -9,7 +9,15 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Three f
    (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
    and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
    rate, so a trial's bitrate predicts the rung's;
-3. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+3. **rate calibration**: the whole title encoded once at the smallest trial size and its first CRF
+   (:func:`probe_kbps`; the cheapest encode of the ladder). A few short windows can be much easier or
+   harder than the title (the 30 s VP8 clip's three windows took 2.0x the title's bits at every size
+   and CRF: 1.94-2.1x measured over 9 whole-title trials), so every trial rate is scaled by the title's
+   rate over the sample's at that point (:func:`calibrate`). x264's CRF holds quality roughly constant
+   while the rate follows the content's complexity, so the rate is what the sample mispredicts most
+   (same clip: VMAF at a CRF within 3-10 points of the whole title's, rates 2x off). It costs one more
+   decode of the master: 0.1-2.3 CPU s on the shared clips, 12-23 CPU s on 32 s ProRes/AVC-Intra masters;
+4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
 
 Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
 content), or CRF 41/48 when no quality passes the flat-part rule (still pictures).
@@ -69,6 +77,9 @@ SCORE_BOX = (1920, 1080)
 #: VBR: x264's VBR does not settle on a few dozen frames (the 1 s 1080p50 clip: VMAF 92.5 predicted,
 #: 52.9 measured, its first frames starved), while the trial's own rate control lands where it measured.
 CRF_CAP_SECONDS = 6.0
+#: bounds of the rate calibration (:func:`calibrate`): a ratio outside them means the probe or the sample trial
+#: is broken (a few kb/s of a still picture), not that the sample is that unrepresentative.
+CALIBRATION_BOUNDS = (0.2, 5.0)
 
 Log = Callable[[str], None]
 
@@ -86,6 +97,7 @@ class Analysis:
     crfs: tuple[int, ...] = TRIAL_CRFS
     crf_capped: bool = False  # rungs encoded with capped CRF (titles shorter than CRF_CAP_SECONDS)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU of the ffmpeg/ffprobe children per step
+    rate_scale: float = 1.0  # the title's rate over the sample's at the probe point (see calibrate)
 
     @property
     def wall_seconds(self) -> float:
@@ -103,6 +115,7 @@ class Analysis:
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
             "rate_control": "capped CRF" if self.crf_capped else "constrained VBR",
+            "rate_scale": round(self.rate_scale, 4),
         }
 
 
@@ -128,6 +141,11 @@ def _fps(f: Fraction) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
+def _conform_chain(info: SourceInfo) -> str:
+    """The final encode's conform steps (deinterlace, flatten alpha) as a filter-chain prefix ("" when none)."""
+    return "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+
+
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
                    out: Path, timeout: float | None = None) -> Path:
     """The sampled windows at ``fps`` and ``size``, joined into one lossless file."""
@@ -135,7 +153,7 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     for start, length in windows:
         argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
     # the final encode's conform steps (deinterlace, flatten alpha) so the trials see what it sees
-    pre = "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
+    pre = _conform_chain(info)
     parts = [f"[{i}:{info.video_stream_index}]{pre}fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
              f"format=yuv420p[w{i}]" for i in range(len(windows))]
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
@@ -196,29 +214,63 @@ def video_kbps(path: Path, duration: float) -> float:
     return total * 8 / duration / 1000 if duration > 0 else 0.0
 
 
+def _packets(path: Path) -> list[tuple[int, bool]]:
+    """(size, key frame) of every video packet of ``path``."""
+    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size,flags",
+                    "-of", "csv=p=0", str(path)], timeout=120)
+    out = []
+    for line in res.stdout.split():
+        size, _, flags = line.partition(",")
+        if size.isdigit():
+            out.append((int(size), "K" in flags))
+    return out
+
+
 def trial_kbps(path: Path, seconds: float, idr_per_second: float) -> float:
     """A trial's video bitrate as the title's encode would spend it: its IDR frames (one per sample
     window, forced) weighted to the production IDR rate, ``idr_per_second`` (one per GOP), plus all
     other frames. Short windows hold far more IDRs per second than the title, which inflated the
     trial rates at low quality (an IDR can be half of a 1 s window's bits at 234p)."""
-    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size,flags",
-                    "-of", "csv=p=0", str(path)], timeout=120)
     key = other = 0
     n_key = 0
-    for line in res.stdout.split():
-        size, _, flags = line.partition(",")
-        if not size.isdigit():
-            continue
-        if "K" in flags:
-            key += int(size)
+    for size, is_key in _packets(path):
+        if is_key:
+            key += size
             n_key += 1
         else:
-            other += int(size)
+            other += size
     if seconds <= 0:
         return 0.0
     if n_key:
         key = key / n_key * idr_per_second * seconds
     return (key + other) * 8 / seconds / 1000
+
+
+def probe_kbps(info: SourceInfo, size: tuple[int, int, Fraction], crf: int, keyint_seconds: float, out: Path, *,
+               duration: float, idr_per_second: float, preset: str = DEFAULT_PRESET,
+               timeout: float | None = None) -> float:
+    """The whole title's rate at one trial point: the master decoded once (with the final encode's conform steps),
+    brought to ``size``'s frame rate and size, encoded like a trial (same preset, CRF and GOP, one thread) and
+    measured like one (:func:`trial_kbps`) over its own frames. At the smallest size this costs about the ladder's
+    cheapest rung (the title is decoded once more)."""
+    w, h, fps = size
+    pre = _conform_chain(info)
+    keyint = max(1, round(keyint_seconds * float(fps)))
+    run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(info.path),
+              "-map", f"0:{info.video_stream_index}", "-t", f"{duration:.3f}",
+              "-vf", f"{pre}fps={_fps(fps)},scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p",
+              "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-g", str(keyint), "-keyint_min", str(keyint),
+              "-sc_threshold", "0", "-flags", "+cgop", "-threads", "1", "-an", str(out)], timeout=timeout)
+    frames = len(_packets(out))  # the title's own length at that rate (a start offset or a short stream)
+    return trial_kbps(out, frames / float(fps), idr_per_second) if frames else 0.0
+
+
+def calibrate(title_kbps: float, sample_kbps: float, bounds: tuple[float, float] = CALIBRATION_BOUNDS) -> float:
+    """The factor every trial rate is scaled by: the title's rate over the sample's at the same point, within
+    ``bounds`` (1.0 when either rate is unknown)."""
+    if title_kbps <= 0 or sample_kbps <= 0:
+        return 1.0
+    return min(bounds[1], max(bounds[0], title_kbps / sample_kbps))
 
 
 def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | None) -> list[tuple[int, int, int]]:
@@ -298,12 +350,25 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     key_times = [sum(length for _, length in windows[:i]) for i in range(len(windows))]
     idr_rate = math.ceil(max(duration, gop) / gop - 1e-9) / max(duration, 1e-3)
 
+    first_crfs = trial_crfs(sizes, crfs)
+    scale = [1.0]
+
     def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
         t0, c0 = time.monotonic(), _child_cpu()
         trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
                                timeout=timeout)
         rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
         seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
+        if step == "trials" and ref_seconds < duration - 1e-3:
+            # the rate calibration: the whole title at the smallest size's first CRF vs the sample's trial there
+            t0, c0 = time.monotonic(), _child_cpu()
+            w, h, _ = sizes[0]
+            point = (w, h, first_crfs[0][0])
+            title = probe_kbps(info, sizes[0], point[2], gop, work / "probe.mp4", duration=duration,
+                               idr_per_second=idr_rate, preset=preset, timeout=timeout)
+            scale[0] = calibrate(title, rates.get(point, 0.0))
+            seconds["probe"], cpu["probe"] = time.monotonic() - t0, _child_cpu() - c0
+        rates = {k: r * scale[0] for k, r in rates.items()}
         t0, c0 = time.monotonic(), _child_cpu()
         keys = worth_scoring(rates, max_kbps)
         scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
@@ -313,7 +378,7 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
 
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000)
-    points = run("trials", "vmaf", sizes, trial_crfs(sizes, crfs))
+    points = run("trials", "vmaf", sizes, first_crfs)
     if top_still_rising(points, max_kbps=max_kbps):
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
         points += run("extra_trial", "extra_vmaf", sizes[-1:], [(min(crfs) - EXTRA_CRF_STEP,)])
@@ -335,7 +400,7 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
             f"{sum(seconds.values()):.1f}s; ladder " + ", ".join(f"{p.height}p@{p.kbps:.0f}k(vmaf {p.vmaf:.1f})"
                                                                   for p in picks))
     return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
-                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu)
+                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu, rate_scale=scale[0])
 
 
 def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
@@ -361,5 +426,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "calibrate", "probe_kbps", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
