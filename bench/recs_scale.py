@@ -139,7 +139,7 @@ def profile(spark, df_spark, base) -> list[dict]:
     return sorted(out, key=lambda r: r["fit_s"])
 
 
-def run_size(spark, n: int, seed: int, compare_max: int) -> dict:
+def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
     t0 = time.perf_counter()
     df = synthetic_interactions(n, seed)
     gen_s = time.perf_counter() - t0
@@ -156,6 +156,16 @@ def run_size(spark, n: int, seed: int, compare_max: int) -> dict:
         row["implicit_fit_s"] = time.perf_counter() - t0
     row["implicit_peak_rss_mb"] = round(mem.peak)
     print(f"  implicit ALS fit {row['implicit_fit_s']:.1f} s, python peak RSS {mem.peak:.0f} MB", flush=True)
+    # the same all-user top-N on implicit's factors (same users, titles, rank and seen sets as Spark's):
+    # recorded before the Spark fit, so a size whose Spark fit does not finish still has it
+    t0, c0 = time.perf_counter(), time.process_time()
+    fm_lib.top_n_all(TRAINING.top_n, exclude_seen=True)
+    row["topn_numpy_implicit_factors_s"] = time.perf_counter() - t0
+    row["topn_numpy_implicit_factors_cpu_s"] = time.process_time() - c0
+    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {row['topn_numpy_implicit_factors_s']:.1f} s "
+          f"({row['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    if partial is not None:
+        partial({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items()})
     del fm_lib
     gc.collect()
 
@@ -172,12 +182,13 @@ def run_size(spark, n: int, seed: int, compare_max: int) -> dict:
     t0 = time.perf_counter()
     fm = als.factor_model(model, df)
     row["factor_export_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fm.top_n_all(TRAINING.top_n, exclude_seen=True)
     row["topn_numpy_s"] = time.perf_counter() - t0
+    row["topn_numpy_cpu_s"] = time.process_time() - c0  # this process's CPU: depends less on the machine's load
     row["top_n"] = TRAINING.top_n
     print(f"  factor export {row['factor_export_s']:.1f} s; all-user top-{TRAINING.top_n} (numpy, seen masked) "
-          f"{row['topn_numpy_s']:.1f} s", flush=True)
+          f"{row['topn_numpy_s']:.1f} s ({row['topn_numpy_cpu_s']:.1f} CPU-s)", flush=True)
     if n <= compare_max:
         t0 = time.perf_counter()
         recs = als.recommend_top_k(model, sdf, k=TRAINING.top_n).toPandas()
@@ -227,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=parse_size, default=0, metavar="SIZE",
                     help="first compare ALS job settings on SIZE synthetic interactions (e.g. 200K)")
     ap.add_argument("--results", default=str(RESULTS), help="results file to merge into")
+    ap.add_argument("--keep-previous", action="store_true",
+                    help="keep the rows of the results file's last scale run for the sizes this run does not "
+                         "measure (each row keeps its own run's date and commit): to add one size to a curve")
     ap.add_argument("--movielens", default=str(REPO.parent / "shared" / "data" / "movielens" / "ml-latest-small"),
-                    help="ml-latest-small directory, for the small-data fit ratio (skipped when absent)")
+                    help="ml-latest-small directory, for the small-data fit ratio (skipped when absent or '')")
     a = ap.parse_args(argv)
     sizes = sorted(parse_size(s) for s in a.sizes.split(","))
     for n in sizes:
@@ -254,13 +268,23 @@ def main(argv: list[str] | None = None) -> int:
         sdf.unpersist()
         del df, sdf
     rows = {}
-    if Path(a.movielens).exists():
+    if a.keep_previous and Path(a.results).exists():
+        prev = json.loads(Path(a.results).read_text()).get("scale", {})
+        for k, r in prev.get("rows", {}).items():
+            if k == "ml-latest-small" or k not in {label(n) for n in sizes}:
+                rows[k] = {"run": {"date": prev.get("date"), "commit": prev.get("commit")}, **r}
+    if a.movielens and Path(a.movielens).exists():
         rows["ml-latest-small"] = movielens_fits(spark, Path(a.movielens))
     else:
-        print(f"no MovieLens at {a.movielens}: the small-data ratio is not measured (pass --movielens)")
+        print(f"no MovieLens at {a.movielens!r}: the small-data ratio is not measured here (pass --movielens)")
     for n in sizes:
         load0 = os.getloadavg()
-        rows[label(n)] = {**run_size(spark, n, a.seed, a.compare_max),
+
+        def partial(row, n=n, load0=load0) -> None:  # the implicit half of a size, written before Spark's fit
+            rows[label(n)] = {**row, "spark_fit": "not finished", "load_average_before": [round(x, 2) for x in load0]}
+            write(a, rows, native, blas, prof, spark)
+
+        rows[label(n)] = {**run_size(spark, n, a.seed, a.compare_max, partial),
                           "load_average_before": [round(x, 2) for x in load0],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]}
         # written after every size, so a size that does not finish still leaves the ones before it
@@ -304,7 +328,8 @@ def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
     small = "ml-latest-small" if "ml-latest-small" in rows else min(rows, key=lambda k: rows[k]["interactions"])
     update = {
         "fit_seconds": {f"{model}@{size}": rows[size][key] for size in rows
-                        for model, key in (("spark-als-implicit", "spark_fit_s"), ("implicit-als", "implicit_fit_s"))},
+                        for model, key in (("spark-als-implicit", "spark_fit_s"), ("implicit-als", "implicit_fit_s"))
+                        if key in rows[size]},
         "fit_ratio_small": rows[small]["fit_ratio"],
         "fit_ratio_small_size": small,
         "native_blas": native,
@@ -314,8 +339,11 @@ def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit(),
     }
     if "20m" in rows:
-        update["fit_ratio_20m"] = rows["20m"]["fit_ratio"]
-        update["all_users_topn_20m_s"] = rows["20m"]["topn_numpy_s"]
+        r20 = rows["20m"]
+        if "fit_ratio" in r20:
+            update["fit_ratio_20m"] = r20["fit_ratio"]
+        # on Spark's factors (the DAG's path) when the Spark fit finished, else on implicit's (same shape)
+        update["all_users_topn_20m_s"] = r20.get("topn_numpy_s", r20.get("topn_numpy_implicit_factors_s"))
     merge_results(Path(a.results), update)
     plot(rows, PLOT)
     print(f"wrote {a.results} and {PLOT}", flush=True)

@@ -1,6 +1,8 @@
 """Benchmark: ``GET /users/{id}/recommendations`` at a fixed rate, response cache cold and warm (wrk).
 
     VODFLOW_HOME=/work/main/.vodflow .venv/bin/python bench/recs_serve.py --rate 500 --duration 30s
+    # side by side with another checkout's API (same model, catalog, passes; its own .venv), one run:
+    VODFLOW_HOME=/work/main/.vodflow /work/notes/quiet .venv/bin/python bench/recs_serve.py --baseline /work/main
 
 Needs the stack's MLflow (`vodflow up`); nothing of the stack's own model or catalog is touched:
 
@@ -20,9 +22,16 @@ Needs the stack's MLflow (`vodflow up`); nothing of the stack's own model or cat
    * **warm**: ``--warm-users`` users, asked once before the pass, then rotated: cache hits;
    * the baseline, ``GET /healthz`` at the same rate: what any request costs on this server and machine.
 
+5. with ``--baseline CHECKOUT``, the same warm-up and passes against that checkout's API afterwards
+   (same port, model, catalog and users; its own in-process cache, so the cold users are cold again).
+
+Each pass also reports the server's CPU milliseconds per request (psutil, server + workers), which
+the load of other processes changes less than the latencies.
+
 Results: ``bench/out/recs_serve.json`` and, merged into ``bench/results/recs.json``,
-``serve_p99_ms_cold``, ``serve_p99_ms_warm``, ``serve_rate`` (the achieved requests/s of the cold pass)
-and ``serve`` (the details). Non-2xx answers make the run fail.
+``serve_p99_ms_cold``, ``serve_p99_ms_warm``, ``serve_rate`` (the achieved requests/s of this checkout's
+cold pass) and ``serve`` (the details: ``this`` and ``baseline`` passes, ``uptime`` before and after).
+Non-2xx answers make the run fail.
 """
 
 from __future__ import annotations
@@ -98,6 +107,63 @@ def setup_catalog(s, video_ids) -> None:
         raise SystemExit(f"catalog setup: {len(ready)} ready titles, expected {len(rows)}")
 
 
+def git_head(checkout: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def uptime() -> str:
+    import subprocess
+
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def script(user_list, token: str, delay_ms) -> str:
+    return USERS_LUA % {"users": ", ".join(lua_str(u) for u in user_list), "token": token,
+                        "delay": f"function delay() return {delay_ms:.3f} end" if delay_ms is not None else ""}
+
+
+def passes(a, url: str, token: str, warm: list, cold_users: list, server) -> dict:
+    """Warm-up, then the warm, cold and /healthz passes at ``a.rate`` against one running API."""
+    import httpx
+
+    # the first requests of each worker download the bundle and read the catalog: not timed
+    t0 = time.perf_counter()
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=300) as hc:
+        for u in warm[: 4 * a.workers]:
+            r = hc.get(f"{url}/users/{u}/recommendations")
+            if r.status_code != 200:
+                raise SystemExit(f"GET /users/{u}/recommendations -> {r.status_code} {r.text[:300]}")
+    print(f"  first requests answered in {time.perf_counter() - t0:.1f} s", flush=True)
+    first = run_wrk(url, script(warm, token, None), "5s", 4, 1)
+    if first["non_2xx"] or not first["requests"]:
+        r = httpx.get(f"{url}/users/{warm[0]}/recommendations", headers={"Authorization": f"Bearer {token}"},
+                      timeout=60)
+        raise SystemExit(f"warm-up failed ({first}): GET /users/{warm[0]}/recommendations -> "
+                         f"{r.status_code} {r.text[:300]}")
+    delay_ms = 1000.0 * a.connections / a.rate
+    probe = run_wrk(url, script(warm, token, delay_ms), "5s", a.connections, 1)
+    latency_ms = max(0.0, 1000.0 * a.connections / probe["requests_per_s"] - delay_ms)
+    # never below half the nominal think time: a probe during a load spike must not turn the pass flat out
+    delay_ms = max(500.0 * a.connections / a.rate, 1000.0 * a.connections / a.rate - latency_ms)
+    out = {"think_ms": round(delay_ms, 2)}
+    # warm first: the cache entries filled by the warm-up must not reach their TTL (60 s) mid-pass
+    print(f"  warm: {len(warm)} users (cached), ~{a.rate}/s ...", flush=True)
+    out["warm"] = run_wrk(url, script(warm, token, delay_ms), a.duration, a.connections, 1, server)
+    print(f"  cold: {len(cold_users):,} users never asked before, ~{a.rate}/s ...", flush=True)
+    # one wrk thread: it walks the list in order, so no user is asked twice while the list lasts
+    out["cold"] = run_wrk(url, script(cold_users, token, delay_ms), a.duration, a.connections, 1, server)
+    print("  baseline: /healthz at the same rate ...", flush=True)
+    out["healthz"] = run_wrk(f"{url}/healthz", f"function delay() return {delay_ms:.3f} end\n",
+                             a.duration, a.connections, 1, server)
+    for k in ("warm", "cold", "healthz"):
+        v = out[k]
+        print(f"  {k}: {v['requests_per_s']}/s p50 {v.get('p50_ms')} p99 {v.get('p99_ms')} ms, "
+              f"server CPU {v.get('server_cpu_ms_per_request')} ms/request", flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--interactions", type=int, default=1_000_000, help="synthetic interactions of the model")
@@ -109,6 +175,8 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=0, help="port of the private API server (default: a free one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "recs.json"))
+    ap.add_argument("--baseline", default="", help="another checkout (e.g. /work/main, with its own .venv): its API "
+                                                   "serves the same model, catalog and passes after this one's")
     a = ap.parse_args()
     seconds = float(a.duration.rstrip("s"))
     if not a.port:
@@ -146,53 +214,26 @@ def main() -> int:
         try:
             from vodflow.clients import s3_env
 
-            server = start_api(a.port, a.workers, {**env, **s3_env(s)}, extra=("--no-access-log",))
-            url = f"http://127.0.0.1:{a.port}"
             ids = fm.user_ids.tolist()
-
-            def script(user_list, delay_ms) -> str:
-                return USERS_LUA % {"users": ", ".join(lua_str(u) for u in user_list), "token": token,
-                                    "delay": f"function delay() return {delay_ms:.3f} end"
-                                    if delay_ms is not None else ""}
-
             warm = ids[: a.warm_users]
-            # warm-up on the warm set: loads the bundle and catalog in every worker, fills the cache
-            import httpx
-
-            # the first requests of each worker download the bundle and read the catalog: not timed
-            t0 = time.perf_counter()
-            with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=300) as hc:
-                for u in warm[: 4 * a.workers]:
-                    r = hc.get(f"{url}/users/{u}/recommendations")
-                    if r.status_code != 200:
-                        raise SystemExit(f"GET /users/{u}/recommendations -> {r.status_code} {r.text[:300]}")
-            print(f"first requests answered in {time.perf_counter() - t0:.1f} s", flush=True)
-            first = run_wrk(url, script(warm, None), "5s", 4, 1)
-            if first["non_2xx"] or not first["requests"]:
-                r = httpx.get(f"{url}/users/{warm[0]}/recommendations", headers={"Authorization": f"Bearer {token}"},
-                              timeout=60)
-                raise SystemExit(f"warm-up failed ({first}): GET /users/{warm[0]}/recommendations -> "
-                                 f"{r.status_code} {r.text[:300]}")
-            delay_ms = 1000.0 * a.connections / a.rate
-            probe = run_wrk(url, script(warm, delay_ms), "5s", a.connections, 1)
-            latency_ms = max(0.0, 1000.0 * a.connections / probe["requests_per_s"] - delay_ms)
-            # never below half the nominal think time: a probe during a load spike must not turn the pass flat out
-            delay_ms = max(500.0 * a.connections / a.rate, 1000.0 * a.connections / a.rate - latency_ms)
-            res = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_before": os.getloadavg(),
-                   "workers": a.workers, "users": users, "titles": titles, "rank": fm.rank,
-                   "interactions": a.interactions, "model_fit_s": round(fit_s, 2), "duration": a.duration,
-                   "think_ms": round(delay_ms, 2), "connections": a.connections, "target_rate": a.rate}
-            # warm first: the cache entries filled by the warm-up must not reach their TTL (60 s) mid-pass
-            print(f"warm: {len(warm)} users (cached), ~{a.rate}/s ...", flush=True)
-            res["warm"] = run_wrk(url, script(warm, delay_ms), a.duration, a.connections, 1)
             cold_users = ids[a.warm_users:]
-            print(f"cold: {len(cold_users):,} users never asked before, ~{a.rate}/s ...", flush=True)
-            # one wrk thread: it walks the list in order, so no user is asked twice while the list lasts
-            res["cold"] = run_wrk(url, script(cold_users, delay_ms), a.duration, a.connections, 1)
-            print("baseline: /healthz at the same rate ...", flush=True)
-            res["healthz"] = run_wrk(f"{url}/healthz", f"function delay() return {delay_ms:.3f} end\n",
-                                     a.duration, a.connections, 1)
+            res = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "load_avg_before": os.getloadavg(),
+                   "uptime_before": uptime(), "workers": a.workers, "users": users, "titles": titles,
+                   "rank": fm.rank, "interactions": a.interactions, "model_fit_s": round(fit_s, 2),
+                   "duration": a.duration, "connections": a.connections, "target_rate": a.rate}
+            checkouts = [("this", str(ROOT), sys.executable)]
+            if a.baseline:
+                checkouts.append(("baseline", a.baseline, str(Path(a.baseline) / ".venv" / "bin" / "python")))
+                res["baseline_checkout"] = {"path": a.baseline, "commit": git_head(a.baseline)}
+            for tag, cwd, python in checkouts:
+                server = start_api(a.port, a.workers, {**env, **s3_env(s)}, extra=("--no-access-log",),
+                                   cwd=cwd, python=python)
+                print(f"[{tag}] API of {cwd} on :{a.port}", flush=True)
+                res[tag] = passes(a, f"http://127.0.0.1:{a.port}", token, warm, cold_users, server)
+                stop(server)
+                server = None
             res["load_avg_after"] = os.getloadavg()
+            res["uptime_after"] = uptime()
         finally:
             if server is not None:
                 stop(server)
@@ -200,17 +241,18 @@ def main() -> int:
                 registry.client(s).delete_registered_model(model_name)
             except Exception as e:  # noqa: BLE001
                 print(f"warning: could not delete registered model {model_name}: {e}", file=sys.stderr)
-    bad = {k: v["non_2xx"] for k, v in res.items() if isinstance(v, dict) and v.get("non_2xx")}
+    bad = {f"{t}.{k}": v["non_2xx"] for t in ("this", "baseline") for k, v in res.get(t, {}).items()
+           if isinstance(v, dict) and v.get("non_2xx")}
     out = ROOT / "bench" / "out" / "recs_serve.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
-    if bad or "cold" not in res:
+    if bad or "cold" not in res.get("this", {}):
         print(f"error: non-2xx answers {bad}: the numbers above are not valid", file=sys.stderr)
         return 1
     merge_results(Path(a.results), {
-        "serve_p99_ms_cold": res["cold"].get("p99_ms"), "serve_p99_ms_warm": res["warm"].get("p99_ms"),
-        "serve_rate": res["cold"]["requests_per_s"],
+        "serve_p99_ms_cold": res["this"]["cold"].get("p99_ms"), "serve_p99_ms_warm": res["this"]["warm"].get("p99_ms"),
+        "serve_rate": res["this"]["cold"]["requests_per_s"],
         "serve": {**res, "command": "bench/recs_serve.py " + " ".join(sys.argv[1:]), "commit": commit()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()})
     print(f"wrote {out} and {a.results}")

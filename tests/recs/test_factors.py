@@ -30,6 +30,27 @@ def test_top_n_matches_brute_force_and_excludes_seen():
     assert np.all(np.diff(scores, axis=1) <= 0)
 
 
+def test_top_n_all_in_blocks_and_threads_matches_brute_force(monkeypatch):
+    """Many small blocks scored by two threads: the same lists as brute force, seen titles masked."""
+    import vodflow.recs.factors as factors
+
+    rng = np.random.default_rng(1)
+    uv = rng.normal(size=(40, 4)).astype(np.float32)
+    itf = rng.normal(size=(25, 4)).astype(np.float32)
+    pairs = [(u, int(i)) for u in range(40) for i in rng.choice(25, 5, replace=False)]
+    seen: dict[int, set[int]] = {}
+    for u, i in pairs:
+        seen.setdefault(u, set()).add(i)
+    indptr, indices = seen_csr(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]), 40)
+    monkeypatch.setattr(factors, "BLOCK_SCORES", 3 * 25)  # 3 users per block: 14 blocks
+    fm = FactorModel(np.arange(40), np.arange(25), uv, itf, indptr, indices, np.ones(25))
+    items, scores = fm.top_n_all(6, threads=2)
+    assert items.tolist() == _brute(uv, itf, 6, seen)
+    assert np.allclose(scores, np.take_along_axis(uv @ itf.T, items, axis=1), atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    assert fm.top_n_all(6, threads=1)[0].tolist() == items.tolist()
+
+
 def test_top_n_pads_when_catalog_exhausted():
     uv = np.ones((1, 2), np.float32)
     itf = np.array([[1, 0], [2, 0], [3, 0]], np.float32)

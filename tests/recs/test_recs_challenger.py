@@ -111,6 +111,18 @@ def test_challenger_off_leaves_the_decision_alone(flow):
     assert out["challenger"] is None and out["version"] == "1"
 
 
+def test_a_challenger_too_large_for_ease_is_skipped_not_a_failed_run(flow, monkeypatch):
+    """At 20M interactions (400k users x 20k titles) EASE^R's dense serving matrix is refused: the
+    nightly run must still publish ALS, so the challenge step reports the skip instead of raising."""
+    from vodflow.recs import ease, registry, training
+
+    monkeypatch.setattr(ease, "MAX_DENSE_CELLS", 10)  # this data's 120 x 40 stands in for 400k x 20k
+    out = training.challenge(flow["params"], flow["decided"], RUN_ID + "-too-large")
+    assert out["challenger"]["skipped"] == "ease_catalog_too_large" and "ALS" in out["challenger"]["reason"]
+    assert out["version"] == flow["decided"]["version"] and out["decision"] == flow["decided"]["decision"]
+    assert len(registry.client().search_model_versions(f"name='{MODEL}'")) == 2  # nothing new registered
+
+
 def test_every_registered_version_reproduces_its_metrics_from_time_travel(flow, recs_spark):
     """Issue 16 target 4: ``vodflow recs verify`` re-reads each version's Delta snapshot (version 0) after
     the table moved on, re-splits and re-scores: every recorded holdout metric within 1e-6."""

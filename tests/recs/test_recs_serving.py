@@ -225,6 +225,35 @@ def test_cache_hit_then_invalidated_by_a_new_champion(env, client, tmp_path_fact
     assert info["users"] == 2 and info["titles"] == len(ITEMS)
 
 
+def test_a_due_poll_runs_in_the_background_while_requests_keep_the_served_bundle(env, admin, client,
+                                                                               tmp_path_factory):
+    """With refresh intervals > 0 (the API's defaults) no request waits for the registry or the catalog:
+    the poll that is due runs in a thread, requests answer from the bundle being served, then the new one."""
+    import time
+
+    from vodflow.recs.routes import create_router
+
+    router = create_router(env, MODEL, refresh_seconds=0.2, catalog_ttl=0.2)
+    app = FastAPI()
+    app.include_router(router)
+    q = {"limit": 2, "region": "CA"}
+    with TestClient(app, headers=admin) as c:
+        old = c.get("/users/u-act/recommendations", params=q).json()["model_version"]
+        assert router.service.ready()  # loaded: later requests are answered on the event loop
+        version = publish_bundle(env, factor_model((1.0, 0.0)), tmp_path_factory.mktemp("bundle-bg"))
+        assert version != old
+        time.sleep(0.3)
+        seen, deadline = [], time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r = c.get("/users/u-act/recommendations", params={**q, "limit": 3})
+            assert r.status_code == 200
+            seen.append(r.json()["model_version"])
+            if seen[-1] == version:
+                break
+            time.sleep(0.05)
+        assert seen[0] == old and seen[-1] == version  # the due request got the old bundle, then the swap
+
+
 def test_redis_cache_is_shared_by_replicas_and_dropped_on_a_new_champion(env, admin, redis_url, tmp_path_factory):
     from vodflow.recs.routes import create_router
 

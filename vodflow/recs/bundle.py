@@ -2,7 +2,8 @@
 
 No HTTP, no Spark.  The registered model tag ``vodflow.serving_bundle`` (set by the DAG's ``publish``
 task, :mod:`vodflow.recs.scoring`) names the run artifact ``serving/factors.npz``.  The watcher polls
-the tag at most every ``refresh_seconds``; when it changes (a new champion, or the nightly refresh of
+the tag at most every ``refresh_seconds`` (in a background thread once a bundle is loaded, so no
+request waits for the registry); when it changes (a new champion, or the nightly refresh of
 the champion's seen sets) the file is downloaded and swapped in, and ``on_swap`` is called (the
 service clears its response cache there).  A failed poll keeps the bundle being served and records
 the reason in ``last_error``.
@@ -35,9 +36,11 @@ class Bundle:
     key: str
     unit_items: np.ndarray = field(init=False)
     item_row: dict[str, int] = field(init=False)
+    item_names: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.item_row = {str(v): i for i, v in enumerate(self.model.item_ids.tolist())}
+        self.item_names = [str(v) for v in self.model.item_ids.tolist()]  # row -> id, as response strings
+        self.item_row = {v: i for i, v in enumerate(self.item_names)}
         norms = np.linalg.norm(self.model.item_factors, axis=1, keepdims=True)
         self.unit_items = self.model.item_factors / np.maximum(norms, 1e-12)
 
@@ -70,20 +73,41 @@ class BundleWatcher:
         return self._checked_at is None or time.monotonic() - self._checked_at >= self.refresh_seconds
 
     def refresh(self, force: bool = False) -> Bundle | None:
-        """Poll the registry (at most every ``refresh_seconds``) and swap in a changed bundle."""
+        """The bundle to serve; polls the registry at most every ``refresh_seconds`` and swaps in a
+        changed bundle.
+
+        Once a bundle is loaded, a due poll runs in a background thread and this call returns the
+        bundle being served at once: a request never waits for the registry or a download (a poll
+        held every concurrent request on the lock for the registry's round trip: the serving p99).
+        The first load, ``force`` and ``refresh_seconds == 0`` poll in the caller's thread.
+        """
         if not force and not self._due():
+            return self.bundle
+        if not force and self.bundle is not None and self.refresh_seconds > 0:
+            if self._lock.acquire(blocking=False):  # one poll at a time; the others keep serving
+                threading.Thread(target=self._poll_and_release, name="recs-bundle-poll", daemon=True).start()
             return self.bundle
         with self._lock:
             if not force and not self._due():
                 return self.bundle
-            try:
-                self._refresh_locked()
-                self.last_error = None
-            except Exception as e:  # noqa: BLE001 - keep serving what we have
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.warning("recs: could not refresh the serving bundle of %s: %s", self.model_name, e)
-            self._checked_at = time.monotonic()
+            self._poll()
         return self.bundle
+
+    def _poll_and_release(self) -> None:
+        try:
+            if self._due():
+                self._poll()
+        finally:
+            self._lock.release()
+
+    def _poll(self) -> None:
+        try:
+            self._refresh_locked()
+            self.last_error = None
+        except Exception as e:  # noqa: BLE001 - keep serving what we have
+            self.last_error = f"{type(e).__name__}: {e}"
+            log.warning("recs: could not refresh the serving bundle of %s: %s", self.model_name, e)
+        self._checked_at = time.monotonic()
 
     def _refresh_locked(self) -> None:
         from vodflow.recs import registry

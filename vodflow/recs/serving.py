@@ -41,6 +41,8 @@ from vodflow.recs.serving_data import (CatalogSnapshot, interaction_popularity, 
 from vodflow.settings import Settings
 
 log = logging.getLogger("vodflow.api.recs")
+MAX_MASKS = 64
+"""Eligibility masks memoised (bundle x catalog snapshot x region; ~1 byte per model title each)."""
 
 
 # ----------------------------------------------------------------------------- the service
@@ -64,6 +66,9 @@ class RecsService:
         self._catalog: CatalogSnapshot | None = None
         self._popular: tuple[float, list[str], str] | None = None
         self._masks: dict[tuple, np.ndarray] = {}
+        self._catalog_lock = threading.Lock()
+        self._popular_lock = threading.Lock()
+        self._catalog_retry_at = 0.0
 
     # -- bundle (loading and swapping: vodflow.recs.bundle) --------------------------------
     @property
@@ -89,23 +94,81 @@ class RecsService:
             # its own, nor the old ones to a refreshed replica. A process's first load clears nothing.
             self.cache.clear()
         with self._data_lock:
-            if self._popular is not None and self._popular[2] == "interactions":
-                self._popular = None  # popularity came from the previous bundle
+            stale = self._popular is not None and self._popular[2] == "interactions"
+        if stale:  # popularity came from the previous bundle: recomputed here, in the poll's thread
+            try:
+                self._load_popular()
+            except Exception as e:  # noqa: BLE001
+                log.warning("recs: cannot recompute popularity: %s", e)
+                with self._data_lock:
+                    self._popular = None
+        snap = self._catalog
+        if snap is not None:  # in the poll's thread: the new bundle's masks before a request needs them
+            self._warm_masks(new, snap)
 
     # -- catalog / popularity ------------------------------------------------------------
     def catalog(self) -> CatalogSnapshot:
+        """The ready catalog, re-read every ``catalog_ttl`` seconds.  Once a snapshot is loaded the
+        re-read (and the eligibility masks of the regions in use) runs in a background thread and
+        requests keep the current snapshot meanwhile; ``catalog_ttl == 0`` re-reads in the caller."""
         snap = self._catalog
-        if snap is None or time.monotonic() - snap.loaded_at > self.catalog_ttl:
+        now = time.monotonic()
+        if snap is not None and now - snap.loaded_at <= self.catalog_ttl:
+            return snap
+        if snap is not None and self.catalog_ttl > 0:
+            if now >= self._catalog_retry_at and self._catalog_lock.acquire(blocking=False):
+                threading.Thread(target=self._reload_catalog, args=(True,), name="recs-catalog",
+                                 daemon=True).start()
+            return snap
+        with self._catalog_lock:
+            return self._reload_catalog(False)
+
+    def _reload_catalog(self, background: bool) -> CatalogSnapshot | None:
+        try:
             snap = load_catalog_snapshot(self.catalog_url)
+            b = self.bundle
+            if b is not None:  # the masks of the regions in use, before requests see the snapshot
+                self._warm_masks(b, snap)
             self._catalog = snap
-        return snap
+            return snap
+        except Exception as e:  # noqa: BLE001 - in the background: keep the snapshot being served
+            if not background:
+                raise
+            log.warning("recs: cannot re-read the catalog (keeping the snapshot loaded %.0f s ago): %s",
+                        time.monotonic() - self._catalog.loaded_at, e)
+            self._catalog_retry_at = time.monotonic() + self.catalog_ttl
+            return None
+        finally:
+            if background:
+                self._catalog_lock.release()
+
+    def _warm_masks(self, b: Bundle, snap: CatalogSnapshot) -> None:
+        with self._data_lock:
+            regions = {k[2] for k in self._masks}
+        for region in regions:
+            self._eligible_mask(b, snap, region)
 
     def popular(self) -> tuple[list[str], str]:
-        """Cold-start order and where it came from (``title_daily`` / ``interactions`` / ``none``)."""
+        """Cold-start order and where it came from (``title_daily`` / ``interactions`` / ``none``).
+        Re-read every ``popularity_ttl`` seconds, in a background thread once loaded (as the catalog)."""
         with self._data_lock:
             p = self._popular
         if p is not None and time.monotonic() - p[0] < self.popularity_ttl:
             return p[1], p[2]
+        if p is not None and self.popularity_ttl > 0:
+            if self._popular_lock.acquire(blocking=False):
+                threading.Thread(target=self._reload_popular, args=(True,), name="recs-popular", daemon=True).start()
+            return p[1], p[2]
+        return self._reload_popular(False)
+
+    def _reload_popular(self, background: bool) -> tuple[list[str], str]:
+        try:
+            return self._load_popular()
+        finally:
+            if background:
+                self._popular_lock.release()
+
+    def _load_popular(self) -> tuple[list[str], str]:
         order, source = None, "none"
         try:
             order = title_popularity(self.s)
@@ -128,6 +191,23 @@ class RecsService:
             self._popular = (time.monotonic(), order, source)
         return order, source
 
+    def ready(self) -> bool:
+        """True when a request needs no I/O: bundle, catalog and popularity loaded, each refreshed in
+        the background, and the in-process cache.  The routes then answer on the event loop (about a
+        millisecond of numpy) instead of a thread-pool hop; otherwise they call :meth:`warm` first."""
+        return (self.watcher.bundle is not None and self._catalog is not None and self._popular is not None
+                and min(self.watcher.refresh_seconds, self.catalog_ttl, self.popularity_ttl) > 0
+                and self.cache.kind == "local")
+
+    def warm(self) -> None:
+        """Load what is not loaded yet of bundle, catalog and popularity (blocking: run it in a worker thread)."""
+        if self.watcher.bundle is None:
+            self.refresh()
+        if self._catalog is None:
+            self.catalog()
+        if self._popular is None:
+            self.popular()
+
     # -- ranking -------------------------------------------------------------------------
     def _eligible_mask(self, b: Bundle, snap: CatalogSnapshot, region: str | None) -> np.ndarray:
         """Model titles that are ready and available in ``region`` (a fresh copy; memoised per
@@ -139,8 +219,8 @@ class RecsService:
             memo = np.fromiter((snap.available(v, region) for v in b.model.item_ids.tolist()), dtype=bool,
                                count=len(b.model.item_ids))
             with self._data_lock:
-                if len(self._masks) > 512 or any(k[:2] != key[:2] for k in self._masks):
-                    self._masks.clear()  # a new bundle or catalog snapshot: older masks are dead
+                if len(self._masks) >= MAX_MASKS:
+                    self._masks.clear()  # older bundles' and snapshots' masks are dead; the live ones come back
                 self._masks[key] = memo
         return memo.copy()
 
@@ -173,25 +253,26 @@ class RecsService:
         return items
 
     def _top(self, scores: np.ndarray, mask: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        s = np.where(mask, scores, -np.inf)
-        n = int(min(limit, int(mask.sum())))
+        """Best ``limit`` rows of ``scores`` (a fresh array: negated in place) where ``mask``."""
+        neg = np.negative(scores, out=scores)
+        neg[~mask] = np.inf
+        n = int(min(limit, int(np.count_nonzero(mask))))
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        part = np.argpartition(-s, n - 1)[:n] if n < len(s) else np.arange(len(s))
-        order = part[np.lexsort((part, -s[part]))]
-        return order, s[order]
+        part = np.argpartition(neg, n - 1)[:n] if n < len(neg) else np.arange(len(neg))
+        order = part[np.lexsort((part, neg[part]))]
+        return order, -neg[order]
 
     def _ranked(self, b: Bundle, scores: np.ndarray, mask: np.ndarray, limit: int) -> list[dict]:
         """The best ``limit`` model titles allowed by ``mask``, as response items."""
         idx, sc = self._top(scores, mask, limit)
-        return [{"video_id": str(b.model.item_ids[i]), "score": float(v), "source": "als"}
-                for i, v in zip(idx.tolist(), sc.tolist())]
+        names = b.item_names
+        return [{"video_id": names[i], "score": v, "source": "als"} for i, v in zip(idx.tolist(), sc.tolist())]
 
     def recommend(self, user_id: str, region: str | None, limit: int) -> dict[str, Any]:
         b = self.refresh()
         snap = self.catalog()
         row = b.model.user_row(user_id) if b is not None else None
-        seen = self._seen(b, user_id)
         items: list[dict] = []
         if b is not None and row is not None:
             mask = self._eligible_mask(b, snap, region)
@@ -200,7 +281,8 @@ class RecsService:
             strategy = "personalized"
         else:
             strategy = "popular"
-        items = self._pad_popular(items, limit, snap, region, seen)
+        if len(items) < limit:  # the seen set (as ids) only matters for padding
+            items = self._pad_popular(items, limit, snap, region, self._seen(b, user_id))
         return {"user_id": user_id, "region": region, "strategy": strategy,
                 "model_name": self.model_name, "model_version": b.version if b is not None else None,
                 "popularity_source": self.popular()[1] if strategy == "popular" or

@@ -124,7 +124,9 @@ def decide(params: Mapping[str, Any], registered: Mapping[str, Any]) -> dict[str
 
 def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str, dag_id: str = "recs_training",
               try_number: int | None = None) -> dict[str, Any]:
-    """Train, log, register and judge the EASE^R challenger on the ALS run's split (idempotent)."""
+    """Train, log, register and judge the EASE^R challenger on the ALS run's split (idempotent).
+    A catalog or user base too large for EASE^R's dense matrices skips the challenger (``skipped``:
+    the code, ``reason``) instead of failing the run: the ALS decision stands and is published."""
     from vodflow.recs import registry
 
     o = _opts(params)
@@ -135,6 +137,7 @@ def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str
     mlflow_run = registry.finished_run_for(c, o["experiment"], run_id, comp)
     if mlflow_run is None:
         from vodflow.recs.challenger import train_challenger
+        from vodflow.recs.ease import CatalogTooLarge
         from vodflow.recs.params import RecencyWeights
 
         registry.fail_unfinished_runs(c, o["experiment"], run_id, comp)
@@ -142,8 +145,12 @@ def challenge(params: Mapping[str, Any], decided: Mapping[str, Any], run_id: str
         with tempfile.TemporaryDirectory(prefix="recs-challenger-") as tmp:
             train, hold = registry.load_split(c, als_run, tmp)
             recency = RecencyWeights(o["ease_half_life"], o["ease_floor"])
-            res = train_challenger(train, hold, o["ease_l2"], o["k"], f"{tmp}/out", c.get_run(als_run).data.params,
-                                   recency=recency)
+            try:
+                res = train_challenger(train, hold, o["ease_l2"], o["k"], f"{tmp}/out",
+                                       c.get_run(als_run).data.params, recency=recency)
+            except CatalogTooLarge as e:  # e.g. 400k users x 20k titles: ALS goes on to publish alone
+                log.warning("recs: challenger skipped (%s): %s", e.code, e)
+                return {**decided, "challenger": {"skipped": e.code, "reason": str(e)}}
             mlflow_run = registry.log_model_run(
                 f"{res.kind}-v{res.params.get('table_version')}", res.params, res.metrics, res.factors_path,
                 res.eval_files, experiment=o["experiment"],
