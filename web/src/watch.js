@@ -19,8 +19,10 @@ import { attachPreview, loadStoryboard } from './storyboard.js';
 
 const AUDIO_DIR = 'audio';
 const START_BPS = 1000000;   // the ABR's bandwidth estimate before it has measured anything, at most ...
-const START_SHARE = 0.2;     // ... and at most this share of the link the browser reports (navigator.connection):
-                             // a first 6 s segment (vodflow/media/package.py) then arrives in ~1.2 s
+const START_SHARE = 0.5;     // ... and at most this share of the link the browser reports (navigator.connection).
+                             // 0.2 (a first 6 s segment in ~1.2 s) was tried: on a 30 s title that starts on the
+                             // lowest rung the ABR then never climbed before the whole title was buffered
+                             // (tests/web/test_player_browser.py); docs/benchmarks-playback.md
 
 /** The start estimate: a first segment that takes about half its duration to fetch on the reported link. */
 function startEstimate() {
