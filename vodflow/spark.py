@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # JVM options of every driver and executor. HotSpot leaves a method of more than 8,000 bytes of bytecode
 # to the interpreter (DontCompileHugeMethods); Spark's generated code for a wide projection passes that
 # (the stream's parse-and-validate stage is 13,180 bytes: Spark logs "Generated method too long to be JIT
-# compiled"), and interpreted it costs ~1.7x the CPU per event (docs/benchmarks-analytics.md).
+# compiled"), and interpreted it costs ~1.5x the CPU per event (bench/stream_parse.py: 5.51 vs 3.74 CPU-s per
+# 100k events; docs/benchmarks-analytics.md).
 JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from vodflow.recs.background import refresh_in_background
 from vodflow.recs.factors import FactorModel
 from vodflow.settings import Settings
 
@@ -84,8 +85,7 @@ class BundleWatcher:
         if not force and not self._due():
             return self.bundle
         if not force and self.bundle is not None and self.refresh_seconds > 0:
-            if self._lock.acquire(blocking=False):  # one poll at a time; the others keep serving
-                threading.Thread(target=self._poll_and_release, name="recs-bundle-poll", daemon=True).start()
+            refresh_in_background(self._lock, "recs-bundle-poll", self._poll_if_due)  # one poll at a time
             return self.bundle
         with self._lock:
             if not force and not self._due():
@@ -93,12 +93,9 @@ class BundleWatcher:
             self._poll()
         return self.bundle
 
-    def _poll_and_release(self) -> None:
-        try:
-            if self._due():
-                self._poll()
-        finally:
-            self._lock.release()
+    def _poll_if_due(self) -> None:
+        if self._due():
+            self._poll()
 
     def _poll(self) -> None:
         try:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from vodflow.recs.background import refresh_in_background
 from vodflow.recs.bundle import Bundle, BundleWatcher
 from vodflow.recs.serving_data import (CatalogSnapshot, interaction_popularity, load_catalog_snapshot,
                                        title_popularity)
@@ -116,9 +117,8 @@ class RecsService:
         if snap is not None and now - snap.loaded_at <= self.catalog_ttl:
             return snap
         if snap is not None and self.catalog_ttl > 0:
-            if now >= self._catalog_retry_at and self._catalog_lock.acquire(blocking=False):
-                threading.Thread(target=self._reload_catalog, args=(True,), name="recs-catalog",
-                                 daemon=True).start()
+            if now >= self._catalog_retry_at:
+                refresh_in_background(self._catalog_lock, "recs-catalog", lambda: self._reload_catalog(True))
             return snap
         with self._catalog_lock:
             return self._reload_catalog(False)
@@ -138,9 +138,6 @@ class RecsService:
                         time.monotonic() - self._catalog.loaded_at, e)
             self._catalog_retry_at = time.monotonic() + self.catalog_ttl
             return None
-        finally:
-            if background:
-                self._catalog_lock.release()
 
     def _warm_masks(self, b: Bundle, snap: CatalogSnapshot) -> None:
         with self._data_lock:
@@ -156,17 +153,9 @@ class RecsService:
         if p is not None and time.monotonic() - p[0] < self.popularity_ttl:
             return p[1], p[2]
         if p is not None and self.popularity_ttl > 0:
-            if self._popular_lock.acquire(blocking=False):
-                threading.Thread(target=self._reload_popular, args=(True,), name="recs-popular", daemon=True).start()
+            refresh_in_background(self._popular_lock, "recs-popular", self._load_popular)
             return p[1], p[2]
-        return self._reload_popular(False)
-
-    def _reload_popular(self, background: bool) -> tuple[list[str], str]:
-        try:
-            return self._load_popular()
-        finally:
-            if background:
-                self._popular_lock.release()
+        return self._load_popular()
 
     def _load_popular(self) -> tuple[list[str], str]:
         order, source = None, "none"
