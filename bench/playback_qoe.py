@@ -324,16 +324,23 @@ def write_results(res: dict) -> None:
     keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session",
             "start_bitrate_p50", "sessions")
     only = len(res["profiles"]) == 1          # one player measured: it is `qoe`
-    for name, prof in res["profiles"].items():
-        d["qoe" if name == "stack" or only else f"qoe_{name}"] = {p: {k: v.get(k) for k in keep}
-                                                                 for p, v in prof.items()}
     known = {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
-    d["qoe_run"] = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
-                    "load_avg_after": res.get("load_avg_after"),
-                    "sites": {k: known[k] for k in res["profiles"]},
-                    "sessions_per_profile": res["sessions_per_profile"], "play_s": res.get("play_s"),
-                    "parallel": res.get("parallel"),
-                    "titles": {k: v["id"] for k, v in res["titles"].items()}}
+    run = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
+           "load_avg_after": res.get("load_avg_after"), "browser_s": res.get("browser_s"),
+           "sites": {k: known[k] for k in res["profiles"]},
+           "sessions_per_profile": res["sessions_per_profile"], "play_s": res.get("play_s"),
+           "parallel": res.get("parallel"), "titles": {k: v["id"] for k, v in res["titles"].items()}}
+    # a run of some profiles (e.g. two per quiet window) replaces those profiles only, if it played the same
+    # titles with the same players and session bounds; each profile keeps the run it came from
+    old = d.get("qoe_run") or {}
+    same = all(old.get(k) == run[k] for k in ("sites", "titles", "sessions_per_profile", "play_s", "parallel"))
+    for name, prof in res["profiles"].items():
+        key = "qoe" if name == "stack" or only else f"qoe_{name}"
+        d[key] = {**(d.get(key, {}) if same else {}), **{p: {k: v.get(k) for k in keep} for p, v in prof.items()}}
+    by_profile = {**(old.get("by_profile", {}) if same else {}),
+                  **{p: {k: run[k] for k in ("date", "commit", "load_avg", "load_avg_after", "browser_s")}
+                     for prof in res["profiles"].values() for p in prof}}
+    d["qoe_run"] = {**run, "by_profile": by_profile}
     path.write_text(json.dumps(d, indent=1) + "\n")
 
 
