@@ -34,7 +34,8 @@ there, as any QoE dashboard would:
 Per profile: startup p50/p90, rebuffer ratio (stall time / (stall time + played time), over all of
 the profile's sessions), mean bitrate, the start rung (the ``startup`` event's rung; see
 docs/benchmarks-playback.md for why both), switches per session, failures (a session that failed in the
-browser or never reached gold). ``--compare-this`` also starts this checkout's API (pages and player
+browser or never reached gold), and the share of frames the browser dropped (``getVideoPlaybackQuality``: a
+renderer short of CPU stalls too, which is not the network's doing). ``--compare-this`` also starts this checkout's API (pages and player
 bundle) and alternates the sessions between the stack's player and this one, in the same run. The player's own view (``startupMs`` on ``window.vodflowPlayer``) is
 kept next to gold's as a check. Writes ``bench/out/playback_qoe.json``, the ``qoe`` key of
 ``bench/results/delivery.json`` (``--results``) and a plot (``--plot``).
@@ -82,7 +83,10 @@ STATE_JS = """() => { const v = document.getElementById('video'); const p = wind
           session: p.sessionId || null, startup: p.startupMs, rung: p.currentRung, startBps: p.startBps,
           downlink: navigator.connection ? navigator.connection.downlink : null,
           switches: (p.rungSwitches || []).length, sent: p.eventsSent || 0, queued: p.eventsQueued || 0,
-          rejected: p.eventsRejected || []}; }"""
+          rejected: p.eventsRejected || [],
+          quality: v && v.getVideoPlaybackQuality ? (q => ({dropped: q.droppedVideoFrames, total: q.totalVideoFrames}))(
+            v.getVideoPlaybackQuality()) : null,
+          estBps: p.player && p.player.getStats ? p.player.getStats().estimatedBandwidth : null}; }"""
 
 
 # where a session's startup went: the page's requests until a little after the first frame, and the first of
@@ -174,7 +178,9 @@ def run_session(browser, site: str, token: str, info: dict, prof: dict, drop_aft
             "browser_startup_ms": st.get("startup"), "browser_switches": st.get("switches"),
             "wall_s": round(time.monotonic() - t0, 1), "dropped": dropped, "console": console[-5:],
             "bounded": bool(st.get("bounded")), "played_t": round(float(st.get("t") or 0), 2),
-            "timings": timings, "start_bps": st.get("startBps"), "downlink_mbps": st.get("downlink")}
+            "timings": timings, "start_bps": st.get("startBps"), "downlink_mbps": st.get("downlink"),
+            # frames the browser dropped (decode/render late: the cores, not the link) and shaka's estimate at the end
+            "frames": st.get("quality"), "est_bps_end": st.get("estBps")}
 
 
 # sessions a few at a time: one browser per worker process (Playwright's sync API is one thread's)
@@ -256,12 +262,16 @@ def summarise(runs: list[dict], sessions: dict, per_rung: dict, rungs: dict) -> 
                 bits += rungs[rung] * t
                 secs += t
     q = statistics.quantiles(startups, n=10) if len(startups) >= 2 else [None] * 9
+    frames = [r["frames"] for r in runs if r.get("frames") and r["frames"].get("total")]
     return {"sessions": len(runs), "failures": failures,
             "startup_p50_s": round(statistics.median(startups), 3) if startups else None,
             "startup_p90_s": round(q[8], 3) if q[8] is not None else None,
             "rebuffer_ratio": round(stall_ms / (stall_ms + 1000 * played_s), 5) if played_s else None,
             "mean_bitrate": round(bits / secs) if secs else None,
             "switches_per_session": round(statistics.mean(switches), 2) if switches else None,
+            # the browser's own count (getVideoPlaybackQuality): frames decoded or shown too late to play
+            "dropped_frame_ratio": round(sum(f["dropped"] for f in frames) / sum(f["total"] for f in frames), 4)
+            if frames else None,
             # the rung of the startup event: what the first frames were (the progress events name the rung
             # selected when they are sent, which on a one-segment title is the one ABR switched to after it)
             "start_bitrate_p50": statistics.median([b for b in starts if b]) if any(starts) else None,
@@ -322,7 +332,7 @@ def write_results(res: dict) -> None:
     path = ROOT / "bench" / "results" / "delivery.json"
     d = json.loads(path.read_text()) if path.exists() else {}
     keep = ("startup_p50_s", "rebuffer_ratio", "mean_bitrate", "failures", "switches_per_session",
-            "start_bitrate_p50", "sessions")
+            "dropped_frame_ratio", "start_bitrate_p50", "sessions")
     only = len(res["profiles"]) == 1          # one player measured: it is `qoe`
     known = {"stack": "the stack's API and player (main)", "this": "this checkout's API and player"}
     run = {"date": res["date"], "commit": res["commit"], "load_avg": res["load_avg_before"],
