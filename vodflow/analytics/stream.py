@@ -43,6 +43,8 @@ log = logging.getLogger("vodflow.analytics.stream")
 
 QUERY = "vodflow-events"
 GOLD_PROGRESS = T.GOLD_PROGRESS
+#: at most this many duplicate records are broadcast to the anti-join that drops them (more: a shuffle join)
+BROADCAST_DUPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ class BatchRunner:
 def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: BatchRunner) -> dict:
     """One micro-batch of Kafka records → bronze, quarantine, silver, gold, gold_progress.
 
-    Order: read; then bronze (in the background) while the records are parsed; quarantine (background)
-    while silver is deduplicated; the silver append (background) while the gold half is collected and
-    sessions merged; then the four tables derived from it at the same time (playback_quality after the
-    silver append); last the progress row, after every other write of the batch committed."""
+    Order: parse (the records read from Kafka once, parsed, validated and cached, flat); then bronze and
+    quarantine (in the background) while the duplicates are found on the key columns; the silver
+    append (background) while the gold half is collected and sessions merged; then the four tables
+    derived from it at the same time (playback_quality after the silver append); last the progress
+    row, after every other write of the batch committed."""
     import pyarrow as pa
     from pyspark.sql import functions as F
 
@@ -165,51 +168,48 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             running.clear()
 
     try:
-        with steps("read"):
-            raw = S.raw_records(df).persist()
-            cached.append(raw)
-            n = raw.count()
+        with steps("parse"):
+            max_seen, wm = runner.previous_watermark(spark, batch_id)
+            checked = S.check(S.raw_records(df), wm, cfg.lateness).persist()
+            cached.append(checked)
+            good_ts = F.when(F.col("kind").isNull(), F.col("client_ts"))
+            c = checked.agg(F.count(F.lit(1)).alias("n"), F.count_if(F.col("kind").isNotNull()).alias("bad"),
+                            F.max(good_ts).alias("mx"),
+                            F.collect_set(F.date_trunc("minute", good_ts)).alias("minutes")).first()
+        n = c["n"]
         if n == 0:
             return {"rows": 0}
         txn = txn.sized(n, cfg.local_rows)
-        background("bronze", S.write_bronze, raw)
-        with steps("parse"):
-            max_seen, wm = runner.previous_watermark(spark, batch_id)
-            checked = S.check(raw, wm, cfg.lateness).persist()
-            cached.append(checked)
-            good_ts = F.when(F.col("kind").isNull(), F.col("e.client_ts"))
-            c = checked.agg(F.count_if(F.col("kind").isNotNull()).alias("bad"), F.max(good_ts).alias("mx"),
-                            F.collect_set(F.date_trunc("minute", good_ts)).alias("minutes")).first()
+        background("bronze", S.write_bronze_checked, checked)
         if c["bad"]:
             background("quarantine", S.write_quarantine, checked, batch_id)
         with steps("silver"):
-            new = S.new_events(spark, s, checked, c["minutes"], local=txn.local).persist()
-            cached.append(new)
-            stats = new.agg(F.count(F.lit(1)).alias("n"), F.max("server_ts").alias("max_server_ts"),
-                            F.min("server_ts").alias("min_server_ts"),
-                            F.collect_set("event_date").alias("dates")).first()
+            dups = S.duplicates(spark, s, checked, c["minutes"], local=txn.local).persist()
+            cached.append(dups)
+            n_dups = dups.count() if n > c["bad"] else 0
+            new = S.new_events(checked, dups if n_dups else None, broadcast=n_dups <= BROADCAST_DUPS)
         gold = None
-        if stats["n"]:
+        if n - c["bad"] - n_dups:
             # the silver append runs beside the gold half: only playback_quality (startup percentiles
             # recomputed from silver) waits for it
             silver_append = background("silver_append", S.write_silver, new)
             with steps("collect"):
-                gold = G.collect(spark, new, stats["dates"])
+                gold = G.collect(spark, new)
             G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,
                          lambda name, fn, *a: _timed(steps, name, fn, *a), silver_append.result)
         wait_all()  # bronze, quarantine and silver committed before the progress row
         new_max = max([t for t in (max_seen, c["mx"]) if t is not None], default=None)
         wm_new = _minus(new_max, cfg.lateness)
         done = datetime.now(timezone.utc)
-        fresh = R.freshness(gold.server_ds, done.timestamp(), stats["min_server_ts"].timestamp()) if gold else None
+        fresh = R.freshness(gold.server_ds, done.timestamp(), gold.min_server_ts.timestamp()) if gold else None
         with steps("progress"):
             row = dict(zip(GOLD_PROGRESS.column_names, (
-                batch_id, stats["n"], stats["max_server_ts"], *(fresh or (None, None, None, None)), done, n,
+                batch_id, gold.events if gold else 0, gold.max_server_ts if gold else None, *(fresh or (None, None, None, None)), done, n,
                 c["bad"], new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
             lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
                            app_id=txn.app_id, version=batch_id)
         runner.remember(batch_id, new_max, wm_new)
-        counts = {"rows": n, "quarantined": c["bad"], "events": stats["n"],
+        counts = {"rows": n, "quarantined": c["bad"], "events": gold.events if gold else 0,
                   "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
                   "total_s": steps.total()}
         log.info("batch %s: %s", batch_id, counts)

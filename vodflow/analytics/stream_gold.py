@@ -60,7 +60,8 @@ _ADDS = """
            coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS rebuffer_ms
     FROM {batch} GROUP BY 1, 2, 3"""
 
-_SERVER_DS = """SELECT CAST(floor(CAST(server_ts AS DOUBLE) * 10) AS BIGINT) AS ds, count(*) AS n
+_SERVER_DS = """SELECT CAST(floor(CAST(server_ts AS DOUBLE) * 10) AS BIGINT) AS ds, count(*) AS n,
+                       min(server_ts) AS min_ts, max(server_ts) AS max_ts
                 FROM {batch} GROUP BY 1"""
 
 #: sessions MERGE: a partial ``p`` folded into the stored row ``t`` (every right-hand side sees ``t`` as it was)
@@ -104,16 +105,38 @@ class BatchGold:
     """What Spark hands the gold half of a batch (all small: per session, per quality key, per 0.1 s)."""
     partials: "pa.Table"    # one row per session of the batch (_PARTIALS)
     adds: "pa.Table"        # per (date, rung, device): played_s, rebuffers, rebuffer_ms of the batch
-    server_ds: "pa.Table"   # events per decisecond of server_ts (freshness)
-    dates: list             # event dates of the batch (the startup percentiles to recompute)
+    server_ds: "pa.Table"   # events per decisecond of server_ts (freshness), with its min and max server_ts
+
+    @property
+    def dates(self) -> list:
+        """Event dates of the batch (the startup percentiles to recompute)."""
+        return sorted(set(self.adds.column("date").to_pylist()))
+
+    @property
+    def events(self) -> int:
+        import pyarrow.compute as pc
+
+        return int(pc.sum(self.server_ds.column("n")).as_py() or 0)
+
+    @property
+    def min_server_ts(self) -> datetime:
+        import pyarrow.compute as pc
+
+        return pc.min(self.server_ds.column("min_ts")).as_py()
+
+    @property
+    def max_server_ts(self) -> datetime:
+        import pyarrow.compute as pc
+
+        return pc.max(self.server_ds.column("max_ts")).as_py()
 
 
-def collect(spark, new, dates) -> BatchGold:
-    """The batch's new silver events (persisted DataFrame) → :class:`BatchGold` (3 small Spark jobs)."""
+def collect(spark, new) -> BatchGold:
+    """The batch's new silver events (a DataFrame) → :class:`BatchGold` (3 small Spark jobs)."""
     new.createOrReplaceTempView("vodflow_gold_batch")
     q = {k: spark.sql(sql.format(batch="vodflow_gold_batch")).toArrow()
          for k, sql in (("partials", _PARTIALS), ("adds", _ADDS), ("server_ds", _SERVER_DS))}
-    return BatchGold(dates=sorted(dates), **q)
+    return BatchGold(**q)
 
 
 def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: ThreadPoolExecutor,

@@ -8,16 +8,18 @@ Per batch, each record is read from Kafka once and parsed once (:mod:`validate_s
   are any;
 * **silver** gets the rest, once per event: a resend is the same ``event_id`` with the same
   ``client_ts``; the first copy in Kafka order within the batch is kept, and none that silver already
-  holds from another Kafka record. A resend has the client time of the original, so the check - a
-  left-anti join - reads only silver's rows in the minutes of client time the batch has (partition
-  pruning on the date, file skipping on ``client_ts`` statistics): its cost follows the batch, not
-  the table or the lateness window. Then a plain append, repartitioned by the table's partitions and
-  sorted by ``client_ts``, so a batch writes one file per (date, type) with a narrow time range.
+  holds from another Kafka record. The duplicates are found on the four key columns alone
+  (:func:`duplicates`: a narrow window and a narrow semi-join; usually the answer is "none", and then
+  the wide rows take part in no join at all). A resend has the client time of the original, so the
+  check reads only silver's rows in the minutes of client time the batch has (partition pruning on
+  the date, file skipping on ``client_ts`` statistics): its cost follows the batch, not the table or
+  the lateness window. Then a plain append, repartitioned by the table's partitions and sorted by
+  ``client_ts``, so a batch writes one file per (date, type) with a narrow time range.
 
-The new events are returned (persisted) for the gold half of the batch. Replays are deterministic:
-an event is a duplicate only of a silver row from a *different* Kafka record, so when a crashed batch
-is replayed after its silver append committed, its own rows are not mistaken for duplicates, and gold
-gets exactly the events it would have got the first time.
+The new events are a DataFrame over the batch's cached records, for the gold half of the batch.
+Replays are deterministic: an event is a duplicate only of a silver row from a *different* Kafka
+record, so when a crashed batch is replayed after its silver append committed, its own rows are not
+mistaken for duplicates, and gold gets exactly the events it would have got the first time.
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ def write_bronze(txn: Txn, s: Settings, raw) -> None:
 
 
 def check(raw, watermark: datetime | None, lateness: str):
-    """Parse + validate each record once; mark the late ones (kind 'late') with their reason. ``value``
-    (the raw text) is kept for the bad records only."""
+    """Parse + validate each record once; mark the late ones (kind 'late') with their reason.
+
+    The result is flat - the event's fields as top-level columns next to the Kafka ones - because the
+    batch caches it, and Spark's in-memory cache stores a nested struct row by row (encoded, then
+    decoded again by every step that reads it) where flat columns are stored and read as columns."""
     from pyspark.sql import functions as F
 
     from vodflow.analytics.validate_spark import parse_and_check
@@ -62,13 +67,15 @@ def check(raw, watermark: datetime | None, lateness: str):
         F.lit("late: client_ts "), F.date_format("e.client_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
         F.lit(f" is older than the watermark {watermark.isoformat() if watermark else ''} "
               f"(newest client_ts seen minus {lateness}); not counted"))
-    # the raw text is kept only where quarantine needs it: the batch caches this frame, and for good
-    # records the text is most of its bytes (bronze has every record already)
     return (checked.withColumn("_late", is_late)
             .withColumn("reasons", F.when(F.col("_late"), F.array(late_reason)).otherwise(F.col("reasons")))
             .withColumn("kind", F.when(F.col("_late"), F.lit("late")).otherwise(F.col("kind")))
-            .withColumn("value", F.when(F.col("kind").isNotNull(), F.col("value")))
-            .drop("_late", "key"))
+            .select("e.*", "kind", "reasons", "key", "value", "topic", "partition", "offset", "kafka_ts"))
+
+
+def write_bronze_checked(txn: Txn, s: Settings, checked) -> None:
+    """Bronze from the batch's checked records (they keep the Kafka columns as received)."""
+    write_bronze(txn, s, checked.select("key", "value", "topic", "partition", "offset", "kafka_ts"))
 
 
 def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
@@ -76,7 +83,7 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
 
     bad = checked.where(F.col("kind").isNotNull()).select(
         "kind", F.array_join("reasons", "; ").alias("reason"),
-        F.coalesce(F.col("e.event_id"), F.get_json_object("value", "$.event_id")).alias("event_id"),
+        F.coalesce(F.col("event_id"), F.get_json_object("value", "$.event_id")).alias("event_id"),
         "value", "topic", "partition", "offset", "kafka_ts", F.lit(batch_id).cast("bigint").alias("batch_id"),
         F.to_date("kafka_ts").alias("quarantine_date"))
     txn.append(bad, T.QUARANTINE, s)
@@ -85,36 +92,58 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
 SEEN_SCHEMA = "_id string, _ts timestamp, _p int, _o bigint"
 
 
-def new_events(spark, s: Settings, checked, minutes, local: bool = False):
-    """The batch's good events that silver does not hold yet (see the module docstring). ``minutes``:
-    the distinct ``date_trunc('minute', client_ts)`` of the batch's good events - silver is only read
-    where a resend of them could be (its date partitions, and files whose client_ts range overlaps).
-    ``local``: a small batch - silver's rows in those minutes are read by delta-rs in the driver
-    (:func:`silver_candidates`) rather than by a Spark Delta scan (snapshot refresh and file listing
-    jobs); the anti-join is the same."""
+def duplicates(spark, s: Settings, checked, minutes, local: bool = False):
+    """The good records of the batch that are not new events - (partition, offset) pairs, persisted:
+    every copy after the first (Kafka order) of an (event_id, client_ts) within the batch, and every
+    record whose (event_id, client_ts) silver already holds from a *different* Kafka record.
+
+    Only the four key columns take part (a narrow window and a narrow semi-join); the wide rows are
+    never shuffled for dedup. ``minutes``: the distinct ``date_trunc('minute', client_ts)`` of the
+    batch's good events - silver is only read where a resend of them could be (its date partitions,
+    and files whose client_ts range overlaps). ``local``: a small batch - silver's rows in those
+    minutes are read by delta-rs in the driver (:func:`silver_candidates`) rather than by a Spark
+    Delta scan (snapshot refresh and file listing jobs)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    good = checked.where(F.col("kind").isNull())
-    first = Window.partitionBy("e.event_id", "e.client_ts").orderBy("partition", "offset")
-    batch = (good.withColumn("_n", F.row_number().over(first)).where("_n = 1")
-             .select("e.*", F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"))
-             .withColumn("event_date", F.to_date("client_ts")))
+    keys = checked.where(F.col("kind").isNull()).select(
+        F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"), F.col("partition").alias("_p"),
+        F.col("offset").alias("_o"))
+    first = Window.partitionBy("_id", "_ts").orderBy("_p", "_o")
+    out = keys.withColumn("_n", F.row_number().over(first)).where("_n > 1").select("_p", "_o")
     ranges = minute_ranges(minutes)
-    if not ranges:   # no good event in the batch: nothing to look up
-        return batch
-    days = sorted({d for a, b in ranges for d in _days(a, b)})
-    if local:
-        seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
-    else:  # partition pruning on the dates, file skipping on client_ts statistics
-        within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
-        silver = (spark.read.format("delta").load(T.SILVER.location(s))
-                  .where(F.col("event_date").isin(days) & within))
-        seen = silver.select(F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"),
-                             F.col("kafka_partition").alias("_p"), F.col("kafka_offset").alias("_o"))
-    dup = ((batch["event_id"] == seen["_id"]) & (batch["client_ts"] == seen["_ts"])
-           & ~((batch["kafka_partition"] == seen["_p"]) & (batch["kafka_offset"] == seen["_o"])))
-    return batch.join(seen, dup, "left_anti")
+    if ranges:
+        days = sorted({d for a, b in ranges for d in _days(a, b)})
+        if local:
+            seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
+        else:  # partition pruning on the dates, file skipping on client_ts statistics
+            within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
+            silver = (spark.read.format("delta").load(T.SILVER.location(s))
+                      .where(F.col("event_date").isin(days) & within))
+            seen = silver.select(F.col("event_id").alias("_sid"), F.col("client_ts").alias("_sts"),
+                                 F.col("kafka_partition").alias("_sp"), F.col("kafka_offset").alias("_so"))
+        seen = seen.toDF("_sid", "_sts", "_sp", "_so")
+        held = ((keys["_id"] == seen["_sid"]) & (keys["_ts"] == seen["_sts"])
+                & ~((keys["_p"] == seen["_sp"]) & (keys["_o"] == seen["_so"])))
+        out = out.unionByName(keys.join(seen, held, "left_semi").select("_p", "_o"))
+    return out.distinct()
+
+
+def new_events(checked, dups=None, broadcast: bool = True):
+    """The batch's new events in silver's columns: the good records minus ``dups`` (a DataFrame of
+    (_p, _o) from :func:`duplicates`, or None when there are none)."""
+    from pyspark.sql import functions as F
+
+    good = checked.where(F.col("kind").isNull())
+    if dups is not None:
+        d = F.broadcast(dups) if broadcast else dups
+        good = good.join(d, (good["partition"] == d["_p"]) & (good["offset"] == d["_o"]), "left_anti")
+    return good.select(*[F.col(c) for c in T.SILVER.column_names if c not in SILVER_DERIVED],
+                       F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
+                       F.to_date("client_ts").alias("event_date"))
+
+
+SILVER_DERIVED = ("kafka_partition", "kafka_offset", "event_date")
 
 
 def silver_candidates(s: Settings, days, ranges):
