@@ -238,7 +238,8 @@ def markdown(pc: dict, rows: list[tuple], keys: dict) -> str:
     sc = _scale()
     r1, r2 = sc.get("stream_rate_1_worker"), sc.get("stream_rate_2_workers")
     if r1 and r2:
-        L.append(f"`bench/scale_faults.py` (bench/results/scale.json, {sc.get('date', '')[:16]}) drained the same "
+        by = "scale_rates" if (sc.get("rates_run") or {}).get("stream_rate_1_worker") == r1 else "scale_faults"
+        L.append(f"`bench/{by}.py` (bench/results/scale.json, {sc.get('date', '')[:16]}) drained the same "
                  f"backlog on the cluster profile at {r2:,} events/s with 2 Spark workers and {r1:,} with 1: "
                  f"ratio {r2 / r1:.2f}. {sc.get('stream_rate_note', '')} On this 2-core machine the two workers "
                  "share the same cores with the driver, Kafka, the other engineers' work and everything else, so "
@@ -273,7 +274,8 @@ def _rates_calibration(sc: dict) -> list[str]:
         w2, w1 = run["encode_2_workers"], run["encode_1_worker"]
         out.append(f"- encode pool ({when('encode')}): {e2} content s per wall s on 2 Celery workers ({w2['titles']} titles, "
                    f"{w2['wall_s']} s; transcodes by worker {w2.get('transcodes_by_worker')}), {e1} on 1 "
-                   f"({w1['wall_s']} s; {w1.get('transcodes_by_worker')}): ratio {e2 / e1:.2f}.")
+                   f"({w1['wall_s']} s; {w1.get('transcodes_by_worker')}): ratio {e2 / e1:.2f}."
+                   + (f" {sc['encode_rate_note']}" if sc.get("encode_rate_note") else ""))
     out.append("On 2 shared cores a second worker adds a process, not a core: a ratio near 1 (or below) is the "
                "overhead of spreading the work (a second JVM executor or Celery worker, the shuffle and the "
                "queue between them), which is what the model's per-core figures must absorb; linear scaling "
