@@ -21,6 +21,8 @@ Writes bench/results/per_title.json, one rate-quality PNG per clip in docs/img/p
 prints the markdown table for docs/benchmarks-encode.md.
 
 Run:  .venv/bin/python bench/per_title.py --subsample 5   (~25-40 min on 2 quiet cores, ~1.5 h at load 20-30)
+On a shared machine split it into calls of a few clips each (e.g. ``--merge --only 01 03``; each ~10-20 min at
+load 20): ``--merge`` keeps the other clips' rows, each row records its commit and date.
 """
 
 from __future__ import annotations

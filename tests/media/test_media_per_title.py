@@ -17,6 +17,7 @@ from vodflow.media.per_title import (
     TOP_MIN_DROP,
     TrialPoint,
     bd_rate,
+    calibration_windows,
     crf_at,
     curves_by_size,
     drop10,
@@ -131,6 +132,9 @@ def test_low_bitrate_source_caps_every_rung():
     assert rate_cap(336, 145) == pytest.approx(290)
     assert rate_cap(1160, 7800) == pytest.approx(2320) and rate_cap(None, 7800) == pytest.approx(15600)
     assert rate_cap(None, None) is None
+    # a one-rung fixed ladder (the source at the table's smallest size) caps at that rung: never more bits than fixed
+    assert rate_cap(336, 145, fixed_rungs=1) == pytest.approx(145)
+    assert select_ladder(pts, max_kbps=rate_cap(336, 145, fixed_rungs=1))[-1].kbps <= 145 + 1e-6
 
 
 def test_easy_content_gets_a_cheaper_ladder():
@@ -227,6 +231,35 @@ def test_sample_windows_cover_the_title():
     assert sample_windows(0.3) == [(0.0, 0.3)]
     with pytest.raises(ValueError):
         sample_windows(0)
+    # a low frame rate still gets a sample VMAF can score: >= 12 frames, windows >= 6 frames (the 10 fps phone clip)
+    slow = sample_windows(2.38, fps=10)
+    assert sum(length for _, length in slow) * 10 >= 12 - 1e-6 and all(length * 10 >= 6 - 1e-6 for _, length in slow)
+    assert sample_windows(10.0, fps=25) == sample_windows(10.0)  # 0.5 s at 25 fps is 12 frames already
+
+
+def test_calibration_windows_hold_the_sample_and_a_share_of_the_title():
+    for duration in (30.0, 31.84, 100.0, 600.0):
+        samples = sample_windows(duration)
+        cal = calibration_windows(duration, samples)
+        assert len(cal) == len(samples)
+        share = sum(length for _, length in cal) / duration
+        assert 0.1 <= share <= 0.2 or sum(length for _, length in cal) == pytest.approx(3.0, abs=0.01)
+        for (s, l), (c, cl) in zip(samples, cal):  # each contains its sample window, within the title
+            assert c <= s + 1e-6 and s + l <= c + cl + 1e-3 and 0 <= c and c + cl <= duration + 1e-3
+        assert all(a[0] + a[1] <= b[0] + 1e-3 for a, b in zip(cal, cal[1:]))  # no overlap
+    # short titles: the calibration would be half of the title or more, so the windows tile all of it
+    tiles = calibration_windows(4.0, sample_windows(4.0))
+    assert tiles[0][0] == 0 and sum(length for _, length in tiles) == pytest.approx(4.0, abs=0.01)
+    assert calibration_windows(30.0, sample_windows(30.0), whole=0.0) == [(0.0, 10.0), (10.0, 10.0), (20.0, 10.0)]
+    with pytest.raises(ValueError):
+        calibration_windows(10.0, [])
+
+
+def test_scoring_subsample_keeps_a_few_scored_frames():
+    from vodflow.media.trials import VMAF_SUBSAMPLE, scoring_subsample
+
+    assert scoring_subsample(240) == VMAF_SUBSAMPLE
+    assert scoring_subsample(12) == 3 and scoring_subsample(5) == 1 and scoring_subsample(0) == 1
 
 
 def test_real_trials_on_a_small_clip(clip, tmp_path):
@@ -254,8 +287,9 @@ def test_real_trials_on_a_small_clip(clip, tmp_path):
     assert analysis.crf_capped and d["rate_control"] == "capped CRF"
     assert all(r.crf is not None and 10 < r.crf < 52 for r in rungs)
     assert len(rungs) >= 2  # a 360-line source gets the minimum ladder
-    # 0.5 s sampled of 2 s: the trial rates are calibrated on the whole title (the probe encode)
-    assert d["cpu_seconds"]["probe"] >= 0 and 0.2 <= d["rate_scale"] <= 5.0
+    # 0.5 s sampled of 2 s: the trial rates are calibrated on the whole title (a short title: the windows tile it)
+    assert 0.2 <= d["rate_scale"] <= 5.0 and d["calibration_kbps"] > 0
+    assert sum(length for _, length in d["calibration_windows"]) == pytest.approx(2.0, abs=0.05)
 
 
 def test_calibration_factor():
@@ -267,15 +301,15 @@ def test_calibration_factor():
     assert calibrate(0.0, 100.0) == 1.0 and calibrate(100.0, 0.0) == 1.0
 
 
-def test_probe_measures_the_title_like_a_trial(clip, tmp_path):
-    """The calibration probe (the whole title at one trial point, straight from the master) spends what a trial
-    of the same point over the whole title (reference = every frame) spends: they differ only by the lossless
-    reference in between."""
+def test_calibration_measures_the_title_like_a_trial(clip, tmp_path):
+    """The calibration encode (made in the reference's ffmpeg run, straight from the master), with windows tiling
+    the title, spends what a trial of the same point over the whole title (reference = every frame) spends: they
+    differ only by the lossless reference in between and the IDRs forced at the joins (weighted out)."""
     import math as _math
 
     from vodflow.media import plan_ladder, probe
     from vodflow.media.trials import (
-        candidate_sizes, encode_trials, make_reference, probe_kbps, trial_kbps, trial_sizes)
+        CalibrationSpec, calibration_kbps, candidate_sizes, encode_trials, make_reference, trial_kbps, trial_sizes)
 
     info = probe(clip("mkv"))
     fixed = plan_ladder(info)
@@ -283,11 +317,14 @@ def test_probe_measures_the_title_like_a_trial(clip, tmp_path):
     gop = fixed[0].keyint / float(fixed[0].fps)
     dur = info.duration
     idr = _math.ceil(dur / gop - 1e-9) / dur
-    ref = make_reference(info, [(0.0, dur)], (info.display_width, info.display_height), fixed[0].fps, tmp_path / "ref.mp4")
+    full = (info.display_width, info.display_height)
+    ref = make_reference(info, [(0.0, dur)], full, fixed[0].fps, tmp_path / "ref.mp4")
     trial = encode_trials(ref, [size], [(27,)], fixed[0].fps, gop, tmp_path / "t")[(size[0], size[1], 27)]
     whole = trial_kbps(trial, dur, idr)
-    probed = probe_kbps(info, size, 27, gop, tmp_path / "probe.mp4", duration=dur, idr_per_second=idr)
-    assert probed == pytest.approx(whole, rel=0.08)
+    samples = sample_windows(dur)
+    spec = CalibrationSpec(calibration_windows(dur, samples, whole=0.0), size, 27, gop, tmp_path / "cal.mp4")
+    make_reference(info, samples, full, fixed[0].fps, tmp_path / "ref2.mp4", calibration=spec)
+    assert calibration_kbps(spec, idr) == pytest.approx(whole, rel=0.1)
 
 
 def test_vmaf_ignores_colour_tags(tmp_path):

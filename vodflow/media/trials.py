@@ -3,20 +3,23 @@
 The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ffmpeg runs:
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
-   it), brought to the ladder's top frame rate and the display size (capped to a 1920x1080 box),
-   joined and stored lossless (x264 ``-qp 0``);
+   it, at least 12 frames), brought to the ladder's top frame rate and the display size (capped to a
+   1920x1080 box), joined and stored lossless (x264 ``-qp 0``). The same ffmpeg run (one decode of the
+   master) makes the **rate calibration** encode: wider windows around the sample windows
+   (:func:`per_title.calibration_windows`, 15 % of the title, at least 3 s; the whole title when that is half
+   of it) at the smallest trial size and its first CRF, encoded like a trial (:class:`CalibrationSpec`);
 2. **trials**: the reference decoded once and ``split`` to every candidate size of the fixed ladder
    (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
    and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
    rate, so a trial's bitrate predicts the rung's;
-3. **rate calibration**: the whole title encoded once at the smallest trial size and its first CRF
-   (:func:`probe_kbps`; the cheapest encode of the ladder). A few short windows can be much easier or
-   harder than the title (the 30 s VP8 clip's three windows took 2.0x the title's bits at every size
-   and CRF: 1.94-2.1x measured over 9 whole-title trials), so every trial rate is scaled by the title's
-   rate over the sample's at that point (:func:`calibrate`). x264's CRF holds quality roughly constant
-   while the rate follows the content's complexity, so the rate is what the sample mispredicts most
-   (same clip: VMAF at a CRF within 3-10 points of the whole title's, rates 2x off). It costs one more
-   decode of the master: 0.1-2.3 CPU s on the shared clips, 12-23 CPU s on 32 s ProRes/AVC-Intra masters;
+3. **rate calibration**: every trial rate is scaled by the calibration encode's rate over the sample trial's at
+   that point (:func:`calibration_kbps`, :func:`calibrate`). A few short windows can be much easier or harder
+   than the title (the 30 s VP8 clip's three windows took 2.0x the title's bits at every size and CRF: 1.94-2.1x
+   measured over 9 whole-title trials). x264's CRF holds quality roughly constant while the rate follows the
+   content's complexity, so the rate is what the sample mispredicts most (same clip: VMAF at a CRF within 3-10
+   points of the whole title's, rates 2x off). Session 11 encoded the whole title for this (58 % analysis
+   overhead, 12-23 CPU s of decoding on the 32 s mezzanine masters); 15 % of it in windows measured within a
+   few % of the whole title's rate (bench/per_title_calibration.py, docs/benchmarks-encode.md);
 4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
 
 Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
@@ -47,6 +50,7 @@ from vodflow.media.per_title import (
     TOP_MIN_DROP,
     Pick,
     TrialPoint,
+    calibration_windows,
     curves_by_size,
     find_top,
     hull_points,
@@ -69,6 +73,8 @@ EXTRA_CRF_STEP = 7
 #: libvmaf scores every n-th frame of the sample (odd: x264's frame-type pattern must not alias with it;
 #: libvmaf still feeds every frame to its motion feature, so skipping frames does not bias the score).
 VMAF_SUBSAMPLE = 5
+#: ... but at least this many frames of a short sample are scored (a lower subsample; see per_title.SAMPLE_MIN_FRAMES).
+MIN_SCORED_FRAMES = 4
 #: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
 MAX_SIZE_GAP = 2.3
 #: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
@@ -97,7 +103,9 @@ class Analysis:
     crfs: tuple[int, ...] = TRIAL_CRFS
     crf_capped: bool = False  # rungs encoded with capped CRF (titles shorter than CRF_CAP_SECONDS)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU of the ffmpeg/ffprobe children per step
-    rate_scale: float = 1.0  # the title's rate over the sample's at the probe point (see calibrate)
+    rate_scale: float = 1.0  # the title's rate over the sample's at the calibration point (see calibrate)
+    calibration_windows: list[tuple[float, float]] = field(default_factory=list)  # [] when the sample is the title
+    calibration_kbps: float | None = None  # the calibration encode's rate (trial_kbps), the scale's numerator
 
     @property
     def wall_seconds(self) -> float:
@@ -116,6 +124,8 @@ class Analysis:
             "cpu_seconds": {k: round(v, 2) for k, v in self.cpu_seconds.items()},
             "rate_control": "capped CRF" if self.crf_capped else "constrained VBR",
             "rate_scale": round(self.rate_scale, 4),
+            "calibration_windows": [list(w) for w in self.calibration_windows],
+            "calibration_kbps": None if self.calibration_kbps is None else round(self.calibration_kbps, 1),
         }
 
 
@@ -146,20 +156,58 @@ def _conform_chain(info: SourceInfo) -> str:
     return "".join(f"{name}=" + ":".join(f"{k}={v}" for k, v in opts.items()) + "," for name, opts in conform_steps(info))
 
 
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """The rate-calibration encode made alongside the reference (see :func:`make_reference`): ``windows`` (one per
+    sample window, each containing it; :func:`per_title.calibration_windows`) encoded at ``size`` (w, h, fps) and
+    ``crf`` like a trial (same preset, GOP, one thread), an IDR forced at every join."""
+
+    windows: Sequence[tuple[float, float]]
+    size: tuple[int, int, Fraction]
+    crf: int
+    keyint_seconds: float
+    out: Path
+    preset: str = DEFAULT_PRESET
+
+
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
-                   out: Path, timeout: float | None = None) -> Path:
-    """The sampled windows at ``fps`` and ``size``, joined into one lossless file."""
+                   out: Path, timeout: float | None = None, *, calibration: CalibrationSpec | None = None) -> Path:
+    """The sampled windows at ``fps`` and ``size``, joined into one lossless file. With ``calibration``, the same
+    ffmpeg run (one decode of the master) also encodes the calibration windows (each sample window is cut out of
+    its calibration window) into ``calibration.out``."""
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
-    for start, length in windows:
+    inputs = calibration.windows if calibration else windows
+    if calibration and len(calibration.windows) != len(windows):
+        raise ValueError("one calibration window per sample window is needed")
+    for start, length in inputs:
         argv += ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", str(info.path)]
     # the final encode's conform steps (deinterlace, flatten alpha) so the trials see what it sees
     pre = _conform_chain(info)
-    parts = [f"[{i}:{info.video_stream_index}]{pre}fps={_fps(fps)}:start_time=0,scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,"
-             f"format=yuv420p[w{i}]" for i in range(len(windows))]
+    tail = f"scale={size[0]}:{size[1]}:flags=bicubic,setsar=1,format=yuv420p"
+    parts = []
+    for i, (start, length) in enumerate(windows):
+        src = f"[{i}:{info.video_stream_index}]{pre}"
+        if calibration:
+            cw, ch, cfps = calibration.size
+            c_start = calibration.windows[i][0]
+            parts.append(f"{src}split=2[a{i}][b{i}]")
+            parts.append(f"[b{i}]fps={_fps(cfps)}:start_time=0,scale={cw}:{ch}:flags=bicubic,setsar=1,"
+                         f"format=yuv420p[c{i}]")
+            src = f"[a{i}]trim=start={start - c_start:.3f}:duration={length:.3f},setpts=PTS-STARTPTS,"
+        parts.append(f"{src}fps={_fps(fps)}:start_time=0,{tail}[w{i}]")
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
     parts.append(f"{joined}concat=n={len(windows)}:v=1:a=0[ref]")
-    argv += ["-filter_complex", ";".join(parts), "-map", "[ref]", "-c:v", "libx264", "-preset", "ultrafast",
-             "-qp", "0", "-an", str(out)]
+    outputs = ["-map", "[ref]", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-an", str(out)]
+    if calibration:
+        cfps = calibration.size[2]
+        parts.append("".join(f"[c{i}]" for i in range(len(windows))) + f"concat=n={len(windows)}:v=1:a=0[cal]")
+        keyint = max(1, round(calibration.keyint_seconds * float(cfps)))
+        joins = [sum(length for _, length in calibration.windows[:i]) for i in range(1, len(windows))]
+        outputs += ["-map", "[cal]", "-c:v", "libx264", "-preset", calibration.preset, "-crf", str(calibration.crf),
+                    "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
+                    *(["-force_key_frames", ",".join(f"{t:.3f}" for t in joins)] if joins else []),
+                    "-threads", "1", "-an", str(calibration.out)]
+    argv += ["-filter_complex", ";".join(parts), *outputs]
     run_tool(argv, timeout=timeout)
     return out
 
@@ -246,23 +294,12 @@ def trial_kbps(path: Path, seconds: float, idr_per_second: float) -> float:
     return (key + other) * 8 / seconds / 1000
 
 
-def probe_kbps(info: SourceInfo, size: tuple[int, int, Fraction], crf: int, keyint_seconds: float, out: Path, *,
-               duration: float, idr_per_second: float, preset: str = DEFAULT_PRESET,
-               timeout: float | None = None) -> float:
-    """The whole title's rate at one trial point: the master decoded once (with the final encode's conform steps),
-    brought to ``size``'s frame rate and size, encoded like a trial (same preset, CRF and GOP, one thread) and
-    measured like one (:func:`trial_kbps`) over its own frames. At the smallest size this costs about the ladder's
-    cheapest rung (the title is decoded once more)."""
-    w, h, fps = size
-    pre = _conform_chain(info)
-    keyint = max(1, round(keyint_seconds * float(fps)))
-    run_tool([ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(info.path),
-              "-map", f"0:{info.video_stream_index}", "-t", f"{duration:.3f}",
-              "-vf", f"{pre}fps={_fps(fps)},scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p",
-              "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-g", str(keyint), "-keyint_min", str(keyint),
-              "-sc_threshold", "0", "-flags", "+cgop", "-threads", "1", "-an", str(out)], timeout=timeout)
-    frames = len(_packets(out))  # the title's own length at that rate (a start offset or a short stream)
-    return trial_kbps(out, frames / float(fps), idr_per_second) if frames else 0.0
+def calibration_kbps(spec: CalibrationSpec, idr_per_second: float) -> float:
+    """The title's rate at the calibration point, from the calibration encode made by :func:`make_reference`:
+    measured like a trial (:func:`trial_kbps`: its forced IDRs weighted to the title's IDR rate) over its own
+    frames (0.0 when it has none)."""
+    frames = len(_packets(spec.out))
+    return trial_kbps(spec.out, frames / float(spec.size[2]), idr_per_second) if frames else 0.0
 
 
 def calibrate(title_kbps: float, sample_kbps: float, bounds: tuple[float, float] = CALIBRATION_BOUNDS) -> float:
@@ -290,6 +327,12 @@ def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | No
             if rates[k] >= max_kbps:
                 break
     return [k for k in rates if k in keep]
+
+
+def scoring_subsample(frames: int, most: int = VMAF_SUBSAMPLE, least_scored: int = MIN_SCORED_FRAMES) -> int:
+    """libvmaf's n_subsample for a sample of ``frames``: ``most``, lowered so that at least ``least_scored`` frames
+    are scored (1: every frame)."""
+    return max(1, min(most, frames // least_scored))
 
 
 def candidate_sizes(fixed: Sequence[Rung]) -> list[tuple[int, int, Fraction]]:
@@ -335,49 +378,47 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     work.mkdir(parents=True, exist_ok=True)
     top_fps = max(r.fps for r in fixed)
     duration = info.video_offset + info.duration
-    windows = sample_windows(max(duration, 0.1))
+    windows = sample_windows(max(duration, 0.1), fps=float(top_fps))
     size = score_size(info)
     seconds: dict[str, float] = {}
-
-    cpu: dict[str, float] = {}
-    t0, c0 = time.monotonic(), _child_cpu()
-    ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout)
-    seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     ref_seconds = sum(length for _, length in windows)
-
     sizes = trial_sizes(candidate_sizes(fixed))
     gop = fixed[0].keyint / float(fixed[0].fps)
     key_times = [sum(length for _, length in windows[:i]) for i in range(len(windows))]
     idr_rate = math.ceil(max(duration, gop) / gop - 1e-9) / max(duration, 1e-3)
-
     first_crfs = trial_crfs(sizes, crfs)
+    # the rate calibration (a sample shorter than the title): the calibration windows at the smallest size's first
+    # CRF, encoded in the reference's ffmpeg run (one decode of the master)
+    cal = (CalibrationSpec(calibration_windows(duration, windows), sizes[0], first_crfs[0][0], gop,
+                           work / "calibration.mp4", preset) if ref_seconds < duration - 1e-3 else None)
+
+    cpu: dict[str, float] = {}
+    t0, c0 = time.monotonic(), _child_cpu()
+    ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout, calibration=cal)
+    seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     scale = [1.0]
+    cal_kbps: list[float] = []
+    subsample = scoring_subsample(round(ref_seconds * float(top_fps)))
 
     def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
         t0, c0 = time.monotonic(), _child_cpu()
         trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
                                timeout=timeout)
         rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
+        if step == "trials" and cal is not None:
+            cal_kbps.append(calibration_kbps(cal, idr_rate))
+            scale[0] = calibrate(cal_kbps[0], rates.get((cal.size[0], cal.size[1], cal.crf), 0.0))
         seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
-        if step == "trials" and ref_seconds < duration - 1e-3:
-            # the rate calibration: the whole title at the smallest size's first CRF vs the sample's trial there
-            t0, c0 = time.monotonic(), _child_cpu()
-            w, h, _ = sizes[0]
-            point = (w, h, first_crfs[0][0])
-            title = probe_kbps(info, sizes[0], point[2], gop, work / "probe.mp4", duration=duration,
-                               idr_per_second=idr_rate, preset=preset, timeout=timeout)
-            scale[0] = calibrate(title, rates.get(point, 0.0))
-            seconds["probe"], cpu["probe"] = time.monotonic() - t0, _child_cpu() - c0
         rates = {k: r * scale[0] for k, r in rates.items()}
         t0, c0 = time.monotonic(), _child_cpu()
         keys = worth_scoring(rates, max_kbps)
-        scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=VMAF_SUBSAMPLE,
+        scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=subsample,
                              timeout=timeout)
         seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
         return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
-                        max(r.video_bitrate for r in fixed) / 1000)
+                        max(r.video_bitrate for r in fixed) / 1000, len(fixed))
     points = run("trials", "vmaf", sizes, first_crfs)
     if top_still_rising(points, max_kbps=max_kbps):
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
@@ -400,7 +441,9 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
             f"{sum(seconds.values()):.1f}s; ladder " + ", ".join(f"{p.height}p@{p.kbps:.0f}k(vmaf {p.vmaf:.1f})"
                                                                   for p in picks))
     return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
-                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu, rate_scale=scale[0])
+                    crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu, rate_scale=scale[0],
+                    calibration_windows=list(cal.windows) if cal else [],
+                    calibration_kbps=cal_kbps[0] if cal_kbps else None)
 
 
 def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
@@ -426,5 +469,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "calibrate", "probe_kbps", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
