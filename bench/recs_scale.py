@@ -208,6 +208,17 @@ def stage_generate(n: int, seed: int, data_dir: Path) -> dict:
             "generate_cpu_s": gen_cpu, "generate_peak_rss_mb": round(mem.peak)}
 
 
+def topn_on_implicit_factors(fm: FactorModel) -> dict:
+    """All-user top-N on `implicit`'s factors (same users, titles, rank and seen sets as Spark's)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fm.top_n_all(TRAINING.top_n, exclude_seen=True)
+    out = {"topn_numpy_implicit_factors_s": time.perf_counter() - t0,
+           "topn_numpy_implicit_factors_cpu_s": time.process_time() - c0}
+    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {out['topn_numpy_implicit_factors_s']:.1f} s "
+          f"({out['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    return out
+
+
 def stage_implicit(n: int, seed: int, data_dir: Path) -> dict:
     df = read_data(data_file(data_dir, n, seed))
     values = df[COL_VALUE].to_numpy()
@@ -220,12 +231,7 @@ def stage_implicit(n: int, seed: int, data_dir: Path) -> dict:
     row["implicit_peak_rss_mb"] = round(mem.peak)
     print(f"[{label(n)}] implicit ALS fit {row['implicit_fit_s']:.1f} s ({row['implicit_fit_cpu_s']:.1f} CPU-s), "
           f"python peak RSS {mem.peak:.0f} MB", flush=True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    fm.top_n_all(TRAINING.top_n, exclude_seen=True)
-    row["topn_numpy_implicit_factors_s"] = time.perf_counter() - t0
-    row["topn_numpy_implicit_factors_cpu_s"] = time.process_time() - c0
-    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {row['topn_numpy_implicit_factors_s']:.1f} s "
-          f"({row['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    row.update(topn_on_implicit_factors(fm))
     return row
 
 
@@ -350,12 +356,7 @@ def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
     print(f"  implicit ALS fit {row['implicit_fit_s']:.1f} s, python peak RSS {mem.peak:.0f} MB", flush=True)
     # the same all-user top-N on implicit's factors (same users, titles, rank and seen sets as Spark's):
     # recorded before the Spark fit, so a size whose Spark fit does not finish still has it
-    t0, c0 = time.perf_counter(), time.process_time()
-    fm_lib.top_n_all(TRAINING.top_n, exclude_seen=True)
-    row["topn_numpy_implicit_factors_s"] = time.perf_counter() - t0
-    row["topn_numpy_implicit_factors_cpu_s"] = time.process_time() - c0
-    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {row['topn_numpy_implicit_factors_s']:.1f} s "
-          f"({row['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    row.update(topn_on_implicit_factors(fm_lib))
     if partial is not None:
         partial({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items()})
     del fm_lib
