@@ -25,6 +25,18 @@ Results merge into ``bench/results/recs.json`` (``fit_seconds`` per model and si
 ``commit``); the other keys of the file are kept.  The plot: ``docs/img/recs_scale.png``.  Command and prose: docs/benchmarks-recs.md.
 
     VODFLOW_SPARK_DRIVER_MEMORY=8g .venv/bin/python bench/recs_scale.py --sizes 1M,5M,20M
+
+``--stage generate|implicit|spark|topn`` runs ONE stage of ONE size per call (on a shared machine, each
+call is a separate, shorter slot of CPU): ``generate`` writes the interactions to a Parquet file in
+``--data-dir`` (made once, kept on disk), ``implicit`` fits ``implicit`` on it (and its all-user top-N),
+``spark`` reads the same file with Spark, fits and saves Spark's factors next to it, ``topn`` scores every
+user from those factors.  Each stage merges its keys into the size's row of ``scale.rows`` (the other
+rows and stages are kept) with its own wall, CPU-seconds, peak RSS, ``uptime`` / load before and after,
+date and commit under ``stages``; the ratio is recomputed when both fits are in.
+
+    B=".venv/bin/python bench/recs_scale.py --sizes 20M --data-dir /work/tmp/recs-scale"
+    /work/notes/heavy $B --stage generate; /work/notes/heavy $B --stage implicit
+    VODFLOW_SPARK_DRIVER_MEMORY=8g /work/notes/heavy $B --stage spark; /work/notes/heavy $B --stage topn
 """
 
 from __future__ import annotations
@@ -139,6 +151,192 @@ def profile(spark, df_spark, base) -> list[dict]:
     return sorted(out, key=lambda r: r["fit_s"])
 
 
+STAGES = ("generate", "implicit", "spark", "topn")
+
+
+def data_file(data_dir: Path, n: int, seed: int) -> Path:
+    return Path(data_dir) / f"interactions-{label(n)}-seed{seed}.parquet"
+
+
+def factors_file(data_dir: Path, n: int, seed: int) -> Path:
+    return Path(data_dir) / f"spark-factors-{label(n)}-seed{seed}.npz"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (all their threads)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def uptime() -> str:
+    import subprocess
+
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def read_data(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise SystemExit(f"no interactions file {path}: run this size's --stage generate first (same --data-dir, "
+                         "--seed)")
+    return pd.read_parquet(path)
+
+
+def stage_generate(n: int, seed: int, data_dir: Path) -> dict:
+    out = data_file(data_dir, n, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with PeakRSS(lambda: [os.getpid()]) as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        df = synthetic_interactions(n, seed)
+        gen_s, gen_cpu = time.perf_counter() - t0, time.process_time() - c0
+        df.attrs = {}  # item_genre (an array) is not needed by the fits and Parquet cannot store it
+        df.to_parquet(out, index=False)
+    users, items = df["userID"].nunique(), df["itemID"].nunique()
+    print(f"[{label(n)}] {len(df):,} interactions, {users:,} users, {items:,} titles: generated in {gen_s:.1f} s "
+          f"({gen_cpu:.1f} CPU-s), peak RSS {mem.peak:.0f} MB -> {out} ({out.stat().st_size / 2**20:.0f} MiB)",
+          flush=True)
+    return {"interactions": len(df), "users": int(users), "titles": int(items), "generate_s": gen_s,
+            "generate_cpu_s": gen_cpu, "generate_peak_rss_mb": round(mem.peak)}
+
+
+def topn_on_implicit_factors(fm: FactorModel) -> dict:
+    """All-user top-N on `implicit`'s factors (same users, titles, rank and seen sets as Spark's)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fm.top_n_all(TRAINING.top_n, exclude_seen=True)
+    out = {"topn_numpy_implicit_factors_s": time.perf_counter() - t0,
+           "topn_numpy_implicit_factors_cpu_s": time.process_time() - c0}
+    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {out['topn_numpy_implicit_factors_s']:.1f} s "
+          f"({out['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    return out
+
+
+def stage_implicit(n: int, seed: int, data_dir: Path) -> dict:
+    df = read_data(data_file(data_dir, n, seed))
+    values = df[COL_VALUE].to_numpy()
+    row: dict = {}
+    gc.collect()
+    with PeakRSS(lambda: [os.getpid()]) as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        fm = fit_implicit_als(df, values, IMPLICIT_LIB_PARAMS, num_threads=2)
+        row["implicit_fit_s"], row["implicit_fit_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
+    row["implicit_peak_rss_mb"] = round(mem.peak)
+    print(f"[{label(n)}] implicit ALS fit {row['implicit_fit_s']:.1f} s ({row['implicit_fit_cpu_s']:.1f} CPU-s), "
+          f"python peak RSS {mem.peak:.0f} MB", flush=True)
+    row.update(topn_on_implicit_factors(fm))
+    return row
+
+
+def stage_spark(spark, n: int, seed: int, data_dir: Path, max_iter: int | None = None) -> dict:
+    """Spark reads the Parquet file itself (no pandas -> JVM copy of 20M rows through Python).
+
+    ``max_iter`` (``--max-iter``) fits fewer sweeps than the 15 of the curve, when a whole fit does not
+    fit the machine's slot: the row then says so (``spark_max_iter``) and the ratio is taken per sweep."""
+    from pyspark.sql import functions as F
+
+    path = data_file(data_dir, n, seed)
+    if not path.exists():
+        read_data(path)  # the error naming the fix
+    par = spark.sparkContext.defaultParallelism
+    sdf = (spark.read.parquet(str(path))
+           .select(F.col("userID").cast("int"), F.col("itemID").cast("int"), F.col(COL_VALUE).cast("double"))
+           .repartition(par).cache())
+    t0 = time.perf_counter()
+    sdf.count()  # cached and counted outside the timer, as in run_size
+    row: dict = {"spark_load_s": time.perf_counter() - t0, "spark_partitions": sdf.rdd.getNumPartitions(),
+                 "spark_num_blocks": als.default_num_blocks(spark)}
+    params = SPARK_IMPLICIT_PARAMS.with_(max_iter=max_iter) if max_iter else SPARK_IMPLICIT_PARAMS
+    row["spark_max_iter"] = params.max_iter
+    jvm = jvm_pids()
+    with PeakRSS(jvm_pids) as mem:
+        t0, c0 = time.perf_counter(), cpu_seconds(jvm)
+        model = als.train_als(sdf, params)
+        row["spark_fit_s"], row["spark_fit_cpu_s"] = time.perf_counter() - t0, cpu_seconds(jvm) - c0
+    row["spark_jvm_peak_rss_mb"] = round(mem.peak)
+    print(f"[{label(n)}] Spark ALS fit {row['spark_fit_s']:.1f} s ({row['spark_fit_cpu_s']:.1f} JVM CPU-s), "
+          f"JVM peak RSS {mem.peak:.0f} MB", flush=True)
+    seen = read_data(path)[["userID", "itemID"]]
+    t0 = time.perf_counter()
+    fm = als.factor_model(model, seen)
+    row["factor_export_s"] = time.perf_counter() - t0
+    fm.save(factors_file(data_dir, n, seed))
+    print(f"  factor export {row['factor_export_s']:.1f} s -> {factors_file(data_dir, n, seed)}", flush=True)
+    sdf.unpersist()
+    return row
+
+
+def stage_topn(n: int, seed: int, data_dir: Path) -> dict:
+    path = factors_file(data_dir, n, seed)
+    if not path.exists():
+        raise SystemExit(f"no Spark factors at {path}: run this size's --stage spark first")
+    fm = FactorModel.load(path)
+    with PeakRSS(lambda: [os.getpid()]) as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        items, _ = fm.top_n_all(TRAINING.top_n, exclude_seen=True)
+        row = {"topn_numpy_s": time.perf_counter() - t0, "topn_numpy_cpu_s": time.process_time() - c0}
+    row.update(topn_peak_rss_mb=round(mem.peak), top_n=TRAINING.top_n, topn_users=int(items.shape[0]))
+    print(f"[{label(n)}] all-user top-{TRAINING.top_n} (numpy, seen masked) for {items.shape[0]:,} users x "
+          f"{len(fm.item_ids):,} titles: {row['topn_numpy_s']:.1f} s ({row['topn_numpy_cpu_s']:.1f} CPU-s), "
+          f"peak RSS {mem.peak:.0f} MB", flush=True)
+    return row
+
+
+def run_stage(a, n: int) -> None:
+    """One stage of one size, merged into the results file's scale rows."""
+    data_dir = Path(a.data_dir)
+    before = {"uptime_before": uptime(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(before["uptime_before"], flush=True)
+    meta = None
+    if a.stage == "spark":
+        from vodflow.spark import get_spark, jvm_blas, jvm_native_blas
+
+        spark = get_spark("bench-recs-scale")
+        meta = {"native": jvm_native_blas(spark), "blas": jvm_blas(spark), "spark": spark.version,
+                "master": spark.sparkContext.master, "driver_memory": spark.conf.get("spark.driver.memory")}
+        warm = synthetic_interactions(20_000, a.seed + 1)  # JIT and class loading outside the timed fit
+        wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
+        als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
+        wdf.unpersist()
+        row = stage_spark(spark, n, a.seed, data_dir, a.max_iter)
+    else:
+        row = {"generate": stage_generate, "implicit": stage_implicit, "topn": stage_topn}[a.stage](
+            n, a.seed, data_dir)
+    info = {**before, "uptime_after": uptime(), "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit(),
+            "command": "bench/recs_scale.py " + " ".join(sys.argv[1:])}
+    if meta:
+        info["driver_memory"] = meta["driver_memory"]
+    print(info["uptime_after"], flush=True)
+    prev = json.loads(Path(a.results).read_text()).get("scale", {}) if Path(a.results).exists() else {}
+    rows = prev.get("rows", {})
+    r = {**rows.get(label(n), {}), **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}}
+    r.setdefault("stages", {})[a.stage] = info
+    if "spark_fit_s" in r and "implicit_fit_s" in r:
+        # per sweep when Spark ran fewer sweeps than implicit (--max-iter); a whole fit's ratio otherwise
+        sweeps = IMPLICIT_LIB_PARAMS.iterations / r.get("spark_max_iter", SPARK_IMPLICIT_PARAMS.max_iter)
+        r["fit_ratio"] = round(r["spark_fit_s"] * sweeps / r["implicit_fit_s"], 3)
+        r["fit_ratio_basis"] = ("whole fits, 15 sweeps each" if sweeps == 1 else
+                                f"per sweep: Spark {r['spark_max_iter']} sweeps x {sweeps:g} vs implicit's "
+                                f"{IMPLICIT_LIB_PARAMS.iterations}")
+        if "spark_fit_cpu_s" in r and "implicit_fit_cpu_s" in r:
+            r["fit_cpu_ratio"] = round(r["spark_fit_cpu_s"] * sweeps / r["implicit_fit_cpu_s"], 3)
+    rows[label(n)] = r
+    if meta is None:  # a stage without Spark: keep what the last Spark stage or run recorded
+        old = json.loads(Path(a.results).read_text()) if Path(a.results).exists() else {}
+        meta = {"native": old.get("native_blas"), "blas": prev.get("blas"), "spark": prev.get("spark"),
+                "master": prev.get("master")}
+    write(a, rows, meta, prev.get("profile"))
+
+
 def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
     t0 = time.perf_counter()
     df = synthetic_interactions(n, seed)
@@ -158,12 +356,7 @@ def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
     print(f"  implicit ALS fit {row['implicit_fit_s']:.1f} s, python peak RSS {mem.peak:.0f} MB", flush=True)
     # the same all-user top-N on implicit's factors (same users, titles, rank and seen sets as Spark's):
     # recorded before the Spark fit, so a size whose Spark fit does not finish still has it
-    t0, c0 = time.perf_counter(), time.process_time()
-    fm_lib.top_n_all(TRAINING.top_n, exclude_seen=True)
-    row["topn_numpy_implicit_factors_s"] = time.perf_counter() - t0
-    row["topn_numpy_implicit_factors_cpu_s"] = time.process_time() - c0
-    print(f"  all-user top-{TRAINING.top_n} on implicit's factors {row['topn_numpy_implicit_factors_s']:.1f} s "
-          f"({row['topn_numpy_implicit_factors_cpu_s']:.1f} CPU-s)", flush=True)
+    row.update(topn_on_implicit_factors(fm_lib))
     if partial is not None:
         partial({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items()})
     del fm_lib
@@ -243,16 +436,30 @@ def main(argv: list[str] | None = None) -> int:
                          "measure (each row keeps its own run's date and commit): to add one size to a curve")
     ap.add_argument("--movielens", default=str(REPO.parent / "shared" / "data" / "movielens" / "ml-latest-small"),
                     help="ml-latest-small directory, for the small-data fit ratio (skipped when absent or '')")
+    ap.add_argument("--stage", choices=STAGES, default=None,
+                    help="run only this stage of ONE size (see the module doc); default: every stage of every "
+                         "size in one process")
+    ap.add_argument("--max-iter", type=int, default=None,
+                    help="--stage spark only: ALS sweeps (default 15, the curve's); fewer when a whole fit does not "
+                         "fit the slot, the ratio is then taken per sweep and the row says so")
+    ap.add_argument("--data-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "vodflow-recs-scale"),
+                    help="where --stage keeps the generated interactions and Spark's factors (default %(default)s)")
     a = ap.parse_args(argv)
     sizes = sorted(parse_size(s) for s in a.sizes.split(","))
     for n in sizes:
         default_shape(n)
+    if a.stage:
+        if len(sizes) != 1:
+            ap.error(f"--stage {a.stage} runs one size: pass a single --sizes value, e.g. --sizes 20M")
+        run_stage(a, sizes[0])
+        return 0
 
     from vodflow.spark import get_spark, jvm_blas, jvm_native_blas
 
     spark = get_spark("bench-recs-scale")
     blas = jvm_blas(spark)
     native = jvm_native_blas(spark)
+    meta = {"native": native, "blas": blas, "spark": spark.version, "master": spark.sparkContext.master}
     print(f"Spark {spark.version} {spark.sparkContext.master}; netlib BLAS {blas['blas']}, LAPACK {blas['lapack']} "
           f"(native_blas={native}); load average {os.getloadavg()}", flush=True)
     # a warm-up fit, so JIT and class loading are not billed to the first timed model
@@ -282,13 +489,13 @@ def main(argv: list[str] | None = None) -> int:
 
         def partial(row, n=n, load0=load0) -> None:  # the implicit half of a size, written before Spark's fit
             rows[label(n)] = {**row, "spark_fit": "not finished", "load_average_before": [round(x, 2) for x in load0]}
-            write(a, rows, native, blas, prof, spark)
+            write(a, rows, meta, prof)
 
         rows[label(n)] = {**run_size(spark, n, a.seed, a.compare_max, partial),
                           "load_average_before": [round(x, 2) for x in load0],
                           "load_average_after": [round(x, 2) for x in os.getloadavg()]}
         # written after every size, so a size that does not finish still leaves the ones before it
-        write(a, rows, native, blas, prof, spark)
+        write(a, rows, meta, prof)
     return 0
 
 
@@ -305,7 +512,9 @@ def plot(rows: dict, path: Path) -> None:
         return
     x = [n for n, _ in pts]
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 4))
-    ax1.plot(x, [r["spark_fit_s"] for _, r in pts], "o-", label="Spark ALS (local[2])")
+    # a row fitted with fewer sweeps (--max-iter) is drawn at its per-sweep time x 15, and labelled so
+    ax1.plot(x, [r["spark_fit_s"] * SPARK_IMPLICIT_PARAMS.max_iter / r.get("spark_max_iter", SPARK_IMPLICIT_PARAMS.max_iter)
+                 for _, r in pts], "o-", label="Spark ALS (local[2]; 20M: 3 sweeps x 5)")
     ax1.plot(x, [r["implicit_fit_s"] for _, r in pts], "s-", label="implicit ALS (2 threads)")
     ax1.set(xscale="log", yscale="log", xlabel="interactions", ylabel="fit (s)", title="Fit time, rank 32, 15 it. (81k = ml-latest-small)")
     ax2.plot([n for n, _ in mem], [r["spark_jvm_peak_rss_mb"] for _, r in mem], "o-", label="Spark JVM")
@@ -323,7 +532,7 @@ def plot(rows: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
+def write(a, rows: dict, meta: dict, prof) -> None:
     command = "bench/recs_scale.py " + " ".join(sys.argv[1:])
     small = "ml-latest-small" if "ml-latest-small" in rows else min(rows, key=lambda k: rows[k]["interactions"])
     update = {
@@ -332,9 +541,9 @@ def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
                         if key in rows[size]},
         "fit_ratio_small": rows[small]["fit_ratio"],
         "fit_ratio_small_size": small,
-        "native_blas": native,
-        "scale": {"rows": rows, "blas": blas, "profile": prof, "spark": spark.version,
-                  "master": spark.sparkContext.master, "command": command,
+        "native_blas": meta["native"],
+        "scale": {"rows": rows, "blas": meta["blas"], "profile": prof, "spark": meta["spark"],
+                  "master": meta["master"], "command": command,
                   "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit()},
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit(),
     }
@@ -342,6 +551,7 @@ def write(a, rows: dict, native: bool, blas: dict, prof, spark) -> None:
         r20 = rows["20m"]
         if "fit_ratio" in r20:
             update["fit_ratio_20m"] = r20["fit_ratio"]
+            update["fit_ratio_20m_basis"] = r20.get("fit_ratio_basis", "whole fits")
         # on Spark's factors (the DAG's path) when the Spark fit finished, else on implicit's (same shape)
         update["all_users_topn_20m_s"] = r20.get("topn_numpy_s", r20.get("topn_numpy_implicit_factors_s"))
     merge_results(Path(a.results), update)
