@@ -105,6 +105,10 @@ def get_spark(app_name: str = "vodflow", settings: Settings | None = None,
         "spark.databricks.delta.snapshotPartitions": s["VODFLOW_SPARK_SHUFFLE_PARTITIONS"],
         # Keep the local warehouse / metastore inside the state dir, not the cwd.
         "spark.sql.warehouse.dir": str(s.home / "spark-warehouse"),
+        # Generated classes are cached by their code text, 100 by default: one stream batch compiles ~140
+        # (its own plans and Delta's), so every batch evicted the last one's and compiled them all again
+        # (bench/stream_batch.py: 140 -> 16 Janino compiles per 250k-event batch with a larger cache).
+        "spark.sql.codegen.cache.maxEntries": "2000",
         "spark.driver.extraJavaOptions": f"{JVM_OPTIONS} -Dderby.system.home={s.home / 'spark-derby'}",
         "spark.executor.extraJavaOptions": JVM_OPTIONS,
     }

@@ -43,8 +43,9 @@ log = logging.getLogger("vodflow.analytics.stream")
 
 QUERY = "vodflow-events"
 GOLD_PROGRESS = T.GOLD_PROGRESS
-#: at most this many duplicate records are broadcast to the anti-join that drops them (more: a shuffle join)
-BROADCAST_DUPS = 1_000_000
+#: at most this many dropped (late or duplicate) records are broadcast to the anti-join that drops them
+#: (more: a shuffle join)
+BROADCAST_DROPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
     try:
         with steps("parse"):
             max_seen, wm = runner.previous_watermark(spark, batch_id)
-            checked = S.check(S.raw_records(df), wm, cfg.lateness).persist()
+            checked = S.check(S.raw_records(df)).persist()
             cached.append(checked)
             good_ts = F.when(F.col("kind").isNull(), F.col("client_ts"))
             c = checked.agg(F.count(F.lit(1)).alias("n"), F.count_if(F.col("kind").isNotNull()).alias("bad"),
@@ -181,15 +182,20 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
             return {"rows": 0}
         txn = txn.sized(n, cfg.local_rows)
         background("bronze", S.write_bronze_checked, checked)
-        if c["bad"]:
-            background("quarantine", S.write_quarantine, checked, batch_id)
+        n_late = n_dups = 0
         with steps("silver"):
-            dups = S.duplicates(spark, s, checked, c["minutes"], local=txn.local).persist()
-            cached.append(dups)
-            n_dups = dups.count() if n > c["bad"] else 0
-            new = S.new_events(checked, dups if n_dups else None, broadcast=n_dups <= BROADCAST_DUPS)
+            if n > c["bad"]:
+                dropped = S.drops(spark, s, checked, c["minutes"], wm, local=txn.local).persist()
+                cached.append(dropped)
+                d = dropped.agg(F.count_if("_late").alias("late"), F.count(F.lit(1)).alias("all")).first()
+                n_late, n_dups = d["late"], d["all"] - d["late"]
+        if c["bad"] or n_late:
+            late_keys = dropped.where("_late").select("_p", "_o") if n_late else None
+            background("quarantine", S.write_quarantine, checked, batch_id, late_keys, wm, cfg.lateness)
+        new = S.new_events(checked, dropped if n_late + n_dups else None,
+                           broadcast=n_late + n_dups <= BROADCAST_DROPS)
         gold = None
-        if n - c["bad"] - n_dups:
+        if n - c["bad"] - n_late - n_dups:
             # the silver append runs beside the gold half: only playback_quality (startup percentiles
             # recomputed from silver) waits for it
             silver_append = background("silver_append", S.write_silver, new)
@@ -205,11 +211,11 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         with steps("progress"):
             row = dict(zip(GOLD_PROGRESS.column_names, (
                 batch_id, gold.events if gold else 0, gold.max_server_ts if gold else None, *(fresh or (None, None, None, None)), done, n,
-                c["bad"], new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
+                c["bad"] + n_late, new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
             lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
                            app_id=txn.app_id, version=batch_id)
         runner.remember(batch_id, new_max, wm_new)
-        counts = {"rows": n, "quarantined": c["bad"], "events": gold.events if gold else 0,
+        counts = {"rows": n, "quarantined": c["bad"] + n_late, "events": gold.events if gold else 0,
                   "freshness_p99_s": round(fresh[1], 1) if fresh else None, "steps": steps.times,
                   "total_s": steps.total()}
         log.info("batch %s: %s", batch_id, counts)

@@ -9,7 +9,7 @@ Per batch, each record is read from Kafka once and parsed once (:mod:`validate_s
 * **silver** gets the rest, once per event: a resend is the same ``event_id`` with the same
   ``client_ts``; the first copy in Kafka order within the batch is kept, and none that silver already
   holds from another Kafka record. The duplicates are found on the four key columns alone
-  (:func:`duplicates`: a narrow window and a narrow semi-join; usually the answer is "none", and then
+  (:func:`drops`: a narrow window and a narrow semi-join; usually the answer is "none", and then
   the wide rows take part in no join at all). A resend has the client time of the original, so the
   check reads only silver's rows in the minutes of client time the batch has (partition pruning on
   the date, file skipping on ``client_ts`` statistics): its cost follows the batch, not the table or
@@ -51,26 +51,21 @@ def write_bronze(txn: Txn, s: Settings, raw) -> None:
     txn.append(raw.withColumn("ingest_date", F.to_date("kafka_ts")), T.BRONZE, s)
 
 
-def check(raw, watermark: datetime | None, lateness: str):
-    """Parse + validate each record once; mark the late ones (kind 'late') with their reason.
+def check(raw):
+    """Parse + validate each record once (kind null, 'malformed' or 'invalid', with its reasons).
 
     The result is flat - the event's fields as top-level columns next to the Kafka ones - because the
     batch caches it, and Spark's in-memory cache stores a nested struct row by row (encoded, then
-    decoded again by every step that reads it) where flat columns are stored and read as columns."""
-    from pyspark.sql import functions as F
-
+    decoded again by every step that reads it) where flat columns are stored and read as columns.
+    Nothing here depends on the batch (no watermark): Spark compiles the generated code of a query
+    plan once and reuses it while the code text is the same, and a timestamp literal is written into
+    that text - so the parse, the biggest generated method of the job, would be compiled again (and
+    run interpreted until HotSpot caught up) every batch. Lateness is judged on the key columns in
+    :func:`drops` instead."""
     from vodflow.analytics.validate_spark import parse_and_check
 
-    checked = parse_and_check(raw)
-    is_late = F.col("kind").isNull() & F.lit(watermark is not None) & (F.col("e.client_ts") < F.lit(watermark))
-    late_reason = F.concat(
-        F.lit("late: client_ts "), F.date_format("e.client_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
-        F.lit(f" is older than the watermark {watermark.isoformat() if watermark else ''} "
-              f"(newest client_ts seen minus {lateness}); not counted"))
-    return (checked.withColumn("_late", is_late)
-            .withColumn("reasons", F.when(F.col("_late"), F.array(late_reason)).otherwise(F.col("reasons")))
-            .withColumn("kind", F.when(F.col("_late"), F.lit("late")).otherwise(F.col("kind")))
-            .select("e.*", "kind", "reasons", "key", "value", "topic", "partition", "offset", "kafka_ts"))
+    return parse_and_check(raw).select("e.*", "kind", "reasons", "key", "value", "topic", "partition", "offset",
+                                       "kafka_ts")
 
 
 def write_bronze_checked(txn: Txn, s: Settings, checked) -> None:
@@ -78,10 +73,28 @@ def write_bronze_checked(txn: Txn, s: Settings, checked) -> None:
     write_bronze(txn, s, checked.select("key", "value", "topic", "partition", "offset", "kafka_ts"))
 
 
-def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
+def late_reason(watermark: datetime, lateness: str):
     from pyspark.sql import functions as F
 
-    bad = checked.where(F.col("kind").isNotNull()).select(
+    return F.concat(
+        F.lit("late: client_ts "), F.date_format("client_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX"),
+        F.lit(f" is older than the watermark {watermark.isoformat()} "
+              f"(newest client_ts seen minus {lateness}); not counted"))
+
+
+def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int, late_keys=None,
+                     watermark: datetime | None = None, lateness: str = "") -> None:
+    """The batch's malformed and invalid records, and the late ones (``late_keys``: their (_p, _o))."""
+    from pyspark.sql import functions as F
+
+    bad = checked.where(F.col("kind").isNotNull())
+    if late_keys is not None:
+        k = F.broadcast(late_keys)
+        late = (checked.join(k, (checked["partition"] == k["_p"]) & (checked["offset"] == k["_o"]), "left_semi")
+                .withColumn("kind", F.lit("late"))
+                .withColumn("reasons", F.array(late_reason(watermark, lateness))))
+        bad = bad.unionByName(late)
+    bad = bad.select(
         "kind", F.array_join("reasons", "; ").alias("reason"),
         F.coalesce(F.col("event_id"), F.get_json_object("value", "$.event_id")).alias("event_id"),
         "value", "topic", "partition", "offset", "kafka_ts", F.lit(batch_id).cast("bigint").alias("batch_id"),
@@ -92,17 +105,22 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int) -> None:
 SEEN_SCHEMA = "_id string, _ts timestamp, _p int, _o bigint"
 
 
-def duplicates(spark, s: Settings, checked, minutes, local: bool = False):
-    """The good records of the batch that are not new events - (partition, offset) pairs, persisted:
-    every copy after the first (Kafka order) of an (event_id, client_ts) within the batch, and every
-    record whose (event_id, client_ts) silver already holds from a *different* Kafka record.
+def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, local: bool = False):
+    """The good records of the batch that are not new events, as (_p, _o, _late) - their Kafka
+    partition and offset, and whether the record is late - deduplicated:
 
-    Only the four key columns take part (a narrow window and a narrow semi-join); the wide rows are
-    never shuffled for dedup. ``minutes``: the distinct ``date_trunc('minute', client_ts)`` of the
-    batch's good events - silver is only read where a resend of them could be (its date partitions,
-    and files whose client_ts range overlaps). ``local``: a small batch - silver's rows in those
-    minutes are read by delta-rs in the driver (:func:`silver_candidates`) rather than by a Spark
-    Delta scan (snapshot refresh and file listing jobs)."""
+    * *late*: ``client_ts`` older than ``watermark`` (quarantined, never counted);
+    * *duplicates*: every copy after the first (Kafka order) of an (event_id, client_ts) within the
+      batch, and every record whose (event_id, client_ts) silver already holds from a *different*
+      Kafka record.
+
+    Only the four key columns take part (a narrow filter, window and semi-join); the wide rows are
+    never shuffled for dedup, and usually the answer is "none". ``minutes``: the distinct
+    ``date_trunc('minute', client_ts)`` of the batch's good records - silver is only read where a
+    resend of them could be (its date partitions, and files whose client_ts range overlaps).
+    ``local``: a small batch - silver's rows in those minutes are read by delta-rs in the driver
+    (:func:`silver_candidates`) rather than by a Spark Delta scan (snapshot refresh and file listing
+    jobs)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -110,7 +128,9 @@ def duplicates(spark, s: Settings, checked, minutes, local: bool = False):
         F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"), F.col("partition").alias("_p"),
         F.col("offset").alias("_o"))
     first = Window.partitionBy("_id", "_ts").orderBy("_p", "_o")
-    out = keys.withColumn("_n", F.row_number().over(first)).where("_n > 1").select("_p", "_o")
+    out = keys.withColumn("_n", F.row_number().over(first)).where("_n > 1").select("_p", "_o", F.lit(False).alias("_late"))
+    if watermark is not None:
+        out = out.unionByName(keys.where(F.col("_ts") < F.lit(watermark)).select("_p", "_o", F.lit(True).alias("_late")))
     ranges = minute_ranges(minutes)
     if ranges:
         days = sorted({d for a, b in ranges for d in _days(a, b)})
@@ -118,25 +138,24 @@ def duplicates(spark, s: Settings, checked, minutes, local: bool = False):
             seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
         else:  # partition pruning on the dates, file skipping on client_ts statistics
             within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
-            silver = (spark.read.format("delta").load(T.SILVER.location(s))
-                      .where(F.col("event_date").isin(days) & within))
-            seen = silver.select(F.col("event_id").alias("_sid"), F.col("client_ts").alias("_sts"),
-                                 F.col("kafka_partition").alias("_sp"), F.col("kafka_offset").alias("_so"))
+            seen = (spark.read.format("delta").load(T.SILVER.location(s))
+                    .where(F.col("event_date").isin(days) & within)
+                    .select("event_id", "client_ts", "kafka_partition", "kafka_offset"))
         seen = seen.toDF("_sid", "_sts", "_sp", "_so")
         held = ((keys["_id"] == seen["_sid"]) & (keys["_ts"] == seen["_sts"])
                 & ~((keys["_p"] == seen["_sp"]) & (keys["_o"] == seen["_so"])))
-        out = out.unionByName(keys.join(seen, held, "left_semi").select("_p", "_o"))
-    return out.distinct()
+        out = out.unionByName(keys.join(seen, held, "left_semi").select("_p", "_o", F.lit(False).alias("_late")))
+    return out.groupBy("_p", "_o").agg(F.max("_late").alias("_late"))
 
 
-def new_events(checked, dups=None, broadcast: bool = True):
-    """The batch's new events in silver's columns: the good records minus ``dups`` (a DataFrame of
-    (_p, _o) from :func:`duplicates`, or None when there are none)."""
+def new_events(checked, dropped=None, broadcast: bool = True):
+    """The batch's new events in silver's columns: the good records minus ``dropped`` (a DataFrame of
+    (_p, _o) from :func:`drops`, or None when there are none)."""
     from pyspark.sql import functions as F
 
     good = checked.where(F.col("kind").isNull())
-    if dups is not None:
-        d = F.broadcast(dups) if broadcast else dups
+    if dropped is not None:
+        d = F.broadcast(dropped) if broadcast else dropped
         good = good.join(d, (good["partition"] == d["_p"]) & (good["offset"] == d["_o"]), "left_anti")
     return good.select(*[F.col(c) for c in T.SILVER.column_names if c not in SILVER_DERIVED],
                        F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
