@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path.cwd()
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))  # the cwd's vodflow, imported before the bench helpers put their checkout first
 RESULTS = Path(__file__).resolve().parent / "results" / "stream_batch.json"
 
 TOPIC = "bench_stream_batch"
@@ -43,13 +43,19 @@ def main():
     ap.add_argument("--conf", nargs="*", default=[], help="extra Spark conf items k=v (a variant)")
     ap.add_argument("--env", nargs="*", default=[], help="VODFLOW_* settings k=v for the batch")
     ap.add_argument("--no-results", action="store_true", help="do not write bench/results/stream_batch.json")
+    ap.add_argument("--label", default="this", help="key of this run in the results file (runs of other "
+                    "checkouts or settings are kept beside it)")
     a = ap.parse_args()
     import psutil
     from kafka import KafkaConsumer, TopicPartition
 
+    import vodflow
+    from vodflow.settings import load
+
     from analytics_stream import make_topic
     from traffic import Traffic, produce_backlog
-    from vodflow.settings import load
+
+    print(f"vodflow from {Path(vodflow.__file__).parent}", flush=True)
 
     s0 = load()
     c = KafkaConsumer(bootstrap_servers=s0.kafka_bootstrap)
@@ -149,12 +155,16 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         last = out[-1]
-        RESULTS.write_text(json.dumps({
+        prev = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        runs = prev.get("runs", {}) if isinstance(prev.get("runs"), dict) else {}
+        runs[a.label] = {
             "events": a.events, "rounds": out, "conf": a.conf, "env": a.env,
             "job_cpu_s_last": last["job_cpu_s"], "floor_cpu_s_last": last["floor_cpu_s"],
             "cpu_ratio_last": last["floor_cpu_s"] and round(last["floor_cpu_s"] / last["job_cpu_s"], 3),
             "load_end": os.getloadavg(), "command": "bench/stream_batch.py " + " ".join(sys.argv[1:]),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit}, indent=2) + "\n")
+            "cwd": str(ROOT), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit}
+        RESULTS.write_text(json.dumps({"runs": runs, "date": runs[a.label]["date"], "commit": commit},
+                                      indent=2) + "\n")
     spark.stop()
     shutil.rmtree(lake, ignore_errors=True)
 
