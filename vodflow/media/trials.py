@@ -201,12 +201,9 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     if calibration:
         cfps = calibration.size[2]
         parts.append("".join(f"[c{i}]" for i in range(len(windows))) + f"concat=n={len(windows)}:v=1:a=0[cal]")
-        keyint = max(1, round(calibration.keyint_seconds * float(cfps)))
         joins = [sum(length for _, length in calibration.windows[:i]) for i in range(1, len(windows))]
-        outputs += ["-map", "[cal]", "-c:v", "libx264", "-preset", calibration.preset, "-crf", str(calibration.crf),
-                    "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
-                    *(["-force_key_frames", ",".join(f"{t:.3f}" for t in joins)] if joins else []),
-                    "-threads", "1", "-an", str(calibration.out)]
+        outputs += _trial_output("[cal]", calibration.crf, cfps, calibration.keyint_seconds, calibration.preset,
+                                 joins, calibration.out)
     argv += ["-filter_complex", ";".join(parts), *outputs]
     run_tool(argv, timeout=timeout)
     return out
@@ -226,6 +223,17 @@ def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] =
     return out
 
 
+def _trial_output(label: str, crf: int, fps: Fraction, keyint_seconds: float, preset: str,
+                  key_times: Sequence[float], path: Path) -> list[str]:
+    """ffmpeg output arguments of one trial encode of filter output ``label``: x264 at ``crf`` with the
+    production preset and a closed GOP of ``keyint_seconds``, one thread, IDRs forced at ``key_times``."""
+    keyint = max(1, round(keyint_seconds * float(fps)))
+    return ["-map", label, "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
+            *(["-force_key_frames", ",".join(f"{t:.3f}" for t in key_times)] if key_times else []),
+            "-threads", "1", "-an", str(path)]
+
+
 def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[Sequence[int]],
                   top_fps: Fraction, keyint_seconds: float, out_dir: Path, *, preset: str = DEFAULT_PRESET,
                   key_times: Sequence[float] = (), timeout: float | None = None) -> dict[tuple[int, int, int], Path]:
@@ -241,14 +249,10 @@ def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], c
         chain = f"fps={_fps(fps)}," if fps != top_fps else ""
         parts.append(f"[s{i}]{chain}scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p,split={len(crfs[i])}"
                      + "".join(f"[t{i}_{j}]" for j in range(len(crfs[i]))))
-        keyint = max(1, round(keyint_seconds * float(fps)))
         for j, crf in enumerate(crfs[i]):
             path = out_dir / f"trial_{w}x{h}_crf{crf}.mp4"
             outputs[(w, h, crf)] = path
-            maps += ["-map", f"[t{i}_{j}]", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                     "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0", "-flags", "+cgop",
-                     *(["-force_key_frames", ",".join(f"{t:.3f}" for t in key_times)] if key_times else []),
-                     "-threads", "1", "-an", str(path)]
+            maps += _trial_output(f"[t{i}_{j}]", crf, fps, keyint_seconds, preset, key_times, path)
     argv += ["-filter_complex", ";".join(parts), *maps]
     run_tool(argv, timeout=timeout)
     return outputs
