@@ -56,32 +56,37 @@ def producer_argv(s, topic: str, payloads: Path, rate: int, seconds: int) -> lis
             "batch.size=524288", "compression.type=lz4"]
 
 
-def start_floor_query(spark, s, topic: str, lake: Path, commits: int, trigger: str, rows_in: dict, commits_at: dict,
-                      max_offsets: int | None = None):
-    """The floor query: ``from_json`` + ``commits`` idempotent Delta appends per micro-batch; records each
-    batch's rows and commit time in ``rows_in`` / ``commits_at`` (batch id -> ...)."""
+def floor_batch(df, batch_id: int, lake: Path, commits: int = 1) -> int:
+    """One micro-batch of the floor: ``from_json`` of every Kafka record, cached, then ``commits``
+    idempotent Delta appends (tables ``lake/t0`` ...); returns the batch's rows."""
     from pyspark.sql import functions as F
 
     from vodflow.analytics.spark_schema import event_schema
 
-    schema = event_schema()
+    parsed = (df.select(F.from_json(F.col("value").cast("string"), event_schema()).alias("e"),
+                        F.col("timestamp").alias("kafka_ts"), "partition", "offset")
+              .select("e.*", "kafka_ts", "partition", "offset")
+              .withColumn("batch_id", F.lit(batch_id))).persist()
+    try:
+        n = parsed.count()
+        for i in range(commits if n else 0):
+            (parsed.write.format("delta").mode("append")
+             .options(txnAppId=f"floor-{i}", txnVersion=str(batch_id)).save(str(lake / f"t{i}")))
+        return n
+    finally:
+        parsed.unpersist()
+
+
+def start_floor_query(spark, s, topic: str, lake: Path, commits: int, trigger: str, rows_in: dict, commits_at: dict,
+                      max_offsets: int | None = None):
+    """The floor query (:func:`floor_batch` per micro-batch); records each batch's rows and commit time in
+    ``rows_in`` / ``commits_at`` (batch id -> ...)."""
 
     def batch(df, batch_id: int) -> None:
-        parsed = (df.select(F.from_json(F.col("value").cast("string"), schema).alias("e"),
-                            F.col("timestamp").alias("kafka_ts"), "partition", "offset")
-                  .select("e.*", "kafka_ts", "partition", "offset")
-                  .withColumn("batch_id", F.lit(batch_id))).persist()
-        try:
-            n = parsed.count()
-            if n == 0:
-                return
-            for i in range(commits):
-                (parsed.write.format("delta").mode("append")
-                 .options(txnAppId=f"floor-{i}", txnVersion=str(batch_id)).save(str(lake / f"t{i}")))
-        finally:
-            parsed.unpersist()
-        commits_at[batch_id] = time.time()
-        rows_in[batch_id] = n
+        n = floor_batch(df, batch_id, lake, commits)
+        if n:
+            commits_at[batch_id] = time.time()
+            rows_in[batch_id] = n
 
     reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", s.kafka_bootstrap)
               .option("subscribe", topic).option("startingOffsets", "earliest"))

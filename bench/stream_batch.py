@@ -52,7 +52,9 @@ def main():
     import vodflow
     from vodflow.settings import load
 
+    from analytics_floor import floor_batch
     from analytics_stream import make_topic
+    from stream_jobs import cpu_by_step, spark_jobs
     from traffic import Traffic, produce_backlog
 
     print(f"vodflow from {Path(vodflow.__file__).parent}", flush=True)
@@ -70,15 +72,10 @@ def main():
             make_topic(s0, TOPIC, 4)
         print("producing", need - have, flush=True)
         produce_backlog(s0.kafka_bootstrap, TOPIC, Traffic(), need - have, 8000)
-    tps = [TopicPartition(TOPIC, p) for p in range(4)]
-    ends = c.end_offsets(tps)
     per = a.events // 4
     c.close()
 
-    from pyspark.sql import functions as F
-
     from vodflow.analytics import stream
-    from vodflow.analytics.spark_schema import event_schema
     from vodflow.analytics.txn import Txn
     from vodflow.spark import get_spark
 
@@ -94,7 +91,8 @@ def main():
     def gc_jit():
         gc = sum(b.getCollectionTime() for b in mf.getGarbageCollectorMXBeans()) / 1000
         h = cm.METRIC_COMPILATION_TIME()
-        return gc, mf.getCompilationMXBean().getTotalCompilationTime() / 1000, h.getCount(), h.getSnapshot().getMean() * h.getCount() / 1000
+        jit = mf.getCompilationMXBean().getTotalCompilationTime() / 1000
+        return gc, jit, h.getCount(), h.getSnapshot().getMean() * h.getCount() / 1000
     jvm = psutil.Process(spark.sparkContext._gateway.proc.pid)
 
     def cpu():
@@ -108,17 +106,6 @@ def main():
                 .option("subscribe", TOPIC).option("startingOffsets", json.dumps(start))
                 .option("endingOffsets", json.dumps(end)).load())
 
-    schema = event_schema()
-
-    def floor(df, i):
-        parsed = (df.select(F.from_json(F.col("value").cast("string"), schema).alias("e"),
-                            F.col("timestamp").alias("kafka_ts"), "partition", "offset")
-                  .select("e.*", "kafka_ts", "partition", "offset").withColumn("batch_id", F.lit(i))).persist()
-        n = parsed.count()
-        parsed.write.format("delta").mode("append").options(txnAppId="floor", txnVersion=str(i)).save(str(lake / "floor"))
-        parsed.unpersist()
-        return n
-
     stream.prepare(spark, s)
     cfg = stream.StreamConfig.from_settings(s)
     runner = stream.BatchRunner(s, cfg)
@@ -127,12 +114,11 @@ def main():
         df = kafka_df(i)
         if not a.skip_floor:
             t0, c0 = time.time(), cpu()
-            n = floor(df, i)
+            n = floor_batch(df, i, lake / "floor")
             fl = (time.time() - t0, cpu() - c0)
             print(f"round {i} floor: {n} rows {fl[0]:.1f} s wall {fl[1]:.1f} cpu-s", flush=True)
         else:
             fl = (None, None)
-        from stream_jobs import cpu_by_step, spark_jobs
         last_job = max([j["jobId"] for j in spark_jobs(spark.sparkContext)], default=-1)
         g0 = gc_jit()
         t0, c0 = time.time(), cpu()
@@ -141,7 +127,8 @@ def main():
         print(f"round {i} job: {r['rows']} rows {job[0]:.1f} s wall {job[1]:.1f} cpu-s ratio "
               f"{(fl[0] / job[0]) if fl[0] else 0:.2f} steps {json.dumps(r['steps'])}", flush=True)
         g1 = gc_jit()
-        print(f"   gc {g1[0]-g0[0]:.1f} s jit {g1[1]-g0[1]:.1f} s janino compiles {g1[2]-g0[2]} ~{g1[3]-g0[3]:.1f} s", flush=True)
+        print(f"   gc {g1[0] - g0[0]:.1f} s jit {g1[1] - g0[1]:.1f} s janino compiles {g1[2] - g0[2]} "
+              f"~{g1[3] - g0[3]:.1f} s", flush=True)
         by_step = cpu_by_step(spark.sparkContext, last_job)
         print("   cpu by step", by_step, flush=True)
         out.append({"floor_wall_s": fl[0] and round(fl[0], 1), "floor_cpu_s": fl[1] and round(fl[1], 1),

@@ -181,7 +181,7 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         if n == 0:
             return {"rows": 0}
         txn = txn.sized(n, cfg.local_rows)
-        background("bronze", S.write_bronze_checked, checked)
+        background("bronze", S.write_bronze, checked)
         n_late = n_dups = 0
         with steps("silver"):
             if n > c["bad"]:
@@ -210,8 +210,9 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         fresh = R.freshness(gold.server_ds, done.timestamp(), gold.min_server_ts.timestamp()) if gold else None
         with steps("progress"):
             row = dict(zip(GOLD_PROGRESS.column_names, (
-                batch_id, gold.events if gold else 0, gold.max_server_ts if gold else None, *(fresh or (None, None, None, None)), done, n,
-                c["bad"] + n_late, new_max, wm_new, list({**steps.times, "total": steps.total()}.items()))))
+                batch_id, gold.events if gold else 0, gold.max_server_ts if gold else None,
+                *(fresh or (None, None, None, None)), done, n, c["bad"] + n_late, new_max, wm_new,
+                list({**steps.times, "total": steps.total()}.items()))))
             lake_rs.append(GOLD_PROGRESS, pa.Table.from_pylist([row], schema=arrow_schema(GOLD_PROGRESS)), s,
                            app_id=txn.app_id, version=batch_id)
         runner.remember(batch_id, new_max, wm_new)

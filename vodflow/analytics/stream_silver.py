@@ -45,10 +45,15 @@ def raw_records(df):
                      "topic", "partition", "offset", F.col("timestamp").alias("kafka_ts"))
 
 
-def write_bronze(txn: Txn, s: Settings, raw) -> None:
+BRONZE_KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "kafka_ts")
+
+
+def write_bronze(txn: Txn, s: Settings, records) -> None:
+    """Bronze from any frame of the batch that keeps the Kafka columns as received (:func:`raw_records`,
+    :func:`check`)."""
     from pyspark.sql import functions as F
 
-    txn.append(raw.withColumn("ingest_date", F.to_date("kafka_ts")), T.BRONZE, s)
+    txn.append(records.select(*BRONZE_KAFKA_COLUMNS).withColumn("ingest_date", F.to_date("kafka_ts")), T.BRONZE, s)
 
 
 def check(raw):
@@ -64,13 +69,7 @@ def check(raw):
     :func:`drops` instead."""
     from vodflow.analytics.validate_spark import parse_and_check
 
-    return parse_and_check(raw).select("e.*", "kind", "reasons", "key", "value", "topic", "partition", "offset",
-                                       "kafka_ts")
-
-
-def write_bronze_checked(txn: Txn, s: Settings, checked) -> None:
-    """Bronze from the batch's checked records (they keep the Kafka columns as received)."""
-    write_bronze(txn, s, checked.select("key", "value", "topic", "partition", "offset", "kafka_ts"))
+    return parse_and_check(raw).select("e.*", "kind", "reasons", *BRONZE_KAFKA_COLUMNS)
 
 
 def late_reason(watermark: datetime, lateness: str):
@@ -128,9 +127,11 @@ def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, loca
         F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"), F.col("partition").alias("_p"),
         F.col("offset").alias("_o"))
     first = Window.partitionBy("_id", "_ts").orderBy("_p", "_o")
-    out = keys.withColumn("_n", F.row_number().over(first)).where("_n > 1").select("_p", "_o", F.lit(False).alias("_late"))
+    out = (keys.withColumn("_n", F.row_number().over(first)).where("_n > 1")
+           .select("_p", "_o", F.lit(False).alias("_late")))
     if watermark is not None:
-        out = out.unionByName(keys.where(F.col("_ts") < F.lit(watermark)).select("_p", "_o", F.lit(True).alias("_late")))
+        out = out.unionByName(keys.where(F.col("_ts") < F.lit(watermark))
+                              .select("_p", "_o", F.lit(True).alias("_late")))
     ranges = minute_ranges(minutes)
     if ranges:
         days = sorted({d for a, b in ranges for d in _days(a, b)})
@@ -148,6 +149,9 @@ def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, loca
     return out.groupBy("_p", "_o").agg(F.max("_late").alias("_late"))
 
 
+SILVER_DERIVED = ("kafka_partition", "kafka_offset", "event_date")  # silver's columns not in the event
+
+
 def new_events(checked, dropped=None, broadcast: bool = True):
     """The batch's new events in silver's columns: the good records minus ``dropped`` (a DataFrame of
     (_p, _o) from :func:`drops`, or None when there are none)."""
@@ -160,9 +164,6 @@ def new_events(checked, dropped=None, broadcast: bool = True):
     return good.select(*[F.col(c) for c in T.SILVER.column_names if c not in SILVER_DERIVED],
                        F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
                        F.to_date("client_ts").alias("event_date"))
-
-
-SILVER_DERIVED = ("kafka_partition", "kafka_offset", "event_date")
 
 
 def silver_candidates(s: Settings, days, ranges):
