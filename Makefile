@@ -19,7 +19,7 @@ export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
 PYTEST_ARGS ?=
 
-.PHONY: help demo test install system-deps jars web cli-link up down status clean
+.PHONY: help demo test install system-deps jars jars-s3a web cli-link up down status clean
 
 help:
 	@echo "make demo    - install, start the local stack and run the demo"
@@ -46,6 +46,14 @@ cli-link: $(VENV)/.installed
 $(JARS)/.done-%: maven/%/pom.xml
 	@mkdir -p $(JARS)/$*
 	cd maven/$* && mvn -q -B dependency:copy-dependencies -Djars.dir=$(JARS)/$*
+	@touch $@
+
+# maven/s3a: Hadoop S3A and vodflow's conditional-put Delta LogStore for an s3a:// lake (bench/delta_s3_writers.py;
+# not used by the profiles yet: docs/reliability.md). It compiles a class of its own: package, not only copy.
+jars-s3a: $(JARS)/.done-s3a
+$(JARS)/.done-s3a: maven/s3a/pom.xml $(wildcard maven/s3a/src/main/java/io/vodflow/storage/*.java)
+	@mkdir -p $(JARS)/s3a
+	cd maven/s3a && mvn -q -B package -Djars.dir=$(JARS)/s3a
 	@touch $@
 
 jars: $(JARS)/.done-kafka $(JARS)/.done-s3proxy $(JARS)/.done-spark
