@@ -13,7 +13,8 @@ maven/s3a into ``$VODFLOW_HOME/jars/s3a``) and an S3 endpoint with a bucket it m
 
     .venv/bin/python bench/delta_s3_writers.py --endpoint http://127.0.0.1:29310 --server "moto 5.2.5"
 
-Results: bench/results/delta_s3_writers.json; prose in docs/reliability.md.
+Results: bench/results/delta_s3_writers.json (``runs``, one entry per ``--server``); prose in
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{kind}: 2 writers x {args.commits} appends of {args.rows} rows on {args.server}")
         res[kind] = trial(s, args.bucket, kind, args.commits, args.rows, tmp)
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
-    OUT.write_text(json.dumps(res, indent=2) + "\n")
+    runs = json.loads(OUT.read_text()).get("runs", {}) if OUT.exists() else {}
+    runs[args.server] = res  # one entry per S3 server tried
+    OUT.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     log(f"wrote {OUT}")
     return 0
 

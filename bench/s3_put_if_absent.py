@@ -10,7 +10,9 @@ that looks before it writes): atomic only when exactly one put answers 2xx. Need
 created there). Run::
 
     .venv/bin/python bench/s3_put_if_absent.py --profile cluster
-    .venv/bin/python bench/s3_put_if_absent.py --endpoint http://127.0.0.1:29310 --racers 8
+    .venv/bin/python bench/s3_put_if_absent.py --endpoint http://127.0.0.1:29310 --racers 8 --server "moto 5.2.5"
+
+With ``--server NAME`` the answer is kept under NAME in bench/results/s3_put_if_absent.json.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bucket", default="vodflow-put-if-absent-probe", help="bucket with --endpoint")
     ap.add_argument("--racers", type=int, default=0, help="also race N concurrent puts of one key (0: no)")
     ap.add_argument("--rounds", type=int, default=20, help="keys raced with --racers (20)")
+    ap.add_argument("--server", help="name the server: the answer is kept in bench/results/s3_put_if_absent.json")
     args = ap.parse_args(argv)
     from vodflow.stack.profile import apply
 
@@ -104,6 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.racers:
         res["race"] = race(s3, bucket, args.racers, args.rounds)
     print(json.dumps(res))
+    if args.server:
+        from datetime import datetime, timezone
+
+        out = ROOT / "bench" / "results" / "s3_put_if_absent.json"
+        runs = json.loads(out.read_text()) if out.exists() else {}
+        runs[args.server] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             "command": " ".join(["bench/s3_put_if_absent.py", *(argv or sys.argv[1:])]),
+                             "load": [round(x, 1) for x in os.getloadavg()], **res}
+        out.write_text(json.dumps(runs, indent=2) + "\n")
     return 0
 
 
