@@ -100,7 +100,8 @@ def trial(s, bucket: str, kind: str, commits: int, rows: int, tmp: Path) -> dict
         ready = tmp / f"{kind}.{name}.ready"
         readies.append(ready)
         procs.append(subprocess.Popen(
-            [sys.executable, __file__, "--_writer", name, "--_uri", uri, "--_store", STORES[kind],
+            [sys.executable, __file__, "--endpoint", os.environ["VODFLOW_S3_ENDPOINT"], "--server", "writer",
+             "--_writer", name, "--_uri", uri, "--_store", STORES[kind],
              "--commits", str(commits), "--rows", str(rows), "--_ready", str(ready), "--_go", str(go)],
             stdout=subprocess.PIPE, text=True, env=os.environ.copy()))
     deadline = time.time() + 600
