@@ -265,8 +265,14 @@ def _rates_calibration(sc: dict) -> list[str]:
         return (f"{m.get('date', '')[11:16]} UTC, load average {m.get('machine', {}).get('load_start', ['?'])[0]}"
                 f" to {m.get('machine', {}).get('load_end', ['?'])[0]}")
 
-    out = [f"`bench/scale_rates.py` ({run.get('date', '')[:10]}, commit {run.get('commit')}) measured both "
-           "pools in one session of the cluster profile, each on 2 workers then 1 in the same run:"]
+    commits = {m["commit"] for p in ("stream", "encode") if (m := run.get(f"{p}_meta", {})).get("commit")}
+    if len(commits) > 1:  # the parts were measured in different sessions (--skip): each names its commit
+        out = ["`bench/scale_rates.py` measured each pool on the cluster profile on 2 workers then 1 in the same "
+               "run (stream at commit " + run["stream_meta"]["commit"] + ", encode at commit "
+               + run["encode_meta"]["commit"] + "):"]
+    else:
+        out = [f"`bench/scale_rates.py` ({run.get('date', '')[:10]}, commit {run.get('commit')}) measured both "
+               "pools in one session of the cluster profile, each on 2 workers then 1 in the same run:"]
     if s1 and s2:
         out.append(f"- stream ({when('stream')}): {s2:,} events/s on 2 Spark workers, {s1:,} on 1 (ratio "
                    f"{s2 / s1:.2f}; events over the micro-batches' own seconds).")
