@@ -80,3 +80,22 @@ def test_good_event_is_normalised(spark):
     e = r["e"]
     assert (e["device"], e["country"], e["played_s"]) == ("web", "FR", 10.0)  # defaults as the API applies them
     assert e["server_ts"] is not None  # Kafka time when produced without the API
+
+
+def test_records_off_the_usual_path_agree_with_the_api_model(spark):
+    """The rules answer key questions (unknown fields, a field sent for the wrong type) from the parsed
+    values when every key parsed to a value; these records take the exact path instead: a null value
+    (played_s null on a progress event is an error, not the default), a repeated key, a key differing
+    only in case, and one with both an unknown key and a null value."""
+    now = datetime(2026, 1, 1, 10, 1, tzinfo=timezone.utc)
+    good = json.dumps(base())
+    values = [json.dumps(base(played_s=None)), json.dumps(base(type="video_progress", played_s=None)),
+              json.dumps(base(rung=None)), good[:-1] + ', "device": "tv"}',
+              json.dumps({**base(), "EVENT_ID": str(uuid.uuid4())}), json.dumps({**base(rung=None), "extra": 1}),
+              good]
+    got = spark_check(spark, values, now)
+    verdicts = [(values[i], python_ok(values[i], now), got[i]["reasons"]) for i in range(len(values))]
+    assert all(ok == (not reasons) for _, ok, reasons in verdicts), verdicts
+    assert verdicts[-1][1] and not all(ok for _, ok, _ in verdicts)  # both kinds are exercised
+    assert any("unknown field(s)" in x and "EVENT_ID" in x for x in got[4]["reasons"]), got[4]["reasons"]
+    assert any("played_s: must be a number" in x for x in got[1]["reasons"]), got[1]["reasons"]

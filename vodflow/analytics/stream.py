@@ -195,10 +195,11 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         new = S.new_events(checked, dropped if n_late + n_dups else None,
                            broadcast=n_late + n_dups <= BROADCAST_DROPS)
         gold = None
-        if n - c["bad"] - n_late - n_dups:
+        n_new = n - c["bad"] - n_late - n_dups
+        if n_new:
             # the silver append runs beside the gold half: only playback_quality (startup percentiles
             # recomputed from silver) waits for it
-            silver_append = background("silver_append", S.write_silver, new)
+            silver_append = background("silver_append", S.write_silver, new, n_new)
             with steps("collect"):
                 gold = G.collect(spark, new)
             G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,

@@ -132,11 +132,24 @@ class BatchGold:
 
 
 def collect(spark, new) -> BatchGold:
-    """The batch's new silver events (a DataFrame) → :class:`BatchGold` (3 small Spark jobs)."""
+    """The batch's new silver events (a DataFrame) → :class:`BatchGold`: three small Spark jobs, submitted
+    at the same time (each is mostly scheduling and a shuffle of a few rows; one after the other they
+    left the cores idle between stages). They carry the caller's Spark job description."""
     new.createOrReplaceTempView("vodflow_gold_batch")
-    q = {k: spark.sql(sql.format(batch="vodflow_gold_batch")).toArrow()
-         for k, sql in (("partials", _PARTIALS), ("adds", _ADDS), ("server_ds", _SERVER_DS))}
-    return BatchGold(**q)
+    sc = spark.sparkContext
+    desc = sc.getLocalProperty("spark.job.description")
+
+    def run(sql: str) -> "pa.Table":
+        sc.setJobDescription(desc)
+        try:
+            return spark.sql(sql.format(batch="vodflow_gold_batch")).toArrow()
+        finally:
+            sc.setJobDescription(None)
+
+    parts = (("partials", _PARTIALS), ("adds", _ADDS), ("server_ds", _SERVER_DS))
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="vodflow-collect") as ex:
+        futures = {k: ex.submit(run, sql) for k, sql in parts}
+        return BatchGold(**{k: f.result() for k, f in futures.items()})
 
 
 def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: ThreadPoolExecutor,
