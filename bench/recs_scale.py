@@ -385,7 +385,7 @@ def curve_data(a, key: str):
     return df, df[COL_VALUE].to_numpy(), path
 
 
-def stage_curve(a, key: str) -> dict:
+def stage_curve(a, key: str, on_fit=None) -> dict:
     """Both models (or ``--models``) on one data set at each of ``--sweeps``, interleaved (implicit s1,
     Spark s1, implicit s2, ...) so load drift hits both; each fit's wall and CPU-seconds, then per model
     the fixed + per-sweep cost model."""
@@ -413,6 +413,9 @@ def stage_curve(a, key: str) -> dict:
     if any(m in IMPLICIT_SOLVERS for m in models):  # the library's first fit (thread pool, imports): not timed
         warm = synthetic_interactions(20_000, a.seed + 1)
         fit_implicit_als(warm, warm[COL_VALUE].to_numpy(), replace(IMPLICIT_LIB_PARAMS, iterations=1), num_threads=2)
+    def curve_so_far() -> dict:
+        return {m: {"fits": fits[m], **cost_model(fits[m])} for m in models if fits[m]}
+
     for s in sweeps:
         for m in (x for x in models if x in IMPLICIT_SOLVERS):
             gc.collect()
@@ -424,6 +427,8 @@ def stage_curve(a, key: str) -> dict:
                                 "cpu_s": round(time.process_time() - c0, 3), "peak_rss_mb": round(mem.peak),
                                 "load_1m": round(os.getloadavg()[0], 2)})
             print(f"[{key}] {m} {s:2d} sweeps: {fits[m][-1]}", flush=True)
+            if on_fit:  # written after every fit: a call cut short by its slot keeps what it measured
+                on_fit({**row, "curve": curve_so_far()})
         if "spark" in models:
             jvm = jvm_pids()
             with PeakRSS(jvm_pids) as mem:
@@ -436,6 +441,8 @@ def stage_curve(a, key: str) -> dict:
             model.itemFactors.unpersist()
             del model
             print(f"[{key}] Spark    {s:2d} sweeps: {fits['spark'][-1]}", flush=True)
+            if on_fit:
+                on_fit({**row, "curve": curve_so_far()})
     if sdf is not None:
         sdf.unpersist()
     row["curve"] = {m: {"fits": fits[m], **cost_model(fits[m]),
@@ -523,10 +530,18 @@ def run_curve(a, key: str) -> None:
     earlier call for the same size -- ``--models implicit`` then ``--models spark`` at 20M -- is kept)."""
     before = {"uptime_before": uptime(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(before["uptime_before"], flush=True)
-    row = stage_curve(a, key)
+    partial = {"complete": False}
+    row = stage_curve(a, key, lambda r: merge_curve(a, key, r, {**before, **partial}))
+    merge_curve(a, key, row, {**before, "complete": True})
+
+
+def merge_curve(a, key: str, row: dict, before: dict) -> None:
+    """Merge one data set's curve row (``row["curve"]``: the models this call fitted) into the results."""
+    row = dict(row)
     info = {**before, "uptime_after": uptime(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "commit": commit(), "command": "bench/recs_scale.py " + " ".join(sys.argv[1:])}
-    print(info["uptime_after"], flush=True)
+    if before.get("complete"):
+        print(info["uptime_after"], flush=True)
     old = json.loads(Path(a.results).read_text()) if Path(a.results).exists() else {}
     crows = old.get("scale", {}).get("curve_rows", {})
     name = key if key == SMALL else label(parse_size(key))
