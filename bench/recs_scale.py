@@ -817,6 +817,9 @@ def plot_curve(crows: dict, model: dict, path: Path) -> None:
         axes[0].plot(x, [r["curve"][m]["per_sweep_wall_s"] for _, r in pts], mark + "-", label=f"{m} wall")
         axes[0].plot(x, [r["curve"][m]["per_sweep_cpu_s"] for _, r in pts], mark + ":", label=f"{m} CPU")
         axes[1].plot(x, [r["curve"][m]["fixed_wall_s"] for _, r in pts], mark + "-", label=f"{m} wall")
+    chol = [(n, r["curve"]["implicit-cholesky"]) for n, r in pts if "per_sweep_wall_s" in r["curve"].get("implicit-cholesky", {})]
+    if chol:  # the library's exact solve: Spark's algorithm, the library's engine
+        axes[0].plot([n for n, _ in chol], [c["per_sweep_wall_s"] for _, c in chol], "^-", label="implicit-cholesky wall")
     axes[0].set(xscale="log", yscale="log", xlabel="interactions", ylabel="s per sweep", title="Per-sweep cost")
     axes[1].set(xscale="log", xlabel="interactions", ylabel="s per fit", title="Fixed cost per fit")
     sweeps = model.get("sweeps", SPARK_IMPLICIT_PARAMS.max_iter)
