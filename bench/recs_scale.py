@@ -37,6 +37,15 @@ date and commit under ``stages``; the ratio is recomputed when both fits are in.
     B=".venv/bin/python bench/recs_scale.py --sizes 20M --data-dir /work/tmp/recs-scale"
     /work/notes/heavy $B --stage generate; /work/notes/heavy $B --stage implicit
     VODFLOW_SPARK_DRIVER_MEMORY=8g /work/notes/heavy $B --stage spark; /work/notes/heavy $B --stage topn
+
+``--stage curve`` (target 2's curve) fits ``--models`` (``implicit``, ``implicit-cholesky``: the library's
+exact solve, Spark's algorithm; ``spark``) on one data set (a synthetic size, or ``ml-latest-small``'s
+time-split train) at each of ``--sweeps``, interleaved in one process, and splits each model's fit time
+into a fixed per-fit cost and a per-sweep cost (wall and CPU-seconds, least squares over the sweep
+counts); across sizes ``scale.fit_model`` fits those costs against interactions and says where the
+15-sweep ratio would cross 3x.  Rows: ``scale.curve_rows``; plot: ``docs/img/recs_curve.png``.
+
+    /work/notes/heavy $B --stage curve --sweeps 1,3 --models implicit,spark
 """
 
 from __future__ import annotations
