@@ -835,7 +835,8 @@ def plot_curve(crows: dict, model: dict, path: Path) -> None:
     axes[2].plot(x, [r[f"fit{sweeps}_wall_ratio"] for _, r in pts], "o", color="C3", label="measured (wall)")
     axes[2].plot(x, [r[f"fit{sweeps}_cpu_ratio"] for _, r in pts], "x", color="C4", label="measured (CPU)")
     if model.get("wall"):
-        xs = np.logspace(np.log10(x.min()), np.log10(max(x.max(), 1e8)), 60)
+        # from 1M up: the lines are fitted unweighted, so the large sizes set them; below, the measured points
+        xs = np.logspace(np.log10(max(x.min(), 1e6)), np.log10(max(x.max(), 1e8)), 60)
         for key, col in (("wall", "C3"), ("cpu", "C4")):
             ln = model[key]["lines"]
             whole = {m: (ln[m]["fixed_s"]["at_0"] + sweeps * ln[m]["per_sweep_s"]["at_0"])
@@ -844,7 +845,8 @@ def plot_curve(crows: dict, model: dict, path: Path) -> None:
             axes[2].plot(xs, whole["spark"] / whole["implicit"], "--", color=col, label=f"model ({key})")
     axes[2].axhline(3, ls=":", color="grey", label="target at 20M: 3x")
     axes[2].set(xscale="log", xlabel="interactions", ylabel="Spark / implicit",
-                title=f"Whole fit ({sweeps} sweeps) ratio", ylim=(0, None))
+                title=f"Whole fit ({sweeps} sweeps) ratio", ylim=(0, 1.1 * max(
+                    max(r[f"fit{sweeps}_{k}_ratio"] for _, r in pts) for k in ("wall", "cpu"))))
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
