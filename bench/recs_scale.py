@@ -37,6 +37,15 @@ date and commit under ``stages``; the ratio is recomputed when both fits are in.
     B=".venv/bin/python bench/recs_scale.py --sizes 20M --data-dir /work/tmp/recs-scale"
     /work/notes/heavy $B --stage generate; /work/notes/heavy $B --stage implicit
     VODFLOW_SPARK_DRIVER_MEMORY=8g /work/notes/heavy $B --stage spark; /work/notes/heavy $B --stage topn
+
+``--stage curve`` (target 2's curve) fits ``--models`` (``implicit``, ``implicit-cholesky``: the library's
+exact solve, Spark's algorithm; ``spark``) on one data set (a synthetic size, or ``ml-latest-small``'s
+time-split train) at each of ``--sweeps``, interleaved in one process, and splits each model's fit time
+into a fixed per-fit cost and a per-sweep cost (wall and CPU-seconds, least squares over the sweep
+counts); across sizes ``scale.fit_model`` fits those costs against interactions and says where the
+15-sweep ratio would cross 3x.  Rows: ``scale.curve_rows``; plot: ``docs/img/recs_curve.png``.
+
+    /work/notes/heavy $B --stage curve --sweeps 1,3 --models implicit,spark
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ from vodflow.recs.synthetic import COL_VALUE, default_shape, synthetic_interacti
 
 RESULTS = REPO / "bench" / "results" / "recs.json"
 PLOT = REPO / "docs" / "img" / "recs_scale.png"
+CURVE_PLOT = REPO / "docs" / "img" / "recs_curve.png"
 
 
 def parse_size(text: str) -> int:
@@ -151,7 +161,9 @@ def profile(spark, df_spark, base) -> list[dict]:
     return sorted(out, key=lambda r: r["fit_s"])
 
 
-STAGES = ("generate", "implicit", "spark", "topn")
+STAGES = ("generate", "implicit", "spark", "topn", "curve")
+#: the curve's small point: ml-latest-small's time-split train (``--sizes ml-latest-small``, ``--stage curve``)
+SMALL = "ml-latest-small"
 
 
 def data_file(data_dir: Path, n: int, seed: int) -> Path:
@@ -289,6 +301,191 @@ def stage_topn(n: int, seed: int, data_dir: Path) -> dict:
     return row
 
 
+# -- the fit-time curve: fixed per-fit cost + per-sweep cost, both models, same sweeps -----------------
+
+#: the curve's `implicit` variants: the library's default conjugate-gradient solver (``implicit``, the
+#: baseline of the target) and its exact Cholesky solve (``implicit-cholesky``: the algorithm Spark runs,
+#: a normal equation per user / title built from every rating, O(rank^2) per rating instead of O(rank x
+#: CG steps)), to tell the algorithm's share of the gap from the engine's
+IMPLICIT_SOLVERS = {"implicit": True, "implicit-cholesky": False}
+
+
+def cost_model(fits: list[dict]) -> dict:
+    """``wall = fixed + sweeps x per_sweep`` (and the same for CPU-seconds), least squares over the fits of
+    ONE model on ONE data set at two or more sweep counts (``{"sweeps", "wall_s", "cpu_s"}`` each)."""
+    s = np.array([f["sweeps"] for f in fits], float)
+    if len(set(s.tolist())) < 2:
+        return {}
+    out = {}
+    for key in ("wall", "cpu"):
+        per, fixed = np.polyfit(s, [f[f"{key}_s"] for f in fits], 1)
+        out[f"fixed_{key}_s"], out[f"per_sweep_{key}_s"] = round(float(fixed), 3), round(float(per), 3)
+    return out
+
+
+def sweep_ratios(curve: dict, sweeps: int) -> dict:
+    """Spark / ``implicit`` from one size's two cost models: per sweep, per fixed cost, and a whole fit of
+    ``sweeps`` sweeps (``fixed + sweeps x per_sweep``), wall and CPU."""
+    sp, im = curve.get("spark", {}), curve.get("implicit", {})
+    if "per_sweep_wall_s" not in sp or "per_sweep_wall_s" not in im:
+        return {}
+    out = {}
+    for key in ("wall", "cpu"):
+        out[f"per_sweep_{key}_ratio"] = round(sp[f"per_sweep_{key}_s"] / im[f"per_sweep_{key}_s"], 3)
+        whole = [m[f"fixed_{key}_s"] + sweeps * m[f"per_sweep_{key}_s"] for m in (sp, im)]
+        out[f"fit{sweeps}_{key}_model_s"] = {"spark": round(whole[0], 2), "implicit": round(whole[1], 2)}
+        out[f"fit{sweeps}_{key}_ratio"] = round(whole[0] / whole[1], 3)
+    return out
+
+
+def curve_model(rows: dict, sweeps: int, target: float = 3.0) -> dict:
+    """Across sizes: each model's per-sweep and fixed cost as ``a + b x interactions`` (least squares over
+    the sizes measured), the whole-fit ratio that gives at ``sweeps`` sweeps, its limit for large data
+    (``b_spark / b_implicit`` of a whole fit) and the size where the ratio crosses ``target`` (None when
+    the fitted lines never reach it)."""
+    pts = sorted((r["interactions"], r["curve"]) for r in rows.values()
+                 if all("per_sweep_wall_s" in r.get("curve", {}).get(m, {}) for m in ("spark", "implicit")))
+    if len(pts) < 2:
+        return {}
+    n = np.array([p[0] for p in pts], float)
+    out: dict = {"sizes": [int(x) for x in n], "sweeps": sweeps, "target": target}
+    for key in ("wall", "cpu"):
+        lines = {}
+        for m in ("spark", "implicit"):
+            per = np.polyfit(n, [c[m][f"per_sweep_{key}_s"] for _, c in pts], 1)
+            fixed = np.polyfit(n, [c[m][f"fixed_{key}_s"] for _, c in pts], 1)
+            lines[m] = {"per_sweep_s": {"at_0": round(float(per[1]), 3), "per_million": round(float(per[0]) * 1e6, 3)},
+                        "fixed_s": {"at_0": round(float(fixed[1]), 3), "per_million": round(float(fixed[0]) * 1e6, 3)}}
+        # whole fit = A + B n per model
+        ab = {m: (lines[m]["fixed_s"]["at_0"] + sweeps * lines[m]["per_sweep_s"]["at_0"],
+                  (lines[m]["fixed_s"]["per_million"] + sweeps * lines[m]["per_sweep_s"]["per_million"]) / 1e6)
+              for m in lines}
+        (a_s, b_s), (a_i, b_i) = ab["spark"], ab["implicit"]
+        limit = b_s / b_i if b_i > 0 else None
+        meet = None
+        if b_s - target * b_i != 0:  # a_s + b_s n = target (a_i + b_i n)
+            x = (target * a_i - a_s) / (b_s - target * b_i)
+            meet = int(x) if x > 0 else None
+        out[key] = {"lines": lines, f"ratio_limit_large_data": None if limit is None else round(limit, 3),
+                    f"interactions_where_ratio_{target:g}x": meet,
+                    "ratio_at": {label(int(v)): round((a_s + b_s * v) / (a_i + b_i * v), 3)
+                                 for v in (1e5, 1e6, 5e6, 2e7, 1e8)}}
+    return out
+
+
+def curve_data(a, key: str):
+    """The curve's data: ``(frame, ALS values, spark parquet path or None)``."""
+    if key == SMALL:
+        from vodflow.recs.confidence import rating_value
+        from vodflow.recs.defaults import MOVIELENS_CONFIDENCE
+        from vodflow.recs.movielens import load_movielens
+        from vodflow.recs.split import time_split
+
+        if not (a.movielens and Path(a.movielens).exists()):
+            raise SystemExit(f"no MovieLens at {a.movielens!r}: pass --movielens DIR (ml-latest-small)")
+        train, _ = time_split(load_movielens(Path(a.movielens)), TRAINING.holdout_fraction)
+        return train, rating_value(train["rating"].to_numpy(), MOVIELENS_CONFIDENCE), None
+    n = parse_size(key)
+    path = data_file(Path(a.data_dir), n, a.seed)
+    if not path.exists():
+        print(f"[{label(n)}] no {path}: generating it (not timed)", flush=True)
+        stage_generate(n, a.seed, Path(a.data_dir))
+    df = read_data(path)
+    return df, df[COL_VALUE].to_numpy(), path
+
+
+def stage_curve(a, key: str, on_fit=None) -> dict:
+    """Both models (or ``--models``) on one data set at each of ``--sweeps``, interleaved (implicit s1,
+    Spark s1, implicit s2, ...) so load drift hits both; each fit's wall and CPU-seconds, then per model
+    the fixed + per-sweep cost model."""
+    from dataclasses import asdict, replace
+
+    df, values, path = curve_data(a, key)
+    models = [m.strip() for m in a.models.split(",")]
+    sweeps = sorted(int(x) for x in a.sweeps.split(","))
+    row: dict = {"interactions": len(df), "users": int(df["userID"].nunique()),
+                 "titles": int(df["itemID"].nunique())}
+    fits: dict = {m: [] for m in models}
+    sdf = None
+    if "spark" in models:
+        spark = spark_session_warm(a.seed)
+        row.update(spark_conf_summary(spark))
+        if path is None:
+            sdf = als.to_spark_ratings(spark, df, values)
+        else:
+            from pyspark.sql import functions as F
+
+            sdf = (spark.read.parquet(str(path))
+                   .select(F.col("userID").cast("int"), F.col("itemID").cast("int"), F.col(COL_VALUE).cast("double"))
+                   .repartition(spark.sparkContext.defaultParallelism).cache())
+            sdf.count()
+    if any(m in IMPLICIT_SOLVERS for m in models):  # the library's first fit (thread pool, imports): not timed
+        warm = synthetic_interactions(20_000, a.seed + 1)
+        fit_implicit_als(warm, warm[COL_VALUE].to_numpy(), replace(IMPLICIT_LIB_PARAMS, iterations=1), num_threads=2)
+    def curve_so_far() -> dict:
+        return {m: {"fits": fits[m], **cost_model(fits[m])} for m in models if fits[m]}
+
+    for s in sweeps:
+        for m in (x for x in models if x in IMPLICIT_SOLVERS):
+            gc.collect()
+            with PeakRSS(lambda: [os.getpid()]) as mem:
+                t0, c0 = time.perf_counter(), time.process_time()
+                fit_implicit_als(df, values, replace(IMPLICIT_LIB_PARAMS, iterations=s, use_cg=IMPLICIT_SOLVERS[m]),
+                                 num_threads=2)
+                fits[m].append({"sweeps": s, "wall_s": round(time.perf_counter() - t0, 3),
+                                "cpu_s": round(time.process_time() - c0, 3), "peak_rss_mb": round(mem.peak),
+                                "load_1m": round(os.getloadavg()[0], 2)})
+            print(f"[{key}] {m} {s:2d} sweeps: {fits[m][-1]}", flush=True)
+            if on_fit:  # written after every fit: a call cut short by its slot keeps what it measured
+                on_fit({**row, "curve": curve_so_far()})
+        if "spark" in models:
+            jvm = jvm_pids()
+            with PeakRSS(jvm_pids) as mem:
+                t0, c0 = time.perf_counter(), cpu_seconds(jvm)
+                model = als.train_als(sdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=s))
+                fits["spark"].append({"sweeps": s, "wall_s": round(time.perf_counter() - t0, 3),
+                                      "cpu_s": round(cpu_seconds(jvm) - c0, 3), "peak_rss_mb": round(mem.peak),
+                                      "load_1m": round(os.getloadavg()[0], 2)})
+            model.userFactors.unpersist()
+            model.itemFactors.unpersist()
+            del model
+            print(f"[{key}] Spark    {s:2d} sweeps: {fits['spark'][-1]}", flush=True)
+            if on_fit:
+                on_fit({**row, "curve": curve_so_far()})
+    if sdf is not None:
+        sdf.unpersist()
+    row["curve"] = {m: {"fits": fits[m], **cost_model(fits[m]),
+                        "params": ({k: v for k, v in asdict(SPARK_IMPLICIT_PARAMS).items() if k != "max_iter"}
+                                   if m == "spark" else {**IMPLICIT_LIB_PARAMS.as_dict(), "use_cg": IMPLICIT_SOLVERS[m]})}
+                    for m in models}
+    for m in models:
+        print(f"[{key}] {m}: " + ", ".join(f"{k} {v}" for k, v in row["curve"][m].items() if k.endswith("_s")),
+              flush=True)
+    return row
+
+
+def spark_session_warm(seed: int):
+    """The bench's SparkSession, with one small fit first so JIT and class loading are not timed."""
+    from vodflow.spark import get_spark
+
+    spark = get_spark("bench-recs-scale")
+    warm = synthetic_interactions(20_000, seed + 1)
+    wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
+    als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
+    wdf.unpersist()
+    return spark
+
+
+def spark_conf_summary(spark) -> dict:
+    """The Spark settings a fit time depends on, recorded with it."""
+    from vodflow.spark import jvm_native_blas
+
+    c = spark.conf
+    return {"spark_conf": {k: c.get(k, None) for k in (
+        "spark.driver.memory", "spark.serializer", "spark.default.parallelism", "spark.driver.extraJavaOptions")},
+        "spark_num_blocks": als.default_num_blocks(spark), "native_blas": jvm_native_blas(spark)}
+
+
 def run_stage(a, n: int) -> None:
     """One stage of one size, merged into the results file's scale rows."""
     data_dir = Path(a.data_dir)
@@ -335,6 +532,72 @@ def run_stage(a, n: int) -> None:
         meta = {"native": old.get("native_blas"), "blas": prev.get("blas"), "spark": prev.get("spark"),
                 "master": prev.get("master")}
     write(a, rows, meta, prev.get("profile"))
+
+
+def run_curve(a, key: str) -> None:
+    """``--stage curve`` for one data set, merged into ``scale.curve_rows[key]`` (a model fitted in an
+    earlier call for the same size -- ``--models implicit`` then ``--models spark`` at 20M -- is kept)."""
+    before = {"uptime_before": uptime(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(before["uptime_before"], flush=True)
+    partial = {"complete": False}
+    row = stage_curve(a, key, lambda r: merge_curve(a, key, r, {**before, **partial}))
+    merge_curve(a, key, row, {**before, "complete": True})
+
+
+def merge_curve(a, key: str, row: dict, before: dict) -> None:
+    """Merge one data set's curve row (``row["curve"]``: the models this call fitted) into the results."""
+    row = dict(row)
+    info = {**before, "uptime_after": uptime(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "commit": commit(), "command": "bench/recs_scale.py " + " ".join(sys.argv[1:])}
+    if before.get("complete"):
+        print(info["uptime_after"], flush=True)
+    old = json.loads(Path(a.results).read_text()) if Path(a.results).exists() else {}
+    crows = old.get("scale", {}).get("curve_rows", {})
+    name = key if key == SMALL else label(parse_size(key))
+    r = crows.get(name, {})
+    new = row.pop("curve")
+    curve = {**r.get("curve", {}), **new}
+    runs = {**r.get("runs", {}), **{m: info for m in new}}
+    r = {**r, **row, "curve": curve, "runs": runs}
+    r.update(sweep_ratios(curve, SPARK_IMPLICIT_PARAMS.max_iter))
+    crows[name] = r
+    model = curve_model(crows, SPARK_IMPLICIT_PARAMS.max_iter)
+    update: dict = {"scale": {"curve_rows": crows, "fit_model": model}, "date": info["finished"], "commit": info["commit"]}
+    fit_seconds = {}
+    for size, cr in crows.items():
+        for m, name_m in (("spark", "spark-als-implicit"), ("implicit", "implicit-als")):
+            for f in cr.get("curve", {}).get(m, {}).get("fits", []):
+                fit_seconds[name_m + "@" + size + ("" if f["sweeps"] == SPARK_IMPLICIT_PARAMS.max_iter
+                                                   else f"/{f['sweeps']}-sweeps")] = f["wall_s"]
+    if fit_seconds:
+        update["fit_seconds"] = fit_seconds
+        update["fit_seconds_basis"] = ("scale.curve_rows: each fit measured; '@size' alone = the full "
+                                       f"{SPARK_IMPLICIT_PARAMS.max_iter} sweeps, '/N-sweeps' = N sweeps")
+    small = crows.get(SMALL, {})
+    if "fit15_wall_ratio" in small:
+        measured = {f["sweeps"]: f["wall_s"] for f in small["curve"]["spark"]["fits"]}, \
+            {f["sweeps"]: f["wall_s"] for f in small["curve"]["implicit"]["fits"]}
+        full = SPARK_IMPLICIT_PARAMS.max_iter
+        if full in measured[0] and full in measured[1]:
+            update["fit_ratio_small"] = round(measured[0][full] / measured[1][full], 3)
+            update["fit_ratio_small_basis"] = f"measured whole fits, {full} sweeps each, one run"
+        else:
+            update["fit_ratio_small"] = small["fit15_wall_ratio"]
+            update["fit_ratio_small_basis"] = "cost model: fixed + 15 x per-sweep, each side"
+        update["fit_ratio_small_size"] = SMALL
+    if "fit15_wall_ratio" in crows.get("20m", {}):
+        update["fit_ratio_20m"] = crows["20m"]["fit15_wall_ratio"]
+        sw = sorted({f["sweeps"] for f in crows["20m"]["curve"]["spark"]["fits"]})
+        update["fit_ratio_20m_basis"] = (f"cost model per side (fixed + 15 x per-sweep) from fits at {sw} sweeps; "
+                                         f"CPU-seconds ratio {crows['20m']['fit15_cpu_ratio']}")
+    res = Path(a.results)
+    if fit_seconds and res.exists():  # replace (not merge) the older per-size figures, which stay in scale.rows
+        d = json.loads(res.read_text())
+        d.pop("fit_seconds", None)
+        res.write_text(json.dumps(d, indent=2, default=str) + "\n")
+    merge_results(res, update)
+    plot_curve(crows, model, CURVE_PLOT)
+    print(f"wrote {a.results} and {CURVE_PLOT}", flush=True)
 
 
 def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
@@ -442,9 +705,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-iter", type=int, default=None,
                     help="--stage spark only: ALS sweeps (default 15, the curve's); fewer when a whole fit does not "
                          "fit the slot, the ratio is then taken per sweep and the row says so")
+    ap.add_argument("--models", default="implicit,spark",
+                    help="--stage curve only: which models to fit, of spark, implicit, implicit-cholesky (default "
+                         "implicit,spark, interleaved in one run)")
+    ap.add_argument("--sweeps", default="1,5",
+                    help="--stage curve only: the sweep counts each model is fitted at (default 1,5); fixed and "
+                         "per-sweep cost are the least-squares line through them")
     ap.add_argument("--data-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "vodflow-recs-scale"),
                     help="where --stage keeps the generated interactions and Spark's factors (default %(default)s)")
     a = ap.parse_args(argv)
+    if a.stage == "curve":
+        if "," in a.sizes:
+            ap.error("--stage curve runs one size: pass a single --sizes value (or ml-latest-small)")
+        if a.sizes != SMALL:
+            default_shape(parse_size(a.sizes))
+        run_curve(a, a.sizes)
+        return 0
     sizes = sorted(parse_size(s) for s in a.sizes.split(","))
     for n in sizes:
         default_shape(n)
@@ -526,6 +802,54 @@ def plot(rows: dict, path: Path) -> None:
     for ax in (ax1, ax2, ax3):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_curve(crows: dict, model: dict, path: Path) -> None:
+    """Per-sweep and fixed cost of each model against interactions, and the whole-fit ratio: measured
+    points and the fitted lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = sorted((r["interactions"], r) for r in crows.values()
+                 if all("per_sweep_wall_s" in r.get("curve", {}).get(m, {}) for m in ("spark", "implicit")))
+    if not pts:
+        return
+    x = np.array([n for n, _ in pts], float)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for m, mark in (("spark", "o"), ("implicit", "s")):
+        axes[0].plot(x, [r["curve"][m]["per_sweep_wall_s"] for _, r in pts], mark + "-", label=f"{m} wall")
+        axes[0].plot(x, [r["curve"][m]["per_sweep_cpu_s"] for _, r in pts], mark + ":", label=f"{m} CPU")
+        axes[1].plot(x, [r["curve"][m]["fixed_wall_s"] for _, r in pts], mark + "-", label=f"{m} wall")
+    chol = [(n, r["curve"]["implicit-cholesky"]) for n, r in pts if "per_sweep_wall_s" in r["curve"].get("implicit-cholesky", {})]
+    if chol:  # the library's exact solve: Spark's algorithm, the library's engine
+        axes[0].plot([n for n, _ in chol], [c["per_sweep_wall_s"] for _, c in chol], "^-", label="implicit-cholesky wall")
+    axes[0].set(xscale="log", yscale="log", xlabel="interactions", ylabel="s per sweep", title="Per-sweep cost")
+    axes[1].set(xscale="log", xlabel="interactions", ylabel="s per fit", title="Fixed cost per fit")
+    sweeps = model.get("sweeps", SPARK_IMPLICIT_PARAMS.max_iter)
+    axes[2].plot(x, [r[f"fit{sweeps}_wall_ratio"] for _, r in pts], "o", color="C3", label="measured (wall)")
+    axes[2].plot(x, [r[f"fit{sweeps}_cpu_ratio"] for _, r in pts], "x", color="C4", label="measured (CPU)")
+    if model.get("wall"):
+        # from 1M up: the lines are fitted unweighted, so the large sizes set them; below, the measured points
+        xs = np.logspace(np.log10(max(x.min(), 1e6)), np.log10(max(x.max(), 1e8)), 60)
+        for key, col in (("wall", "C3"), ("cpu", "C4")):
+            ln = model[key]["lines"]
+            whole = {m: (ln[m]["fixed_s"]["at_0"] + sweeps * ln[m]["per_sweep_s"]["at_0"])
+                     + (ln[m]["fixed_s"]["per_million"] + sweeps * ln[m]["per_sweep_s"]["per_million"]) * xs / 1e6
+                     for m in ln}
+            axes[2].plot(xs, whole["spark"] / whole["implicit"], "--", color=col, label=f"model ({key})")
+    axes[2].axhline(3, ls=":", color="grey", label="target at 20M: 3x")
+    axes[2].set(xscale="log", xlabel="interactions", ylabel="Spark / implicit",
+                title=f"Whole fit ({sweeps} sweeps) ratio", ylim=(0, 1.1 * max(
+                    max(r[f"fit{sweeps}_{k}_ratio"] for _, r in pts) for k in ("wall", "cpu"))))
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
