@@ -234,7 +234,10 @@ def test_sample_windows_cover_the_title():
     # a low frame rate still gets a sample VMAF can score: >= 12 frames, windows >= 6 frames (the 10 fps phone clip)
     slow = sample_windows(2.38, fps=10)
     assert sum(length for _, length in slow) * 10 >= 12 - 1e-6 and all(length * 10 >= 6 - 1e-6 for _, length in slow)
-    assert sample_windows(10.0, fps=25) == sample_windows(10.0)  # 0.5 s at 25 fps is 12 frames already
+    # the floor is frames, not seconds: a 1 s 50 fps title samples 12 frames (a 0.5 s floor was 25, twice the cost)
+    fast = sample_windows(1.0, fps=50)
+    assert sum(length for _, length in fast) * 50 == pytest.approx(12, abs=0.1)
+    assert sum(length for _, length in sample_windows(100.0, fps=25)) == pytest.approx(3.0, abs=0.01)  # share wins
 
 
 def test_calibration_windows_hold_the_sample_and_a_share_of_the_title():
@@ -356,3 +359,19 @@ def test_only_trials_up_to_the_rate_cap_are_scored():
     assert worth_scoring(rates, 250.0) == [(640, 360, 34), (640, 360, 27), (1280, 720, 34), (1280, 720, 27)]
     assert worth_scoring(rates, None) == list(rates)
 
+
+
+def test_trials_reach_every_size_of_the_fixed_ladder():
+    """Every fixed-ladder size is a trial size (the hull can reach whatever the fixed ladder reaches: a 432p rung
+    beat the per-title ladder's 360p/540p choice on the 2.4 s phone clip, +13 % BD-rate); 432p, between 360p and
+    540p, gets only the two lowest CRFs (its high-CRF region belongs to 360p)."""
+    from fractions import Fraction
+
+    from vodflow.media.trials import TRIAL_CRFS, trial_crfs, trial_sizes
+
+    f = Fraction(25)
+    sizes = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f), (1920, 1080, f)]
+    assert trial_sizes(sizes) == sizes
+    crfs = dict(zip([h for _, h, _ in sizes], trial_crfs(sizes)))
+    assert crfs[432] == TRIAL_CRFS[:2] and crfs[540] == TRIAL_CRFS and crfs[360] == TRIAL_CRFS[1:]
+    assert crfs[1080] == TRIAL_CRFS[:2] and all(len(c) >= 2 for c in crfs.values())

@@ -405,7 +405,8 @@ def bd_rate(reference: Iterable[tuple[float, float]], test: Iterable[tuple[float
 
 
 # ----------------------------------------------------------------------------- sampling
-#: share of the title the trials sample, and its bounds in seconds (see :func:`sample_windows`).
+#: share of the title the trials sample, and its bounds in seconds (see :func:`sample_windows`; with a known frame
+#: rate the lower bound is SAMPLE_MIN_FRAMES instead of SAMPLE_MIN_SECONDS).
 SAMPLE_FRACTION = 0.03
 SAMPLE_MIN_SECONDS = 0.5
 SAMPLE_MAX_SECONDS = 8.0
@@ -413,7 +414,7 @@ SAMPLE_WINDOW = 0.33
 #: the sample holds at least this many frames (at the ladder's top frame rate), each window at least
 #: WINDOW_MIN_FRAMES: the 2.4 s 10 fps phone clip's 0.5 s sample was 5 frames, 1 of them VMAF-scored at
 #: subsample 5, and its trials mispredicted the measured rungs by up to 8 VMAF (BD-rate +12.2 %, session 11).
-#: At 25 fps and more the 0.5 s minimum already holds 12 frames, so only low frame rates sample more.
+#: The floor is these frames at any frame rate (session 13: a 0.5 s floor held 25 frames at 50 fps, 30 at 60 fps).
 SAMPLE_MIN_FRAMES = 12
 WINDOW_MIN_FRAMES = 6
 #: rate calibration (see :func:`calibration_windows`): this share of the title, at least CALIBRATION_MIN_SECONDS;
@@ -437,7 +438,9 @@ def sample_windows(duration: float, *, fraction: float = SAMPLE_FRACTION, min_to
     if duration <= 0:
         raise ValueError(f"cannot sample a title of {duration} s")
     if fps and fps > 0:
-        min_total = max(min_total, min_frames / fps)
+        # the floor is counted in frames (what VMAF scores and x264 spends bits on), not seconds: at 50 fps a
+        # 0.5 s floor was 25 frames, twice what a 1 s title needs and twice its analysis cost
+        min_total = min_frames / fps
         window = max(window, WINDOW_MIN_FRAMES / fps)
     total = min(duration, max(min_total, min(max_total, fraction * duration)))
     n = max(1, round(total / window))

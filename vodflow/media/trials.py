@@ -3,13 +3,14 @@
 The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ffmpeg runs:
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
-   it, at least 12 frames), brought to the ladder's top frame rate and the display size (capped to a
+   it, at least 12 frames at any frame rate), brought to the ladder's top frame rate and the display size (capped to a
    1920x1080 box), joined and stored lossless (x264 ``-qp 0``). The same ffmpeg run (one decode of the
    master) makes the **rate calibration** encode: wider windows around the sample windows
    (:func:`per_title.calibration_windows`, 15 % of the title, at least 3 s; the whole title when that is half
    of it) at the smallest trial size and its first CRF, encoded like a trial (:class:`CalibrationSpec`);
-2. **trials**: the reference decoded once and ``split`` to every candidate size of the fixed ladder
-   (same sizes and frame rates, so no upscale) x every CRF point, x264 with the production preset
+2. **trials**: the reference decoded once and ``split`` to every size of the fixed ladder
+   (same sizes and frame rates, so no upscale; 432p included, so the hull reaches every point the fixed ladder
+   reaches, :func:`trial_sizes`) x its CRF points (:func:`trial_crfs`), x264 with the production preset
    and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
    rate, so a trial's bitrate predicts the rung's;
 3. **rate calibration**: every trial rate is scaled by the calibration encode's rate over the sample trial's at
@@ -21,6 +22,15 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ff
    overhead, 12-23 CPU s of decoding on the 32 s mezzanine masters); 15 % of it in windows measured within a
    few % of the whole title's rate (bench/per_title_calibration.py, docs/benchmarks-encode.md);
 4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+
+Cost (issue 14 target 3: the analysis adds <= 25 % to the title's encode): the sample is 3 % of the title, so on
+long titles the analysis grows with the title like its encode (18-20 % measured on the 32 s masters). Below
+~16 s (400 frames) the 12-frame floor takes over: the analysis is then a fixed ~12 frames x ~14 trials encoded and
+scored (VMAF at the display size costs ~10x a veryfast encode per frame), while the title's encode shrinks with
+its length, so a 1-2 s title's analysis costs several times its own (cheap) encode. The floor is counted in
+frames, not seconds (a 0.5 s floor was 25 frames at 50 fps). Fewer frames or points would save CPU-seconds on
+titles whose whole encode takes one, at the price of the prediction error the floor was set against (clip 03:
+5 frames mispredicted rungs by up to 8 VMAF).
 
 Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
 content), or CRF 41/48 when no quality passes the flat-part rule (still pictures).
@@ -75,7 +85,7 @@ EXTRA_CRF_STEP = 7
 VMAF_SUBSAMPLE = 5
 #: ... but at least this many frames of a short sample are scored (a lower subsample; see per_title.SAMPLE_MIN_FRAMES).
 MIN_SCORED_FRAMES = 4
-#: trial sizes are at most this many times apart in pixels when one is skipped (see trial_sizes).
+#: a trial size between neighbours at most this many times apart in pixels gets fewer CRF points (see trial_crfs).
 MAX_SIZE_GAP = 2.3
 #: VMAF is scored at the display size, capped to this box (the v0.6.1 model's 1080p viewing set-up).
 SCORE_BOX = (1920, 1080)
@@ -211,7 +221,8 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
 
 def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] = TRIAL_CRFS
                ) -> list[tuple[int, ...]]:
-    """The CRF points of each size (see :data:`SMALL_SIDE`); every size keeps at least two."""
+    """The CRF points of each size (see :data:`SMALL_SIDE`; a size between close neighbours keeps its two lowest,
+    :func:`_between`); every size keeps at least two."""
     out = []
     for i, (w, h, _) in enumerate(sizes):
         pick = list(crfs)
@@ -219,6 +230,8 @@ def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] =
             pick = pick[:-1]
         elif len(pick) > 2 and min(w, h) <= SMALL_SIDE:
             pick = pick[1:]
+        elif len(pick) > 2 and _between(sizes, i):
+            pick = pick[:-1]
         out.append(tuple(pick))
     return out
 
@@ -348,16 +361,20 @@ def candidate_sizes(fixed: Sequence[Rung]) -> list[tuple[int, int, Fraction]]:
 
 
 def trial_sizes(sizes: Sequence[tuple[int, int, Fraction]]) -> list[tuple[int, int, Fraction]]:
-    """The candidate sizes worth a trial: a size whose neighbours are within :data:`MAX_SIZE_GAP` x
-    each other's pixels (432p between 360p and 540p) adds little to the hull and is skipped."""
-    out = list(sizes)
-    i = 1
-    while i < len(out) - 1:
-        if (out[i + 1][0] * out[i + 1][1]) / (out[i - 1][0] * out[i - 1][1]) <= MAX_SIZE_GAP:
-            del out[i]
-        else:
-            i += 1
-    return out
+    """The candidate sizes of the trials: every size of the fixed ladder, so the hull can reach every point the
+    fixed ladder can (session 12 skipped 432p between 360p and 540p: the 2.4 s phone clip's fixed 432p rung
+    scored 91.0 VMAF at 845 kb/s, and the per-title ladder, choosing among 360p and 540p only, spent +13 % BD-rate).
+    Sizes between two close neighbours get fewer CRF points (:func:`trial_crfs`)."""
+    return list(sizes)
+
+
+def _between(sizes: Sequence[tuple[int, int, Fraction]], i: int) -> bool:
+    """True when ``sizes[i]`` sits between neighbours at most :data:`MAX_SIZE_GAP` x apart in pixels (432p between
+    360p and 540p): at high CRFs the smaller neighbour wins and at low CRFs the larger one, so only its middle
+    region can add to the hull."""
+    if i == 0 or i >= len(sizes) - 1:
+        return False
+    return (sizes[i + 1][0] * sizes[i + 1][1]) / (sizes[i - 1][0] * sizes[i - 1][1]) <= MAX_SIZE_GAP
 
 
 def source_kbps(info: SourceInfo) -> float | None:
