@@ -195,11 +195,10 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         new = S.new_events(checked, dropped if n_late + n_dups else None,
                            broadcast=n_late + n_dups <= BROADCAST_DROPS)
         gold = None
-        n_new = n - c["bad"] - n_late - n_dups
-        if n_new:
+        if n - c["bad"] - n_late - n_dups:
             # the silver append runs beside the gold half: only playback_quality (startup percentiles
             # recomputed from silver) waits for it
-            silver_append = background("silver_append", S.write_silver, new, n_new)
+            silver_append = background("silver_append", S.write_silver, new)
             with steps("collect"):
                 gold = G.collect(spark, new)
             G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,

@@ -64,20 +64,14 @@ class Txn:
     def opts(self) -> dict[str, str]:
         return {"txnAppId": self.app_id, "txnVersion": str(self.version)}
 
-    def append(self, df, table: T.Table, s: Settings, sort_by: str | None = None, tasks: int = 1) -> None:
-        """Append ``df`` (the table's partitioning comes from the table, created by ``tables.ensure``).
-
-        ``sort_by``: the order rows are written in. The rows are range-partitioned on the table's
-        partition columns then ``sort_by`` into ``tasks`` write tasks and sorted the same way within
-        each, so every file holds a narrow, disjoint range of ``sort_by`` and a big table partition
-        (most events of a batch are one type on one date) is written by several tasks at once instead
-        of one task while the other cores wait; a small one stays in one file."""
+    def append(self, df, table: T.Table, s: Settings, sort_by: str | None = None) -> None:
+        """Append ``df`` (the table's partitioning comes from the table, created by ``tables.ensure``);
+        ``sort_by``: the order rows are written in (the Spark writer sorts within its partitions)."""
         if self.local:
             self.append_arrow(df.toArrow(), table, s, sort_by)
             return
         if sort_by:
-            keys = (*table.partition_by, sort_by)
-            df = df.repartitionByRange(max(1, tasks), *keys).sortWithinPartitions(*keys)
+            df = df.repartition(*table.partition_by).sortWithinPartitions(sort_by)
 
         def write() -> None:
             df.write.format("delta").mode("append").options(**self.opts()).save(table.location(s))
