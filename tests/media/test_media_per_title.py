@@ -17,6 +17,7 @@ from vodflow.media.per_title import (
     TOP_MIN_DROP,
     TrialPoint,
     bd_rate,
+    align_to_keyframes,
     calibration_windows,
     crf_at,
     curves_by_size,
@@ -238,6 +239,39 @@ def test_sample_windows_cover_the_title():
     fast = sample_windows(1.0, fps=50)
     assert sum(length for _, length in fast) * 50 == pytest.approx(12, abs=0.1)
     assert sum(length for _, length in sample_windows(100.0, fps=25)) == pytest.approx(3.0, abs=0.01)  # share wins
+    # a sample of two 6-frame windows' worth is split in two on titles of >= 6 s (the 9 s 60 fps clip: one 0.27 s
+    # window mispredicted its top by 8 VMAF); shorter titles keep one window (their calibration tiles the title)
+    two = sample_windows(9.02, fps=60)
+    assert len(two) == 2 and all(length * 60 >= 6 - 1e-6 for _, length in two)
+    assert two[0][0] < 4.51 < two[1][0]
+    assert len(sample_windows(1.0, fps=50)) == 1
+
+
+def test_windows_move_back_to_the_key_frame_their_seek_lands_on():
+    windows = [(4.25, 1.5), (14.25, 1.5), (24.25, 1.5)]
+    samples = [(4.85, 0.3), (14.85, 0.3), (24.85, 0.3)]
+    # 30 s, 3 parts of 10 s: a window moves by at most 2.5 s; samples move with their window, lengths are kept
+    w, s = align_to_keyframes(windows, samples, [0.461, 11.7951, 24.25], 30.0)
+    assert w == [(4.25, 1.5), (11.796, 1.5), (24.25, 1.5)]  # 3.8 s back is too far; rounded up to the ms
+    assert s == [(4.85, 0.3), (12.396, 0.3), (24.85, 0.3)]
+    # unknown key frames, key frames after the start and moves onto the previous window leave a window in place
+    assert align_to_keyframes(windows, samples, [None, 14.5, None], 30.0) == (windows, samples)
+    tiles = [(0.0, 5.0), (5.0, 5.0)]
+    assert align_to_keyframes(tiles, [(2.0, 0.5), (7.0, 0.5)], [0.0, 4.0], 10.0)[0] == tiles
+    with pytest.raises(ValueError):
+        align_to_keyframes(windows, samples, [None], 30.0)
+
+
+def test_seek_keyframes_finds_where_the_decoder_starts(tmp_path):
+    from mediakit import ffmpeg, lavfi
+    from vodflow.media import probe
+    from vodflow.media.trials import seek_keyframes
+
+    master = tmp_path / "gop1s.mp4"  # 4 s at 25 fps, a key frame every second
+    ffmpeg(*lavfi("320x180", "25", 4.0, audio=False), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
+           "-keyint_min", "25", "-sc_threshold", "0", str(master))
+    keys = seek_keyframes(probe(master), [0.0, 1.5, 2.96, 3.0])
+    assert keys == [pytest.approx(0.0), pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
 
 
 def test_calibration_windows_hold_the_sample_and_a_share_of_the_title():

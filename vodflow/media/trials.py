@@ -43,6 +43,7 @@ analysis (points, hull, picks, timings) that is stored with the title.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import resource
 import time
@@ -55,6 +56,7 @@ from vodflow.media.conform import conform_steps
 from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
+    align_to_keyframes,
     MIN_LADDER_LINES,
     STILL_MARGIN,
     TOP_MIN_DROP,
@@ -217,6 +219,30 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     argv += ["-filter_complex", ";".join(parts), *outputs]
     run_tool(argv, timeout=timeout)
     return out
+
+
+def seek_keyframes(info: SourceInfo, times: Sequence[float], timeout: float | None = None) -> list[float | None]:
+    """For each content time (0 = the file's start, as ffmpeg's input ``-ss`` counts it), the key frame a seek there
+    lands on (where the decoder starts), in content seconds: ffprobe seeks like ffmpeg and reads one packet per time,
+    without decoding (~0 CPU s). All None when the demuxer does not answer one packet per time."""
+    if not times:
+        return []
+    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index),
+                    "-show_entries", "packet=pts_time,dts_time,flags", "-of", "json",
+                    "-read_intervals", ",".join(f"{max(0.0, t) + info.start_time:.3f}%+#1" for t in times),
+                    str(info.path)], timeout=timeout or 120)
+    try:
+        data = json.loads(res.stdout or "{}")
+        packets = data.get("packets", [])
+        if len(packets) != len(times):
+            return [None] * len(times)
+        out: list[float | None] = []
+        for p in packets:
+            t = p.get("pts_time", p.get("dts_time"))
+            out.append(float(t) - info.start_time if t not in (None, "N/A") and "K" in p.get("flags", "") else None)
+        return out
+    except (ValueError, TypeError, AttributeError):
+        return [None] * len(times)
 
 
 def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] = TRIAL_CRFS
@@ -414,6 +440,13 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
                            work / "calibration.mp4", preset) if ref_seconds < duration - 1e-3 else None)
 
     cpu: dict[str, float] = {}
+    if cal is not None:
+        # move each decode window back to the key frame its seek lands on (no decoded-and-dropped pre-roll)
+        t0, c0 = time.monotonic(), _child_cpu()
+        keys = seek_keyframes(info, [start for start, _ in cal.windows], timeout=timeout)
+        cal_windows, windows = align_to_keyframes(cal.windows, windows, keys, duration)
+        cal = dataclasses.replace(cal, windows=cal_windows)
+        seconds["keyframes"], cpu["keyframes"] = time.monotonic() - t0, _child_cpu() - c0
     t0, c0 = time.monotonic(), _child_cpu()
     ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout, calibration=cal)
     seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
@@ -490,5 +523,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "seek_keyframes", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
