@@ -492,37 +492,38 @@ KEYFRAME_SHIFT = 0.25
 
 
 def align_to_keyframes(windows: Sequence[tuple[float, float]], samples: Sequence[tuple[float, float]],
-                       keyframes: Sequence[float | None], duration: float, *, max_share: float = KEYFRAME_SHIFT
+                       keyframes: Sequence[float], duration: float, *, max_share: float = KEYFRAME_SHIFT
                        ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """Decode windows (the calibration windows) and the sample window inside each, moved back together to start at
-    the key frame a seek to the decode window lands on (``keyframes[i]``, content seconds; None: unknown).
+    """Decode windows (the calibration windows) and the sample window inside each, moved together to start at the
+    key frame (``keyframes``, content seconds) nearest to the decode window's start.
 
-    ffmpeg's accurate seek decodes and drops every frame from that key frame to the window's start: on a long-GOP
-    master that pre-roll cost more than the windows themselves (the 32 s 1080p H.264 master: 15 % of the title in
-    windows cost 58 % of decoding all of it). Moving a window back by the pre-roll decodes the same number of frames
-    fewer times. A window moves only by at most ``max_share`` of its part of the title (``duration / n``, so the
-    windows stay spread over the title: opening, middle and end), never onto the previous window, never before 0.
-    Lengths are kept; starts are rounded up to the millisecond so the seek still lands on that key frame.
+    ffmpeg's accurate seek decodes and drops every frame from the key frame before a window's start: on a long-GOP
+    master that pre-roll cost more than the windows themselves (the 32 s 1080p H.264 master, key frames 5.3 s apart:
+    15 % of the title in windows cost 58 % of decoding all of it). A window starting on a key frame decodes only its
+    own frames. A window moves by at most ``max_share`` of its part of the title (``duration / n``, so the windows
+    stay spread over the title: opening, middle and end), never onto the previous window nor past the title's end;
+    lengths are kept; a start is put 1 ms after its key frame so the seek lands on that key frame whatever the rounding. A window with
+    no key frame in reach stays where it is.
     """
-    if not (len(windows) == len(samples) == len(keyframes)):
-        raise ValueError("one key frame and one sample window per decode window are needed")
+    if len(windows) != len(samples):
+        raise ValueError("one sample window per decode window is needed")
     n = len(windows)
     reach = max_share * duration / max(n, 1)
+    # 1 ms after the key frame: the seek lands on it whatever the rounding of its time (one frame dropped at most)
+    keys = sorted(math.ceil(k * 1000 - 1e-6) / 1000 + 0.001 for k in keyframes if k is not None and k >= 0)
     out_w: list[tuple[float, float]] = []
     out_s: list[tuple[float, float]] = []
     prev_end = 0.0
-    for (start, length), (s_start, s_length), key in zip(windows, samples, keyframes):
-        shift = 0.0
-        if key is not None:
-            new_start = max(0.0, math.ceil(key * 1000 - 1e-6) / 1000)
-            if 0.0 < start - new_start <= reach + 1e-9 and new_start >= prev_end - 1e-9:
-                shift = start - new_start
-        out_w.append((round(start - shift, 3), length))
-        out_s.append((round(s_start - shift, 3), s_length))
-        prev_end = start - shift + length
+    for (start, length), (s_start, s_length) in zip(windows, samples):
+        fits = [k for k in keys if abs(k - start) <= reach + 1e-9 and k >= prev_end - 1e-9
+                and k + length <= duration + 1e-3]
+        new_start = min(fits, key=lambda k: (abs(k - start), k)) if fits else start
+        out_w.append((round(new_start, 3), length))
+        out_s.append((round(s_start + new_start - start, 3), s_length))
+        prev_end = new_start + length
     return out_w, out_s
 
 
 __all__ = ["FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
-           "align_to_keyframes", "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]
+           "KEYFRAME_SHIFT", "align_to_keyframes", "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]

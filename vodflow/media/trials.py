@@ -57,6 +57,7 @@ from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
     align_to_keyframes,
+    KEYFRAME_SHIFT,
     MIN_LADDER_LINES,
     STILL_MARGIN,
     TOP_MIN_DROP,
@@ -72,7 +73,7 @@ from vodflow.media.per_title import (
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
-from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.vmaf import vmaf_scores
 
 #: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
@@ -221,28 +222,26 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     return out
 
 
-def seek_keyframes(info: SourceInfo, times: Sequence[float], timeout: float | None = None) -> list[float | None]:
-    """For each content time (0 = the file's start, as ffmpeg's input ``-ss`` counts it), the key frame a seek there
-    lands on (where the decoder starts), in content seconds: ffprobe seeks like ffmpeg and reads one packet per time,
-    without decoding (~0 CPU s). All None when the demuxer does not answer one packet per time."""
-    if not times:
+def keyframe_times(info: SourceInfo, ranges: Sequence[tuple[float, float]], timeout: float | None = None) -> list[float]:
+    """The video key frames within ``ranges`` ((start, end) content seconds, 0 = the file's start as ffmpeg's input
+    ``-ss`` counts it), in content seconds, sorted: ffprobe reads the packets there (from the key frame before each
+    start) without decoding them (~0 CPU s). [] when it cannot say."""
+    if not ranges:
         return []
-    res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index),
-                    "-show_entries", "packet=pts_time,dts_time,flags", "-of", "json",
-                    "-read_intervals", ",".join(f"{max(0.0, t) + info.start_time:.3f}%+#1" for t in times),
-                    str(info.path)], timeout=timeout or 120)
+    t0 = info.start_time
+    intervals = ",".join(f"{max(0.0, a) + t0:.3f}%{max(a, b) + t0:.3f}" for a, b in ranges)
     try:
-        data = json.loads(res.stdout or "{}")
-        packets = data.get("packets", [])
-        if len(packets) != len(times):
-            return [None] * len(times)
-        out: list[float | None] = []
-        for p in packets:
+        res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index),
+                        "-show_entries", "packet=pts_time,dts_time,flags", "-of", "json", "-read_intervals", intervals,
+                        str(info.path)], timeout=timeout or 120)
+        keys = set()
+        for p in json.loads(res.stdout or "{}").get("packets", []):
             t = p.get("pts_time", p.get("dts_time"))
-            out.append(float(t) - info.start_time if t not in (None, "N/A") and "K" in p.get("flags", "") else None)
-        return out
-    except (ValueError, TypeError, AttributeError):
-        return [None] * len(times)
+            if "K" in p.get("flags", "") and t not in (None, "N/A"):
+                keys.add(round(float(t) - t0, 6))
+        return sorted(keys)
+    except (MediaToolError, ValueError, TypeError, AttributeError):
+        return []
 
 
 def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] = TRIAL_CRFS
@@ -443,7 +442,8 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     if cal is not None:
         # move each decode window back to the key frame its seek lands on (no decoded-and-dropped pre-roll)
         t0, c0 = time.monotonic(), _child_cpu()
-        keys = seek_keyframes(info, [start for start, _ in cal.windows], timeout=timeout)
+        reach = KEYFRAME_SHIFT * duration / len(cal.windows)
+        keys = keyframe_times(info, [(start - reach, start + reach) for start, _ in cal.windows], timeout=timeout)
         cal_windows, windows = align_to_keyframes(cal.windows, windows, keys, duration)
         cal = dataclasses.replace(cal, windows=cal_windows)
         seconds["keyframes"], cpu["keyframes"] = time.monotonic() - t0, _child_cpu() - c0
@@ -523,5 +523,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "seek_keyframes", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "keyframe_times", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
