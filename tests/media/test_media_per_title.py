@@ -17,7 +17,6 @@ from vodflow.media.per_title import (
     TOP_MIN_DROP,
     TrialPoint,
     bd_rate,
-    align_to_keyframes,
     calibration_windows,
     crf_at,
     curves_by_size,
@@ -245,36 +244,6 @@ def test_sample_windows_cover_the_title():
     assert len(two) == 2 and all(length * 60 >= 6 - 1e-6 for _, length in two)
     assert two[0][0] < 4.51 < two[1][0]
     assert len(sample_windows(1.0, fps=50)) == 1
-
-
-def test_windows_move_to_the_nearest_key_frame():
-    windows = [(4.25, 1.5), (14.25, 1.5), (24.25, 1.5)]
-    samples = [(4.85, 0.3), (14.85, 0.3), (24.85, 0.3)]
-    # 30 s in 3 parts of 10 s: a window moves by at most 2.5 s, to the nearest key frame (+1 ms: the seek lands on
-    # it whatever the rounding); its sample moves with it; lengths are kept
-    w, s = align_to_keyframes(windows, samples, [0.461, 5.8, 11.7951, 15.7, 23.0, 28.3], 30.0)
-    assert w == [(5.801, 1.5), (15.701, 1.5), (23.001, 1.5)]
-    assert s == [(6.401, 0.3), (16.301, 0.3), (23.601, 0.3)]
-    # no key frame in reach: in place; never onto the previous window, never past the end
-    assert align_to_keyframes(windows, samples, [0.0, 10.0, 20.0], 30.0) == (windows, samples)
-    tiles = [(0.0, 5.0), (5.0, 5.0)]
-    assert align_to_keyframes(tiles, [(2.0, 0.5), (7.0, 0.5)], [0.0, 4.0, 9.0], 10.0)[0] == [(0.001, 5.0), (5.0, 5.0)]
-    with pytest.raises(ValueError):
-        align_to_keyframes(windows, samples[:1], [], 30.0)
-
-
-def test_keyframe_times_reads_the_key_frames_without_decoding(tmp_path):
-    from mediakit import ffmpeg, lavfi
-    from vodflow.media import probe
-    from vodflow.media.trials import keyframe_times
-
-    master = tmp_path / "gop1s.mp4"  # 4 s at 25 fps, a key frame every second
-    ffmpeg(*lavfi("320x180", "25", 4.0, audio=False), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
-           "-keyint_min", "25", "-sc_threshold", "0", str(master))
-    info = probe(master)
-    assert keyframe_times(info, [(1.5, 2.5)]) == pytest.approx([1.0, 2.0])  # from the key frame before the start
-    assert keyframe_times(info, [(0.0, 0.5), (2.9, 3.1)]) == pytest.approx([0.0, 2.0, 3.0])
-    assert keyframe_times(info, []) == []
 
 
 def test_calibration_windows_hold_the_sample_and_a_share_of_the_title():

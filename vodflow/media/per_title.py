@@ -417,9 +417,9 @@ SAMPLE_WINDOW = 0.33
 #: The floor is these frames at any frame rate (session 13: a 0.5 s floor held 25 frames at 50 fps, 30 at 60 fps).
 SAMPLE_MIN_FRAMES = 12
 WINDOW_MIN_FRAMES = 6
-#: ... and is split into at least this many windows when it holds that many windows of WINDOW_MIN_FRAMES.
+#: ... and is split into at least this many windows when it holds that many windows of WINDOW_MIN_FRAMES,
+#: in titles of at least MIN_WINDOWS_SECONDS (see sample_windows).
 MIN_WINDOWS = 2
-#: ... in titles of at least this many seconds (see sample_windows).
 MIN_WINDOWS_SECONDS = 6.0
 #: rate calibration (see :func:`calibration_windows`): this share of the title, at least CALIBRATION_MIN_SECONDS;
 #: when that is at least CALIBRATION_WHOLE of the title, the whole title is used.
@@ -486,44 +486,6 @@ def calibration_windows(duration: float, samples: Sequence[tuple[float, float]],
     return out
 
 
-#: a decode window is moved back to the key frame ffmpeg's seek lands on when that is at most this share of its part
-#: of the title (see :func:`align_to_keyframes`)
-KEYFRAME_SHIFT = 0.25
-
-
-def align_to_keyframes(windows: Sequence[tuple[float, float]], samples: Sequence[tuple[float, float]],
-                       keyframes: Sequence[float], duration: float, *, max_share: float = KEYFRAME_SHIFT
-                       ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """Decode windows (the calibration windows) and the sample window inside each, moved together to start at the
-    key frame (``keyframes``, content seconds) nearest to the decode window's start.
-
-    ffmpeg's accurate seek decodes and drops every frame from the key frame before a window's start: on a long-GOP
-    master that pre-roll cost more than the windows themselves (the 32 s 1080p H.264 master, key frames 5.3 s apart:
-    15 % of the title in windows cost 58 % of decoding all of it). A window starting on a key frame decodes only its
-    own frames. A window moves by at most ``max_share`` of its part of the title (``duration / n``, so the windows
-    stay spread over the title: opening, middle and end), never onto the previous window nor past the title's end;
-    lengths are kept; a start is put 1 ms after its key frame so the seek lands on that key frame whatever the rounding. A window with
-    no key frame in reach stays where it is.
-    """
-    if len(windows) != len(samples):
-        raise ValueError("one sample window per decode window is needed")
-    n = len(windows)
-    reach = max_share * duration / max(n, 1)
-    # 1 ms after the key frame: the seek lands on it whatever the rounding of its time (one frame dropped at most)
-    keys = sorted(math.ceil(k * 1000 - 1e-6) / 1000 + 0.001 for k in keyframes if k is not None and k >= 0)
-    out_w: list[tuple[float, float]] = []
-    out_s: list[tuple[float, float]] = []
-    prev_end = 0.0
-    for (start, length), (s_start, s_length) in zip(windows, samples):
-        fits = [k for k in keys if abs(k - start) <= reach + 1e-9 and k >= prev_end - 1e-9
-                and k + length <= duration + 1e-3]
-        new_start = min(fits, key=lambda k: (abs(k - start), k)) if fits else start
-        out_w.append((round(new_start, 3), length))
-        out_s.append((round(s_start + new_start - start, 3), s_length))
-        prev_end = new_start + length
-    return out_w, out_s
-
-
 __all__ = ["FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
-           "KEYFRAME_SHIFT", "align_to_keyframes", "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]
+           "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]

@@ -43,7 +43,6 @@ analysis (points, hull, picks, timings) that is stored with the title.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import resource
 import time
@@ -56,8 +55,6 @@ from vodflow.media.conform import conform_steps
 from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
-    align_to_keyframes,
-    KEYFRAME_SHIFT,
     MIN_LADDER_LINES,
     STILL_MARGIN,
     TOP_MIN_DROP,
@@ -73,7 +70,7 @@ from vodflow.media.per_title import (
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
-from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.vmaf import vmaf_scores
 
 #: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
@@ -220,28 +217,6 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
     argv += ["-filter_complex", ";".join(parts), *outputs]
     run_tool(argv, timeout=timeout)
     return out
-
-
-def keyframe_times(info: SourceInfo, ranges: Sequence[tuple[float, float]], timeout: float | None = None) -> list[float]:
-    """The video key frames within ``ranges`` ((start, end) content seconds, 0 = the file's start as ffmpeg's input
-    ``-ss`` counts it), in content seconds, sorted: ffprobe reads the packets there (from the key frame before each
-    start) without decoding them (~0 CPU s). [] when it cannot say."""
-    if not ranges:
-        return []
-    t0 = info.start_time
-    intervals = ",".join(f"{max(0.0, a) + t0:.3f}%{max(a, b) + t0:.3f}" for a, b in ranges)
-    try:
-        res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index),
-                        "-show_entries", "packet=pts_time,dts_time,flags", "-of", "json", "-read_intervals", intervals,
-                        str(info.path)], timeout=timeout or 120)
-        keys = set()
-        for p in json.loads(res.stdout or "{}").get("packets", []):
-            t = p.get("pts_time", p.get("dts_time"))
-            if "K" in p.get("flags", "") and t not in (None, "N/A"):
-                keys.add(round(float(t) - t0, 6))
-        return sorted(keys)
-    except (MediaToolError, ValueError, TypeError, AttributeError):
-        return []
 
 
 def trial_crfs(sizes: Sequence[tuple[int, int, Fraction]], crfs: Sequence[int] = TRIAL_CRFS
@@ -439,14 +414,6 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
                            work / "calibration.mp4", preset) if ref_seconds < duration - 1e-3 else None)
 
     cpu: dict[str, float] = {}
-    if cal is not None:
-        # move each decode window back to the key frame its seek lands on (no decoded-and-dropped pre-roll)
-        t0, c0 = time.monotonic(), _child_cpu()
-        reach = KEYFRAME_SHIFT * duration / len(cal.windows)
-        keys = keyframe_times(info, [(start - reach, start + reach) for start, _ in cal.windows], timeout=timeout)
-        cal_windows, windows = align_to_keyframes(cal.windows, windows, keys, duration)
-        cal = dataclasses.replace(cal, windows=cal_windows)
-        seconds["keyframes"], cpu["keyframes"] = time.monotonic() - t0, _child_cpu() - c0
     t0, c0 = time.monotonic(), _child_cpu()
     ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout, calibration=cal)
     seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
@@ -523,5 +490,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "keyframe_times", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
