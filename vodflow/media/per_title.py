@@ -417,10 +417,6 @@ SAMPLE_WINDOW = 0.33
 #: The floor is these frames at any frame rate (session 13: a 0.5 s floor held 25 frames at 50 fps, 30 at 60 fps).
 SAMPLE_MIN_FRAMES = 12
 WINDOW_MIN_FRAMES = 6
-#: ... and is split into at least this many windows when it holds that many windows of WINDOW_MIN_FRAMES,
-#: in titles of at least MIN_WINDOWS_SECONDS (see sample_windows).
-MIN_WINDOWS = 2
-MIN_WINDOWS_SECONDS = 6.0
 #: rate calibration (see :func:`calibration_windows`): this share of the title, at least CALIBRATION_MIN_SECONDS;
 #: when that is at least CALIBRATION_WHOLE of the title, the whole title is used.
 CALIBRATION_FRACTION = 0.15
@@ -448,11 +444,6 @@ def sample_windows(duration: float, *, fraction: float = SAMPLE_FRACTION, min_to
         window = max(window, WINDOW_MIN_FRAMES / fps)
     total = min(duration, max(min_total, min(max_total, fraction * duration)))
     n = max(1, round(total / window))
-    if fps and fps > 0 and duration >= max(2 * total, MIN_WINDOWS_SECONDS):
-        # a sample of two windows' worth of frames is split in two (first and second half of the title): one 16-frame
-        # window at the middle of the 9 s 60 fps clip mispredicted its top rung by 8 VMAF (session 13). Shorter titles
-        # keep one window: their calibration tiles the title, and each more window is one more seek (pre-roll decode)
-        n = max(n, min(MIN_WINDOWS, int(total * fps / WINDOW_MIN_FRAMES + 1e-6)))
     length = total / n
     part = duration / n
     return [(round(max(0.0, part * (i + 0.5) - length / 2), 3), round(length, 3)) for i in range(n)]
