@@ -162,8 +162,10 @@ def snapshot_pairs(spark: "SparkSession", td: TrainingData) -> "DataFrame":
     raw = (spark.read.format("delta").option("versionAsOf", td.version).load(td.table_path)
            .where(F.col("user_id").isNotNull() & F.col("video_id").isNotNull())
            .groupBy("user_id", "video_id").agg(F.max("last_watched").alias("last_watched")))
-    umap = spark.createDataFrame([(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
-    imap = spark.createDataFrame([(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
+    umap = td.user_map if td.user_map is not None else spark.createDataFrame(
+        [(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
+    imap = td.item_map if td.item_map is not None else spark.createDataFrame(
+        [(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
     times = (raw.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
              .select(F.col("user").alias(USER_COL), F.col("item").alias(ITEM_COL), "last_watched"))
     return td.ratings.join(times, [USER_COL, ITEM_COL], "left")
@@ -185,7 +187,7 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     td = build_training_data(spark, cfg.table_path, cfg.weights, version=cfg.table_version)
-    cached = [td.ratings]
+    cached = []
     try:
         train_t, hold = temporal_holdout(snapshot_pairs(spark, td), cfg.holdout_fraction, USER_COL, ITEM_COL)
         train_t = train_t.cache()
@@ -244,3 +246,4 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
     finally:
         for df in cached:
             df.unpersist()
+        td.unpersist()
