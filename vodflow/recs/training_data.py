@@ -68,7 +68,9 @@ class TrainingData:
 
     def seen_pandas(self):
         """Training (user, item) int pairs as pandas, for :func:`vodflow.recs.als.export_factors`."""
-        return self.ratings.select(USER_COL, ITEM_COL).toPandas()
+        from vodflow.spark import to_pandas
+
+        return to_pandas(self.ratings.select(USER_COL, ITEM_COL))
 
 
 def latest_version(spark: "SparkSession", table_path: str) -> tuple[int, str | None]:
@@ -146,6 +148,8 @@ def dense_ids(df: "DataFrame", col: str, out: str) -> tuple["DataFrame", np.ndar
     ids_map = (df.select(col).distinct()
                .withColumn(out, (F.row_number().over(Window.orderBy(col)) - 1).cast("int"))
                .cache())
-    pdf = ids_map.toPandas()
+    from vodflow.spark import to_pandas
+
+    pdf = to_pandas(ids_map)
     ids = pdf.sort_values(out)[col].to_numpy(dtype=str)
     return ids_map, ids
