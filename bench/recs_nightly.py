@@ -156,10 +156,7 @@ def _task_instances(dag_id: str, run_id: str) -> list[dict]:
 
 
 def stage_dag(n: int, seed: int, data_dir: Path) -> dict:
-    from airflow.dag_processing.dagbag import DagBag
-
     from vodflow.settings import REPO_ROOT, get_settings
-    from vodflow.stack import airflow_setup
     from vodflow.stack.services import airflow_env
 
     table = table_dir(data_dir, n, seed)
@@ -167,9 +164,13 @@ def stage_dag(n: int, seed: int, data_dir: Path) -> dict:
         raise SystemExit(f"no Delta table at {table}: run --stage table first (same --size, --data-dir, --seed)")
     s = get_settings()
     env = airflow_env(s)
-    os.environ.update(env)
+    os.environ.update(env)  # before airflow is imported: it reads its configuration at import time
+    from airflow.dag_processing.dagbag import DagBag
+
+    from vodflow.stack import airflow_setup
+
     airflow_setup.prepare(s, env)  # idempotent: migrates the metadata DB, the spark pool
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "recs_training.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "recs_training.py"))
     if bag.import_errors:
         raise SystemExit(f"dags/recs_training.py does not import: {bag.import_errors}")
     dag = bag.get_dag("recs_training")
@@ -204,7 +205,7 @@ def stage_dag(n: int, seed: int, data_dir: Path) -> dict:
 def _publish_summary(run_id: str) -> dict | None:
     """What ``publish`` returned (users, rows, versions) and ``challenge``'s outcome, from XCom."""
     try:
-        from airflow.models import XCom
+        from airflow.models.xcom import XComModel as XCom
         from airflow.utils.session import create_session
 
         with create_session() as session:
