@@ -107,7 +107,7 @@ def _warm_up(spark) -> float:
     df = als.to_spark_ratings(spark, pdf)
     als.train_als(df, als.ALSParams(rank=16, max_iter=5))
     als.train_als(df, als.ALSParams(rank=10, max_iter=5, implicit_prefs=False))
-    df.unpersist()
+    als.release(df)
     return time.perf_counter() - t0
 
 
@@ -120,14 +120,14 @@ def _score(test, train, recs) -> dict:
 
 
 def _spark_run(name, spark, split, values, params):
-    df = als.to_spark_ratings(spark, split.train, values)  # cached + counted: outside the timer
+    df = als.to_spark_ratings(spark, split.train, values)  # materialised (localCheckpoint): outside the timer
     t0 = time.perf_counter()
     model = als.train_als(df, params)
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     recs = als.recommend_top_k(model, df, k=K).toPandas()
     rec_s = time.perf_counter() - t0
-    df.unpersist()
+    als.release(df)
     m = _score(split.test, split.train, recs.rename(columns={"score": "prediction"}))
     return {"algo": name, "train_s": train_s, "recommend_s": rec_s, "params": params.as_dict(), **m}
 

@@ -281,7 +281,7 @@ def stage_spark(spark, n: int, seed: int, data_dir: Path, max_iter: int | None =
     row["factor_export_s"] = time.perf_counter() - t0
     fm.save(factors_file(data_dir, n, seed))
     print(f"  factor export {row['factor_export_s']:.1f} s -> {factors_file(data_dir, n, seed)}", flush=True)
-    sdf.unpersist()
+    als.release(sdf)
     return row
 
 
@@ -453,7 +453,7 @@ def stage_curve(a, key: str, on_fit=None) -> dict:
             if on_fit:
                 on_fit({**row, "curve": curve_so_far()})
     if sdf is not None:
-        sdf.unpersist()
+        als.release(sdf)
     row["curve"] = {m: {"fits": fits[m], **cost_model(fits[m]),
                         "params": ({k: v for k, v in asdict(SPARK_IMPLICIT_PARAMS).items() if k != "max_iter"}
                                    if m == "spark" else {**IMPLICIT_LIB_PARAMS.as_dict(), "use_cg": IMPLICIT_SOLVERS[m]})}
@@ -472,7 +472,7 @@ def spark_session_warm(seed: int):
     warm = synthetic_interactions(20_000, seed + 1)
     wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
     als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
-    wdf.unpersist()
+    als.release(wdf)
     return spark
 
 
@@ -502,7 +502,7 @@ def run_stage(a, n: int) -> None:
         warm = synthetic_interactions(20_000, a.seed + 1)  # JIT and class loading outside the timed fit
         wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
         als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
-        wdf.unpersist()
+        als.release(wdf)
         row = stage_spark(spark, n, a.seed, data_dir, a.max_iter)
     else:
         row = {"generate": stage_generate, "implicit": stage_implicit, "topn": stage_topn}[a.stage](
@@ -652,7 +652,7 @@ def run_size(spark, n: int, seed: int, compare_max: int, partial=None) -> dict:
         row["topn_same_lists"] = same_lists(fm, recs, TRAINING.top_n)
         print(f"  all-user top-{TRAINING.top_n} (recommendForAllUsers + seen filter) {row['topn_spark_s']:.1f} s; "
               f"identical lists for {row['topn_same_lists']:.1%} of users", flush=True)
-    sdf.unpersist()
+    als.release(sdf)
     model.userFactors.unpersist()
     model.itemFactors.unpersist()
     del model, fm, df, sdf
@@ -677,7 +677,7 @@ def movielens_fits(spark, data: Path) -> dict:
     t0 = time.perf_counter()
     als.train_als(sdf, SPARK_IMPLICIT_PARAMS)
     sp = time.perf_counter() - t0
-    sdf.unpersist()
+    als.release(sdf)
     print(f"[ml-latest-small] {len(train):,} train rows: implicit {lib:.2f} s, Spark {sp:.2f} s (x{sp / lib:.1f})",
           flush=True)
     return {"interactions": len(train), "implicit_fit_s": round(lib, 3), "spark_fit_s": round(sp, 3),
@@ -742,13 +742,13 @@ def main(argv: list[str] | None = None) -> int:
     warm = synthetic_interactions(20_000, a.seed + 1)
     wdf = als.to_spark_ratings(spark, warm, warm[COL_VALUE].to_numpy())
     als.train_als(wdf, SPARK_IMPLICIT_PARAMS.with_(max_iter=3))
-    wdf.unpersist()
+    als.release(wdf)
     prof = None
     if a.profile:
         df = synthetic_interactions(a.profile, a.seed)
         sdf = als.to_spark_ratings(spark, df, df[COL_VALUE].to_numpy())
         prof = profile(spark, sdf, SPARK_IMPLICIT_PARAMS)
-        sdf.unpersist()
+        als.release(sdf)
         del df, sdf
     rows = {}
     if a.keep_previous and Path(a.results).exists():

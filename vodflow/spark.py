@@ -17,7 +17,7 @@ from vodflow.clients import spark_s3a_conf
 from vodflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 # JVM options of every driver and executor. HotSpot leaves a method of more than 8,000 bytes of bytecode
 # to the interpreter (DontCompileHugeMethods); Spark's generated code for a wide projection passes that
@@ -218,3 +218,16 @@ def jvm_native_blas(spark: "SparkSession") -> bool:
     """True when ``spark``'s JVM runs ALS on the native BLAS and LAPACK (JNI), not on Java fallbacks."""
     impl = jvm_blas(spark)
     return impl["blas"].endswith("JNIBLAS") and impl["lapack"].endswith("JNILAPACK")
+
+
+def to_pandas(df: "DataFrame"):
+    """``df.toPandas()`` through Arrow (on for this call only): millions of rows move as columns instead of
+    one pickled Row each (the recs DAG collects ~16M training pairs at 20M interactions)."""
+    spark = df.sparkSession
+    key = "spark.sql.execution.arrow.pyspark.enabled"
+    before = spark.conf.get(key, "false")
+    spark.conf.set(key, "true")
+    try:
+        return df.toPandas()
+    finally:
+        spark.conf.set(key, before)

@@ -20,7 +20,7 @@ def trained(recs_spark, planted):
     ratings = als.to_spark_ratings(recs_spark, split.train, rating_value(split.train.rating.to_numpy(), "linear"))
     model = als.train_als(ratings, PARAMS)
     yield split, ratings, model
-    ratings.unpersist()
+    als.release(ratings)
 
 
 def test_checkpoint_dir_is_set(trained, recs_spark):
@@ -98,7 +98,7 @@ def test_explicit_ms_settings_train(recs_spark, trained):
     ratings = als.to_spark_ratings(recs_spark, split.train)  # raw stars
     model = als.train_als(ratings, als.MS_RECOMMENDERS_EXPLICIT.with_(max_iter=3))
     assert model.rank == 10
-    ratings.unpersist()
+    als.release(ratings)
 
 
 def test_implicit_library_beats_popularity(planted):
@@ -144,3 +144,14 @@ def test_native_blas_status_agrees_with_the_jvm(recs_spark):
     impl = jvm_blas(recs_spark)
     assert impl["blas"].startswith("dev.ludovic.netlib.blas.") and impl["lapack"].startswith("dev.ludovic.netlib.")
     assert jvm_native_blas(recs_spark) == all(libs.values()), (libs, impl)
+
+
+def test_ratings_from_pandas_are_a_checkpoint_not_a_local_relation(recs_spark, planted):
+    df = als.to_spark_ratings(recs_spark, planted.head(500))
+    try:
+        plan = df._jdf.queryExecution().optimizedPlan().toString()
+        assert "LocalRelation" not in plan and "LogicalRDD" in plan, plan
+        assert df.count() == 500
+        assert df.rdd.getNumPartitions() == recs_spark.sparkContext.defaultParallelism
+    finally:
+        als.release(df)

@@ -38,7 +38,7 @@ W30 = WatchWeights(w_base=0.2, w_watch=1.0, w_complete=0.5, half_life_days=30)
 def latest(recs_spark, table):
     td = build_training_data(recs_spark, table, W30)
     yield td
-    td.ratings.unpersist()
+    td.unpersist()
 
 
 def test_latest_version_and_confidences(latest):
@@ -67,7 +67,7 @@ def test_time_travel_to_recorded_version_and_min_value(recs_spark, table):
         got = sorted((td0.user_ids[r.user], td0.item_ids[r.item], r.value) for r in td0.ratings.collect())
         assert got == [("u-a", "v-1", pytest.approx(0.5)), ("u-b", "v-1", pytest.approx(1.5))]
     finally:
-        td0.ratings.unpersist()
+        td0.unpersist()
 
 
 def test_training_run_exports_factors_with_string_ids(recs_spark, table, tmp_path):
@@ -84,3 +84,25 @@ def test_training_run_exports_factors_with_string_ids(recs_spark, table, tmp_pat
     recs = [i for i, _ in fm.top_n("u-a", 5)]
     assert recs == ["v-3"]  # v-1 and v-2 already watched
     assert [i for i, _ in fm.top_n("someone-new", 2)] == ["v-1", "v-2"]  # popularity fallback
+
+
+def _has_local_relation(df) -> bool:
+    return "LocalRelation" in df._jdf.queryExecution().optimizedPlan().toString()
+
+
+def test_id_maps_are_computed_in_spark_in_python_sort_order(recs_spark, latest):
+    from vodflow.recs.training_data import dense_ids
+
+    # Spark orders strings by UTF-8 bytes: the same as Python's code point order, non-ASCII included
+    names = ["zoë", "Zoe", "éa", "ea", "a", "日本", "Ω", "a b", "a-b", "~"]
+    df = recs_spark.createDataFrame([(n,) for n in names * 2], "user_id string")
+    m, ids = dense_ids(df, "user_id", "user")
+    try:
+        assert ids.tolist() == sorted(names)
+        assert {r.user_id: r.user for r in m.collect()} == {n: i for i, n in enumerate(sorted(names))}
+    finally:
+        m.unpersist()
+    # the ratings the ALS fits read hold no rows of local data in their plan (no re-analysis per query)
+    assert latest.user_map is not None and latest.item_map is not None
+    assert not _has_local_relation(latest.ratings)
+    assert [r.user_id for r in latest.user_map.orderBy("user").collect()] == latest.user_ids.tolist()

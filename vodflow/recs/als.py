@@ -62,7 +62,16 @@ def ensure_checkpoint_dir(spark: "SparkSession", path: str | Path | None = None)
 def to_spark_ratings(spark: "SparkSession", pdf: pd.DataFrame, value: np.ndarray | None = None,
                      col_user: str = COL_USER, col_item: str = COL_ITEM,
                      value_col: str = COL_VALUE) -> "DataFrame":
-    """A cached Spark frame ``(user int, item int, value double)`` from a pandas ratings frame."""
+    """A materialised Spark frame ``(user int, item int, value double)`` from a pandas ratings frame.
+
+    ``localCheckpoint`` rather than ``cache``: ``createDataFrame(pandas)`` makes a ``LocalRelation``
+    that holds every row in the query plan, and under ``cache()`` each later query -- every
+    ``ALS.fit`` (``select(...).rdd``, its instrumentation) -- re-analysed and re-canonicalised those
+    rows to find the cached data: ~29% of a 1-sweep fit at 1M (a profile, docs/benchmarks-recs.md).
+    The checkpoint stores the partitions once (memory, spilling to disk) and the frame's plan becomes
+    a scan of them.  ``unpersist()`` does not apply to it: its blocks go when the frame is garbage
+    collected (Spark's context cleaner), or use :func:`release`.
+    """
     from pyspark.sql import types as T
 
     vals = pdf["rating"].to_numpy(dtype=float) if value is None else np.asarray(value, dtype=float)
@@ -73,9 +82,15 @@ def to_spark_ratings(spark: "SparkSession", pdf: pd.DataFrame, value: np.ndarray
                            T.StructField(col_item, T.IntegerType(), False),
                            T.StructField(value_col, T.DoubleType(), False)])
     n = spark.sparkContext.defaultParallelism
-    df = spark.createDataFrame(data, schema=schema).repartition(n).cache()
-    df.count()
-    return df
+    return spark.createDataFrame(data, schema=schema).repartition(n).localCheckpoint(eager=True)
+
+
+def release(df: "DataFrame") -> None:
+    """Free a frame from :func:`to_spark_ratings` now (its checkpointed blocks), or unpersist a cached one."""
+    df.unpersist()
+    plan = df._jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() == "LogicalRDD":  # a checkpoint: the RDD holds the blocks
+        plan.rdd().unpersist(False)
 
 
 def default_num_blocks(spark: "SparkSession") -> int:
@@ -277,5 +292,5 @@ def tune_als(spark: "SparkSession", fit: pd.DataFrame, valid: pd.DataFrame, grid
             log.info("tune %s -> %s=%.4f (%.1fs)", p, metric, res[metric], secs)
             out.append(TuneResult(p, res, secs))
     finally:
-        df.unpersist()
+        release(df)
     return sorted(out, key=lambda r: -r.metrics[metric])

@@ -92,7 +92,7 @@ def reproduce_run(spark: "SparkSession", c: "MlflowClient", run_id: str, version
         train, hold = temporal_holdout(snapshot_pairs(spark, td), float(p["holdout_fraction"]), USER_COL, ITEM_COL)
         train_ext, hold_ext = external_pairs(td, train), external_pairs(td, hold)
     finally:
-        td.ratings.unpersist()
+        td.unpersist()
     with tempfile.TemporaryDirectory(prefix="recs-verify-") as tmp:
         fm = load_factors(c, run_id, Path(tmp))
     got = evaluate_as_served(fm, hold_ext, train_ext, int(p["k"]))

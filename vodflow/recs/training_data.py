@@ -12,7 +12,12 @@ newest ``last_watched`` of that snapshot (not the wall clock), so the same
 version always yields the same confidences.
 
 String ids are mapped to dense ints (sorted order, so the mapping is a pure
-function of the snapshot); ``user_ids[i]`` / ``item_ids[j]`` map back.
+function of the snapshot); ``user_ids[i]`` / ``item_ids[j]`` map back.  The maps are
+computed inside Spark (a row number over the sorted distinct ids), not sent from Python:
+a frame made with ``createDataFrame`` from local rows is a ``LocalRelation`` holding the
+rows in its plan, and every later query over the ratings (each ``ALS.fit``, each count)
+re-analysed and re-canonicalised those rows -- 400k users at 20M interactions -- when
+matching the cached plan (docs/benchmarks-recs.md, session 14).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class TrainingData:
     reference_time: str | None     # newest last_watched, the recency origin
     weights: WatchWeights
     stats: dict[str, Any] = field(default_factory=dict)
+    user_map: "DataFrame | None" = None  # user_id string, user int (cached; computed in Spark)
+    item_map: "DataFrame | None" = None  # video_id string, item int (cached; computed in Spark)
 
     def lineage(self) -> dict[str, Any]:
         """Flat dict for MLflow params/tags: where the data came from and how it was weighted."""
@@ -53,9 +60,17 @@ class TrainingData:
                 "table_version_timestamp": self.version_timestamp, "reference_time": self.reference_time,
                 **{f"conf_{k}": v for k, v in self.weights.as_dict().items()}, **self.stats}
 
+    def unpersist(self) -> None:
+        """Drop the cached frames (ratings and the id maps)."""
+        for df in (self.ratings, self.user_map, self.item_map):
+            if df is not None:
+                df.unpersist()
+
     def seen_pandas(self):
         """Training (user, item) int pairs as pandas, for :func:`vodflow.recs.als.export_factors`."""
-        return self.ratings.select(USER_COL, ITEM_COL).toPandas()
+        from vodflow.spark import to_pandas
+
+        return to_pandas(self.ratings.select(USER_COL, ITEM_COL))
 
 
 def latest_version(spark: "SparkSession", table_path: str) -> tuple[int, str | None]:
@@ -103,16 +118,38 @@ def build_training_data(spark: "SparkSession", table_path: str, weights: WatchWe
               .groupBy("user_id", "video_id").agg(F.max(VALUE_COL).alias(VALUE_COL))
               .where(F.col(VALUE_COL) > F.lit(min_value)))
 
-    user_ids = np.array(sorted(r[0] for r in scored.select("user_id").distinct().collect()), dtype=str)
-    item_ids = np.array(sorted(r[0] for r in scored.select("video_id").distinct().collect()), dtype=str)
-    umap = spark.createDataFrame([(s, i) for i, s in enumerate(user_ids.tolist())], "user_id string, user int")
-    imap = spark.createDataFrame([(s, i) for i, s in enumerate(item_ids.tolist())], "video_id string, item int")
+    scored = scored.cache()  # read by both id maps and the ratings; dropped once the ratings are cached
+    umap, user_ids = dense_ids(scored, "user_id", USER_COL)
+    imap, item_ids = dense_ids(scored, "video_id", ITEM_COL)
     ratings = (scored.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
                .select(USER_COL, ITEM_COL, F.col(VALUE_COL).cast("double").alias(VALUE_COL))
                .repartition(spark.sparkContext.defaultParallelism).cache())
     n = ratings.count()
+    scored.unpersist()
     return TrainingData(
         ratings=ratings, user_ids=user_ids, item_ids=item_ids, table_path=table_path, version=version,
         version_timestamp=ts, reference_time=ref, weights=weights,
         stats={"rows": n, "users": int(len(user_ids)), "items": int(len(item_ids))},
+        user_map=umap, item_map=imap,
     )
+
+
+def dense_ids(df: "DataFrame", col: str, out: str) -> tuple["DataFrame", np.ndarray]:
+    """``(map, ids)``: a cached Spark frame ``(col string, out int)`` numbering the distinct values of
+    ``col`` from 0 in sorted order, and those values as a numpy array (``ids[i]`` has number ``i``).
+
+    Spark orders strings by their UTF-8 bytes, which is code point order: the same order as Python's
+    ``sorted``, so the numbering is the one the earlier Python-side maps gave.  One partition holds the
+    window (a few hundred thousand ids at most: fine).
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ids_map = (df.select(col).distinct()
+               .withColumn(out, (F.row_number().over(Window.orderBy(col)) - 1).cast("int"))
+               .cache())
+    from vodflow.spark import to_pandas
+
+    pdf = to_pandas(ids_map)
+    ids = pdf.sort_values(out)[col].to_numpy(dtype=str)
+    return ids_map, ids

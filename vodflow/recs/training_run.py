@@ -162,8 +162,10 @@ def snapshot_pairs(spark: "SparkSession", td: TrainingData) -> "DataFrame":
     raw = (spark.read.format("delta").option("versionAsOf", td.version).load(td.table_path)
            .where(F.col("user_id").isNotNull() & F.col("video_id").isNotNull())
            .groupBy("user_id", "video_id").agg(F.max("last_watched").alias("last_watched")))
-    umap = spark.createDataFrame([(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
-    imap = spark.createDataFrame([(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
+    umap = td.user_map if td.user_map is not None else spark.createDataFrame(
+        [(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
+    imap = td.item_map if td.item_map is not None else spark.createDataFrame(
+        [(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
     times = (raw.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
              .select(F.col("user").alias(USER_COL), F.col("item").alias(ITEM_COL), "last_watched"))
     return td.ratings.join(times, [USER_COL, ITEM_COL], "left")
@@ -171,8 +173,10 @@ def snapshot_pairs(spark: "SparkSession", td: TrainingData) -> "DataFrame":
 
 def external_pairs(td: TrainingData, df: "DataFrame") -> pd.DataFrame:
     """Int ids -> external string ids (``user_id, video_id``, + ``last_watched`` when ``df`` has it)."""
+    from vodflow.spark import to_pandas
+
     cols = [c for c in (USER_COL, ITEM_COL, "last_watched") if c in df.columns]
-    p = df.select(*cols).toPandas()
+    p = to_pandas(df.select(*cols))
     return pd.DataFrame({USER: td.user_ids[p[USER_COL].to_numpy(dtype=np.int64)],
                          ITEM: td.item_ids[p[ITEM_COL].to_numpy(dtype=np.int64)],
                          **({"last_watched": p["last_watched"].to_numpy()} if "last_watched" in p else {})})
@@ -181,11 +185,13 @@ def external_pairs(td: TrainingData, df: "DataFrame") -> pd.DataFrame:
 def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
                  checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Snapshot -> holdout -> grid search -> refit -> holdout metrics -> ``factors.npz`` + split files."""
+    from vodflow.spark import to_pandas
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     td = build_training_data(spark, cfg.table_path, cfg.weights, version=cfg.table_version)
-    cached = [td.ratings]
+    cached = []
     try:
         train_t, hold = temporal_holdout(snapshot_pairs(spark, td), cfg.holdout_fraction, USER_COL, ITEM_COL)
         train_t = train_t.cache()
@@ -198,8 +204,8 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
         def ext(df) -> pd.DataFrame:
             return external_pairs(td, df)
 
-        train_int = train.select(USER_COL, ITEM_COL).toPandas()
-        fit_int = fit.select(USER_COL, ITEM_COL).toPandas()
+        train_int = to_pandas(train.select(USER_COL, ITEM_COL))
+        fit_int = to_pandas(fit.select(USER_COL, ITEM_COL))
         train_ext, hold_ext, fit_ext, valid_ext = ext(train_t), ext(hold), ext(fit), ext(valid)
         if hold_ext.empty:
             raise NotEnoughData(f"{cfg.table_path} v{td.version} ({td.stats['rows']} rows): no user has two "
@@ -244,3 +250,4 @@ def run_training(spark: "SparkSession", cfg: TrainConfig, out_dir: str | Path,
     finally:
         for df in cached:
             df.unpersist()
+        td.unpersist()
