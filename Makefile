@@ -19,7 +19,7 @@ export VODFLOW_HOME ?= $(CURDIR)/.vodflow
 JARS   := $(VODFLOW_HOME)/jars
 PYTEST_ARGS ?=
 
-.PHONY: help demo test install system-deps jars jars-s3a web cli-link up down status clean
+.PHONY: help demo test install system-deps jars jars-s3a seaweedfs web cli-link up down status clean
 
 help:
 	@echo "make demo    - install, start the local stack and run the demo"
@@ -55,6 +55,18 @@ $(JARS)/.done-s3a: maven/s3a/pom.xml $(wildcard maven/s3a/src/main/java/io/vodfl
 	@mkdir -p $(JARS)/s3a
 	cd maven/s3a && mvn -q -B package -Djars.dir=$(JARS)/s3a
 	@touch $@
+
+# SeaweedFS's `weed` (Apache-2.0, from the Go module proxy, pinned): an S3 server whose put-if-absent
+# (If-None-Match: *) is atomic - racing conditional puts of one key are serialised on a per-object lock - which
+# S3Proxy 3.0.0 and moto are not (docs/reliability.md). For the s3a lake with S3ConditionalLogStore
+# (bench/s3_put_if_absent.py, bench/delta_s3_writers.py); a Go build of ~1,700 packages: not part of `make test`.
+WEED_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+WEED := $(VODFLOW_HOME)/bin/weed
+seaweedfs: $(WEED)
+$(WEED):
+	@command -v go >/dev/null || { echo "error: go not found: install Go 1.26.6 or newer (Debian's golang-go is older), then rerun make seaweedfs" >&2; exit 1; }
+	@mkdir -p $(dir $(WEED))
+	GOBIN=$(dir $(WEED)) go install -ldflags="-s -w" github.com/seaweedfs/seaweedfs/weed@$(WEED_VERSION)
 
 jars: $(JARS)/.done-kafka $(JARS)/.done-s3proxy $(JARS)/.done-spark
 

