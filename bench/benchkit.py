@@ -1,5 +1,6 @@
 """Pieces the benchmarks share: run wrk, start and stop an API server in its own process group, the
-commit being measured, and merging a run's keys into a shared results file."""
+commit being measured, merging a run's keys into a shared results file, and a poller that samples in a
+thread while a block runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -80,3 +82,31 @@ def merge_results(path, update: dict) -> dict:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(old, indent=2, default=str) + "\n")
     return old
+
+
+class Poller:
+    """A context manager that calls :meth:`poll` when the block starts, every ``every`` seconds in a daemon
+    thread while it runs, and once more when it ends (subclasses keep what they sample)."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self._stop = threading.Event()
+        self._t: threading.Thread | None = None
+
+    def poll(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.poll()
+
+    def __enter__(self):
+        self.poll()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+        self.poll()

@@ -31,7 +31,6 @@ import datetime as dt
 import json
 import os
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchkit import commit, merge_results  # noqa: E402
+from benchkit import Poller, commit, merge_results  # noqa: E402
 from recs_scale import data_file, label, parse_size, stage_generate, uptime  # noqa: E402
 
 from vodflow.recs.defaults import TRAINING, WATCH_WEIGHTS  # noqa: E402
@@ -83,12 +82,12 @@ def stage_table(n: int, seed: int, data_dir: Path) -> dict:
     return {"table": str(out), "table_write_s": round(secs, 1)}
 
 
-class Sampler:
+class Sampler(Poller):
     """Every ``every`` s: time, RSS of this process and of its children (JVM apart), their CPU-seconds, load."""
 
     def __init__(self, every: float = 0.5):
-        self.every, self.samples = every, []
-        self._stop = threading.Event()
+        super().__init__(every)
+        self.samples: list[dict] = []
         self._dead_cpu = 0.0  # CPU of children that have exited (seen earlier)
         self._last_cpu: dict[int, float] = {}
 
@@ -116,19 +115,7 @@ class Sampler:
         return {"t": time.time(), "py_mb": py / 2**20, "jvm_mb": jvm / 2**20, "other_mb": other / 2**20,
                 "cpu_s": self._dead_cpu + sum(cpu_now.values()), "load1": os.getloadavg()[0]}
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.samples.append(self.sample())
-
-    def __enter__(self) -> "Sampler":
-        self.samples.append(self.sample())
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
+    def poll(self) -> None:
         self.samples.append(self.sample())
 
     def window(self, start: float, end: float) -> dict:

@@ -55,7 +55,6 @@ import gc
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -64,7 +63,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import commit, merge_results  # noqa: E402
+from benchkit import Poller, commit, merge_results  # noqa: E402
 
 from vodflow.recs import als  # noqa: E402
 from vodflow.recs.baselines import fit_implicit_als  # noqa: E402
@@ -90,12 +89,12 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
-class PeakRSS:
+class PeakRSS(Poller):
     """Peak resident memory (MB) of a set of processes, sampled in a thread while the block runs."""
 
     def __init__(self, pids_fn, every: float = 0.05):
-        self.pids_fn, self.every, self.peak = pids_fn, every, 0.0
-        self._stop = threading.Event()
+        super().__init__(every)
+        self.pids_fn, self.peak = pids_fn, 0.0
 
     def _rss(self) -> float:
         import psutil
@@ -108,20 +107,7 @@ class PeakRSS:
                 pass
         return total / 2**20
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> "PeakRSS":
-        self.peak = self._rss()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
+    def poll(self) -> None:
         self.peak = max(self.peak, self._rss())
 
 
