@@ -30,8 +30,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 OUT = ROOT / "bench" / "results" / "delta_s3_writers.json"
+
+from benchkit import commit, merge_results  # noqa: E402
 STORES = {"single_driver": "io.delta.storage.S3SingleDriverLogStore",
           "conditional": "io.vodflow.storage.S3ConditionalLogStore"}
 
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "commit": os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip(),
+           "commit": commit(),
            "command": " ".join(["bench/delta_s3_writers.py", *(argv if argv is not None else sys.argv[1:])]),
            "server": args.server, "endpoint": args.endpoint,
            "machine": {"cores": os.cpu_count(), "load_start": [round(x, 1) for x in os.getloadavg()]}}
@@ -186,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{kind}: 2 writers x {args.commits} appends of {args.rows} rows on {args.server}")
         res[kind] = trial(s, args.bucket, kind, args.commits, args.rows, tmp)
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
-    runs = json.loads(OUT.read_text()).get("runs", {}) if OUT.exists() else {}
-    runs[args.server] = res  # one entry per S3 server tried
-    OUT.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+    # the file's date and commit are its newest run's; ``runs`` keeps one entry per S3 server tried
+    merge_results(OUT, {"date": res["date"], "commit": res["commit"], "runs": {args.server: res}})
     log(f"wrote {OUT}")
     return 0
 

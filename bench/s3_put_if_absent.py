@@ -12,7 +12,7 @@ created there). Run::
     .venv/bin/python bench/s3_put_if_absent.py --profile cluster
     .venv/bin/python bench/s3_put_if_absent.py --endpoint http://127.0.0.1:29310 --racers 8 --server "moto 5.2.5"
 
-With ``--server NAME`` the answer is kept under NAME in bench/results/s3_put_if_absent.json.
+With ``--server NAME`` the answer is kept under ``runs`` / NAME in bench/results/s3_put_if_absent.json.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+RESULTS = ROOT / "bench" / "results" / "s3_put_if_absent.json"
 
 
 def probe(s3, bucket: str) -> dict:
@@ -110,12 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.server:
         from datetime import datetime, timezone
 
-        out = ROOT / "bench" / "results" / "s3_put_if_absent.json"
-        runs = json.loads(out.read_text()) if out.exists() else {}
-        runs[args.server] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "command": " ".join(["bench/s3_put_if_absent.py", *(argv or sys.argv[1:])]),
-                             "load": [round(x, 1) for x in os.getloadavg()], **res}
-        out.write_text(json.dumps(runs, indent=2) + "\n")
+        from benchkit import commit, merge_results
+
+        run = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
+               "command": " ".join(["bench/s3_put_if_absent.py", *(argv or sys.argv[1:])]),
+               "load": [round(x, 1) for x in os.getloadavg()], **res}
+        # the file's date and commit are its newest run's; ``runs`` keeps one entry per server tried
+        merge_results(RESULTS, {"date": run["date"], "commit": run["commit"], "runs": {args.server: run}})
     return 0
 
 
