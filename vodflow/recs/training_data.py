@@ -45,14 +45,14 @@ class TrainingData:
     ratings: "DataFrame"           # user int, item int, value double (cached)
     user_ids: np.ndarray           # int index -> user_id string
     item_ids: np.ndarray           # int index -> video_id string
+    user_map: "DataFrame"          # user_id string, user int (cached; computed in Spark: dense_ids)
+    item_map: "DataFrame"          # video_id string, item int (cached; computed in Spark: dense_ids)
     table_path: str
     version: int                   # Delta version read (time travel: versionAsOf)
     version_timestamp: str | None  # commit timestamp of that version
     reference_time: str | None     # newest last_watched, the recency origin
     weights: WatchWeights
     stats: dict[str, Any] = field(default_factory=dict)
-    user_map: "DataFrame | None" = None  # user_id string, user int (cached; computed in Spark)
-    item_map: "DataFrame | None" = None  # video_id string, item int (cached; computed in Spark)
 
     def lineage(self) -> dict[str, Any]:
         """Flat dict for MLflow params/tags: where the data came from and how it was weighted."""
@@ -63,8 +63,7 @@ class TrainingData:
     def unpersist(self) -> None:
         """Drop the cached frames (ratings and the id maps)."""
         for df in (self.ratings, self.user_map, self.item_map):
-            if df is not None:
-                df.unpersist()
+            df.unpersist()
 
     def seen_pandas(self):
         """Training (user, item) int pairs as pandas, for :func:`vodflow.recs.als.export_factors`."""
@@ -127,10 +126,9 @@ def build_training_data(spark: "SparkSession", table_path: str, weights: WatchWe
     n = ratings.count()
     scored.unpersist()
     return TrainingData(
-        ratings=ratings, user_ids=user_ids, item_ids=item_ids, table_path=table_path, version=version,
-        version_timestamp=ts, reference_time=ref, weights=weights,
+        ratings=ratings, user_ids=user_ids, item_ids=item_ids, user_map=umap, item_map=imap,
+        table_path=table_path, version=version, version_timestamp=ts, reference_time=ref, weights=weights,
         stats={"rows": n, "users": int(len(user_ids)), "items": int(len(item_ids))},
-        user_map=umap, item_map=imap,
     )
 
 
@@ -145,11 +143,11 @@ def dense_ids(df: "DataFrame", col: str, out: str) -> tuple["DataFrame", np.ndar
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    from vodflow.spark import to_pandas
+
     ids_map = (df.select(col).distinct()
                .withColumn(out, (F.row_number().over(Window.orderBy(col)) - 1).cast("int"))
                .cache())
-    from vodflow.spark import to_pandas
-
     pdf = to_pandas(ids_map)
     ids = pdf.sort_values(out)[col].to_numpy(dtype=str)
     return ids_map, ids

@@ -162,11 +162,7 @@ def snapshot_pairs(spark: "SparkSession", td: TrainingData) -> "DataFrame":
     raw = (spark.read.format("delta").option("versionAsOf", td.version).load(td.table_path)
            .where(F.col("user_id").isNotNull() & F.col("video_id").isNotNull())
            .groupBy("user_id", "video_id").agg(F.max("last_watched").alias("last_watched")))
-    umap = td.user_map if td.user_map is not None else spark.createDataFrame(
-        [(s, i) for i, s in enumerate(td.user_ids.tolist())], "user_id string, user int")
-    imap = td.item_map if td.item_map is not None else spark.createDataFrame(
-        [(s, i) for i, s in enumerate(td.item_ids.tolist())], "video_id string, item int")
-    times = (raw.join(F.broadcast(umap), "user_id").join(F.broadcast(imap), "video_id")
+    times = (raw.join(F.broadcast(td.user_map), "user_id").join(F.broadcast(td.item_map), "video_id")
              .select(F.col("user").alias(USER_COL), F.col("item").alias(ITEM_COL), "last_watched"))
     return td.ratings.join(times, [USER_COL, ITEM_COL], "left")
 
