@@ -29,6 +29,7 @@ from vodflow.settings import Settings
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 POLICY_WATCH_S = 15   # how often docker/compose.yaml's edge container looks for a newer policy map
+RELOAD_WAIT_S = 30.0  # how long reload_edge waits for the new workers to take over
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -176,9 +177,52 @@ def check_nginx_conf(s: Settings) -> None:
                               f"{r.stderr.strip()}")
 
 
+def _workers(master_pid: int) -> dict[int, str]:
+    """The master's worker processes: pid -> title ("nginx: worker process [is shutting down]")."""
+    import psutil
+
+    out = {}
+    for p in psutil.Process(master_pid).children():
+        try:
+            title = " ".join(p.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if "worker process" in title:
+            out[p.pid] = title
+    return out
+
+
+def wait_for_reload(master_pid: int, old: set[int], timeout_s: float = RELOAD_WAIT_S) -> bool:
+    """True once the reload is in force: a new worker runs and every worker of before ``old`` is gone or
+    shutting down - nginx retitles it as it closes its listening sockets and idle keep-alive connections,
+    so a connection opened after this goes to a worker on the new config."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            now = _workers(master_pid)
+        except psutil.NoSuchProcess:
+            return False
+        if set(now) - old and all(pid not in now or "shutting down" in now[pid] for pid in old):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def reload_edge(s: Settings) -> str:
-    """``nginx -s reload`` of the running edge of ``s`` (config test first); a plain message of what happened."""
+    """``nginx -s reload`` of the running edge of ``s`` (config test first), returned once the new
+    config is in force (:func:`wait_for_reload`); a plain message of what happened.
+
+    Waiting matters to what follows a reload: a prewarm right after it would otherwise open a connection
+    that an old worker accepts and then drops while shutting down (``RemoteProtocolError`` in the
+    client), or cache objects under the old policy's lifetimes."""
     import subprocess
+
+    import psutil
 
     from vodflow.cdn.policy import EdgePolicyError
 
@@ -191,10 +235,18 @@ def reload_edge(s: Settings) -> str:
     test = subprocess.run([*nginx_argv(s), "-t"], capture_output=True, text=True, timeout=60)
     if test.returncode != 0:
         raise EdgePolicyError(f"the edge config with the new policy is invalid, not reloaded:\n{test.stderr.strip()}")
+    master = int(pid.read_text().strip())
+    try:
+        old = set(_workers(master))
+    except psutil.NoSuchProcess:
+        return f"the edge's pid file names no running nginx ({pid}): the policy applies when the edge starts"
     r = subprocess.run([*nginx_argv(s), "-s", "reload"], capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise EdgePolicyError(f"nginx -s reload failed: {r.stderr.strip()}")
-    return f"edge reloaded (master pid {pid.read_text().strip()})"
+    if not wait_for_reload(master, old):
+        raise EdgePolicyError(f"nginx (master pid {master}) did not take the new config within {RELOAD_WAIT_S:.0f} s;"
+                              f" its reason is in the edge's log ($VODFLOW_HOME/logs/edge.log)")
+    return f"edge reloaded (master pid {master})"
 
 
 def main() -> None:

@@ -13,6 +13,9 @@ Rules (docs/playback.md "Popularity-driven edge"):
 * A fill (:func:`fill`) walks a plan (vodflow/cdn/policy.py ``fill_plan``: whole titles or their first
   segments, most wanted first) and stops when the bytes it has put into the edge reach its budget
   (``Content-Length`` of each answer, whether the edge had the object already or fetched it).
+* A request on a kept-alive connection that the edge closed meanwhile (a worker shutting down after a
+  reload, the keep-alive timeout) is sent once more on a new connection: GET and HEAD are idempotent,
+  which is what makes that retry safe (RFC 9110 9.2.2).
 * Segments are requested with ``HEAD``: nginx fills its cache with a full ``GET`` to the origin
   (``proxy_cache_convert_head``) and sends only the headers back, so a prewarm moves each object
   once, origin -> edge. Playlists are fetched with ``GET`` (they are parsed).
@@ -106,7 +109,10 @@ def prewarm_title(s: Settings, video_id: str, hls_key: str | None, dash_key: str
             return None
         path = urlsplit(url).path
         try:
-            r = http.request(method, f"{base}{path}?{signed.query}")
+            try:
+                r = http.request(method, f"{base}{path}?{signed.query}")
+            except httpx.RemoteProtocolError:   # a kept-alive connection the edge closed as it was reused
+                r = http.request(method, f"{base}{path}?{signed.query}")
         except httpx.HTTPError as e:
             res.errors.append(f"{method} {path}: {type(e).__name__}: {e}")
             return None
