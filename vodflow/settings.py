@@ -87,6 +87,10 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_EVENTS_SPARK_CONF", "spark.sql.adaptive.enabled=false",
          "Spark SQL settings of the stream's micro-batches, key=value,... (adaptive execution off: it turns "
          "every shuffle stage of a MERGE into its own job, twice the jobs per batch; docs/analytics.md)."),
+    Spec("VODFLOW_EVENTS_KAFKA_CONF", "fetch.max.wait.ms=10",
+         "Kafka consumer settings of the stream's source, key=value,... (each passed as kafka.<key>; a cluster's "
+         "security.protocol, sasl.* go here). fetch.max.wait.ms=10: a cached consumer's idle long-poll otherwise "
+         "holds each small batch's fetch up to 500 ms (docs/analytics.md)."),
     Spec("VODFLOW_EVENTS_MAX_OFFSETS", "", "maxOffsetsPerTrigger of the Kafka source (empty: no limit)."),
     Spec("VODFLOW_EVENTS_LOCAL_ROWS", "20000",
          "Micro-batches of at most this many Kafka records are written to Delta by delta-rs from the driver "

@@ -58,6 +58,7 @@ class StreamConfig:
     checkpoints: str
     sql_conf: tuple[tuple[str, str], ...] = ()  # Spark SQL settings of every batch (VODFLOW_EVENTS_SPARK_CONF)
     local_rows: int = 0      # batches up to this many records are written by delta-rs (VODFLOW_EVENTS_LOCAL_ROWS)
+    kafka_conf: tuple[tuple[str, str], ...] = ()  # consumer settings of the source (VODFLOW_EVENTS_KAFKA_CONF)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "StreamConfig":
@@ -68,7 +69,8 @@ class StreamConfig:
                    trigger=s["VODFLOW_EVENTS_TRIGGER"], max_offsets=int(mo) if mo else None,
                    checkpoints=s.table_path("_checkpoints"),
                    sql_conf=tuple(parse_conf(s, "VODFLOW_EVENTS_SPARK_CONF").items()),
-                   local_rows=int(s["VODFLOW_EVENTS_LOCAL_ROWS"] or 0))
+                   local_rows=int(s["VODFLOW_EVENTS_LOCAL_ROWS"] or 0),
+                   kafka_conf=tuple(parse_conf(s, "VODFLOW_EVENTS_KAFKA_CONF").items()))
 
     @property
     def checkpoint(self) -> str:
@@ -183,9 +185,16 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         txn = txn.sized(n, cfg.local_rows)
         background("bronze", S.write_bronze, checked)
         n_late = n_dups = 0
+        dropped = None
         with steps("silver"):
-            if n > c["bad"]:
-                dropped = S.drops(spark, s, checked, c["minutes"], wm, local=txn.local).persist()
+            if n > c["bad"] and txn.local:   # a small batch: the duplicates are found in the driver
+                d = S.drops_local(s, S.batch_keys(checked), c["minutes"], wm)
+                n_late = sum(d.column("_late").to_pylist())
+                n_dups = d.num_rows - n_late
+                if d.num_rows:
+                    dropped = spark.createDataFrame(d, schema=S.DROPS_SCHEMA)
+            elif n > c["bad"]:
+                dropped = S.drops(spark, s, checked, c["minutes"], wm).persist()
                 cached.append(dropped)
                 d = dropped.agg(F.count_if("_late").alias("late"), F.count(F.lit(1)).alias("all")).first()
                 n_late, n_dups = d["late"], d["all"] - d["late"]
@@ -242,6 +251,7 @@ def _minus(ts: datetime | None, interval: str) -> datetime | None:
 # ----------------------------------------------------------------------------- the query
 def start(spark, s: Settings, cfg: StreamConfig, available_now: bool):
     reader = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", cfg.bootstrap)
+              .options(**{f"kafka.{k}": v for k, v in cfg.kafka_conf})
               .option("subscribe", cfg.topic).option("startingOffsets", starting_offsets(spark, cfg)))
     if cfg.max_offsets:
         reader = reader.option("maxOffsetsPerTrigger", cfg.max_offsets)

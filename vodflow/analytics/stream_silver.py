@@ -13,9 +13,11 @@ Per batch, each record is read from Kafka once and parsed once (:mod:`validate_s
   the wide rows take part in no join at all). A resend has the client time of the original, so the
   check reads only silver's rows in the minutes of client time the batch has (partition pruning on
   the date, file skipping on ``client_ts`` statistics): its cost follows the batch, not the table or
-  the lateness window. Then a plain append, repartitioned by the table's partitions and sorted by
-  ``client_ts``, so a batch writes one file per (date, type) with a narrow time range. (Range-partitioning
-  the big (date, type) over the cores measured no faster here: bench/stream_batch.py, 2026-12-06 10:10.)
+  the lateness window. A small batch (``VODFLOW_EVENTS_LOCAL_ROWS``) is checked in the driver
+  (:func:`drops_local`: its key columns and silver's candidates as Arrow, no Spark job). Then a plain
+  append, repartitioned by the table's partitions and sorted by ``client_ts``, so a batch writes one
+  file per (date, type) with a narrow time range. (Range-partitioning the big (date, type) over the
+  cores measured no faster here: bench/stream_batch.py, 2026-12-06 10:10.)
 
 The new events are a DataFrame over the batch's cached records, for the gold half of the batch.
 Replays are deterministic: an event is a duplicate only of a silver row from a *different* Kafka
@@ -102,10 +104,10 @@ def write_quarantine(txn: Txn, s: Settings, checked, batch_id: int, late_keys=No
     txn.append(bad, T.QUARANTINE, s)
 
 
-SEEN_SCHEMA = "_id string, _ts timestamp, _p int, _o bigint"
+DROPS_SCHEMA = "_p int, _o bigint, _late boolean"   # what drops and drops_local give
 
 
-def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, local: bool = False):
+def drops(spark, s: Settings, checked, minutes, watermark: datetime | None):
     """The good records of the batch that are not new events, as (_p, _o, _late) - their Kafka
     partition and offset, and whether the record is late - deduplicated:
 
@@ -117,10 +119,8 @@ def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, loca
     Only the four key columns take part (a narrow filter, window and semi-join); the wide rows are
     never shuffled for dedup, and usually the answer is "none". ``minutes``: the distinct
     ``date_trunc('minute', client_ts)`` of the batch's good records - silver is only read where a
-    resend of them could be (its date partitions, and files whose client_ts range overlaps).
-    ``local``: a small batch - silver's rows in those minutes are read by delta-rs in the driver
-    (:func:`silver_candidates`) rather than by a Spark Delta scan (snapshot refresh and file listing
-    jobs)."""
+    resend of them could be (its date partitions, and files whose client_ts range overlaps). A small
+    batch takes :func:`drops_local` instead."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -136,18 +136,53 @@ def drops(spark, s: Settings, checked, minutes, watermark: datetime | None, loca
     ranges = minute_ranges(minutes)
     if ranges:
         days = sorted({d for a, b in ranges for d in _days(a, b)})
-        if local:
-            seen = spark.createDataFrame(silver_candidates(s, days, ranges), schema=SEEN_SCHEMA)
-        else:  # partition pruning on the dates, file skipping on client_ts statistics
-            within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
-            seen = (spark.read.format("delta").load(T.SILVER.location(s))
-                    .where(F.col("event_date").isin(days) & within)
-                    .select("event_id", "client_ts", "kafka_partition", "kafka_offset"))
+        # partition pruning on the dates, file skipping on client_ts statistics
+        within = _within(F.col("client_ts"), [(F.lit(a), F.lit(b)) for a, b in ranges])
+        seen = (spark.read.format("delta").load(T.SILVER.location(s))
+                .where(F.col("event_date").isin(days) & within)
+                .select("event_id", "client_ts", "kafka_partition", "kafka_offset"))
         seen = seen.toDF("_sid", "_sts", "_sp", "_so")
         held = ((keys["_id"] == seen["_sid"]) & (keys["_ts"] == seen["_sts"])
                 & ~((keys["_p"] == seen["_sp"]) & (keys["_o"] == seen["_so"])))
         out = out.unionByName(keys.join(seen, held, "left_semi").select("_p", "_o", F.lit(False).alias("_late")))
     return out.groupBy("_p", "_o").agg(F.max("_late").alias("_late"))
+
+
+def batch_keys(checked):
+    """The good records' key columns (_id, _ts, _p, _o) as Arrow, in the driver: one Spark job over the
+    batch's cached records (a small batch: :func:`drops_local`)."""
+    from pyspark.sql import functions as F
+
+    return checked.where(F.col("kind").isNull()).select(
+        F.col("event_id").alias("_id"), F.col("client_ts").alias("_ts"), F.col("partition").alias("_p"),
+        F.col("offset").alias("_o")).toArrow()
+
+
+def drops_local(s: Settings, keys, minutes, watermark: datetime | None):
+    """:func:`drops` for a small batch, in the driver: ``keys`` (:func:`batch_keys`) → an Arrow table
+    of (_p, _o, _late), the same rows :func:`drops` gives. Silver's rows in the batch's minutes are read
+    by delta-rs (:func:`silver_candidates`); no Spark job, where the Spark plan of :func:`drops` (window,
+    semi-join, aggregate: shuffles over a few rows) costs about a second of a small batch."""
+    import pandas as pd
+    import pyarrow as pa
+
+    k = keys.to_pandas()
+    k["_ts"] = pd.to_datetime(k["_ts"], utc=True)
+    found = [k.sort_values(["_p", "_o"]).loc[lambda d: d.duplicated(["_id", "_ts"], keep="first"), ["_p", "_o"]]
+             .assign(_late=False)]
+    if watermark is not None:
+        found.append(k.loc[k["_ts"] < pd.Timestamp(_utc(watermark).as_py()), ["_p", "_o"]].assign(_late=True))
+    ranges = minute_ranges(minutes)
+    if ranges and len(k):
+        days = sorted({d for a, b in ranges for d in _days(a, b)})
+        seen = silver_candidates(s, days, ranges).to_pandas()
+        seen["_ts"] = pd.to_datetime(seen["_ts"], utc=True)
+        m = k.merge(seen, on=["_id", "_ts"], suffixes=("", "_seen"))
+        held = m.loc[(m["_p"] != m["_p_seen"]) | (m["_o"] != m["_o_seen"]), ["_p", "_o"]]
+        found.append(held.drop_duplicates().assign(_late=False))
+    out = pd.concat(found, ignore_index=True).groupby(["_p", "_o"], as_index=False)["_late"].max()
+    return pa.Table.from_pandas(out, schema=pa.schema([("_p", pa.int32()), ("_o", pa.int64()), ("_late", pa.bool_())]),
+                                preserve_index=False)
 
 
 SILVER_DERIVED = ("kafka_partition", "kafka_offset", "event_date")  # silver's columns not in the event
