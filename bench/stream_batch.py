@@ -95,8 +95,14 @@ def main():
         return gc, jit, h.getCount(), h.getSnapshot().getMean() * h.getCount() / 1000
     jvm = psutil.Process(spark.sparkContext._gateway.proc.pid)
 
+    me = psutil.Process()
+
     def cpu():
         t = jvm.cpu_times()
+        return t.user + t.system
+
+    def py_cpu():   # this process: the driver's Python side (delta-rs writes, pandas, DuckDB of a small batch)
+        t = me.cpu_times()
         return t.user + t.system
 
     def kafka_df(i):
@@ -121,10 +127,10 @@ def main():
             fl = (None, None)
         last_job = max([j["jobId"] for j in spark_jobs(spark.sparkContext)], default=-1)
         g0 = gc_jit()
-        t0, c0 = time.time(), cpu()
+        t0, c0, p0 = time.time(), cpu(), py_cpu()
         r = stream.process_batch(spark, s, cfg, Txn("dev", i), kafka_df(i), runner)
-        job = (time.time() - t0, cpu() - c0)
-        print(f"round {i} job: {r['rows']} rows {job[0]:.1f} s wall {job[1]:.1f} cpu-s ratio "
+        job = (time.time() - t0, cpu() - c0, py_cpu() - p0)
+        print(f"round {i} job: {r['rows']} rows {job[0]:.1f} s wall {job[1]:.1f} JVM cpu-s {job[2]:.1f} Python cpu-s ratio "
               f"{(fl[0] / job[0]) if fl[0] else 0:.2f} steps {json.dumps(r['steps'])}", flush=True)
         g1 = gc_jit()
         print(f"   gc {g1[0] - g0[0]:.1f} s jit {g1[1] - g0[1]:.1f} s janino compiles {g1[2] - g0[2]} "
@@ -132,7 +138,7 @@ def main():
         by_step = cpu_by_step(spark.sparkContext, last_job)
         print("   cpu by step", by_step, flush=True)
         out.append({"floor_wall_s": fl[0] and round(fl[0], 1), "floor_cpu_s": fl[1] and round(fl[1], 1),
-                    "job_wall_s": round(job[0], 1), "job_cpu_s": round(job[1], 1), "steps_wall_s": r["steps"],
+                    "job_wall_s": round(job[0], 1), "job_cpu_s": round(job[1], 1), "job_python_cpu_s": round(job[2], 1), "steps_wall_s": r["steps"],
                     "executor_cpu_s_by_step": by_step, "gc_s": round(g1[0] - g0[0], 1),
                     "hotspot_compile_s": round(g1[1] - g0[1], 1), "janino_compiles": g1[2] - g0[2]})
     print("load", os.getloadavg())
