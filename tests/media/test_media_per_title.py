@@ -421,3 +421,43 @@ def test_trials_reach_every_size_of_the_fixed_ladder():
     crfs = dict(zip([h for _, h, _ in sizes], trial_crfs(sizes)))
     assert crfs[432] == TRIAL_CRFS[:2] and crfs[540] == TRIAL_CRFS and crfs[360] == TRIAL_CRFS[1:]
     assert crfs[1080] == TRIAL_CRFS[:2] and all(len(c) >= 2 for c in crfs.values())
+
+
+#: clip 01's first-round trials (session 13; 720p VP8, 30 s, rate cap 689 kb/s): 234p and 360p skip CRF 20
+CLIP01_TRIALS = [
+    TrialPoint(416, 234, 27, 157.6, 44.172), TrialPoint(416, 234, 34, 63.6, 18.253),
+    TrialPoint(640, 360, 27, 290.8, 64.075), TrialPoint(640, 360, 34, 122.4, 35.725),
+    TrialPoint(768, 432, 20, 889.8, 85.279), TrialPoint(768, 432, 27, 359.7, 70.65),
+    *CLIP01_540P, TrialPoint(1280, 720, 27, 741.9, 82.192),
+]
+
+
+def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
+    """360p stops at CRF 27 (291 kb/s) ~2 VMAF over 540p there, under the rate cap: where 540p overtakes it is not
+    measured, so 360p gets CRF 20 in the second round. 234p ends level with 360p (a measured crossing), 432p and 540p
+    already have CRF 20."""
+    from vodflow.media.trials import TRIAL_CRFS, extra_trials, trial_crfs
+
+    from vodflow.media.per_title import curves_ending_on_hull
+
+    assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=689.1) == [(640, 360)]
+    assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=250) == []  # its end is above the cap: no rung there
+    f = Fraction(24)
+    sizes = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f)]
+    assert extra_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), TRIAL_CRFS, 689.1) == [((640, 360, f), (20,))]
+    # the CRF 20 point measured, the curve no longer ends on the hull
+    more = CLIP01_TRIALS + [TrialPoint(640, 360, 20, 700.0, 80.0)]
+    assert curves_ending_on_hull(more, max_kbps=689.1) == []
+    # smooth synthetic curves: larger sizes overtake each smaller one inside its trials
+    assert curves_ending_on_hull(synth()) == []
+
+
+def test_the_extra_trial_round_also_extends_a_rising_top():
+    from vodflow.media.trials import TRIAL_CRFS, extra_trials
+
+    f = Fraction(25)
+    pts = [TrialPoint(640, 360, 27, 300, 60), TrialPoint(640, 360, 20, 600, 70),
+           TrialPoint(1280, 720, 27, 800, 70), TrialPoint(1280, 720, 20, 1600, 80)]
+    assert top_still_rising(pts)
+    sizes = [(640, 360, f), (1280, 720, f)]
+    assert extra_trials(pts, sizes, [(20, 27), (20, 27)], TRIAL_CRFS) == [((1280, 720, f), (13,))]

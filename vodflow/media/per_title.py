@@ -66,6 +66,8 @@ STILL_MARGIN = 2.0
 MIN_LADDER_LINES = 360
 #: ... and every lower rung's (steeper parts of the curve, smaller prediction error there).
 RUNG_MIN_DROP = 1.0
+#: a size's curve that ends this much above every other size's is extended by a trial (:func:`curves_ending_on_hull`).
+END_MARGIN = 1.0
 #: no rung is aimed above this VMAF: ~95 is where trained viewers stop seeing differences at 1080p.
 QUALITY_CEILING = 95.0
 #: rate cap relative to the source's bitrate: x264 ``veryfast`` needs up to ~2x the bits of an HEVC, VP9
@@ -403,6 +405,27 @@ def top_still_rising(points: Iterable[TrialPoint], *, max_kbps: float | None = N
     return drop10(curves, best.kbps, best.vmaf) >= top_min_drop
 
 
+def curves_ending_on_hull(points: Iterable[TrialPoint], *, max_kbps: float | None = None,
+                          margin: float = END_MARGIN) -> list[tuple[int, int]]:
+    """Sizes (not the largest) whose dearest trial lies under the rate cap and at least ``margin`` VMAF above every
+    other size's curve at its rate (at least one other curve must reach that rate): the hull leaves such a size only
+    because its trials stop there (sizes of at most 360 lines skip CRF 20, see trials.trial_crfs), so where a larger
+    size really overtakes it is not measured, and the rungs above its end go to a larger size by default. One more
+    trial at a lower CRF on that size places the crossing (clip 01, session 15: 360p ended at 291 kb/s 2.3 VMAF
+    over 540p; the ladder's 540p rung measured 72.9 at 335 kb/s where the fixed ladder's 360p measured 76.8 at
+    380)."""
+    curves = curves_by_size(points)
+    out = []
+    for size in list(curves)[:-1]:
+        end = curves[size][-1]
+        if max_kbps and end.kbps >= max_kbps:
+            continue
+        others = [v for other, c in curves.items() if other != size and (v := vmaf_at(c, end.kbps)) is not None]
+        if others and end.vmaf - max(others) >= margin:
+            out.append(size)
+    return out
+
+
 # ----------------------------------------------------------------------------- comparing ladders
 def bd_rate(reference: Iterable[tuple[float, float]], test: Iterable[tuple[float, float]],
             samples: int = 200) -> float | None:
@@ -506,6 +529,6 @@ def calibration_windows(duration: float, samples: Sequence[tuple[float, float]],
     return out
 
 
-__all__ = ["FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
+__all__ = ["END_MARGIN", "curves_ending_on_hull", "FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
            "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]
