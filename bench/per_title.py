@@ -18,7 +18,8 @@ summed over each ladder, BD-rate (per-title vs fixed, PCHIP over the common VMAF
 flat-part check per rung, analysis time / encode time (wall and CPU seconds of the ffmpeg children):
 per clip and summed over the run, against the per-title encode (the title's encode) and the fixed one.
 Writes bench/results/per_title.json, one rate-quality PNG per clip in docs/img/per_title/, and
-prints the markdown table for docs/benchmarks-encode.md.
+prints the markdown table for docs/benchmarks-encode.md (``--name NAME``: bench/results/NAME.json and docs/img/NAME/
+instead, for an experiment or a partial run; per_title.json holds only complete runs at one commit).
 
 Run:  .venv/bin/python bench/per_title.py --subsample 5   (~25-40 min on 2 quiet cores, ~1.5 h at load 20-30)
 On a shared machine split it into calls of a few clips each (e.g. ``--merge --only 01 03``; each ~10-20 min at
@@ -212,8 +213,9 @@ def run_clip(name: str, path: Path, args) -> dict:
         "analysis_overhead_vs_fixed": round(t_an.cpu / t_fixed.cpu, 4) if t_fixed.cpu else None,
         "analysis_overhead_wall": round(t_an.wall / t_pt.wall, 4) if t_pt.wall else None,
     })
-    IMG.mkdir(parents=True, exist_ok=True)
-    plot_rate_quality(an.points, an.picks, IMG / f"{Path(name).stem}.png",
+    img = IMG.parent / args.name  # docs/img/per_title for the canonical run
+    img.mkdir(parents=True, exist_ok=True)
+    plot_rate_quality(an.points, an.picks, img / f"{Path(name).stem}.png",
                       title=f"{name}: {duration:.0f} s, source {entry['source']['kbps']:.0f} kb/s",
                       measured={"fixed ladder (measured)": [(r["kbps"], r["vmaf"]) for r in m_fixed],
                                 "per-title ladder (measured)": [(r["kbps"], r["vmaf"]) for r in m_pt]})
@@ -269,10 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--first", nargs="*", default=[],
                     help="clip names (or prefixes) to run before the others, in this order (a long run on a shared "
                          "machine may not finish: the clips that matter most come first)")
-    ap.add_argument("--render", action="store_true", help=f"only print the markdown of {RESULTS.relative_to(REPO)}")
+    ap.add_argument("--name", default=RESULTS.stem,
+                    help=f"results bench/results/NAME.json and plots docs/img/NAME/ (default {RESULTS.stem}: the "
+                         "canonical run; an experiment or a partial run gets its own name)")
+    ap.add_argument("--render", action="store_true", help="only print the markdown of the results file")
     args = ap.parse_args(argv)
+    if not args.name or not args.name.replace("_", "").replace("-", "").isalnum():
+        ap.error(f"--name {args.name!r}: letters, digits, '_' and '-' only (it names a file and a folder)")
+    results_path = RESULTS.with_name(f"{args.name}.json")
     if args.render:
-        print(markdown(json.loads(RESULTS.read_text())))
+        print(markdown(json.loads(results_path.read_text())))
         return 0
     check_vmaf()
     results: dict = {"command": "python bench/per_title.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
@@ -296,11 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   skipped {name}: {e}", flush=True)
             results["skipped"].append({"name": name, "reason": f"validate_source: {e}"})
         if not args.merge:  # a long run on a shared machine: the clips done so far are on disk after each clip
-            write(summarise(results, partial=True))
+            write(summarise(results, partial=True), results_path)
     for c in results["clips"]:
         c.update(commit=results["commit"], date=results["date"])
-    if args.merge and RESULTS.is_file():
-        old = json.loads(RESULTS.read_text())
+    if args.merge and results_path.is_file():
+        old = json.loads(results_path.read_text())
         rerun = {c["name"] for c in results["clips"]} | {k["name"] for k in results["skipped"]}
         for c in old["clips"]:
             c.setdefault("commit", old["commit"])
@@ -309,15 +317,15 @@ def main(argv: list[str] | None = None) -> int:
         results["skipped"] = [k for k in old["skipped"] if k["name"] not in rerun] + results["skipped"]
         results["command"] = old["command"] + " ; " + results["command"]
     results = summarise(results)
-    write(results)
+    write(results, results_path)
     print(markdown(results))
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {results_path.relative_to(REPO)}")
     return 0
 
 
-def write(results: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+def write(results: dict, path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def summarise(results: dict, partial: bool = False) -> dict:

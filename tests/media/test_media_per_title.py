@@ -56,12 +56,58 @@ def test_size_curve_keeps_only_points_that_add_quality():
     assert [(p.kbps, p.vmaf) for p in size_curve(pts)] == [(300, 60), (600, 70)]
 
 
-def test_interpolation_is_linear_in_log_rate_and_inverse():
+def test_two_point_curve_is_linear_in_log_rate_and_inverse():
     c = size_curve([TrialPoint(640, 360, 30, 200, 60), TrialPoint(640, 360, 24, 800, 80)])
     assert vmaf_at(c, 400) == pytest.approx(70)
     assert kbps_at(c, 70) == pytest.approx(400)
     assert vmaf_at(c, 100) is None and vmaf_at(c, 1000) is None
     assert kbps_at(c, 59) is None and kbps_at(c, 81) is None
+
+
+#: clip 01's 540p trials (session 13): CRF 34 / 27 / 20, 2.3x and 2.4x apart in rate
+CLIP01_540P = [TrialPoint(960, 540, 34, 218.7, 52.185), TrialPoint(960, 540, 27, 511.7, 76.525),
+               TrialPoint(960, 540, 20, 1240.6, 89.169)]
+
+
+def _chord(a: TrialPoint, b: TrialPoint, kbps: float) -> float:
+    return a.vmaf + (b.vmaf - a.vmaf) * math.log(kbps / a.kbps) / math.log(b.kbps / a.kbps)
+
+
+def test_a_concave_curve_is_interpolated_above_its_chords():
+    c = size_curve(CLIP01_540P)
+    lo, mid, hi = c
+    # the rung session 13 picked at 333 kb/s: 64.2 on the chord, 73.8 measured; PCHIP follows the curve's bend
+    assert vmaf_at(c, 333) == pytest.approx(66.0, abs=0.1)
+    assert _chord(lo, mid, 333) == pytest.approx(64.2, abs=0.1)
+    for r in (250, 333, 450, 600, 800, 1100):
+        a, b = (lo, mid) if r < mid.kbps else (mid, hi)
+        assert _chord(a, b, r) < vmaf_at(c, r) < b.vmaf
+    # it passes through every trial and the inverse round-trips
+    for p in c:
+        assert vmaf_at(c, p.kbps) == pytest.approx(p.vmaf) and kbps_at(c, p.vmaf) == pytest.approx(p.kbps)
+    for v in (55.0, 66.0, 76.525, 80.0, 88.0):
+        assert vmaf_at(c, kbps_at(c, v)) == pytest.approx(v)
+
+
+def test_interpolation_is_monotone_and_never_overshoots_a_knee():
+    # clip 15's 720p trials: steep from CRF 34 to 27, flat from 27 to 20 (a cubic spline would bulge above 91.73)
+    c = size_curve([TrialPoint(1280, 720, 34, 102.6, 87.317), TrialPoint(1280, 720, 27, 113.2, 91.47),
+                    TrialPoint(1280, 720, 20, 184.2, 91.726)])
+    rates = [102.6 * (184.2 / 102.6) ** (i / 200) for i in range(201)]
+    vs = [vmaf_at(c, r) for r in rates]
+    assert all(b >= a - 1e-9 for a, b in zip(vs, vs[1:]))
+    assert min(vs) == pytest.approx(87.317) and max(vs) == pytest.approx(91.726)
+    assert kbps_at(c, 91.6) == pytest.approx(next(r for r, v in zip(rates, vs) if v >= 91.6), rel=0.01)
+
+
+def test_the_flat_check_sees_a_concave_curve_flatten():
+    # 10 % under the top of a concave segment the chord overstates the drop; PCHIP follows the bend (the session-13
+    # tops of the 720p Big Buck Bunny masters: ~1.5 predicted on the chords, 0.83/0.89 measured)
+    curves = curves_by_size(CLIP01_540P)
+    lo, mid, _ = CLIP01_540P
+    r = mid.kbps * 0.97
+    chord_drop = _chord(lo, mid, r) - _chord(lo, mid, r * 0.9)
+    assert drop10(curves, r, vmaf_at(curves[(960, 540)], r)) < chord_drop
 
 
 def test_hull_is_concave_and_spans_sizes():
@@ -121,9 +167,9 @@ def test_no_upscale_sizes_come_only_from_the_trials():
 
 def test_low_bitrate_source_caps_every_rung():
     pts = synth()
-    cap = source_rate_cap(1160)  # the 1.16 Mb/s HEVC master of the issue
+    assert source_rate_cap(1160) == pytest.approx(2320)  # the 1.16 Mb/s HEVC master of the issue
+    cap = source_rate_cap(800)  # under the synthetic title's own top (~2.2 Mb/s)
     picks = select_ladder(pts, max_kbps=cap)
-    assert cap == pytest.approx(2320)
     assert all(p.kbps <= cap + 1e-6 for p in picks)
     uncapped = select_ladder(pts)
     assert uncapped[-1].kbps > cap  # the cap is what kept the top down
@@ -375,3 +421,43 @@ def test_trials_reach_every_size_of_the_fixed_ladder():
     crfs = dict(zip([h for _, h, _ in sizes], trial_crfs(sizes)))
     assert crfs[432] == TRIAL_CRFS[:2] and crfs[540] == TRIAL_CRFS and crfs[360] == TRIAL_CRFS[1:]
     assert crfs[1080] == TRIAL_CRFS[:2] and all(len(c) >= 2 for c in crfs.values())
+
+
+#: clip 01's first-round trials (session 13; 720p VP8, 30 s, rate cap 689 kb/s): 234p and 360p skip CRF 20
+CLIP01_TRIALS = [
+    TrialPoint(416, 234, 27, 157.6, 44.172), TrialPoint(416, 234, 34, 63.6, 18.253),
+    TrialPoint(640, 360, 27, 290.8, 64.075), TrialPoint(640, 360, 34, 122.4, 35.725),
+    TrialPoint(768, 432, 20, 889.8, 85.279), TrialPoint(768, 432, 27, 359.7, 70.65),
+    *CLIP01_540P, TrialPoint(1280, 720, 27, 741.9, 82.192),
+]
+
+
+def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
+    """360p stops at CRF 27 (291 kb/s) ~2 VMAF over 540p there, under the rate cap: where 540p overtakes it is not
+    measured, so 360p gets CRF 20 in the second round. 234p ends level with 360p (a measured crossing), 432p and 540p
+    already have CRF 20."""
+    from vodflow.media.trials import TRIAL_CRFS, extra_trials, trial_crfs
+
+    from vodflow.media.per_title import curves_ending_on_hull
+
+    assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=689.1) == [(640, 360)]
+    assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=250) == []  # its end is above the cap: no rung there
+    f = Fraction(24)
+    sizes = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f)]
+    assert extra_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), TRIAL_CRFS, 689.1) == [((640, 360, f), (20,))]
+    # the CRF 20 point measured, the curve no longer ends on the hull
+    more = CLIP01_TRIALS + [TrialPoint(640, 360, 20, 700.0, 80.0)]
+    assert curves_ending_on_hull(more, max_kbps=689.1) == []
+    # smooth synthetic curves: larger sizes overtake each smaller one inside its trials
+    assert curves_ending_on_hull(synth()) == []
+
+
+def test_the_extra_trial_round_also_extends_a_rising_top():
+    from vodflow.media.trials import TRIAL_CRFS, extra_trials
+
+    f = Fraction(25)
+    pts = [TrialPoint(640, 360, 27, 300, 60), TrialPoint(640, 360, 20, 600, 70),
+           TrialPoint(1280, 720, 27, 800, 70), TrialPoint(1280, 720, 20, 1600, 80)]
+    assert top_still_rising(pts)
+    sizes = [(640, 360, f), (1280, 720, f)]
+    assert extra_trials(pts, sizes, [(20, 27), (20, 27)], TRIAL_CRFS) == [((1280, 720, f), (13,))]

@@ -1,4 +1,5 @@
-"""The rate-quality PNG of a title: trial curves per size, their hull, the chosen rungs.
+"""The rate-quality PNG of a title: trial curves per size (interpolated as the ladder reads them), their hull, the
+chosen rungs.
 
 Drawn with matplotlib's Agg backend (no display). Used by the ingest pipeline (one PNG per title,
 published next to the analysis JSON) and by bench/per_title.py (one per clip, with the measured
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from vodflow.media.per_title import Pick, TrialPoint, curves_by_size, hull_points
+from vodflow.media.per_title import Pick, TrialPoint, curves_by_size, hull_points, vmaf_at
 
 
 def plot_rate_quality(points: Iterable[TrialPoint], picks: Sequence[Pick], out: str | Path, *, title: str = "",
@@ -24,8 +25,10 @@ def plot_rate_quality(points: Iterable[TrialPoint], picks: Sequence[Pick], out: 
     pts = list(points)
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     for (w, h), curve in curves_by_size(pts).items():
-        ax.plot([p.kbps for p in curve], [p.vmaf for p in curve], "o-", lw=1, ms=3, alpha=0.7,
-                label=f"trials {w}x{h}")
+        # each size's curve as the ladder reads it (per_title.vmaf_at: PCHIP in log rate), through its trials
+        rates = [curve[0].kbps * (curve[-1].kbps / curve[0].kbps) ** (i / 40) for i in range(41)] if len(curve) > 1 else [curve[0].kbps]
+        line, = ax.plot(rates, [vmaf_at(curve, r) for r in rates], "-", lw=1, alpha=0.7, label=f"trials {w}x{h}")
+        ax.plot([p.kbps for p in curve], [p.vmaf for p in curve], "o", ms=3, alpha=0.7, color=line.get_color())
     hull = hull_points(pts)
     ax.plot([p.kbps for p in hull], [p.vmaf for p in hull], "k--", lw=1, label="hull (trials)")
     if picks:

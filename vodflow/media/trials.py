@@ -32,8 +32,9 @@ frames, not seconds (a 0.5 s floor was 25 frames at 50 fps). Fewer frames or poi
 titles whose whole encode takes one, at the price of the prediction error the floor was set against (clip 03:
 5 frames mispredicted rungs by up to 8 VMAF).
 
-Then at most one more round on chosen sizes: CRF 13 when the top curve still climbs (complex
-content), or CRF 41/48 when no quality passes the flat-part rule (still pictures).
+Then at most one more round on chosen sizes (:func:`extra_trials`): CRF 13 when the top curve still climbs (complex
+content) and/or the next lower CRF on a smaller size whose curve ends on the hull (it skipped CRF 20, and where a
+larger size overtakes it is not measured); or CRF 41/48 when no quality passes the flat-part rule (still pictures).
 
 :func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
 (constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
@@ -62,6 +63,7 @@ from vodflow.media.per_title import (
     TrialPoint,
     calibration_windows,
     curves_by_size,
+    curves_ending_on_hull,
     find_top,
     hull_points,
     sample_windows,
@@ -346,6 +348,27 @@ def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | No
     return [k for k in rates if k in keep]
 
 
+def extra_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fraction]],
+                 first_crfs: Sequence[Sequence[int]], crfs: Sequence[int] = TRIAL_CRFS,
+                 max_kbps: float | None = None) -> list[tuple[tuple[int, int, Fraction], tuple[int, ...]]]:
+    """The second round of trials, (size, CRFs) in one encode and scoring run (empty: none):
+
+    * complex content (:func:`per_title.top_still_rising`): the largest size at :data:`EXTRA_CRF_STEP` below the
+      lowest CRF;
+    * a size whose curve ends on the hull (:func:`per_title.curves_ending_on_hull`, a smaller size that skipped
+      a CRF): its lowest CRF minus :data:`EXTRA_CRF_STEP`, so the hull's change of size is measured, not assumed.
+    """
+    out: list[tuple[tuple[int, int, Fraction], tuple[int, ...]]] = []
+    ending = set(curves_ending_on_hull(points, max_kbps=max_kbps))
+    for size, tried in zip(sizes, first_crfs):
+        if size[:2] in ending and min(tried) > min(crfs):
+            out.append((size, (min(tried) - EXTRA_CRF_STEP,)))
+    if top_still_rising(points, max_kbps=max_kbps):
+        # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
+        out.append((sizes[-1], (min(crfs) - EXTRA_CRF_STEP,)))
+    return out
+
+
 def scoring_subsample(frames: int, most: int = VMAF_SUBSAMPLE, least_scored: int = MIN_SCORED_FRAMES) -> int:
     """libvmaf's n_subsample for a sample of ``frames``: ``most``, lowered so that at least ``least_scored`` frames
     are scored (1: every frame)."""
@@ -441,10 +464,9 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000, len(fixed))
     points = run("trials", "vmaf", sizes, first_crfs)
-    if top_still_rising(points, max_kbps=max_kbps):
-        # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
-        points += run("extra_trial", "extra_vmaf", sizes[-1:], [(min(crfs) - EXTRA_CRF_STEP,)])
-    elif find_top(curves_by_size(points), cap=max_kbps or math.inf) is None:
+    extra = extra_trials(points, sizes, first_crfs, crfs, max_kbps)
+    if not top_still_rising(points, max_kbps=max_kbps) and find_top(curves_by_size(points),
+                                                                     cap=max_kbps or math.inf) is None:
         # flat over the whole trial range (still or very simple pictures): find where fewer bits start to
         # cost quality, on the smallest and the largest size
         low = (max(crfs) + EXTRA_CRF_STEP, max(crfs) + 2 * EXTRA_CRF_STEP)
@@ -452,6 +474,8 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         points += run("flat_trials", "flat_vmaf", ends, [low] * len(ends))
         # near its floor x264's rate-quality curve is mispredicted most: a larger margin for the top
         select_kwargs.setdefault("top_min_drop", TOP_MIN_DROP * STILL_MARGIN)
+    elif extra:
+        points += run("extra_trial", "extra_vmaf", [s for s, _ in extra], [c for _, c in extra])
     if min(info.display_width, info.display_height) >= MIN_LADDER_LINES:
         select_kwargs.setdefault("min_rungs", 2)
     bottom = min(r.video_bitrate for r in fixed) / 1000
@@ -490,5 +514,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["extra_trials", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
