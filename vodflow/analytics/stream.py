@@ -149,7 +149,9 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
 
     Order: parse (the records read from Kafka once, parsed, validated and cached, flat); then bronze and
     quarantine (in the background) while the duplicates are found on the key columns; the silver
-    append (background) while the gold half is collected and sessions merged; then the four tables
+    append (background) while the gold half is collected and sessions merged (a small batch -
+    ``txn.local`` - finds its duplicates and reduces its new events in the driver: no Spark job after
+    the parse but the collects); then the four tables
     derived from it at the same time (playback_quality after the silver append); last the progress
     row, after every other write of the batch committed."""
     import pyarrow as pa
@@ -207,9 +209,15 @@ def process_batch(spark, s: Settings, cfg: StreamConfig, txn: Txn, df, runner: B
         if n - c["bad"] - n_late - n_dups:
             # the silver append runs beside the gold half: only playback_quality (startup percentiles
             # recomputed from silver) waits for it
-            silver_append = background("silver_append", S.write_silver, new)
-            with steps("collect"):
-                gold = G.collect(spark, new)
+            if txn.local:   # a small batch: its new events collected once, for delta-rs and DuckDB
+                with steps("collect"):
+                    rows = new.toArrow()
+                    silver_append = background("silver_append", S.write_silver, rows)
+                    gold = G.collect_local(rows)
+            else:
+                silver_append = background("silver_append", S.write_silver, new)
+                with steps("collect"):
+                    gold = G.collect(spark, new)
             G.write_gold(s, txn.app_id, batch_id, gold, runner.pool,
                          lambda name, fn, *a: _timed(steps, name, fn, *a), silver_append.result)
         wait_all()  # bronze, quarantine and silver committed before the progress row

@@ -35,34 +35,44 @@ from vodflow.settings import Settings
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
+# The batch's reductions, in SQL that Spark (a big batch, :func:`collect`) and DuckDB (a small one, on the
+# Arrow the driver already holds, :func:`collect_local`) both run; ``{min_by}``, ``{max_by}``, ``{order}``
+# and ``{epoch_s}`` are the few words the dialects spell differently (:data:`SPARK_SQL`, :data:`DUCKDB_SQL`).
 _PARTIALS = """
     SELECT session_id,
-           min_by(user_id, client_ts) AS user_id, min_by(video_id, client_ts) AS video_id,
-           min_by(device, client_ts) AS device, min_by(country, client_ts) AS country,
+           {min_by}(user_id, client_ts) AS user_id, {min_by}(video_id, client_ts) AS video_id,
+           {min_by}(device, client_ts) AS device, {min_by}(country, client_ts) AS country,
            min(client_ts) AS started_at, max(client_ts) AS last_event_at,
-           max_by(position_s, struct(client_ts, kafka_partition, kafka_offset)) AS last_position_s,
+           {max_by}(position_s, {order}) AS last_position_s,
            max(greatest(position_s, coalesce(to_position_s, 0))) AS max_position_s,
            max(duration_s) AS duration_s,
-           coalesce(sum(CASE WHEN type = 'video_progress' THEN played_s END), 0D) AS played_s,
-           count(*) AS events,
+           coalesce(sum(CASE WHEN type = 'video_progress' THEN played_s END), CAST(0 AS DOUBLE)) AS played_s,
+           CAST(count(*) AS BIGINT) AS events,
            max(type = 'video_completed') AS completed,
-           min_by(startup_ms, CASE WHEN type = 'startup' THEN client_ts END) AS startup_ms,
-           count_if(type = 'rebuffer_end') AS rebuffers,
-           coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS rebuffer_ms,
-           count_if(type = 'video_seek') AS seeks,
-           count_if(type = 'bitrate_switch') AS switches
+           {min_by}(startup_ms, CASE WHEN type = 'startup' THEN client_ts END) AS startup_ms,
+           CAST(count_if(type = 'rebuffer_end') AS BIGINT) AS rebuffers,
+           CAST(coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS BIGINT) AS rebuffer_ms,
+           CAST(count_if(type = 'video_seek') AS BIGINT) AS seeks,
+           CAST(count_if(type = 'bitrate_switch') AS BIGINT) AS switches
     FROM {batch} GROUP BY session_id"""
 
 _ADDS = """
     SELECT event_date AS date, rung, device,
-           coalesce(sum(CASE WHEN type = 'video_progress' THEN played_s END), 0D) AS played_s,
-           count_if(type = 'rebuffer_end') AS rebuffers,
-           coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS rebuffer_ms
+           coalesce(sum(CASE WHEN type = 'video_progress' THEN played_s END), CAST(0 AS DOUBLE)) AS played_s,
+           CAST(count_if(type = 'rebuffer_end') AS BIGINT) AS rebuffers,
+           CAST(coalesce(sum(CASE WHEN type = 'rebuffer_end' THEN duration_ms END), 0) AS BIGINT) AS rebuffer_ms
     FROM {batch} GROUP BY 1, 2, 3"""
 
-_SERVER_DS = """SELECT CAST(floor(CAST(server_ts AS DOUBLE) * 10) AS BIGINT) AS ds, count(*) AS n,
+_SERVER_DS = """SELECT CAST(floor({epoch_s} * 10) AS BIGINT) AS ds, CAST(count(*) AS BIGINT) AS n,
                        min(server_ts) AS min_ts, max(server_ts) AS max_ts
                 FROM {batch} GROUP BY 1"""
+
+SPARK_SQL = {"min_by": "min_by", "max_by": "max_by", "order": "struct(client_ts, kafka_partition, kafka_offset)",
+             "epoch_s": "CAST(server_ts AS DOUBLE)"}
+# arg_min_null/arg_max_null: the value at the extreme row even when it is NULL, as Spark's min_by/max_by
+DUCKDB_SQL = {"min_by": "arg_min_null", "max_by": "arg_max_null",
+              "order": "row(client_ts, kafka_partition, kafka_offset)", "epoch_s": "(epoch_us(server_ts) / 1e6)"}
+REDUCTIONS = (("partials", _PARTIALS), ("adds", _ADDS), ("server_ds", _SERVER_DS))
 
 #: sessions MERGE: a partial ``p`` folded into the stored row ``t`` (every right-hand side sees ``t`` as it was)
 _SESSION_UPDATE = {
@@ -142,14 +152,22 @@ def collect(spark, new) -> BatchGold:
     def run(sql: str) -> "pa.Table":
         sc.setJobDescription(desc)
         try:
-            return spark.sql(sql.format(batch="vodflow_gold_batch")).toArrow()
+            return spark.sql(sql.format(batch="vodflow_gold_batch", **SPARK_SQL)).toArrow()
         finally:
             sc.setJobDescription(None)
 
-    parts = (("partials", _PARTIALS), ("adds", _ADDS), ("server_ds", _SERVER_DS))
-    with ThreadPoolExecutor(len(parts), thread_name_prefix="vodflow-collect") as ex:
-        futures = {k: ex.submit(run, sql) for k, sql in parts}
+    with ThreadPoolExecutor(len(REDUCTIONS), thread_name_prefix="vodflow-collect") as ex:
+        futures = {k: ex.submit(run, sql) for k, sql in REDUCTIONS}
         return BatchGold(**{k: f.result() for k, f in futures.items()})
+
+
+def collect_local(new: "pa.Table") -> BatchGold:
+    """:func:`collect` for a small batch whose new events the driver holds as Arrow (collected once for
+    its delta-rs silver append): the same reductions by DuckDB, no Spark job."""
+    with R.connection() as con:
+        con.register("vodflow_gold_batch", new)
+        return BatchGold(**{k: con.sql(sql.format(batch="vodflow_gold_batch", **DUCKDB_SQL)).to_arrow_table()
+                            for k, sql in REDUCTIONS})
 
 
 def write_gold(s: Settings, app_id: str, batch_id: int, gold: BatchGold, pool: ThreadPoolExecutor,

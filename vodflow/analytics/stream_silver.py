@@ -258,4 +258,11 @@ def _days(a: datetime, b: datetime) -> list:
 
 
 def write_silver(txn: Txn, s: Settings, events) -> None:
-    txn.append(events, T.SILVER, s, sort_by="client_ts")
+    """Append the batch's new events: a DataFrame (:func:`new_events`), or their Arrow rows when the
+    driver holds them already (a small batch)."""
+    import pyarrow as pa
+
+    if isinstance(events, pa.Table):
+        txn.append_arrow(events, T.SILVER, s, sort_by="client_ts")
+    else:
+        txn.append(events, T.SILVER, s, sort_by="client_ts")
