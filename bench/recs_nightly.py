@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -85,9 +86,10 @@ def stage_table(n: int, seed: int, data_dir: Path) -> dict:
 class Sampler(Poller):
     """Every ``every`` s: time, RSS of this process and of its children (JVM apart), their CPU-seconds, load."""
 
-    def __init__(self, every: float = 0.5):
+    def __init__(self, every: float = 0.5, log: Path | None = None):
         super().__init__(every)
         self.samples: list[dict] = []
+        self.log = log  # each sample also appended here as a JSON line (kept if the run is stopped)
         self._dead_cpu = 0.0  # CPU of children that have exited (seen earlier)
         self._last_cpu: dict[int, float] = {}
 
@@ -117,6 +119,9 @@ class Sampler(Poller):
 
     def poll(self) -> None:
         self.samples.append(self.sample())
+        if self.log is not None:
+            with open(self.log, "a") as fh:
+                fh.write(json.dumps(self.samples[-1]) + "\n")
 
     def window(self, start: float, end: float) -> dict:
         inside = [s for s in self.samples if start <= s["t"] <= end]
@@ -166,27 +171,49 @@ def stage_dag(n: int, seed: int, data_dir: Path) -> dict:
                                                        / f"recommendations-{tag}"),
             "model_name": f"bench-nightly-{tag}", "experiment": "vodflow-bench-nightly"}
     print(f"dag.test({json.dumps(conf)}), the DAG's default grid {TRAINING.describe()}", flush=True)
-    with Sampler() as smp:
+    # a SIGTERM (the run stopped at a deadline, by its PID) ends dag.test with KeyboardInterrupt: the tasks
+    # done so far, and the running one up to now, are still recorded (state "stopped")
+    signal.signal(signal.SIGTERM, _interrupt)
+    stopped = False
+    with Sampler(log=Path(data_dir) / f"dag-samples-{tag}.jsonl") as smp:
         t0 = time.time()
-        run = dag.test(run_conf=conf)
+        try:
+            run = dag.test(run_conf=conf)
+            run_id, state = run.run_id, str(run.state)
+        except KeyboardInterrupt:
+            stopped, run_id, state = True, _latest_run_id("recs_training"), "stopped"
         t1 = time.time()
-    state = str(run.state)
     tasks = {}
-    for ti in sorted(_task_instances("recs_training", run.run_id), key=lambda x: x["start"] or 0):
-        row = {"state": ti["state"], "try_number": ti["try_number"]}
-        if ti["start"] and ti["end"]:
-            row["wall_s"] = round(ti["end"] - ti["start"], 1)
-            row.update(smp.window(ti["start"], ti["end"]))
+    for ti in sorted(_task_instances("recs_training", run_id), key=lambda x: x["start"] or 0):
+        row = {"state": ti["state"] if not (stopped and ti["start"] and not ti["end"]) else "stopped",
+               "try_number": ti["try_number"]}
+        end = ti["end"] or (t1 if stopped and ti["start"] else None)
+        if ti["start"] and end:
+            row["wall_s"] = round(end - ti["start"], 1)
+            row.update(smp.window(ti["start"], end))
         tasks[ti["task_id"]] = row
         print(f"  {ti['task_id']:10s} {row}", flush=True)
     whole = smp.window(t0, t1)
-    print(f"DAG run {run.run_id}: {state} in {t1 - t0:.1f} s, peak RSS {whole['peak_rss_mb']} MB "
+    print(f"DAG run {run_id}: {state} in {t1 - t0:.1f} s, peak RSS {whole['peak_rss_mb']} MB "
           f"(Python {whole['peak_python_rss_mb']}, JVM {whole['peak_jvm_rss_mb']}), {whole['cpu_s']} CPU-s", flush=True)
-    out = {"state": state, "run_id": run.run_id, "wall_s": round(t1 - t0, 1), **whole, "tasks": tasks,
+    out = {"state": state, "run_id": run_id, "wall_s": round(t1 - t0, 1), **whole, "tasks": tasks,
            "conf": conf, "grid": TRAINING.describe(), "driver_memory": s["VODFLOW_SPARK_DRIVER_MEMORY"],
            "spark_master": s.spark_master}
-    out["xcom_publish"] = _publish_summary(run.run_id)
+    out["xcom_publish"] = _publish_summary(run_id) if run_id else None
     return out
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _latest_run_id(dag_id: str) -> str | None:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        return run.run_id if run else None
 
 
 def _publish_summary(run_id: str) -> dict | None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vodflow.recs.defaults import TRAINING
-from vodflow.recs.factors import FactorModel, seen_csr, top_n_scores
+from vodflow.recs.factors import FactorModel, seen_csr, top_n_batch
 from vodflow.recs.metrics import catalog_coverage, novelty, ranking_metrics
 from vodflow.recs.split import time_split
 
@@ -72,15 +72,72 @@ def temporal_holdout_pandas(pairs: pd.DataFrame, fraction: float = DEFAULT_FRACT
     return time_split(pairs, fraction, col_user=user, col_item=item, col_time=time_col)
 
 
-def _exclusion_csr(fm: FactorModel, users: np.ndarray, exclude: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """CSR over ``users`` (positions) of the model's item rows each user must not get."""
-    if exclude is None or exclude.empty:
-        return np.zeros(len(users) + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    pos = pd.Series(np.arange(len(users)), index=pd.Index(users))
-    item_row = pd.Series(np.arange(len(fm.item_ids)), index=pd.Index(fm.item_ids.tolist()))
-    ex = exclude[exclude[USER].isin(pos.index) & exclude[ITEM].isin(item_row.index)]
-    return seen_csr(pos.loc[ex[USER].to_numpy()].to_numpy(), item_row.loc[ex[ITEM].to_numpy()].to_numpy(),
-                    len(users))
+def _rows_of(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each of ``values`` in ``ids`` (unique), -1 where absent (one hash lookup, no Python loop)."""
+    if len(ids) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    return pd.Index(ids).get_indexer(values).astype(np.int64)
+
+
+def _popular_unbanned(order: np.ndarray, users: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+                      k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(user position, item row, place in the list)``: per user of ``users`` (positions in the CSR) the first ``k``
+    of ``order`` not among its banned item rows, in ``order``'s order.
+
+    A user with ``c`` banned titles needs at most the first ``k + c`` of ``order``: those candidates
+    for all users at once, the banned ones marked by their place among them, the first ``k`` kept.
+    """
+    n_items = len(order)
+    users = np.asarray(users, dtype=np.int64)
+    banned_n = indptr[users + 1] - indptr[users]
+    span = np.minimum(banned_n + k, n_items)
+    cand_start = np.cumsum(span) - span
+    owner = np.repeat(np.arange(len(users)), span)
+    rank = np.arange(span.sum()) - np.repeat(cand_start, span)  # position in the order
+    rank_of = np.empty(n_items, dtype=np.int64)
+    rank_of[order] = np.arange(n_items)
+    # each banned (user, title) is candidate cand_start[user] + its rank in the order, if within the span
+    b_owner = np.repeat(np.arange(len(users)), banned_n)
+    offs = np.arange(banned_n.sum()) - np.repeat(np.cumsum(banned_n) - banned_n, banned_n)
+    b_rank = rank_of[indices[np.repeat(indptr[users], banned_n) + offs]]
+    within = b_rank < span[b_owner]
+    is_banned = np.zeros(len(owner), dtype=bool)
+    is_banned[cand_start[b_owner[within]] + b_rank[within]] = True
+    owner, rank = owner[~is_banned], rank[~is_banned]
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    nth = np.arange(len(owner)) - np.repeat(first, np.diff(np.r_[first, len(owner)]))
+    keep = nth < k
+    return users[owner[keep]], order[rank[keep]], nth[keep]
+
+
+def _as_served(fm: FactorModel, users: np.ndarray, k: int, ex_pos: np.ndarray,
+               ex_item: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(user position, item row, place)`` of every recommended row: the lists of
+    :func:`recommend_as_served` for ``users`` with the excluded pairs given as positions in ``users``
+    and item rows of ``fm`` (-1 where unknown: ignored)."""
+    ok = (ex_pos >= 0) & (ex_item >= 0)
+    indptr, indices = seen_csr(ex_pos[ok], ex_item[ok], len(users))
+    rows = _rows_of(fm.user_ids, users)
+    known = np.flatnonzero(rows >= 0)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if len(known):
+        items, _ = top_n_batch(fm.user_factors[rows[known]], fm.item_factors, k, indptr, indices, known)
+        got = items >= 0  # a user's valid items are a prefix of its row
+        parts.append((np.repeat(known, got.sum(axis=1)), items[got], np.broadcast_to(np.arange(k), items.shape)[got]))
+    cold = np.flatnonzero(rows < 0)
+    if len(cold):
+        order = np.lexsort((np.arange(len(fm.item_ids)), -fm.item_popularity))
+        parts.append(_popular_unbanned(order, cold, indptr, indices, k))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return tuple(np.concatenate([p[j] for p in parts]).astype(np.int64) for j in range(3))  # type: ignore[return-value]
+
+
+def _distinct(users: np.ndarray | list) -> np.ndarray:
+    users = np.asarray(list(users), dtype=object)
+    if not pd.Index(users).is_unique:
+        raise ValueError("the users to recommend to must be distinct (one list per user)")
+    return users
 
 
 def recommend_as_served(fm: FactorModel, users: np.ndarray | list, k: int,
@@ -89,46 +146,56 @@ def recommend_as_served(fm: FactorModel, users: np.ndarray | list, k: int,
 
     Known users are ranked by the factors; unknown users get the model's popularity order.
     ``exclude`` replaces the model's own seen set (so a model trained on another
-    snapshot is judged with the same candidates as the new one).
+    snapshot is judged with the same candidates as the new one).  ``prediction`` is
+    ``k - place`` in the list.  Array operations over all users (blocked scoring of
+    :func:`vodflow.recs.factors.top_n_batch`); rows come known users first, then unknown ones,
+    each in ``users``' order.
     """
-    users = np.asarray(list(users), dtype=object)
-    indptr, indices = _exclusion_csr(fm, users, exclude)
-    rows = np.array([fm.user_row(u) if fm.user_row(u) is not None else -1 for u in users.tolist()], dtype=np.int64)
-    known = np.nonzero(rows >= 0)[0]
-    out_u: list = []
-    out_i: list = []
-    out_s: list = []
-    if len(known):
-        items, _ = top_n_scores(fm.user_factors[rows[known]], fm.item_factors, k, indptr, indices, known)
-        for j, pos in enumerate(known.tolist()):
-            got = items[j][items[j] >= 0]
-            out_u.extend([users[pos]] * len(got))
-            out_i.extend(fm.item_ids[got].tolist())
-            out_s.extend(range(k, k - len(got), -1))
-    cold = np.nonzero(rows < 0)[0]
-    if len(cold):
-        order = np.lexsort((np.arange(len(fm.item_ids)), -fm.item_popularity))
-        for pos in cold.tolist():
-            banned = set(indices[indptr[pos]:indptr[pos + 1]].tolist())
-            got = [r for r in order.tolist() if r not in banned][:k]
-            out_u.extend([users[pos]] * len(got))
-            out_i.extend(fm.item_ids[got].tolist())
-            out_s.extend(range(k, k - len(got), -1))
-    return pd.DataFrame({USER: out_u, ITEM: out_i, "prediction": np.asarray(out_s, dtype=float)})
+    users = _distinct(users)
+    if exclude is None or exclude.empty:
+        ex_pos = ex_item = np.zeros(0, np.int64)
+    else:
+        ex_pos, ex_item = _rows_of(users, exclude[USER].to_numpy()), _rows_of(fm.item_ids, exclude[ITEM].to_numpy())
+    pos, item, place = _as_served(fm, users, k, ex_pos, ex_item)
+    return pd.DataFrame({USER: users[pos], ITEM: fm.item_ids[item].tolist(), "prediction": (k - place).astype(float)})
+
+
+def _codes(known: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """Integer codes of ``columns``' ids, one code space: ``known`` (unique) keep their positions, other
+    ids get codes from ``len(known)`` on.  Equal ids get equal codes, so the metrics do not change."""
+    out = [_rows_of(known, c) for c in columns]
+    extra = [c[o < 0] for c, o in zip(columns, out)]
+    if any(len(e) for e in extra):
+        codes, _ = pd.factorize(np.concatenate([np.asarray(e, dtype=object) for e in extra]))
+        at = 0
+        for o, e in zip(out, extra):
+            o[o < 0] = codes[at:at + len(e)] + len(known)
+            at += len(e)
+    return out
 
 
 def evaluate_as_served(fm: FactorModel, holdout: pd.DataFrame, train: pd.DataFrame, k: int = 10) -> dict[str, float]:
     """Benchmark metrics of ``fm`` on ``holdout`` (``user_id, video_id``), candidates = all titles
     minus each user's ``train`` titles.  Returns MLflow-safe names (``ndcg_at_10``, ``map``, ...) plus
-    ``coverage`` (share of the model's titles in some list) and ``novelty`` (bits, train popularity)."""
+    ``coverage`` (share of the model's titles in some list) and ``novelty`` (bits, train popularity).
+
+    The lists are :func:`recommend_as_served`'s; the metrics are computed on integer codes of the ids
+    (the same values: they only compare ids), which keeps their merges and group-bys cheap at 20M pairs."""
     truth = holdout[[USER, ITEM]].drop_duplicates()
     users = truth[USER].drop_duplicates().to_numpy()
-    pred = recommend_as_served(fm, users, k, exclude=train[[USER, ITEM]])
-    res = ranking_metrics(truth, pred, k=k, col_user=USER, col_item=ITEM, col_prediction="prediction")
+    t_user, tr_user = _codes(users, truth[USER].to_numpy(), train[USER].to_numpy())
+    t_item, tr_item = _codes(fm.item_ids, truth[ITEM].to_numpy(), train[ITEM].to_numpy())
+    n_items = len(fm.item_ids)
+    pos, item, place = _as_served(fm, users, k, np.where(tr_user < len(users), tr_user, -1),
+                                  np.where(tr_item < n_items, tr_item, -1))
+    pred = pd.DataFrame({USER: pos, ITEM: item, "prediction": (k - place).astype(float)})
+    truth_c = pd.DataFrame({USER: t_user, ITEM: t_item})
+    train_c = pd.DataFrame({USER: tr_user, ITEM: tr_item})
+    res = ranking_metrics(truth_c, pred, k=k, col_user=USER, col_item=ITEM, col_prediction="prediction")
     out = {METRIC_NAMES[n].format(k=k): float(v) for n, v in res.items() if n in METRIC_NAMES}
     cols = {"col_user": USER, "col_item": ITEM, "col_prediction": "prediction"}
-    out["coverage"] = catalog_coverage(pred, max(1, len(fm.item_ids)), k, **cols) if len(pred) else 0.0
-    out["novelty"] = novelty(train, pred, k, **cols) if len(pred) and len(train) else 0.0
+    out["coverage"] = catalog_coverage(pred, max(1, n_items), k, **cols) if len(pred) else 0.0
+    out["novelty"] = novelty(train_c, pred, k, **cols) if len(pred) and len(train) else 0.0
     # users without any list would be dropped by the metrics: report how many were scored
     out["users"] = float(res.get("users", 0))
     out["holdout_users"] = float(len(users))
