@@ -83,12 +83,17 @@ def up(only: Optional[list[str]] = typer.Option(None, "--only", help="Start only
     _print_status(res.statuses)
     from vodflow.stack.bootstrap import ensure_admin
 
-    try:
-        admin, created = ensure_admin(s)
-    except Exception as e:  # noqa: BLE001
-        _fail(f"could not create the admin account in {s.catalog_db_url}: {type(e).__name__}: {e}")
-    if created:
-        console.print(f"created the admin account [bold]{admin}[/] (password: VODFLOW_ADMIN_PASSWORD)")
+    missing = manager.catalog_down(s)
+    if missing:
+        console.print(f"[yellow]admin account not checked: the catalog database's service {missing} is not "
+                      f"running[/] (started with --only without it); `vodflow up` with {missing} creates it")
+    else:
+        try:
+            admin, created = ensure_admin(s)
+        except Exception as e:  # noqa: BLE001
+            _fail(f"could not create the admin account in {s.catalog_db_url}: {type(e).__name__}: {e}")
+        if created:
+            console.print(f"created the admin account [bold]{admin}[/] (password: VODFLOW_ADMIN_PASSWORD)")
     console.print(f"\nAirflow UI:  {s.airflow_url}  (login [bold]{s['VODFLOW_AIRFLOW_ADMIN_USER']}[/] / "
                   f"[bold]{s['VODFLOW_AIRFLOW_ADMIN_PASSWORD']}[/])")
     console.print(f"MLflow UI:   {s.mlflow_uri}")

@@ -124,3 +124,33 @@ def test_cli_help_lists_commands():
     assert r.returncode == 0
     for cmd in ("up", "down", "status", "logs", "settings", "smoke"):
         assert cmd in r.stdout
+
+
+def test_up_only_without_the_catalogs_postgres_skips_the_admin_account(iso_env):
+    """The cluster profile's catalog is on the stack's PostgreSQL: `up --only s3` (no postgres) must succeed once
+    its services are healthy and say the admin account was not checked, not exit 1 on a database nobody
+    started (it did, session 14)."""
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        pg_port = sk.getsockname()[1]
+    env = {**iso_env, "VODFLOW_POSTGRES": "on",
+           "VODFLOW_CATALOG_DB_URL": f"postgresql+psycopg://vodflow@127.0.0.1:{pg_port}/catalog"}
+    try:
+        r = run(["up", "--only", "s3"], env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "s3 healthy" in r.stdout
+        assert "admin account not checked" in r.stdout and "postgres" in r.stdout
+    finally:
+        run(["down"], env=env)
+    assert not list(Path(env["VODFLOW_HOME"]).glob("run/*.pid"))
+
+
+def test_catalog_service_names_the_local_postgres_only():
+    from vodflow.settings import load
+    from vodflow.stack import profile
+    from vodflow.stack.manager import catalog_service
+
+    assert catalog_service(load({})) is None  # embedded: SQLite
+    assert catalog_service(load(profile.values("cluster"))) == "postgres"
+    remote = {**profile.values("cluster"), "VODFLOW_CATALOG_DB_URL": "postgresql+psycopg://u@db.example:5432/c"}
+    assert catalog_service(load(remote)) is None  # a server the stack does not run

@@ -15,7 +15,7 @@ from vodflow.java import find_java
 from vodflow.settings import Settings
 from vodflow.stack import bootstrap, process
 from vodflow.stack.process import Service, ServiceError, Status
-from vodflow.stack.services import all_services, enabled, groups
+from vodflow.stack.services import all_services, enabled, groups, local_hosts, postgres_on
 
 Report = Callable[[str], None]
 
@@ -147,6 +147,25 @@ def down(s: Settings, report: Report = print) -> None:
                 res = process.stop(svcs[n])
                 if res != "not running":
                     report(f"{n}: {res}")
+
+
+def catalog_service(s: Settings) -> str | None:
+    """The stack service holding the catalog database (``postgres`` when VODFLOW_CATALOG_DB_URL names the local
+    PostgreSQL `vodflow up` runs), else None (SQLite, or a server the stack does not run)."""
+    from vodflow.stack import postgres  # sqlalchemy's URL parser: only when asked
+
+    if postgres_on(s) and "VODFLOW_CATALOG_DB_URL" in postgres.local_urls(s.values, local_hosts(s)):
+        return "postgres"
+    return None
+
+
+def catalog_down(s: Settings) -> str | None:
+    """The catalog's stack service when it is not running (e.g. `vodflow up --only ...` without it), else None:
+    `vodflow up` then skips the admin account instead of failing on a database nobody started."""
+    name = catalog_service(s)
+    if name is None or process.status(services_by_name(s)[name]).running:
+        return None
+    return name
 
 
 def status(s: Settings) -> list[Status]:

@@ -213,7 +213,7 @@ def spark_services(s: Settings) -> list[Service]:
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
-def _local_hosts(s: Settings) -> set[str]:
+def local_hosts(s: Settings) -> set[str]:
     return {*LOCAL_HOSTS, s.bind_host}
 
 
@@ -225,9 +225,9 @@ def postgres_service(s: Settings) -> Service:
     """Debian's PostgreSQL for the databases whose URLs name it (vodflow/stack/postgres.py)."""
     from vodflow.stack import postgres
 
-    host, port = postgres.server_address(s.values, _local_hosts(s))
+    host, port = postgres.server_address(s.values, local_hosts(s))
     data = s.home / "postgres" / "data"
-    urls = list(postgres.local_urls(s.values, _local_hosts(s)).values())
+    urls = list(postgres.local_urls(s.values, local_hosts(s)).values())
     probe = f"postgresql://{postgres.USER}@{host}:{port}/postgres"
     argv = postgres.server_argv(data, port, host) if postgres.bindir() else ["postgres"]  # prestart names the fix
 
@@ -249,7 +249,7 @@ def redis_service(s: Settings) -> Service:
     from urllib.parse import urlsplit
 
     broker = urlsplit(s["VODFLOW_AIRFLOW_CELERY_BROKER"])
-    if broker.scheme != "redis" or broker.hostname not in _local_hosts(s):
+    if broker.scheme != "redis" or broker.hostname not in local_hosts(s):
         raise ServiceError(f"VODFLOW_AIRFLOW_CELERY_WORKERS > 0 runs a local Redis broker: set "
                            f"VODFLOW_AIRFLOW_CELERY_BROKER to redis://127.0.0.1:<port>/0 (it is "
                            f"{s['VODFLOW_AIRFLOW_CELERY_BROKER']!r})")
