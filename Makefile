@@ -58,15 +58,16 @@ $(JARS)/.done-s3a: maven/s3a/pom.xml $(wildcard maven/s3a/src/main/java/io/vodfl
 
 # SeaweedFS's `weed` (Apache-2.0, from the Go module proxy, pinned): an S3 server whose put-if-absent
 # (If-None-Match: *) is atomic - racing conditional puts of one key are serialised on a per-object lock - which
-# S3Proxy 3.0.0 and moto are not (docs/reliability.md). For the s3a lake with S3ConditionalLogStore
-# (bench/s3_put_if_absent.py, bench/delta_s3_writers.py); a Go build of ~1,700 packages: not part of `make test`.
-WEED_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+# S3Proxy 3.0.0 and moto are not (docs/reliability.md). The cluster profile's lake store (`lake-s3`: the s3a lake
+# with S3ConditionalLogStore); a Go build of ~1,700 packages (`make install PROFILE=cluster`, not `make test`).
+# Built from go/seaweedfs/ (go.mod + go.sum pin every module): `go install weed@version` refuses seaweedfs's
+# go.mod (it has replace directives).
 WEED := $(VODFLOW_HOME)/bin/weed
 seaweedfs: $(WEED)
-$(WEED):
+$(WEED): go/seaweedfs/go.mod go/seaweedfs/go.sum
 	@command -v go >/dev/null || { echo "error: go not found: install Go 1.26.6 or newer (Debian's golang-go is older), then rerun make seaweedfs" >&2; exit 1; }
 	@mkdir -p $(dir $(WEED))
-	GOBIN=$(dir $(WEED)) go install -ldflags="-s -w" github.com/seaweedfs/seaweedfs/weed@$(WEED_VERSION)
+	cd go/seaweedfs && go build -p 1 -ldflags="-s -w" -o $(WEED) github.com/seaweedfs/seaweedfs/weed
 
 jars: $(JARS)/.done-kafka $(JARS)/.done-s3proxy $(JARS)/.done-spark
 
