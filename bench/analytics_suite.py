@@ -152,16 +152,18 @@ class Job:
             time.sleep(1)
 
 
-def reconcile(lake: Path, gold_events: int) -> dict:
-    """Every gold table agrees with the events folded in (read without a JVM)."""
+def reconcile(lake: Path | str, gold_events: int, storage_options: dict[str, str] | None = None) -> dict:
+    """Every gold table agrees with the events folded in (read without a JVM). ``lake``: the lake's root, a
+    local path or an object-store URI read with ``storage_options`` (``vodflow.clients.delta_storage_options``)."""
     import duckdb
     from deltalake import DeltaTable
 
     con = duckdb.connect()
+    root = str(lake).rstrip("/")
     for name, path in (("sessions", "gold/sessions"), ("title_daily", "gold/title_daily"),
                        ("title_hourly", "gold/title_hourly"), ("user_title", "gold/user_title"),
                        ("events", "silver/video_events"), ("quality", "gold/playback_quality")):
-        con.register(name, DeltaTable(str(lake / path)).to_pyarrow_dataset())
+        con.register(name, DeltaTable(f"{root}/{path}", storage_options=storage_options).to_pyarrow_dataset())
     q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
     r = {"silver": q("SELECT count(*) FROM events"), "session_events": q("SELECT sum(events) FROM sessions"),
          "sessions": q("SELECT count(*) FROM sessions"), "daily_views": q("SELECT sum(views) FROM title_daily"),

@@ -51,7 +51,7 @@ from vodflow.stack import manager, process  # noqa: E402
 
 OUT = ROOT / "bench" / "results" / "scale.json"
 NEEDED = ["s3", "kafka-1", "kafka-2", "kafka-3", "spark-master", "spark-worker-1", "spark-worker-2",
-          "analytics-stream"]
+          "analytics-stream"]  # + lake-s3 when the profile runs it (VODFLOW_LAKE_S3=on)
 
 
 def log(msg: str) -> None:
@@ -104,13 +104,19 @@ class Events:
 
 
 class Lake:
+    """The lake read with delta-rs, wherever it is: a local path or an ``s3a://`` lake (the cluster profile's,
+    on its lake-s3 server) through the lake's storage options (``vodflow.clients.delta_storage_options``)."""
+
     def __init__(self, s) -> None:
-        self.root = Path(s.lake_uri)
+        from vodflow.clients import delta_storage_options
+
+        self.root = s.lake_uri.rstrip("/")
+        self.options = delta_storage_options(s)
 
     def _table(self, path: str):
         from deltalake import DeltaTable
 
-        return DeltaTable(str(self.root / path))
+        return DeltaTable(f"{self.root}/{path}", storage_options=self.options)
 
     def progress(self) -> list[dict]:
         from deltalake.exceptions import TableNotFoundError
@@ -164,6 +170,88 @@ def merge_results(res: dict) -> None:
     old = json.loads(OUT.read_text()) if OUT.exists() else {}
     old.update(res)
     OUT.write_text(json.dumps(old, indent=2, default=str) + "\n")
+
+
+RUN_KEYS = ("stream_2_workers", "stream_1_worker", "stream_rate_2_workers", "stream_rate_1_worker",
+            "concurrent_writer", "lake_bytes_per_event")
+
+
+def record_run(res: dict) -> None:
+    """Add this run to scale.json without dropping earlier results: its fault entries replace those of the same
+    phases in ``faults`` (other phases, e.g. the ingest faults, stay), the whole run is appended to
+    ``faults_runs``, and its reconciliation becomes the top-level ``reconcile`` (the one it replaces is kept in
+    the earlier run's record). The stream rates of a fault run stay in its record: the top-level
+    ``stream_rate_*`` come from bench/scale_rates.py's steady-state run (docs/capacity.md)."""
+    old = json.loads(OUT.read_text()) if OUT.exists() else {}
+    phases = {f["phase"] for f in res["faults"]}
+    old["faults"] = [f for f in old.get("faults", []) if f.get("phase") not in phases] + \
+        [{**f, "run": res["date"], "lake": res["lake"]} for f in res["faults"]]
+    if "reconcile" in old and isinstance(old.get("faults_run"), dict) and "reconcile" not in old["faults_run"]:
+        old["faults_run"]["reconcile"] = old["reconcile"]
+    old["reconcile"] = res["reconcile"]
+    old.setdefault("faults_runs", []).append({k: v for k, v in res.items() if k != "faults"} |
+                                             {"faults": [f["phase"] for f in res["faults"]]})
+    OUT.write_text(json.dumps(old, indent=2, default=str) + "\n")
+
+
+def optimize_loop(stop: Path) -> int:
+    """The concurrent writer (``--_optimize-until``, a process of its own): the ``analytics_maintenance`` DAG's
+    OPTIMIZE (vodflow.analytics.maintenance.optimize, a Spark application on the cluster) over every table, round
+    after round while the stream commits to the same tables, until ``stop`` exists; a JSON line per round."""
+    from vodflow.analytics.maintenance import optimize
+    from vodflow.spark import get_spark
+
+    spark = get_spark("analytics-optimize-concurrent")
+    n = 0
+    while not stop.exists():
+        n += 1
+        t0 = time.time()
+        try:
+            out, err = optimize(spark, recent_days=2), None
+        except Exception as e:  # noqa: BLE001 - a lost race is a result (the DAG's task would retry)
+            out, err = {}, f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+        print(json.dumps({"round": n, "start": t0, "end": time.time(), "tables": out, "error": err}), flush=True)
+    spark.stop()
+    return 0
+
+
+class ConcurrentWriter:
+    """Runs :func:`optimize_loop` beside the stream and summarises it against the stream's own commits."""
+
+    def __init__(self, s) -> None:
+        import subprocess
+
+        self.stop_file = s.home / "tmp" / f"optimize-stop-{os.getpid()}"
+        self.stop_file.parent.mkdir(parents=True, exist_ok=True)
+        self.stop_file.unlink(missing_ok=True)
+        self.t0 = time.time()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--_optimize-until", str(self.stop_file)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def finish(self, lake: "Lake", timeout: float) -> dict:
+        """Stop after the round under way; the rounds, and how many stream batches committed during each."""
+        self.stop_file.touch()
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.stop_file.unlink(missing_ok=True)
+        rounds = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        batches = [r["committed_at"].timestamp() for r in lake.progress()]
+        for r in rounds:
+            r["stream_batches_committed_during"] = sum(1 for b in batches if r["start"] <= b <= r["end"])
+            r["files_removed"] = sum(v["files_removed"] for v in r["tables"].values())
+            r["files_added"] = sum(v["files_added"] for v in r["tables"].values())
+            r["seconds"] = round(r["end"] - r["start"], 1)
+            r["start"] = datetime.fromtimestamp(r["start"], timezone.utc).isoformat(timespec="seconds")
+            r["end"] = datetime.fromtimestamp(r["end"], timezone.utc).isoformat(timespec="seconds")
+        return {"what": "the analytics_maintenance DAG's OPTIMIZE (Spark, S3ConditionalLogStore) over every table, "
+                        "round after round, while the stream (delta-rs and Spark writers) commits to the same tables",
+                "exit": self.proc.returncode, "rounds": rounds,
+                "rounds_committed_with_stream": sum(1 for r in rounds if r["files_removed"] and
+                                                    r["stream_batches_committed_during"]),
+                "errors": [r["error"] for r in rounds if r["error"]]}
 
 
 def pid_of(svc) -> int | None:
@@ -237,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1200, help="max seconds for a phase to reach gold")
     ap.add_argument("--measure-lake", action="store_true",
                     help="only measure the cluster lake's bytes per event into scale.json")
+    ap.add_argument("--concurrent-optimize", action="store_true",
+                    help="run the maintenance DAG's OPTIMIZE round after round beside the stream from the warm-up to "
+                         "the end of phase 1 (a second writer on the same tables: nothing may be lost)")
+    ap.add_argument("--_optimize-until", dest="optimize_until", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.optimize_until:
+        return optimize_loop(Path(args.optimize_until))
     if args.measure_lake:
         merge_results({"lake_bytes_per_event": lake_bytes_per_event(Lake(get_settings()))})
         return 0
@@ -246,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = get_settings()
     svcs = manager.services_by_name(s)
-    down = [n for n in NEEDED if not process.status(svcs[n]).running]
+    down = [n for n in NEEDED + (["lake-s3"] if "lake-s3" in svcs else []) if not process.status(svcs[n]).running]
     if down:
         raise SystemExit(f"not running in {s.home}: {', '.join(down)}; start them (see this file's docstring)")
     lake, ev = Lake(s), Events()
@@ -262,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
                                                "VODFLOW_KAFKA_MIN_INSYNC", "VODFLOW_TOPIC_EVENTS_PARTITIONS",
                                                "VODFLOW_SPARK_MASTER", "VODFLOW_SPARK_WORKERS",
                                                "VODFLOW_SPARK_WORKER_CORES", "VODFLOW_SPARK_CONF")},
+                 "lake": {"uri": s.lake_uri, "s3_endpoint": s.lake_s3_endpoint if s.lake_bucket else None,
+                          "lake_s3_service": s["VODFLOW_LAKE_S3"]},
                  "faults": []}
     gold0 = lake.gold_events()
+    writer = None
+    if args.concurrent_optimize:
+        writer = ConcurrentWriter(s)
+        log("concurrent writer: OPTIMIZE rounds beside the stream until the end of phase 1")
 
     if args.warmup:  # the first batches on a fresh lake create the tables: not part of any rate
         ev.phase = "warmup"
@@ -274,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     res["stream_2_workers"] = backlog(s, ev, lake, producer, args.backlog, args.timeout)
     res["stream_rate_2_workers"] = res["stream_2_workers"]["batch_rate"]
     log(f"  {res['stream_2_workers']}")
+    if writer:
+        res["concurrent_writer"] = writer.finish(lake, args.timeout)
+        log(f"  concurrent writer: {len(res['concurrent_writer']['rounds'])} OPTIMIZE rounds, "
+            f"{res['concurrent_writer']['rounds_committed_with_stream']} compacted while the stream committed, "
+            f"errors {res['concurrent_writer']['errors']}")
 
     ev.phase = "spark_worker"
     log("phase 2: SIGKILL spark-worker-2 and its executor mid-batch")
@@ -351,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     bronze = lake.bronze_ids()
     silver_set = set(silver)
     lost = len(ev.acked - silver_set)
-    rec = reconcile(lake.root, lake.gold_events())
+    rec = reconcile(lake.root, lake.gold_events(), lake.options)
     counts: dict[str, int] = {}
     for i in silver:
         counts[i] = counts.get(i, 0) + 1
@@ -376,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
     producer.close()
     res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
-    merge_results(res)
+    record_run(res)
     log(f"lost {lost}, doubled {doubled}, gold reconciles: {rec['ok']}; wrote {OUT}")
     return 0 if lost == 0 and doubled == 0 and rec["ok"] else 1
 

@@ -3,11 +3,14 @@
 Everything that talks to S3 or Kafka gets its client here, so that pointing vodflow
 at AWS or a Kafka cluster is a matter of ``VODFLOW_*`` settings.
 
-The object store is reached by four kinds of client, and each one's options are built here and
-nowhere else, from the same ``VODFLOW_S3_*`` settings (path-style requests, the configured region,
-plain http only when the endpoint is ``http://``):
+The object store is reached by five kinds of client, and each one's options are built here and
+nowhere else (path-style requests, the configured region, plain http only when the endpoint is ``http://``).
+The media (masters, renditions, MLflow artifacts) use the ``VODFLOW_S3_*`` settings; an ``s3a://`` lake uses
+``VODFLOW_LAKE_S3_*``, each of which falls back to the media's when empty (the cluster profile gives the lake
+its own S3 server, ``lake-s3``, whose put-if-absent is atomic):
 
 * :func:`s3_client`             boto3 (ingest, publish, health checks)
+* :func:`lake_s3_client`        boto3 on the lake's S3 (its bucket, health checks)
 * :func:`s3_env`                ``AWS_*`` environment of processes using an AWS SDK (MLflow, Airflow, API)
 * :func:`delta_storage_options` delta-rs / object_store (analytics queries, recs serving)
 * :func:`spark_s3a_conf`        Hadoop ``fs.s3a.*`` of Spark sessions
@@ -20,16 +23,26 @@ from vodflow.settings import Settings, get_settings
 
 
 def s3_client(settings: Settings | None = None, timeout: float = 30):
+    s = settings or get_settings()
+    return _boto3_s3(s.s3_endpoint, s.s3_access_key, s.s3_secret_key, s.s3_region, timeout)
+
+
+def lake_s3_client(settings: Settings | None = None, timeout: float = 30):
+    """boto3 on the lake's S3 (``VODFLOW_LAKE_S3_*``, falling back to the media's ``VODFLOW_S3_*``)."""
+    s = settings or get_settings()
+    return _boto3_s3(s.lake_s3_endpoint, s.lake_s3_access_key, s.lake_s3_secret_key, s.s3_region, timeout)
+
+
+def _boto3_s3(endpoint: str | None, access_key: str, secret_key: str, region: str, timeout: float):
     import boto3
     from botocore.config import Config
 
-    s = settings or get_settings()
     return boto3.client(
         "s3",
-        endpoint_url=s.s3_endpoint,
-        aws_access_key_id=s.s3_access_key,
-        aws_secret_access_key=s.s3_secret_key,
-        region_name=s.s3_region,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
         config=Config(signature_version="s3v4", connect_timeout=timeout, read_timeout=max(timeout, 60),
                       retries={"max_attempts": 3, "mode": "standard"},
                       s3={"addressing_style": "path"},
@@ -59,42 +72,52 @@ REMOTE_SCHEMES = ("s3a://", "s3://", "s3n://")  # object-store URIs (local paths
 
 
 def delta_storage_options(s: Settings, uri: str | None = None) -> dict[str, str] | None:
-    """delta-rs (object_store) options for ``uri`` (default the lake): S3 keys, region, endpoint; None when
-    ``uri`` is a local path.
+    """delta-rs (object_store) options for ``uri`` (default the lake): the lake's S3 keys, region, endpoint
+    (``VODFLOW_LAKE_S3_*``, else the media's ``VODFLOW_S3_*``); None when ``uri`` is a local path.
 
-    Same values as :func:`spark_s3a_conf` (path-style requests, ``VODFLOW_S3_ENDPOINT``); plain-http
-    endpoints (S3Proxy, MinIO) need ``AWS_ALLOW_HTTP``. delta-rs reads ``s3a://`` URIs as is.
-    delta-rs also reads ``AWS_*`` environment variables, and an alias found there (``AWS_ENDPOINT_URL_S3``,
-    ``AWS_DEFAULT_REGION``, as the Airflow environment sets) wins over the option of the other spelling:
-    both spellings are given.
+    Same values as :func:`spark_s3a_conf` (path-style requests); plain-http endpoints (S3Proxy, SeaweedFS,
+    MinIO) need ``AWS_ALLOW_HTTP``. delta-rs reads ``s3a://`` URIs as is. delta-rs also reads ``AWS_*``
+    environment variables (processes started by `vodflow up` carry the media's, :func:`s3_env`), and an alias
+    found there (``AWS_ENDPOINT_URL_S3``, ``AWS_DEFAULT_REGION``) wins over the option of the other spelling:
+    both spellings are given. Commits: delta-rs 1.x writes each log entry with a put-if-absent
+    (``If-None-Match: *``; ``conditional_put=etag``, which :mod:`vodflow.analytics.lake_rs` also names), safe
+    for concurrent writers only on a server whose conditional put is atomic (docs/reliability.md).
     """
     if not (s.lake_uri if uri is None else uri).startswith(REMOTE_SCHEMES):
         return None
     opts = {
-        "AWS_ACCESS_KEY_ID": s.s3_access_key,
-        "AWS_SECRET_ACCESS_KEY": s.s3_secret_key,
+        "AWS_ACCESS_KEY_ID": s.lake_s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": s.lake_s3_secret_key,
         "AWS_REGION": s.s3_region,
         "AWS_DEFAULT_REGION": s.s3_region,
         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
     }
-    if s.s3_endpoint:
-        opts["AWS_ENDPOINT_URL"] = opts["AWS_ENDPOINT_URL_S3"] = s.s3_endpoint
-        if s.s3_endpoint.startswith("http://"):
+    endpoint = s.lake_s3_endpoint
+    if endpoint:
+        opts["AWS_ENDPOINT_URL"] = opts["AWS_ENDPOINT_URL_S3"] = endpoint
+        if endpoint.startswith("http://"):
             opts["AWS_ALLOW_HTTP"] = "true"
     return opts
 
 
 def spark_s3a_conf(s: Settings) -> dict[str, str]:
-    """Spark's Hadoop ``fs.s3a.*`` settings for an ``s3a://`` lake (empty for a local one)."""
+    """Spark's Hadoop ``fs.s3a.*`` settings for an ``s3a://`` lake (empty for a local one): the lake's S3
+    (``VODFLOW_LAKE_S3_*``, else the media's), its keys only (not the AWS SDK's environment or instance
+    chain: the processes' ``AWS_*`` environment names the media's store), path-style requests."""
     if not s.lake_uri.startswith("s3a://"):
         return {}
     conf = {
-        "spark.hadoop.fs.s3a.access.key": s.s3_access_key,
-        "spark.hadoop.fs.s3a.secret.key": s.s3_secret_key,
+        "spark.hadoop.fs.s3a.access.key": s.lake_s3_access_key,
+        "spark.hadoop.fs.s3a.secret.key": s.lake_s3_secret_key,
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "spark.hadoop.fs.s3a.endpoint.region": s.s3_region,
         "spark.hadoop.fs.s3a.path.style.access": "true",
     }
-    if s.s3_endpoint:
-        conf["spark.hadoop.fs.s3a.endpoint"] = s.s3_endpoint
+    endpoint = s.lake_s3_endpoint
+    if endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        if endpoint.startswith("http://"):
+            conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "false"
     return conf
 
 

@@ -76,9 +76,22 @@ SPECS: list[Spec] = [
     Spec("VODFLOW_SPARK_CONF", "",
          "Extra Spark settings for every job, comma-separated key=value (e.g. spark.sql.adaptive.enabled=false)."),
     Spec("VODFLOW_SPARK_JARS_DIR", "{home}/jars/spark",
-         "Directory of Delta and Kafka-source jars passed to Spark as local paths."),
+         "Directory of Delta and Kafka-source jars passed to Spark as local paths (an s3a:// lake adds the S3A "
+         "jars and vodflow's LogStore from its sibling directory s3a/: `make jars-s3a`)."),
     Spec("VODFLOW_LAKE_URI", "{home}/lake",
          "Root of the Delta tables (local path, or s3a://bucket/prefix on a cluster)."),
+    Spec("VODFLOW_LAKE_S3_ENDPOINT", "",
+         "S3 endpoint of an s3a:// lake, for Spark (s3a) and delta-rs (empty: VODFLOW_S3_ENDPOINT, the media's "
+         "store; cluster profile: the lake-s3 service)."),
+    Spec("VODFLOW_LAKE_S3_ACCESS_KEY", "", "Access key id of the lake's S3 (empty: VODFLOW_S3_ACCESS_KEY).",
+         secret=True),
+    Spec("VODFLOW_LAKE_S3_SECRET_KEY", "", "Secret access key of the lake's S3 (empty: VODFLOW_S3_SECRET_KEY).",
+         secret=True),
+    Spec("VODFLOW_LAKE_S3", "off",
+         "Run the lake's own S3 server under `vodflow up` (service lake-s3: SeaweedFS `weed mini` from `make "
+         "seaweedfs`, whose put-if-absent is atomic, as a LogStore for concurrent writers needs; docs/reliability.md) "
+         "on the port of VODFLOW_LAKE_S3_ENDPOINT, data in $VODFLOW_HOME/lake-s3, the bucket of VODFLOW_LAKE_URI "
+         "created (cluster profile: on)."),
     # -- watch analytics stream --------------------------------------------------------
     Spec("VODFLOW_EVENTS_STREAM", "on", "Run the analytics stream as a service under `vodflow up` (on/off)."),
     Spec("VODFLOW_EVENTS_TRIGGER", "10 seconds", "Micro-batch interval of the analytics stream."),
@@ -353,6 +366,27 @@ class Settings:
     @property
     def lake_uri(self) -> str:
         return self.values["VODFLOW_LAKE_URI"]
+
+    @property
+    def lake_s3_endpoint(self) -> str | None:
+        """The lake's S3 endpoint: VODFLOW_LAKE_S3_ENDPOINT, else the media's (None: AWS's default)."""
+        return self.values["VODFLOW_LAKE_S3_ENDPOINT"] or self.s3_endpoint
+
+    @property
+    def lake_s3_access_key(self) -> str:
+        return self.values["VODFLOW_LAKE_S3_ACCESS_KEY"] or self.s3_access_key
+
+    @property
+    def lake_s3_secret_key(self) -> str:
+        return self.values["VODFLOW_LAKE_S3_SECRET_KEY"] or self.s3_secret_key
+
+    @property
+    def lake_bucket(self) -> str | None:
+        """The bucket of an object-store lake (``s3a://bucket/prefix``), None for a local one."""
+        for scheme in ("s3a://", "s3://", "s3n://"):
+            if self.lake_uri.startswith(scheme):
+                return self.lake_uri[len(scheme):].split("/", 1)[0] or None
+        return None
 
     def table_path(self, name: str) -> str:
         """Location of Delta table ``name`` under the lake root."""

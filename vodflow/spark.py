@@ -32,6 +32,8 @@ class SparkSetupError(RuntimeError):
 
 
 def spark_jars(settings: Settings | None = None) -> list[str]:
+    """The jars of every Spark application: Delta and the Kafka source; for an ``s3a://`` lake also Hadoop
+    S3A, the AWS SDK modules it needs and vodflow's ``S3ConditionalLogStore`` (:func:`s3a_jars_dir`)."""
     s = settings or get_settings()
     d = Path(s.spark_jars_dir)
     jars = sorted(str(p) for p in d.glob("*.jar")) if d.is_dir() else []
@@ -40,7 +42,19 @@ def spark_jars(settings: Settings | None = None) -> list[str]:
             f"Delta/Kafka jars not found in {d}: run `make jars` (Maven copies them there) "
             "or point VODFLOW_SPARK_JARS_DIR at a directory holding them"
         )
+    if s.lake_uri.startswith("s3a://"):
+        d3 = s3a_jars_dir(s)
+        s3a = sorted(str(p) for p in d3.glob("*.jar")) if d3.is_dir() else []
+        if not any("hadoop-aws" in Path(j).name for j in s3a):
+            raise SparkSetupError(f"VODFLOW_LAKE_URI is s3a:// but the S3A jars are not in {d3}: run `make jars-s3a` "
+                                  "(maven/s3a; `make install PROFILE=cluster` does it for the cluster profile)")
+        jars += s3a
     return jars
+
+
+def s3a_jars_dir(s: Settings) -> Path:
+    """Where `make jars-s3a` puts the S3A jars: ``s3a/`` beside VODFLOW_SPARK_JARS_DIR."""
+    return Path(s.spark_jars_dir).parent / "s3a"
 
 
 def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None = None,

@@ -18,6 +18,26 @@ def ensure_buckets(s: Settings) -> list[str]:
     return created
 
 
+def ensure_lake_bucket(s: Settings) -> str | None:
+    """Create the bucket of an object-store lake (VODFLOW_LAKE_URI s3a://bucket/...) on the lake's S3 when it
+    does not exist; returns its name when created, None otherwise (also for a local lake)."""
+    from botocore.exceptions import ClientError
+
+    from vodflow.clients import lake_s3_client
+
+    if not s.lake_bucket:
+        return None
+    client = lake_s3_client(s)
+    try:
+        client.head_bucket(Bucket=s.lake_bucket)
+        return None
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    client.create_bucket(Bucket=s.lake_bucket)
+    return s.lake_bucket
+
+
 def ensure_topics(s: Settings) -> list[str]:
     """Create the platform topics that do not exist yet; returns the ones created."""
     from kafka import KafkaAdminClient

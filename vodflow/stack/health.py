@@ -29,6 +29,17 @@ def s3(s: Settings) -> tuple[bool, str]:
         return False, f"{type(e).__name__}: {str(e)[:120]}"
 
 
+def lake_s3(s: Settings) -> tuple[bool, str]:
+    """The lake's S3 (VODFLOW_LAKE_S3_*) answers for the lake's bucket with the lake's keys."""
+    from vodflow.clients import lake_s3_client
+
+    try:
+        lake_s3_client(s, timeout=2).head_bucket(Bucket=s.lake_bucket)
+        return True, f"bucket {s.lake_bucket}"
+    except Exception as e:  # noqa: BLE001
+        return False, f"{type(e).__name__}: {str(e)[:120]}"
+
+
 def kafka(s: Settings, bootstrap: str | None = None) -> tuple[bool, str]:
     """The broker(s) at ``bootstrap`` (default: VODFLOW_KAFKA_BOOTSTRAP) answer a topic listing."""
     from kafka import KafkaAdminClient

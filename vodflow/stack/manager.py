@@ -13,7 +13,7 @@ from typing import Callable
 
 from vodflow.java import find_java
 from vodflow.settings import Settings
-from vodflow.stack import bootstrap, process
+from vodflow.stack import bootstrap, process, seaweedfs
 from vodflow.stack.process import Service, ServiceError, Status
 from vodflow.stack.services import all_services, enabled, groups, local_hosts, postgres_on
 
@@ -44,6 +44,22 @@ def preflight(s: Settings) -> None:
         if not d.is_dir() or not any(d.glob("*.jar")):
             hint = "" if shutil.which("mvn") else " (Maven is not installed: `apt-get install -y maven`)"
             raise StackError(f"{comp} jars are missing in {d}: run `make jars`{hint}")
+    if s.lake_uri.startswith("s3a://"):
+        from vodflow.spark import s3a_jars_dir
+
+        d = s3a_jars_dir(s)
+        if not d.is_dir() or not any(d.glob("hadoop-aws-*.jar")):
+            raise StackError(f"VODFLOW_LAKE_URI is s3a:// but the S3A jars are missing in {d}: run `make jars-s3a` "
+                             "(`make install PROFILE=cluster` does it)")
+    if seaweedfs.on(s):
+        try:
+            seaweedfs.address(s)
+            seaweedfs.bucket(s)
+        except seaweedfs.LakeS3Error as e:
+            raise StackError(str(e)) from None
+        if not seaweedfs.binary(s).is_file():
+            raise StackError(f"VODFLOW_LAKE_S3=on but {seaweedfs.binary(s)} is missing: run `make seaweedfs` "
+                             "(`make install PROFILE=cluster` does it; needs Go 1.26.6+)")
     try:
         ladder = s.ladder_mode
     except ValueError as e:
@@ -108,6 +124,11 @@ def _up(s: Settings, report: Report, only: list[str] | None) -> UpResult:
                 made = bootstrap.ensure_buckets(s)
                 if made:
                     report(f"created buckets: {', '.join(made)}")
+            # an s3a:// lake's bucket, on its own server (lake-s3) or on the media's
+            if "lake-s3" in names or ("s3" in names and s.lake_bucket and not seaweedfs.on(s)):
+                made = bootstrap.ensure_lake_bucket(s)
+                if made:
+                    report(f"created the lake's bucket {made} on {s.lake_s3_endpoint}")
             if any(n == "kafka" or n.startswith("kafka-") for n in names):
                 made = bootstrap.ensure_topics(s)
                 if made:

@@ -3,6 +3,8 @@
 Each entry is the real software run as a background process:
 
 * ``s3``       S3Proxy with its filesystem backend (S3 API, on-disk persistence)
+* ``lake-s3``  the lake's own S3 server when VODFLOW_LAKE_S3=on (the cluster profile): SeaweedFS ``weed mini``,
+  whose put-if-absent is atomic, for an ``s3a://`` lake with concurrent writers (vodflow/stack/seaweedfs.py)
 * ``kafka``    Apache Kafka 4.x, one KRaft node as broker + controller (``kafka-1`` .. ``kafka-N``: one per
   address in VODFLOW_KAFKA_BOOTSTRAP, each broker + controller of one quorum - the cluster profile's 3)
 * ``spark-master``, ``spark-worker-N`` a Spark standalone cluster when VODFLOW_SPARK_MASTER is ``spark://``
@@ -31,7 +33,7 @@ from vodflow.cdn import edge
 from vodflow.clients import s3_env
 from vodflow.java import find_java
 from vodflow.settings import REPO_ROOT, Settings
-from vodflow.stack import health, s3proxy
+from vodflow.stack import health, s3proxy, seaweedfs
 from vodflow.stack.airflow_setup import celery_workers
 from vodflow.stack.process import Service, ServiceError
 
@@ -55,6 +57,32 @@ def s3_service(s: Settings) -> Service:
     return Service("s3", argv, f"http://{host}:{port}", s.home, lambda: health.s3(s),
                    ports=[(host, port)], prestart=lambda: s3proxy.prepare_main(s),
                    description="S3Proxy (filesystem backend)")
+
+
+# --------------------------------------------------------------------------- the lake's S3
+def lake_s3_service(s: Settings) -> Service:
+    """SeaweedFS ``weed mini`` for the lake (vodflow/stack/seaweedfs.py): its S3 gateway on
+    VODFLOW_LAKE_S3_ENDPOINT, the lake's bucket created at start."""
+    try:
+        host, port = seaweedfs.address(s)
+        argv, ports = seaweedfs.argv(s), [(host, p) for p in seaweedfs.ports(s).values()]
+    except seaweedfs.LakeS3Error as e:
+        host, port, argv, ports, problem = s.bind_host, 0, ["weed"], [], str(e)
+    else:
+        problem = ""
+
+    def prestart() -> None:
+        if problem:
+            raise ServiceError(f"lake-s3: {problem}")
+        if not seaweedfs.binary(s).is_file():
+            raise ServiceError(f"lake-s3: {seaweedfs.binary(s)} is missing: run `make seaweedfs` (with PROFILE=cluster "
+                               "for the cluster profile; `make install PROFILE=cluster` does it)")
+        seaweedfs.data_dir(s).mkdir(parents=True, exist_ok=True)
+
+    return Service("lake-s3", argv, f"http://{host}:{port}", s.home, lambda: health.lake_s3(s),
+                   env=seaweedfs.env(s), ports=ports,
+                   prestart=prestart, stop_timeout=45.0,
+                   description="the lake's S3 (SeaweedFS weed mini: atomic put-if-absent)")
 
 
 # --------------------------------------------------------------------------- Kafka
@@ -465,7 +493,8 @@ def edge_service(s: Settings) -> Service:
 
 # --------------------------------------------------------------------------- registry
 def all_services(s: Settings) -> list[Service]:
-    return [s3_service(s), *kafka_services(s), *spark_services(s),
+    return [s3_service(s), *([lake_s3_service(s)] if seaweedfs.on(s) else []), *kafka_services(s),
+            *spark_services(s),
             *([postgres_service(s)] if postgres_on(s) else []), *([redis_service(s)] if celery_workers(s) else []),
             mlflow_service(s), *airflow_services(s), *celery_worker_services(s), api_service(s),
             analytics_stream_service(s), edge_origin_service(s), edge_service(s), sql_endpoint_service(s)]
@@ -488,13 +517,14 @@ def enabled(s: Settings, name: str) -> bool:
 def groups(s: Settings) -> list[list[str]]:
     """GROUPS for these settings: ``kafka`` becomes the profile's KRaft nodes, the Spark standalone master
     starts with S3 and Kafka and its workers in the next group (before the stream submits to them);
-    PostgreSQL and Redis start first, the Celery workers with the scheduler."""
+    PostgreSQL, Redis and the lake's S3 start first, the Celery workers with the scheduler."""
     n = len(kafka_nodes(s))
     names = ["kafka"] if n == 1 else [f"kafka-{i}" for i in range(1, n + 1)]
     workers = spark_workers(s)
     spark = ["spark-master", *[f"spark-worker-{i}" for i in range(1, workers + 1)]] if workers else []
     out = [[m for n in g for m in (names if n == "kafka" else [n])] for g in GROUPS]
-    out[0] += spark[:1] + (["postgres"] if postgres_on(s) else []) + (["redis"] if celery_workers(s) else [])
+    out[0] += (["lake-s3"] if seaweedfs.on(s) else []) + spark[:1] + (["postgres"] if postgres_on(s) else []) + \
+        (["redis"] if celery_workers(s) else [])
     out[1] += spark[1:]
     out[2] += [f"airflow-worker-{i}" for i in range(1, celery_workers(s) + 1)]
     return out
