@@ -481,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
     producer.close()
     res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
+    (s.home / "tmp").mkdir(parents=True, exist_ok=True)  # the raw record first: a merge error loses nothing
+    (s.home / "tmp" / f"scale_faults-{res['date']}.json").write_text(json.dumps(res, indent=2, default=str))
     record_run(res)
     log(f"lost {lost}, doubled {doubled}, gold reconciles: {rec['ok']}; wrote {OUT}")
     return 0 if lost == 0 and doubled == 0 and rec["ok"] else 1
