@@ -37,7 +37,8 @@ $(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 	@touch $@
 
-install: system-deps $(VENV)/.installed jars web cli-link
+# the cluster profile also needs the lake's pieces: the S3A jars with vodflow's LogStore and SeaweedFS's weed
+install: system-deps $(VENV)/.installed jars web cli-link $(if $(filter cluster,$(PROFILE)),jars-s3a seaweedfs)
 
 # `vodflow` on PATH (a link to .venv/bin/vodflow) so the README's commands run as written; see the script.
 cli-link: $(VENV)/.installed
@@ -48,8 +49,8 @@ $(JARS)/.done-%: maven/%/pom.xml
 	cd maven/$* && mvn -q -B dependency:copy-dependencies -Djars.dir=$(JARS)/$*
 	@touch $@
 
-# maven/s3a: Hadoop S3A and vodflow's conditional-put Delta LogStore for an s3a:// lake (bench/delta_s3_writers.py;
-# not used by the profiles yet: docs/reliability.md). It compiles a class of its own: package, not only copy.
+# maven/s3a: Hadoop S3A and vodflow's conditional-put Delta LogStore for an s3a:// lake (the cluster profile's,
+# bench/delta_s3_writers.py; docs/reliability.md). It compiles a class of its own: package, not only copy.
 jars-s3a: $(JARS)/.done-s3a
 $(JARS)/.done-s3a: maven/s3a/pom.xml $(wildcard maven/s3a/src/main/java/io/vodflow/storage/*.java)
 	@mkdir -p $(JARS)/s3a

@@ -269,3 +269,33 @@ def test_edge_internal_url_overrides_the_local_edge():
 
     assert edge_local_url(load({"VODFLOW_BIND_HOST": "127.0.0.1", "VODFLOW_EDGE_PORT": "9"})) == "http://127.0.0.1:9"
     assert edge_local_url(load({"VODFLOW_EDGE_INTERNAL_URL": "http://edge:8088/"})) == "http://edge:8088"
+
+
+def test_the_lake_is_on_its_own_s3_with_the_conditional_logstore_everywhere():
+    """The profile, compose and the Kubernetes sketch agree: Delta tables on s3a:// on the lake's own S3 server
+    (lake-s3; the media stay on their S3), every Spark commit through vodflow's put-if-absent LogStore."""
+    from vodflow.spark import parse_conf
+
+    logstore = ("spark.delta.logStore.s3a.impl", "io.vodflow.storage.S3ConditionalLogStore")
+    c = cluster()
+    assert c.lake_uri.startswith("s3a://") and c["VODFLOW_LAKE_S3"] == "on"
+    assert c.lake_s3_endpoint != c.s3_endpoint and logstore in parse_conf(c, "VODFLOW_SPARK_CONF").items()
+    env = {k: str(v) for k, v in compose()["x-vodflow-env"].items()}
+    d = load(env)
+    svcs = compose()["services"]
+    assert d.lake_uri.startswith("s3a://") and d.lake_s3_endpoint == "http://lake-s3:8333" != d.s3_endpoint
+    assert logstore in parse_conf(d, "VODFLOW_SPARK_CONF").items()
+    lake = svcs["lake-s3"]
+    assert lake["image"].startswith("chrislusf/seaweedfs:") and f"-bucket={d.lake_bucket}" in lake["command"]
+    assert "-s3.port=8333" in lake["command"]
+    assert "lake-s3" in svcs["analytics-stream"]["depends_on"]
+    assert "cd maven/s3a && mvn" in (DOCKER / "Dockerfile").read_text()  # the LogStore's jars in the image
+    docs = k8s_docs()
+    cfg = next(doc["data"] for _, doc in docs if doc["kind"] == "ConfigMap")
+    k = load({kk: str(v) for kk, v in cfg.items()})
+    assert k.lake_uri.startswith("s3a://") and k.lake_s3_endpoint == "http://lake-s3:8333"
+    assert {p["port"] for _, doc in docs if doc["kind"] == "Service" and doc["metadata"]["name"] == "lake-s3"
+            for p in doc["spec"]["ports"]} == {8333}
+    app = next(doc for _, doc in docs if doc["kind"] == "SparkApplication")
+    assert app["spec"]["sparkConf"][logstore[0]] == logstore[1]
+    assert any("/jars/s3a/" in j for j in app["spec"]["deps"]["jars"])
