@@ -3,9 +3,12 @@
 Needs the cluster profile's streaming services up (its own VODFLOW_HOME and ports, beside the embedded
 stack; nothing of the embedded stack is touched)::
 
-    vodflow --profile cluster up --only s3 --only kafka-1 --only kafka-2 --only kafka-3 \\
+    vodflow --profile cluster up --only s3 --only lake-s3 --only kafka-1 --only kafka-2 --only kafka-3 \\
         --only spark-master --only spark-worker-1 --only spark-worker-2 --only analytics-stream
-    .venv/bin/python bench/scale_faults.py
+    .venv/bin/python bench/scale_faults.py --concurrent-optimize
+
+The lake is read with delta-rs wherever the profile puts it: the cluster profile's is ``s3a://`` on its own S3
+server (lake-s3, SeaweedFS), read through the lake's storage options.
 
 Phases (each produces simulated player events with the project's producer: acks=all, idempotent):
 
@@ -19,6 +22,12 @@ Phases (each produces simulated player events with the project's producer: acks=
 3. ``stream_1_worker``: a third backlog, drained on the one worker left; then worker 2 is started again.
 4. ``kafka broker SIGKILL``: ``--rate`` events/s for ``--seconds`` s; after a third of it the broker leading
    the most partitions of the events topic is SIGKILLed, after two thirds it is started again.
+
+With ``--concurrent-optimize`` a second writer runs from the warm-up to the end of phase 3: the maintenance DAG's
+OPTIMIZE (a Spark application of its own, committing through the same LogStore) over every table, round after
+round, while the stream commits to the same tables; its rounds are recorded with the stream batches committed
+during each, and on lake-s3 the commit puts the server refused (412: a commit that lost its version's race
+and was retried at the next) are counted from its metrics.
 
 Then reconciliation: every acknowledged event id is in silver exactly once (lost = acknowledged and not
 in silver; doubled = silver rows beyond distinct ids + gold session events beyond silver rows), bronze
@@ -327,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="only measure the cluster lake's bytes per event into scale.json")
     ap.add_argument("--concurrent-optimize", action="store_true",
                     help="run the maintenance DAG's OPTIMIZE round after round beside the stream from the warm-up to "
-                         "the end of phase 1 (a second writer on the same tables: nothing may be lost)")
+                         "the end of phase 3 (a second writer on the same tables: nothing may be lost; the worker kill "
+                         "takes its executor on worker 2 too)")
     ap.add_argument("--_optimize-until", dest="optimize_until", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.optimize_until:
@@ -360,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
                           "lake_s3_service": s["VODFLOW_LAKE_S3"]},
                  "faults": []}
     gold0 = lake.gold_events()
+    from vodflow.stack import seaweedfs
+
+    refused0 = seaweedfs.refused_puts(s) if seaweedfs.on(s) else None
     writer = None
     if args.concurrent_optimize:
         writer = ConcurrentWriter(s)
-        log("concurrent writer: OPTIMIZE rounds beside the stream until the end of phase 1")
+        log("concurrent writer: OPTIMIZE rounds beside the stream until the end of phase 3")
 
     if args.warmup:  # the first batches on a fresh lake create the tables: not part of any rate
         ev.phase = "warmup"
@@ -374,11 +387,6 @@ def main(argv: list[str] | None = None) -> int:
     res["stream_2_workers"] = backlog(s, ev, lake, producer, args.backlog, args.timeout)
     res["stream_rate_2_workers"] = res["stream_2_workers"]["batch_rate"]
     log(f"  {res['stream_2_workers']}")
-    if writer:
-        res["concurrent_writer"] = writer.finish(lake, args.timeout)
-        log(f"  concurrent writer: {len(res['concurrent_writer']['rounds'])} OPTIMIZE rounds, "
-            f"{res['concurrent_writer']['rounds_committed_with_stream']} compacted while the stream committed, "
-            f"errors {res['concurrent_writer']['errors']}")
 
     ev.phase = "spark_worker"
     log("phase 2: SIGKILL spark-worker-2 and its executor mid-batch")
@@ -400,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     res["stream_1_worker"] = backlog(s, ev, lake, producer, args.backlog, args.timeout)
     res["stream_rate_1_worker"] = res["stream_1_worker"]["batch_rate"]
     log(f"  {res['stream_1_worker']}")
+    if writer:
+        res["concurrent_writer"] = writer.finish(lake, args.timeout)
+        log(f"  concurrent writer: {len(res['concurrent_writer']['rounds'])} OPTIMIZE rounds, "
+            f"{res['concurrent_writer']['rounds_committed_with_stream']} compacted while the stream committed, "
+            f"errors {res['concurrent_writer']['errors']}")
     process.start(svcs["spark-worker-2"])
     process.wait_healthy(svcs["spark-worker-2"], 180, threading.Event())
     log("  spark-worker-2 back (it registers; the running application gets an executor on it again)")
@@ -481,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     res["machine"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
     producer.close()
     res["lake_bytes_per_event"] = lake_bytes_per_event(lake)
+    if refused0 is not None:  # commits that lost a race for their version on the lake's S3 (and were retried)
+        refused1 = seaweedfs.refused_puts(s)
+        res["lake"]["commit_puts_refused_412"] = None if refused1 is None else refused1 - refused0
     (s.home / "tmp").mkdir(parents=True, exist_ok=True)  # the raw record first: a merge error loses nothing
     (s.home / "tmp" / f"scale_faults-{res['date']}.json").write_text(json.dumps(res, indent=2, default=str))
     record_run(res)

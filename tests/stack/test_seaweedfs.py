@@ -109,6 +109,7 @@ def test_lake_s3_serves_the_lake_with_an_atomic_put_if_absent(tmp_path):
             c.put_object(Bucket=s.lake_bucket, Key="probe", Body=b"second", IfNoneMatch="*")
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
         assert c.get_object(Bucket=s.lake_bucket, Key="probe")["Body"].read() == b"first"
+        assert seaweedfs.refused_puts(s) == 1  # its metrics count the refused put
         uri, opts = s.table_path("t"), delta_storage_options(s)
         for k in range(3):
             write_deltalake(uri, pa.table({"k": [k]}), mode="append", storage_options=opts)

@@ -10,8 +10,8 @@ Rules (VODFLOW_LAKE_S3=on, the cluster profile):
 * the binary is ``$VODFLOW_HOME/bin/weed`` (``make seaweedfs``: SeaweedFS 4.53 built from the pinned module
   in go/seaweedfs/);
 * ``weed mini`` runs master, volume server, filer and the S3 gateway in one process; the S3 gateway listens
-  on VODFLOW_LAKE_S3_ENDPOINT's port P, the other parts on P+1 .. P+9 (:func:`ports`), all on the bind
-  address; the WebDAV, Iceberg, Lance and admin UI extras are off;
+  on VODFLOW_LAKE_S3_ENDPOINT's port P, the other parts on P+1 .. P+10 (:func:`ports`; P+10 its Prometheus
+  metrics), all on the bind address; the WebDAV, Iceberg, Lance and admin UI extras are off;
 * its one identity is the lake's keys (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` in its environment),
   and ``-bucket`` creates the lake's bucket at start;
 * its data directory ``$VODFLOW_HOME/lake-s3`` holds nothing else (``weed mini`` removes files it does not
@@ -27,7 +27,7 @@ from vodflow.settings import Settings
 
 # P+n for each part of `weed mini`; P is the S3 port (VODFLOW_LAKE_S3_ENDPOINT's)
 PORT_OFFSETS = {"s3": 0, "master": 1, "volume": 2, "filer": 3, "master.grpc": 4, "volume.grpc": 5,
-                "filer.grpc": 6, "s3.grpc": 7, "admin": 8, "admin.grpc": 9}
+                "filer.grpc": 6, "s3.grpc": 7, "admin": 8, "admin.grpc": 9, "metrics": 10}
 
 
 class LakeS3Error(ValueError):
@@ -78,9 +78,30 @@ def argv(s: Settings) -> list[str]:
             f"-volume.port.grpc={p['volume.grpc']}", f"-filer.port.grpc={p['filer.grpc']}",
             f"-s3.port.grpc={p['s3.grpc']}", f"-admin.port={p['admin']}", f"-admin.port.grpc={p['admin.grpc']}",
             "-admin.port.legacy=0", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-bucket={bucket(s)}"]
+            f"-metricsPort={p['metrics']}", f"-bucket={bucket(s)}"]
 
 
 def env(s: Settings) -> dict[str, str]:
     """The server's one identity: the lake's keys."""
     return {"AWS_ACCESS_KEY_ID": s.lake_s3_access_key, "AWS_SECRET_ACCESS_KEY": s.lake_s3_secret_key}
+
+
+def refused_puts(s: Settings, timeout: float = 5) -> int | None:
+    """PUTs into the lake's bucket the server refused with 412 since it started (its metrics'
+    ``SeaweedFS_s3_request_total{code="412",type="PUT"}``): in the lake only a commit is a conditional put, so
+    each is a commit that lost a race for its version and was retried at the next. None when not reachable."""
+    import re
+    import urllib.request
+
+    host, _ = address(s)
+    try:
+        with urllib.request.urlopen(f"http://{host}:{ports(s)['metrics']}/metrics", timeout=timeout) as r:  # noqa: S310
+            text = r.read().decode()
+    except OSError:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("SeaweedFS_s3_request_total{") and 'code="412"' in line and 'type="PUT"' in line \
+                and f'bucket="{bucket(s)}"' in line:
+            total += int(float(re.split(r"\s+", line.strip())[-1]))
+    return total
