@@ -128,6 +128,11 @@ def watch_and_recommend(s: Settings, console: Console, demo_ids: list[str], toke
     if not train_once(s, console):
         return False
     console.rule("8. recommendations")
+    # training (and the queue before it) can outlast the access token of the start (VODFLOW_ACCESS_TOKEN_TTL,
+    # 15 min): on the cluster profile step 8 answered 401 after a 23-minute run; log in again
+    from vodflow.auth.client import api_token
+
+    token = api_token(s.api_url, settings=s)
     watched = defaultdict(set)
     for e in sim.events:
         if e.get("type") == "video_started":
