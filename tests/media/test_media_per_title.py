@@ -129,6 +129,16 @@ def test_ladder_is_monotonic_and_never_grows_smaller():
     assert all(b.kbps >= a.kbps * 1.3 - 1e-6 for a, b in zip(picks, picks[1:]))
 
 
+def test_no_lower_rung_is_larger_than_the_top():
+    """Every lower rung larger than the top's size goes (not only the one under it): here 720p wins every quality
+    up to 80 and only 360p reaches the top quality."""
+    pts = [TrialPoint(1280, 720, 34, 100, 50), TrialPoint(1280, 720, 27, 200, 70), TrialPoint(1280, 720, 20, 400, 80),
+           TrialPoint(640, 360, 34, 300, 40), TrialPoint(640, 360, 27, 500, 86)]
+    picks = select_ladder(pts, min_kbps=100)
+    assert picks[-1].height == 360
+    assert [p.width * p.height for p in picks] == sorted(p.width * p.height for p in picks)
+
+
 def test_equal_quality_steps_of_at_most_one_jnd():
     picks = select_ladder(synth())
     steps = [b.vmaf - a.vmaf for a, b in zip(picks, picks[1:])]
@@ -434,9 +444,9 @@ CLIP01_TRIALS = [
 
 def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
     """360p stops at CRF 27 (291 kb/s) ~2 VMAF over 540p there, under the rate cap: where 540p overtakes it is not
-    measured, so 360p gets CRF 20 in the second round. 234p ends level with 360p (a measured crossing), 432p and 540p
+    measured, so 360p gets CRF 20 in the next round. 234p ends level with 360p (a measured crossing), 432p and 540p
     already have CRF 20."""
-    from vodflow.media.trials import TRIAL_CRFS, extra_trials, trial_crfs
+    from vodflow.media.trials import TRIAL_CRFS, next_trials, trial_crfs
 
     from vodflow.media.per_title import curves_ending_on_hull
 
@@ -444,20 +454,77 @@ def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
     assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=250) == []  # its end is above the cap: no rung there
     f = Fraction(24)
     sizes = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f)]
-    assert extra_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), TRIAL_CRFS, 689.1) == [((640, 360, f), (20,))]
+    assert next_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), _tried(CLIP01_TRIALS), TRIAL_CRFS, 689.1,
+                       145.0) == [((640, 360, f), (20,))]
     # the CRF 20 point measured, the curve no longer ends on the hull
     more = CLIP01_TRIALS + [TrialPoint(640, 360, 20, 700.0, 80.0)]
     assert curves_ending_on_hull(more, max_kbps=689.1) == []
+    assert next_trials(more, sizes, trial_crfs(sizes), _tried(more), TRIAL_CRFS, 689.1, 145.0) == []
     # smooth synthetic curves: larger sizes overtake each smaller one inside its trials
     assert curves_ending_on_hull(synth()) == []
 
 
+def _tried(points):
+    out: dict = {}
+    for p in points:
+        out.setdefault(p.size, set()).add(p.crf)
+    return out
+
+
+def test_first_round_trials_the_middle_sizes():
+    """Coarse to fine: the first round leaves out the smallest size, the largest and 432p (between close
+    neighbours), keeping at least two sizes."""
+    from vodflow.media.trials import first_round_sizes
+
+    f = Fraction(25)
+    s = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f), (1920, 1080, f)]
+    assert first_round_sizes(s) == [s[1], s[3], s[4]]  # 1080p source: 360p, 540p, 720p
+    assert first_round_sizes(s[:5]) == [s[1], s[3]]  # 720p source: 360p, 540p
+    assert first_round_sizes(s[:4]) == [s[1], s[3]]  # 540p source: 360p and the largest (else one size)
+    assert first_round_sizes(s[:3]) == [s[1], s[2]]
+    assert first_round_sizes(s[:2]) == s[:2] and first_round_sizes(s[:1]) == s[:1]
+
+
+def test_later_rounds_add_the_smallest_and_largest_sizes_only_where_they_can_matter():
+    """Session-15 first-round points: clip 01 (360p reaches below the 145 kb/s bottom, the top lies mid-540p) needs
+    neither the smallest nor the largest size; the phone clip 03's 360p starts at 185 kb/s, above the bottom's
+    flat check (130.5), so 234p comes in; on the 1080p Big Buck Bunny master the top is 720p at 98 % of its
+    dearest trial's rate, so 1080p comes in."""
+    from vodflow.media.trials import TRIAL_CRFS, next_trials, trial_crfs
+
+    f = Fraction(25)
+    s = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f), (1920, 1080, f)]
+    first01 = [p for p in CLIP01_TRIALS if p.height in (360, 540)]
+    assert next_trials(first01, s[:5], trial_crfs(s[:5]), _tried(first01), TRIAL_CRFS, 689.1,
+                       145.0) == [(s[1], (20,))]  # only the curve-end trial
+    clip03 = [TrialPoint(640, 360, 27, 488, 82.7), TrialPoint(640, 360, 34, 185, 62.7),
+              TrialPoint(960, 540, 20, 3020, 96.9), TrialPoint(960, 540, 27, 1030, 90.8),
+              TrialPoint(960, 540, 34, 368, 74.7)]
+    assert next_trials(clip03, s[:5], trial_crfs(s[:5]), _tried(clip03), TRIAL_CRFS, 9000, 145.0) == [
+        (s[0], (27, 34)), (s[1], (20,))]
+    assert (s[0], (27, 34)) not in next_trials(clip03, s[:5], trial_crfs(s[:5]), _tried(clip03), TRIAL_CRFS, 9000,
+                                               210.0)  # a higher bottom: 360p reaches 10 % under it
+    bbb = [TrialPoint(640, 360, 27, 333, 48.8), TrialPoint(640, 360, 34, 128, 24.7),
+           TrialPoint(960, 540, 20, 1505, 82.5), TrialPoint(960, 540, 27, 612, 64.7),
+           TrialPoint(960, 540, 34, 240, 38.7), TrialPoint(1280, 720, 20, 2285, 88.6),
+           TrialPoint(1280, 720, 27, 985, 73.6), TrialPoint(1280, 720, 34, 401, 49.3)]
+    assert next_trials(bbb, s, trial_crfs(s), _tried(bbb), TRIAL_CRFS, 14494, 145.0) == [(s[5], (20, 27))]
+    # a cap under the 720p end puts the top well inside 720p's curve: no 1080p
+    assert next_trials(bbb, s, trial_crfs(s), _tried(bbb), TRIAL_CRFS, 1200, 145.0) == []
+
+
 def test_the_extra_trial_round_also_extends_a_rising_top():
-    from vodflow.media.trials import TRIAL_CRFS, extra_trials
+    from vodflow.media.trials import TRIAL_CRFS, next_trials
 
     f = Fraction(25)
     pts = [TrialPoint(640, 360, 27, 300, 60), TrialPoint(640, 360, 20, 600, 70),
            TrialPoint(1280, 720, 27, 800, 70), TrialPoint(1280, 720, 20, 1600, 80)]
     assert top_still_rising(pts)
     sizes = [(640, 360, f), (1280, 720, f)]
-    assert extra_trials(pts, sizes, [(20, 27), (20, 27)], TRIAL_CRFS) == [((1280, 720, f), (13,))]
+    assert next_trials(pts, sizes, [(20, 27), (20, 27)], _tried(pts), TRIAL_CRFS) == [((1280, 720, f), (13,))]
+    # once measured, not asked again
+    more = pts + [TrialPoint(1280, 720, 13, 3200, 84)]
+    assert (sizes[1], (13,)) not in next_trials(more, sizes, [(20, 27), (20, 27)], _tried(more), TRIAL_CRFS)
+    # the largest size not trialled yet: a rising top brings it in at its own CRFs first
+    big = [(640, 360, f), (1280, 720, f), (1920, 1080, f)]
+    assert next_trials(pts, big, [(20, 27), (20, 27), (20, 27)], _tried(pts), TRIAL_CRFS) == [(big[2], (20, 27))]

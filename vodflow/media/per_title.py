@@ -330,7 +330,8 @@ def select_ladder(
             # the top always stays; drop lower rungs that sit too close under it
             while picks and top_rate < picks[-1].kbps * min_ratio:
                 picks.pop()
-            if picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
+            # sizes never shrink as the rate grows: every lower rung larger than the top's size goes
+            while picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
                 picks.pop()
         picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi), crf_at(curves[size], r)))
     if len(picks) < min_rungs:

@@ -58,6 +58,7 @@ from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
     MIN_LADDER_LINES,
     STILL_MARGIN,
+    TEN_PERCENT,
     TOP_MIN_DROP,
     Pick,
     TrialPoint,
@@ -95,6 +96,12 @@ SCORE_BOX = (1920, 1080)
 #: VBR: x264's VBR does not settle on a few dozen frames (the 1 s 1080p50 clip: VMAF 92.5 predicted,
 #: 52.9 measured, its first frames starved), while the trial's own rate control lands where it measured.
 CRF_CAP_SECONDS = 6.0
+#: coarse-to-fine (issue 14, target 3): the largest size is trialled in a later round only when the first round's top
+#: rung sits on the next size at this share or more of that size's dearest trial rate (its curve ends near the top,
+#: so a larger size may overtake it there), or the top still climbs (see :func:`next_trials`).
+NEAR_END = 0.75
+#: at most this many rounds after the first (the second adds sizes, a third can extend a size the second added).
+MAX_MORE_ROUNDS = 2
 #: bounds of the rate calibration (:func:`calibrate`): a ratio outside them means the probe or the sample trial
 #: is broken (a few kb/s of a still picture), not that the sample is that unrepresentative.
 CALIBRATION_BOUNDS = (0.2, 5.0)
@@ -118,6 +125,7 @@ class Analysis:
     rate_scale: float = 1.0  # the title's rate over the sample's at the calibration point (see calibrate)
     calibration_windows: list[tuple[float, float]] = field(default_factory=list)  # [] when the sample is the title
     calibration_kbps: float | None = None  # the calibration encode's rate (trial_kbps), the scale's numerator
+    rounds: list[list[list[int]]] = field(default_factory=list)  # the trials scored in each round, [w, h, crf]
 
     @property
     def wall_seconds(self) -> float:
@@ -138,6 +146,7 @@ class Analysis:
             "rate_scale": round(self.rate_scale, 4),
             "calibration_windows": [list(w) for w in self.calibration_windows],
             "calibration_kbps": None if self.calibration_kbps is None else round(self.calibration_kbps, 1),
+            "rounds": self.rounds,
         }
 
 
@@ -348,25 +357,71 @@ def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | No
     return [k for k in rates if k in keep]
 
 
-def extra_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fraction]],
-                 first_crfs: Sequence[Sequence[int]], crfs: Sequence[int] = TRIAL_CRFS,
-                 max_kbps: float | None = None) -> list[tuple[tuple[int, int, Fraction], tuple[int, ...]]]:
-    """The second round of trials, (size, CRFs) in one encode and scoring run (empty: none):
+def first_round_sizes(sizes: Sequence[tuple[int, int, Fraction]]) -> list[tuple[int, int, Fraction]]:
+    """The sizes of the first trial round (coarse to fine, issue 14 target 3): every size but the smallest, the
+    largest and those between close neighbours (:func:`_between`), at least two (else the largest, then every size
+    comes back). The others are trialled only when the first round's hull says they can matter
+    (:func:`next_trials`).
 
-    * complex content (:func:`per_title.top_still_rising`): the largest size at :data:`EXTRA_CRF_STEP` below the
+    Why these: in the session-15 run (12 clips, 138 trials) the final ladders never used the largest size, used the
+    smallest only where the next size's cheapest trial stayed above the ladder's bottom, and used 432p on one clip
+    (leaving it out moved that clip's predicted BD-rate by +0.1 %). Replayed on those trial points, this order
+    kept the picks of 10 of 12 clips and needed 84 trials instead of 138 (bench/per_title.py, docs/media.md
+    "Cost")."""
+    n = len(sizes)
+    if n < 3:
+        return list(sizes)
+    for keep_largest in (False, True):
+        core = [sizes[i] for i in range(1, n if keep_largest else n - 1) if not _between(sizes, i)]
+        if len(core) >= 2:
+            return core
+    return list(sizes)
+
+
+def next_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fraction]],
+                grid: Sequence[Sequence[int]], tried: dict[tuple[int, int], set[int]],
+                crfs: Sequence[int] = TRIAL_CRFS, max_kbps: float | None = None, min_kbps: float | None = None,
+                near_end: float = NEAR_END) -> list[tuple[tuple[int, int, Fraction], tuple[int, ...]]]:
+    """The next round of trials, (size, CRFs) in one encode and scoring run (empty: the search is done).
+    ``grid[i]``: the CRFs of ``sizes[i]`` (:func:`trial_crfs`); ``tried``: the CRFs scored so far per (w, h).
+
+    * the smallest size, when not trialled yet and the smallest trialled size's cheapest trial costs more than
+      10 % under ``min_kbps`` (the ladder's bottom): the hull does not reach the bottom rung or its flat check;
+    * the largest size, when not trialled yet and either the top still climbs (:func:`per_title.top_still_rising`)
+      or the top rung (:func:`per_title.find_top`) lies on the largest trialled size at ``near_end`` or more of its
+      dearest trial's rate (where a larger size may overtake it);
+    * complex content (the top still climbs on the largest size): that size at :data:`EXTRA_CRF_STEP` below the
       lowest CRF;
     * a size whose curve ends on the hull (:func:`per_title.curves_ending_on_hull`, a smaller size that skipped
       a CRF): its lowest CRF minus :data:`EXTRA_CRF_STEP`, so the hull's change of size is measured, not assumed.
     """
-    out: list[tuple[tuple[int, int, Fraction], tuple[int, ...]]] = []
-    ending = set(curves_ending_on_hull(points, max_kbps=max_kbps))
-    for size, tried in zip(sizes, first_crfs):
-        if size[:2] in ending and min(tried) > min(crfs):
-            out.append((size, (min(tried) - EXTRA_CRF_STEP,)))
-    if top_still_rising(points, max_kbps=max_kbps):
+    out: dict[tuple[int, int, Fraction], set[int]] = {}
+    grid_of = {s[:2]: tuple(g) for s, g in zip(sizes, grid)}
+    trialled = [s for s in sizes if tried.get(s[:2])]
+    curves = curves_by_size(points)
+    if not trialled or not curves:
+        return []
+    smallest, largest = sizes[0], sizes[-1]
+    first = trialled[0]
+    if smallest not in trialled and min_kbps and first[:2] in curves and curves[first[:2]][0].kbps > TEN_PERCENT * min_kbps:
+        out.setdefault(smallest, set()).update(grid_of[smallest[:2]])
+    rising = top_still_rising(points, max_kbps=max_kbps)
+    if largest not in trialled:
+        last = trialled[-1]
+        top = find_top(curves, cap=max_kbps or math.inf)
+        near = (top is not None and top[1] == last[:2] and last[:2] in curves
+                and top[2] >= near_end * curves[last[:2]][-1].kbps)
+        if rising or near:
+            out.setdefault(largest, set()).update(grid_of[largest[:2]])
+    elif rising and min(crfs) - EXTRA_CRF_STEP not in tried[largest[:2]]:
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
-        out.append((sizes[-1], (min(crfs) - EXTRA_CRF_STEP,)))
-    return out
+        out.setdefault(largest, set()).add(min(crfs) - EXTRA_CRF_STEP)
+    for size in trialled:
+        if size[:2] in set(curves_ending_on_hull(points, max_kbps=max_kbps)):
+            lowest = min(tried[size[:2]])
+            if lowest > min(crfs) and lowest - EXTRA_CRF_STEP not in tried[size[:2]]:
+                out.setdefault(size, set()).add(lowest - EXTRA_CRF_STEP)
+    return [(s, tuple(sorted(c))) for s, c in sorted(out.items(), key=lambda kv: kv[0][0] * kv[0][1]) if c]
 
 
 def scoring_subsample(frames: int, most: int = VMAF_SUBSAMPLE, least_scored: int = MIN_SCORED_FRAMES) -> int:
@@ -443,28 +498,58 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     scale = [1.0]
     cal_kbps: list[float] = []
     subsample = scoring_subsample(round(ref_seconds * float(top_fps)))
+    files: dict[tuple[int, int, int], Path] = {}  # every trial encoded so far
+    raw: dict[tuple[int, int, int], float] = {}  # their uncalibrated rates
+    tried: dict[tuple[int, int], set[int]] = {}  # the CRFs scored so far per size
+    rounds: list[list[tuple[int, int, int]]] = []
 
-    def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
+    def add(d: dict[str, float], k: str, v: float) -> None:
+        d[k] = d.get(k, 0.0) + v
+
+    def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]],
+            unscored: Sequence[tuple[int, int, int]] = ()) -> list[TrialPoint]:
+        """Encode ``sizes_`` x ``crfs_`` (those not encoded yet) and score them, except ``unscored``."""
+        todo = [(s, tuple(c for c in cs if (s[0], s[1], c) not in files)) for s, cs in zip(sizes_, crfs_)]
+        todo = [(s, cs) for s, cs in todo if cs]
         t0, c0 = time.monotonic(), _child_cpu()
-        trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
-                               timeout=timeout)
-        rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
-        if step == "trials" and cal is not None:
+        if todo:
+            made = encode_trials(ref, [s for s, _ in todo], [cs for _, cs in todo], top_fps, gop, work / "trials",
+                                 preset=preset, key_times=key_times, timeout=timeout)
+            files.update(made)
+            raw.update({k: trial_kbps(path, ref_seconds, idr_rate) for k, path in made.items()})
+        if cal is not None and not cal_kbps:
             cal_kbps.append(calibration_kbps(cal, idr_rate))
-            scale[0] = calibrate(cal_kbps[0], rates.get((cal.size[0], cal.size[1], cal.crf), 0.0))
-        seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
-        rates = {k: r * scale[0] for k, r in rates.items()}
+            scale[0] = calibrate(cal_kbps[0], raw.get((cal.size[0], cal.size[1], cal.crf), 0.0))
+        add(seconds, step, time.monotonic() - t0)
+        add(cpu, step, _child_cpu() - c0)
+        wanted = [(s[0], s[1], c) for s, cs in zip(sizes_, crfs_) for c in cs if (s[0], s[1], c) not in unscored]
+        rates = {k: raw[k] * scale[0] for k in wanted}
         t0, c0 = time.monotonic(), _child_cpu()
         keys = worth_scoring(rates, max_kbps)
-        scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=subsample,
+        scores = vmaf_scores(ref, [files[k] for k in keys], size[0], size[1], top_fps, subsample=subsample,
                              timeout=timeout)
-        seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
+        add(seconds, vmaf_step, time.monotonic() - t0)
+        add(cpu, vmaf_step, _child_cpu() - c0)
+        for w, h, c in wanted:
+            tried.setdefault((w, h), set()).add(c)
+        rounds.append(keys)
         return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000, len(fixed))
-    points = run("trials", "vmaf", sizes, first_crfs)
-    extra = extra_trials(points, sizes, first_crfs, crfs, max_kbps)
+    bottom = min(r.video_bitrate for r in fixed) / 1000
+    select_kwargs.setdefault("min_kbps", bottom)
+    # coarse to fine: the first round on the middle sizes; the calibration point (the smallest size's first CRF) is
+    # encoded with it for its rate, and scored only when a later round trials that size
+    first = first_round_sizes(sizes)
+    grid = dict(zip(sizes, first_crfs))
+    unscored: list[tuple[int, int, int]] = []
+    r1_sizes, r1_crfs = list(first), [grid[s] for s in first]
+    if cal is not None and cal.size not in first:
+        r1_sizes.insert(0, cal.size)
+        r1_crfs.insert(0, (cal.crf,))
+        unscored.append((cal.size[0], cal.size[1], cal.crf))
+    points = run("trials", "vmaf", r1_sizes, r1_crfs, unscored)
     if not top_still_rising(points, max_kbps=max_kbps) and find_top(curves_by_size(points),
                                                                      cap=max_kbps or math.inf) is None:
         # flat over the whole trial range (still or very simple pictures): find where fewer bits start to
@@ -474,12 +559,15 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         points += run("flat_trials", "flat_vmaf", ends, [low] * len(ends))
         # near its floor x264's rate-quality curve is mispredicted most: a larger margin for the top
         select_kwargs.setdefault("top_min_drop", TOP_MIN_DROP * STILL_MARGIN)
-    elif extra:
-        points += run("extra_trial", "extra_vmaf", [s for s, _ in extra], [c for _, c in extra])
+    else:
+        for _ in range(MAX_MORE_ROUNDS):
+            more = next_trials(points, sizes, [grid[s] for s in sizes], tried, crfs, max_kbps,
+                               select_kwargs["min_kbps"])
+            if not more:
+                break
+            points += run("extra_trial", "extra_vmaf", [s for s, _ in more], [c for _, c in more])
     if min(info.display_width, info.display_height) >= MIN_LADDER_LINES:
         select_kwargs.setdefault("min_rungs", 2)
-    bottom = min(r.video_bitrate for r in fixed) / 1000
-    select_kwargs.setdefault("min_kbps", bottom)
     picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
     if log:
         log(f"per-title: {len(points)} trials on {ref_seconds:.1f}s of {duration:.1f}s in "
@@ -488,7 +576,8 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
                     crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu, rate_scale=scale[0],
                     calibration_windows=list(cal.windows) if cal else [],
-                    calibration_kbps=cal_kbps[0] if cal_kbps else None)
+                    calibration_kbps=cal_kbps[0] if cal_kbps else None,
+                    rounds=[[list(k) for k in r] for r in rounds])
 
 
 def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
@@ -514,5 +603,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["extra_trials", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
