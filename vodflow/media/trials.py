@@ -96,6 +96,10 @@ SCORE_BOX = (1920, 1080)
 #: VBR: x264's VBR does not settle on a few dozen frames (the 1 s 1080p50 clip: VMAF 92.5 predicted,
 #: 52.9 measured, its first frames starved), while the trial's own rate control lands where it measured.
 CRF_CAP_SECONDS = 6.0
+#: the sample's lossless reference is stored as raw pictures up to this size (a 30 s 1080p title's 24 frames: 75 MB):
+#: decoding the x264 -qp 0 file cost ~0.3 CPU s per run at 1080p (two to four runs read it), encoding it as much.
+#: Longer samples (up to 8 s of 1080p: ~620 MB raw) stay x264 -qp 0. Both are lossless: the same pixels.
+RAW_REFERENCE_BYTES = 256 * 2**20
 #: coarse-to-fine (issue 14, target 3): the largest size is trialled in a later round only when the first round's top
 #: rung sits on the next size at this share or more of that size's dearest trial rate (its curve ends near the top,
 #: so a larger size may overtake it there), or the top still climbs (see :func:`next_trials`).
@@ -193,7 +197,8 @@ class CalibrationSpec:
 
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
                    out: Path, timeout: float | None = None, *, calibration: CalibrationSpec | None = None) -> Path:
-    """The sampled windows at ``fps`` and ``size``, joined into one lossless file. With ``calibration``, the same
+    """The sampled windows at ``fps`` and ``size``, joined into one lossless file (raw pictures when ``out`` ends in
+    ``.nut``, else x264 ``-qp 0``). With ``calibration``, the same
     ffmpeg run (one decode of the master) also encodes the calibration windows (each sample window is cut out of
     its calibration window) into ``calibration.out``."""
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
@@ -218,7 +223,9 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
         parts.append(f"{src}fps={_fps(fps)}:start_time=0,{tail}[w{i}]")
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
     parts.append(f"{joined}concat=n={len(windows)}:v=1:a=0[ref]")
-    outputs = ["-map", "[ref]", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-an", str(out)]
+    # lossless either way: raw pictures in NUT (``.nut``: no encode, near-free decodes in every later run) or x264 -qp 0
+    codec = ["rawvideo"] if out.suffix == ".nut" else ["libx264", "-preset", "ultrafast", "-qp", "0"]
+    outputs = ["-map", "[ref]", "-c:v", *codec, "-an", str(out)]
     if calibration:
         cfps = calibration.size[2]
         parts.append("".join(f"[c{i}]" for i in range(len(windows))) + f"concat=n={len(windows)}:v=1:a=0[cal]")
@@ -493,7 +500,10 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
 
     cpu: dict[str, float] = {}
     t0, c0 = time.monotonic(), _child_cpu()
-    ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout, calibration=cal)
+    frames = math.ceil(ref_seconds * float(top_fps)) + len(windows)
+    raw_ref = frames * size[0] * size[1] * 3 // 2 <= RAW_REFERENCE_BYTES
+    ref = make_reference(info, windows, size, top_fps, work / ("reference.nut" if raw_ref else "reference.mp4"),
+                         timeout=timeout, calibration=cal)
     seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     scale = [1.0]
     cal_kbps: list[float] = []
@@ -603,5 +613,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["RAW_REFERENCE_BYTES", "first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
