@@ -386,6 +386,28 @@ def test_calibration_measures_the_title_like_a_trial(clip, tmp_path):
     assert calibration_kbps(spec, idr) == pytest.approx(whole, rel=0.1)
 
 
+def test_a_raw_reference_scores_like_the_lossless_x264_one(clip, tmp_path):
+    """The sample's reference as raw pictures (``.nut``) or x264 -qp 0 (``.mp4``): both lossless, so a trial gets the
+    same rate and the same VMAF against either."""
+    from vodflow.media import plan_ladder, probe
+    from vodflow.media.trials import candidate_sizes, encode_trials, make_reference, trial_sizes
+    from vodflow.media.vmaf import vmaf_scores
+
+    pytest.importorskip("imageio_ffmpeg")
+    info = probe(clip("mkv"))
+    fixed = plan_ladder(info)
+    size = trial_sizes(candidate_sizes(fixed))[0]
+    full = (info.display_width, info.display_height)
+    windows = sample_windows(info.duration)
+    scores = []
+    for name in ("ref.nut", "ref.mp4"):
+        ref = make_reference(info, windows, full, fixed[0].fps, tmp_path / name)
+        trial = encode_trials(ref, [size], [(27,)], fixed[0].fps, 2.0, tmp_path / name.replace(".", "_"))
+        path = trial[(size[0], size[1], 27)]
+        scores.append((path.stat().st_size, vmaf_scores(ref, [path], *full, fixed[0].fps)[0]))
+    assert scores[0][0] == scores[1][0] and scores[0][1] == pytest.approx(scores[1][1], abs=1e-6)
+
+
 def test_vmaf_ignores_colour_tags(tmp_path):
     """A rung tagged BT.709 scores the same as its untagged twin (same bitstream, only the VUI tags differ)
     against an untagged source: ffmpeg negotiates colorspace in a filter graph, and without equal tags one

@@ -4,15 +4,18 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ff
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
    it, at least 12 frames at any frame rate), brought to the ladder's top frame rate and the display size (capped to a
-   1920x1080 box), joined and stored lossless (x264 ``-qp 0``). The same ffmpeg run (one decode of the
+   1920x1080 box), joined and stored lossless (raw pictures or x264 ``-qp 0``). The same ffmpeg run (one decode of the
    master) makes the **rate calibration** encode: wider windows around the sample windows
    (:func:`per_title.calibration_windows`, 15 % of the title, at least 3 s; the whole title when that is half
    of it) at the smallest trial size and its first CRF, encoded like a trial (:class:`CalibrationSpec`);
-2. **trials**: the reference decoded once and ``split`` to every size of the fixed ladder
-   (same sizes and frame rates, so no upscale; 432p included, so the hull reaches every point the fixed ladder
-   reaches, :func:`trial_sizes`) x its CRF points (:func:`trial_crfs`), x264 with the production preset
-   and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
-   rate, so a trial's bitrate predicts the rung's;
+2. **trials**, coarse to fine (issue 14 target 3, session 16): the reference decoded once and ``split`` to the
+   sizes of the round, each at its CRF points (:func:`trial_crfs`), x264 with the production preset and GOP, an IDR
+   forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR rate, so a trial's bitrate
+   predicts the rung's. The candidate sizes are every size of the fixed ladder (same sizes and frame rates, so no
+   upscale; 432p included, :func:`trial_sizes`). The first round trials the middle sizes only
+   (:func:`first_round_sizes`: not the smallest, the largest or 432p); the calibration point (the smallest size's
+   first CRF) is encoded with it for its rate, and scored only if that size is trialled later. Later rounds
+   (:func:`next_trials`, at most :data:`MAX_MORE_ROUNDS`) add what the hull so far says can matter;
 3. **rate calibration**: every trial rate is scaled by the calibration encode's rate over the sample trial's at
    that point (:func:`calibration_kbps`, :func:`calibrate`). A few short windows can be much easier or harder
    than the title (the 30 s VP8 clip's three windows took 2.0x the title's bits at every size and CRF: 1.94-2.1x
@@ -21,20 +24,24 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ff
    points of the whole title's, rates 2x off). Session 11 encoded the whole title for this (58 % analysis
    overhead, 12-23 CPU s of decoding on the 32 s mezzanine masters); 15 % of it in windows measured within a
    few % of the whole title's rate (bench/per_title_calibration.py, docs/benchmarks-encode.md);
-4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+4. **scores**: every trial of a round scored against the reference in one libvmaf run (imageio-ffmpeg). The
+   reference is raw pictures (NUT) when small (:data:`RAW_REFERENCE_BYTES`), so the runs that read it barely decode.
 
 Cost (issue 14 target 3: the analysis adds <= 25 % to the title's encode): the sample is 3 % of the title, so on
 long titles the analysis grows with the title like its encode (18-20 % measured on the 32 s masters). Below
-~16 s (400 frames) the 12-frame floor takes over: the analysis is then a fixed ~12 frames x ~14 trials encoded and
+~16 s (400 frames) the 12-frame floor takes over: the analysis is then a fixed ~12 frames x 5-10 trials encoded and
 scored (VMAF at the display size costs ~10x a veryfast encode per frame), while the title's encode shrinks with
 its length, so a 1-2 s title's analysis costs several times its own (cheap) encode. The floor is counted in
 frames, not seconds (a 0.5 s floor was 25 frames at 50 fps). Fewer frames or points would save CPU-seconds on
 titles whose whole encode takes one, at the price of the prediction error the floor was set against (clip 03:
 5 frames mispredicted rungs by up to 8 VMAF).
 
-Then at most one more round on chosen sizes (:func:`extra_trials`): CRF 13 when the top curve still climbs (complex
-content) and/or the next lower CRF on a smaller size whose curve ends on the hull (it skipped CRF 20, and where a
-larger size overtakes it is not measured); or CRF 41/48 when no quality passes the flat-part rule (still pictures).
+Later rounds (:func:`next_trials`): the smallest size when the hull does not reach 10 % under the ladder's bottom
+rate; the largest when the top rung lies near the end of the largest trialled size's curve (:data:`NEAR_END`) or
+the top still climbs; CRF 13 on the largest size when its top curve still climbs (complex content); the next
+lower CRF on a smaller size whose curve ends on the hull (it skipped CRF 20, and where a larger size overtakes it is
+not measured). When no quality passes the flat-part rule after the first round (still pictures): CRF 41/48 on the
+smallest and the largest size instead.
 
 :func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
 (constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
@@ -410,7 +417,8 @@ def next_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fr
         return []
     smallest, largest = sizes[0], sizes[-1]
     first = trialled[0]
-    if smallest not in trialled and min_kbps and first[:2] in curves and curves[first[:2]][0].kbps > TEN_PERCENT * min_kbps:
+    cheapest = curves[first[:2]][0].kbps if first[:2] in curves else math.inf  # none scored: all above the cap
+    if smallest not in trialled and min_kbps and cheapest > TEN_PERCENT * min_kbps:
         out.setdefault(smallest, set()).update(grid_of[smallest[:2]])
     rising = top_still_rising(points, max_kbps=max_kbps)
     if largest not in trialled:
