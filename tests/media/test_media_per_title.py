@@ -550,3 +550,49 @@ def test_the_extra_trial_round_also_extends_a_rising_top():
     # the largest size not trialled yet: a rising top brings it in at its own CRFs first
     big = [(640, 360, f), (1280, 720, f), (1920, 1080, f)]
     assert next_trials(pts, big, [(20, 27), (20, 27), (20, 27)], _tried(pts), TRIAL_CRFS) == [(big[2], (20, 27))]
+
+
+def test_windows_move_back_to_the_key_frame_their_seek_lands_on():
+    from vodflow.media.per_title import SEEK_PREROLL_MAX, align_to_key_frames
+
+    # the 1080p Big Buck Bunny master: key frames 5.32 s apart, calibration windows 4.5 s past them
+    reads = [(4.51, 1.592), (15.124, 1.592), (25.737, 1.592)]
+    samples = [(5.147, 0.318), (15.761, 0.318), (26.374, 0.318)]
+    new_reads, new_samples = align_to_key_frames(reads, samples, [0.0, 10.64, 21.24])
+    assert new_reads == [(0.0, 1.592), (10.64, 1.592), (21.24, 1.592)]
+    # each sample keeps its place inside its read window, and its length
+    assert new_samples == [(0.637, 0.318), (11.277, 0.318), (21.877, 0.318)]
+    # a short pre-roll, an unknown key frame, or a key frame after the start: the window stays
+    stay = [(3.0 + SEEK_PREROLL_MAX - 0.01, 3.0)]
+    assert align_to_key_frames(stay, [(4.0, 0.3)], [3.0]) == (stay, [(4.0, 0.3)])
+    assert align_to_key_frames(reads, samples, [None, None, None]) == (reads, samples)
+    assert align_to_key_frames([(2.0, 1.0)], [(2.0, 1.0)], [2.5]) == ([(2.0, 1.0)], [(2.0, 1.0)])
+    # never onto the window before it: one key frame at 0 for the whole title (intra-less long GOP)
+    got, _ = align_to_key_frames(reads, samples, [0.0, 0.0, 0.0])
+    assert got == [(0.0, 1.592), (15.124, 1.592), (25.737, 1.592)]
+    # a key frame a fraction of a millisecond below a round number is not rounded below itself
+    assert align_to_key_frames([(9.0, 1.0)], [(9.2, 0.3)], [5.0004])[0] == [(5.001, 1.0)]
+    with pytest.raises(ValueError):
+        align_to_key_frames(reads, samples, [0.0])
+
+
+def test_key_frame_before_reads_the_container_index(tmp_path):
+    """A real file with key frames every 2 s: ffprobe finds the one a seek lands on, and a window read from it."""
+    import dataclasses
+
+    from mediakit import ffmpeg, lavfi
+
+    from vodflow.media.probe import probe
+    from vodflow.media.trials import key_frame_before
+
+    path = tmp_path / "gop2.mp4"
+    ffmpeg(*lavfi("320x180", "25", 7.0, audio=False), "-c:v", "libx264", "-preset", "ultrafast", "-g", "50",
+           "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0", str(path))
+    info = probe(path)
+    assert key_frame_before(info, 0.0) == pytest.approx(0.0, abs=1e-3)
+    assert key_frame_before(info, 3.5) == pytest.approx(2.0, abs=1e-3)
+    assert key_frame_before(info, 5.99) == pytest.approx(4.0, abs=1e-3)
+    # a file ffprobe cannot read: no key frame known, so the windows stay where they are
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert key_frame_before(dataclasses.replace(info, path=bad), 3.5) is None

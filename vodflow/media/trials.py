@@ -63,6 +63,7 @@ from vodflow.media.conform import conform_steps
 from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
+    align_to_key_frames,
     MIN_LADDER_LINES,
     STILL_MARGIN,
     TEN_PERCENT,
@@ -80,7 +81,7 @@ from vodflow.media.per_title import (
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
-from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.vmaf import vmaf_scores
 
 #: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
@@ -296,6 +297,27 @@ def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], c
     return outputs
 
 
+def key_frame_before(info: SourceInfo, t: float, timeout: float | None = 30) -> float | None:
+    """The key frame an input seek to ``t`` s (ffmpeg's ``-ss``, counted from the file's start) lands on, in the
+    same timeline, read from the container's index by ffprobe (no decoding). None when it cannot tell: no index,
+    the first packet after the seek not flagged key, or ffprobe failing (the window then stays where it is)."""
+    argv = [ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index), "-read_intervals",
+            f"{t + info.start_time:.6f}%+#1", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
+            str(info.path)]
+    try:
+        res = run_tool(argv, timeout=timeout)
+    except MediaToolError:
+        return None
+    for line in res.stdout.split():
+        pts, _, flags = line.partition(",")
+        try:
+            key = float(pts) - info.start_time
+        except ValueError:
+            continue
+        return key if "K" in flags and key <= t + 1e-6 else None
+    return None
+
+
 def video_kbps(path: Path, duration: float) -> float:
     """Average video bitrate of a file from its packet sizes (container overhead excluded)."""
     res = run_tool([ffprobe_bin(), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size",
@@ -508,6 +530,13 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
 
     cpu: dict[str, float] = {}
     t0, c0 = time.monotonic(), _child_cpu()
+    # each window read from the master starts on the key frame its seek lands on when that saves decoding more
+    # than SEEK_PREROLL_MAX s of frames only to drop them (per_title.align_to_key_frames); the ffprobe runs that
+    # find those key frames count in the reference step
+    reads = list(cal.windows) if cal else list(windows)
+    reads, windows = align_to_key_frames(reads, windows, [key_frame_before(info, start) for start, _ in reads])
+    if cal:
+        cal = dataclasses.replace(cal, windows=reads)
     frames = math.ceil(ref_seconds * float(top_fps)) + len(windows)
     raw_ref = frames * size[0] * size[1] * 3 // 2 <= RAW_REFERENCE_BYTES
     ref = make_reference(info, windows, size, top_fps, work / ("reference.nut" if raw_ref else "reference.mp4"),
@@ -621,5 +650,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["RAW_REFERENCE_BYTES", "first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["key_frame_before", "RAW_REFERENCE_BYTES", "first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
