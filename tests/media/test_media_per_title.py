@@ -129,6 +129,16 @@ def test_ladder_is_monotonic_and_never_grows_smaller():
     assert all(b.kbps >= a.kbps * 1.3 - 1e-6 for a, b in zip(picks, picks[1:]))
 
 
+def test_no_lower_rung_is_larger_than_the_top():
+    """Every lower rung larger than the top's size goes (not only the one under it): here 720p wins every quality
+    up to 80 and only 360p reaches the top quality."""
+    pts = [TrialPoint(1280, 720, 34, 100, 50), TrialPoint(1280, 720, 27, 200, 70), TrialPoint(1280, 720, 20, 400, 80),
+           TrialPoint(640, 360, 34, 300, 40), TrialPoint(640, 360, 27, 500, 86)]
+    picks = select_ladder(pts, min_kbps=100)
+    assert picks[-1].height == 360
+    assert [p.width * p.height for p in picks] == sorted(p.width * p.height for p in picks)
+
+
 def test_equal_quality_steps_of_at_most_one_jnd():
     picks = select_ladder(synth())
     steps = [b.vmaf - a.vmaf for a, b in zip(picks, picks[1:])]
@@ -376,6 +386,28 @@ def test_calibration_measures_the_title_like_a_trial(clip, tmp_path):
     assert calibration_kbps(spec, idr) == pytest.approx(whole, rel=0.1)
 
 
+def test_a_raw_reference_scores_like_the_lossless_x264_one(clip, tmp_path):
+    """The sample's reference as raw pictures (``.nut``) or x264 -qp 0 (``.mp4``): both lossless, so a trial gets the
+    same rate and the same VMAF against either."""
+    from vodflow.media import plan_ladder, probe
+    from vodflow.media.trials import candidate_sizes, encode_trials, make_reference, trial_sizes
+    from vodflow.media.vmaf import vmaf_scores
+
+    pytest.importorskip("imageio_ffmpeg")
+    info = probe(clip("mkv"))
+    fixed = plan_ladder(info)
+    size = trial_sizes(candidate_sizes(fixed))[0]
+    full = (info.display_width, info.display_height)
+    windows = sample_windows(info.duration)
+    scores = []
+    for name in ("ref.nut", "ref.mp4"):
+        ref = make_reference(info, windows, full, fixed[0].fps, tmp_path / name)
+        trial = encode_trials(ref, [size], [(27,)], fixed[0].fps, 2.0, tmp_path / name.replace(".", "_"))
+        path = trial[(size[0], size[1], 27)]
+        scores.append((path.stat().st_size, vmaf_scores(ref, [path], *full, fixed[0].fps)[0]))
+    assert scores[0][0] == scores[1][0] and scores[0][1] == pytest.approx(scores[1][1], abs=1e-6)
+
+
 def test_vmaf_ignores_colour_tags(tmp_path):
     """A rung tagged BT.709 scores the same as its untagged twin (same bitstream, only the VUI tags differ)
     against an untagged source: ffmpeg negotiates colorspace in a filter graph, and without equal tags one
@@ -434,9 +466,9 @@ CLIP01_TRIALS = [
 
 def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
     """360p stops at CRF 27 (291 kb/s) ~2 VMAF over 540p there, under the rate cap: where 540p overtakes it is not
-    measured, so 360p gets CRF 20 in the second round. 234p ends level with 360p (a measured crossing), 432p and 540p
+    measured, so 360p gets CRF 20 in the next round. 234p ends level with 360p (a measured crossing), 432p and 540p
     already have CRF 20."""
-    from vodflow.media.trials import TRIAL_CRFS, extra_trials, trial_crfs
+    from vodflow.media.trials import TRIAL_CRFS, next_trials, trial_crfs
 
     from vodflow.media.per_title import curves_ending_on_hull
 
@@ -444,20 +476,123 @@ def test_a_curve_that_ends_on_the_hull_gets_one_more_trial():
     assert curves_ending_on_hull(CLIP01_TRIALS, max_kbps=250) == []  # its end is above the cap: no rung there
     f = Fraction(24)
     sizes = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f)]
-    assert extra_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), TRIAL_CRFS, 689.1) == [((640, 360, f), (20,))]
+    assert next_trials(CLIP01_TRIALS, sizes, trial_crfs(sizes), _tried(CLIP01_TRIALS), TRIAL_CRFS, 689.1,
+                       145.0) == [((640, 360, f), (20,))]
     # the CRF 20 point measured, the curve no longer ends on the hull
     more = CLIP01_TRIALS + [TrialPoint(640, 360, 20, 700.0, 80.0)]
     assert curves_ending_on_hull(more, max_kbps=689.1) == []
+    assert next_trials(more, sizes, trial_crfs(sizes), _tried(more), TRIAL_CRFS, 689.1, 145.0) == []
     # smooth synthetic curves: larger sizes overtake each smaller one inside its trials
     assert curves_ending_on_hull(synth()) == []
 
 
+def _tried(points):
+    out: dict = {}
+    for p in points:
+        out.setdefault(p.size, set()).add(p.crf)
+    return out
+
+
+def test_first_round_trials_the_middle_sizes():
+    """Coarse to fine: the first round leaves out the smallest size, the largest and 432p (between close
+    neighbours), keeping at least two sizes."""
+    from vodflow.media.trials import first_round_sizes
+
+    f = Fraction(25)
+    s = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f), (1920, 1080, f)]
+    assert first_round_sizes(s) == [s[1], s[3], s[4]]  # 1080p source: 360p, 540p, 720p
+    assert first_round_sizes(s[:5]) == [s[1], s[3]]  # 720p source: 360p, 540p
+    assert first_round_sizes(s[:4]) == [s[1], s[3]]  # 540p source: 360p and the largest (else one size)
+    assert first_round_sizes(s[:3]) == [s[1], s[2]]
+    assert first_round_sizes(s[:2]) == s[:2] and first_round_sizes(s[:1]) == s[:1]
+
+
+def test_later_rounds_add_the_smallest_and_largest_sizes_only_where_they_can_matter():
+    """Session-15 first-round points: clip 01 (360p reaches below the 145 kb/s bottom, the top lies mid-540p) needs
+    neither the smallest nor the largest size; the phone clip 03's 360p starts at 185 kb/s, above the bottom's
+    flat check (130.5), so 234p comes in; on the 1080p Big Buck Bunny master the top is 720p at 98 % of its
+    dearest trial's rate, so 1080p comes in."""
+    from vodflow.media.trials import TRIAL_CRFS, next_trials, trial_crfs
+
+    f = Fraction(25)
+    s = [(416, 234, f), (640, 360, f), (768, 432, f), (960, 540, f), (1280, 720, f), (1920, 1080, f)]
+    first01 = [p for p in CLIP01_TRIALS if p.height in (360, 540)]
+    assert next_trials(first01, s[:5], trial_crfs(s[:5]), _tried(first01), TRIAL_CRFS, 689.1,
+                       145.0) == [(s[1], (20,))]  # only the curve-end trial
+    clip03 = [TrialPoint(640, 360, 27, 488, 82.7), TrialPoint(640, 360, 34, 185, 62.7),
+              TrialPoint(960, 540, 20, 3020, 96.9), TrialPoint(960, 540, 27, 1030, 90.8),
+              TrialPoint(960, 540, 34, 368, 74.7)]
+    assert next_trials(clip03, s[:5], trial_crfs(s[:5]), _tried(clip03), TRIAL_CRFS, 9000, 145.0) == [
+        (s[0], (27, 34)), (s[1], (20,))]
+    assert (s[0], (27, 34)) not in next_trials(clip03, s[:5], trial_crfs(s[:5]), _tried(clip03), TRIAL_CRFS, 9000,
+                                               210.0)  # a higher bottom: 360p reaches 10 % under it
+    bbb = [TrialPoint(640, 360, 27, 333, 48.8), TrialPoint(640, 360, 34, 128, 24.7),
+           TrialPoint(960, 540, 20, 1505, 82.5), TrialPoint(960, 540, 27, 612, 64.7),
+           TrialPoint(960, 540, 34, 240, 38.7), TrialPoint(1280, 720, 20, 2285, 88.6),
+           TrialPoint(1280, 720, 27, 985, 73.6), TrialPoint(1280, 720, 34, 401, 49.3)]
+    assert next_trials(bbb, s, trial_crfs(s), _tried(bbb), TRIAL_CRFS, 14494, 145.0) == [(s[5], (20, 27))]
+    # a cap under the 720p end puts the top well inside 720p's curve: no 1080p
+    assert next_trials(bbb, s, trial_crfs(s), _tried(bbb), TRIAL_CRFS, 1200, 145.0) == []
+
+
 def test_the_extra_trial_round_also_extends_a_rising_top():
-    from vodflow.media.trials import TRIAL_CRFS, extra_trials
+    from vodflow.media.trials import TRIAL_CRFS, next_trials
 
     f = Fraction(25)
     pts = [TrialPoint(640, 360, 27, 300, 60), TrialPoint(640, 360, 20, 600, 70),
            TrialPoint(1280, 720, 27, 800, 70), TrialPoint(1280, 720, 20, 1600, 80)]
     assert top_still_rising(pts)
     sizes = [(640, 360, f), (1280, 720, f)]
-    assert extra_trials(pts, sizes, [(20, 27), (20, 27)], TRIAL_CRFS) == [((1280, 720, f), (13,))]
+    assert next_trials(pts, sizes, [(20, 27), (20, 27)], _tried(pts), TRIAL_CRFS) == [((1280, 720, f), (13,))]
+    # once measured, not asked again
+    more = pts + [TrialPoint(1280, 720, 13, 3200, 84)]
+    assert (sizes[1], (13,)) not in next_trials(more, sizes, [(20, 27), (20, 27)], _tried(more), TRIAL_CRFS)
+    # the largest size not trialled yet: a rising top brings it in at its own CRFs first
+    big = [(640, 360, f), (1280, 720, f), (1920, 1080, f)]
+    assert next_trials(pts, big, [(20, 27), (20, 27), (20, 27)], _tried(pts), TRIAL_CRFS) == [(big[2], (20, 27))]
+
+
+def test_windows_move_back_to_the_key_frame_their_seek_lands_on():
+    from vodflow.media.per_title import SEEK_PREROLL_MAX, align_to_key_frames
+
+    # the 1080p Big Buck Bunny master: key frames 5.32 s apart, calibration windows 4.5 s past them
+    reads = [(4.51, 1.592), (15.124, 1.592), (25.737, 1.592)]
+    samples = [(5.147, 0.318), (15.761, 0.318), (26.374, 0.318)]
+    new_reads, new_samples = align_to_key_frames(reads, samples, [0.0, 10.64, 21.24])
+    assert new_reads == [(0.0, 1.592), (10.64, 1.592), (21.24, 1.592)]
+    # each sample keeps its place inside its read window, and its length
+    assert new_samples == [(0.637, 0.318), (11.277, 0.318), (21.877, 0.318)]
+    # a short pre-roll, an unknown key frame, or a key frame after the start: the window stays
+    stay = [(3.0 + SEEK_PREROLL_MAX - 0.01, 3.0)]
+    assert align_to_key_frames(stay, [(4.0, 0.3)], [3.0]) == (stay, [(4.0, 0.3)])
+    assert align_to_key_frames(reads, samples, [None, None, None]) == (reads, samples)
+    assert align_to_key_frames([(2.0, 1.0)], [(2.0, 1.0)], [2.5]) == ([(2.0, 1.0)], [(2.0, 1.0)])
+    # never onto the window before it: one key frame at 0 for the whole title (intra-less long GOP)
+    got, _ = align_to_key_frames(reads, samples, [0.0, 0.0, 0.0])
+    assert got == [(0.0, 1.592), (15.124, 1.592), (25.737, 1.592)]
+    # a key frame a fraction of a millisecond below a round number is not rounded below itself
+    assert align_to_key_frames([(9.0, 1.0)], [(9.2, 0.3)], [5.0004])[0] == [(5.001, 1.0)]
+    with pytest.raises(ValueError):
+        align_to_key_frames(reads, samples, [0.0])
+
+
+def test_key_frame_before_reads_the_container_index(tmp_path):
+    """A real file with key frames every 2 s: ffprobe finds the one a seek lands on, and a window read from it."""
+    import dataclasses
+
+    from mediakit import ffmpeg, lavfi
+
+    from vodflow.media.probe import probe
+    from vodflow.media.trials import key_frame_before
+
+    path = tmp_path / "gop2.mp4"
+    ffmpeg(*lavfi("320x180", "25", 7.0, audio=False), "-c:v", "libx264", "-preset", "ultrafast", "-g", "50",
+           "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0", str(path))
+    info = probe(path)
+    assert key_frame_before(info, 0.0) == pytest.approx(0.0, abs=1e-3)
+    assert key_frame_before(info, 3.5) == pytest.approx(2.0, abs=1e-3)
+    assert key_frame_before(info, 5.99) == pytest.approx(4.0, abs=1e-3)
+    # a file ffprobe cannot read: no key frame known, so the windows stay where they are
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert key_frame_before(dataclasses.replace(info, path=bad), 3.5) is None

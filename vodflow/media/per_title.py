@@ -330,7 +330,8 @@ def select_ladder(
             # the top always stays; drop lower rungs that sit too close under it
             while picks and top_rate < picks[-1].kbps * min_ratio:
                 picks.pop()
-            if picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
+            # sizes never shrink as the rate grows: every lower rung larger than the top's size goes
+            while picks and top_size[0] * top_size[1] < picks[-1].width * picks[-1].height:
                 picks.pop()
         picks.append(Pick(size[0], size[1], r, qi, drop10(curves, r, qi), crf_at(curves[size], r)))
     if len(picks) < min_rungs:
@@ -529,6 +530,43 @@ def calibration_windows(duration: float, samples: Sequence[tuple[float, float]],
     return out
 
 
-__all__ = ["END_MARGIN", "curves_ending_on_hull", "FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
+#: Seconds of frames a seek may decode only to drop them (from the key frame before a window to its start) before
+#: the window moves back to that key frame (:func:`align_to_key_frames`). An input seek decodes from the key frame
+#: at or before the requested time: on the 1080p Big Buck Bunny master (key frames 5.3 s apart) the three
+#: calibration windows each decoded ~4.5 s of frames they threw away, 0.95 CPU s each of the analysis (issue 14
+#: target 3, session 16); a 1 s pre-roll is under a tenth of that at any resolution.
+SEEK_PREROLL_MAX = 1.0
+
+
+def align_to_key_frames(reads: Sequence[tuple[float, float]], samples: Sequence[tuple[float, float]],
+                        keys: Sequence[float | None], *, preroll: float = SEEK_PREROLL_MAX,
+                        ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Move each read window (a calibration window, or the sample window itself when the sample is read
+    directly) and its sample window back to the key frame a seek to it lands on, when the seek would otherwise
+    decode and drop more than ``preroll`` seconds of frames.
+
+    ``keys[i]`` is the key frame at or before ``reads[i]``'s start (None when unknown: the window stays). A
+    window moves by its whole pre-roll or not at all, keeps its length and its sample's place inside it, and
+    never moves onto the window before it (the spread over the title holds: each window moves back by less than
+    one key-frame interval). Returns the new (reads, samples)."""
+    if not (len(reads) == len(samples) == len(keys)):
+        raise ValueError("one key frame and one sample window per read window are needed")
+    out_reads: list[tuple[float, float]] = []
+    out_samples: list[tuple[float, float]] = []
+    prev_end = 0.0
+    for (start, length), (s_start, s_length), key in zip(reads, samples, keys):
+        shift = 0.0
+        if key is not None and 0.0 <= key < start - preroll:
+            # never below the key frame (rounding down by a millisecond would seek to the key frame before it)
+            new = math.ceil(key * 1000 - 1e-6) / 1000
+            if new >= prev_end - 1e-9:
+                shift = start - new
+        out_reads.append((round(start - shift, 3), length))
+        out_samples.append((round(s_start - shift, 3), s_length))
+        prev_end = start - shift + length
+    return out_reads, out_samples
+
+
+__all__ = ["SEEK_PREROLL_MAX", "align_to_key_frames", "END_MARGIN", "curves_ending_on_hull", "FLAT_DROP", "JND_VMAF", "MIN_LADDER_LINES", "STILL_MARGIN", "TOP_MIN_DROP", "crf_at", "Pick", "QUALITY_CEILING", "TrialPoint", "bd_rate", "best_size_for", "curves_by_size",
            "drop10", "find_top", "hull_points", "hull_vmaf", "kbps_at", "sample_windows", "select_ladder", "size_curve",
            "calibration_windows", "rate_cap", "source_rate_cap", "top_still_rising", "vmaf_at", "vmaf_below"]

@@ -4,15 +4,18 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ff
 
 1. **reference**: short windows spread over the title (:func:`per_title.sample_windows`, 3 % of
    it, at least 12 frames at any frame rate), brought to the ladder's top frame rate and the display size (capped to a
-   1920x1080 box), joined and stored lossless (x264 ``-qp 0``). The same ffmpeg run (one decode of the
+   1920x1080 box), joined and stored lossless (raw pictures or x264 ``-qp 0``). The same ffmpeg run (one decode of the
    master) makes the **rate calibration** encode: wider windows around the sample windows
    (:func:`per_title.calibration_windows`, 15 % of the title, at least 3 s; the whole title when that is half
    of it) at the smallest trial size and its first CRF, encoded like a trial (:class:`CalibrationSpec`);
-2. **trials**: the reference decoded once and ``split`` to every size of the fixed ladder
-   (same sizes and frame rates, so no upscale; 432p included, so the hull reaches every point the fixed ladder
-   reaches, :func:`trial_sizes`) x its CRF points (:func:`trial_crfs`), x264 with the production preset
-   and GOP, an IDR forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR
-   rate, so a trial's bitrate predicts the rung's;
+2. **trials**, coarse to fine (issue 14 target 3, session 16): the reference decoded once and ``split`` to the
+   sizes of the round, each at its CRF points (:func:`trial_crfs`), x264 with the production preset and GOP, an IDR
+   forced at every join; :func:`trial_kbps` weighs those IDRs to the title's IDR rate, so a trial's bitrate
+   predicts the rung's. The candidate sizes are every size of the fixed ladder (same sizes and frame rates, so no
+   upscale; 432p included, :func:`trial_sizes`). The first round trials the middle sizes only
+   (:func:`first_round_sizes`: not the smallest, the largest or 432p); the calibration point (the smallest size's
+   first CRF) is encoded with it for its rate, and scored only if that size is trialled later. Later rounds
+   (:func:`next_trials`, at most :data:`MAX_MORE_ROUNDS`) add what the hull so far says can matter;
 3. **rate calibration**: every trial rate is scaled by the calibration encode's rate over the sample trial's at
    that point (:func:`calibration_kbps`, :func:`calibrate`). A few short windows can be much easier or harder
    than the title (the 30 s VP8 clip's three windows took 2.0x the title's bits at every size and CRF: 1.94-2.1x
@@ -21,20 +24,24 @@ The thin adapter around :mod:`vodflow.media.per_title` (the pure rules). Four ff
    points of the whole title's, rates 2x off). Session 11 encoded the whole title for this (58 % analysis
    overhead, 12-23 CPU s of decoding on the 32 s mezzanine masters); 15 % of it in windows measured within a
    few % of the whole title's rate (bench/per_title_calibration.py, docs/benchmarks-encode.md);
-4. **scores**: every trial scored against the reference in one libvmaf run (imageio-ffmpeg).
+4. **scores**: every trial of a round scored against the reference in one libvmaf run (imageio-ffmpeg). The
+   reference is raw pictures (NUT) when small (:data:`RAW_REFERENCE_BYTES`), so the runs that read it barely decode.
 
 Cost (issue 14 target 3: the analysis adds <= 25 % to the title's encode): the sample is 3 % of the title, so on
 long titles the analysis grows with the title like its encode (18-20 % measured on the 32 s masters). Below
-~16 s (400 frames) the 12-frame floor takes over: the analysis is then a fixed ~12 frames x ~14 trials encoded and
+~16 s (400 frames) the 12-frame floor takes over: the analysis is then a fixed ~12 frames x 5-10 trials encoded and
 scored (VMAF at the display size costs ~10x a veryfast encode per frame), while the title's encode shrinks with
 its length, so a 1-2 s title's analysis costs several times its own (cheap) encode. The floor is counted in
 frames, not seconds (a 0.5 s floor was 25 frames at 50 fps). Fewer frames or points would save CPU-seconds on
 titles whose whole encode takes one, at the price of the prediction error the floor was set against (clip 03:
 5 frames mispredicted rungs by up to 8 VMAF).
 
-Then at most one more round on chosen sizes (:func:`extra_trials`): CRF 13 when the top curve still climbs (complex
-content) and/or the next lower CRF on a smaller size whose curve ends on the hull (it skipped CRF 20, and where a
-larger size overtakes it is not measured); or CRF 41/48 when no quality passes the flat-part rule (still pictures).
+Later rounds (:func:`next_trials`): the smallest size when the hull does not reach 10 % under the ladder's bottom
+rate; the largest when the top rung lies near the end of the largest trialled size's curve (:data:`NEAR_END`) or
+the top still climbs; CRF 13 on the largest size when its top curve still climbs (complex content); the next
+lower CRF on a smaller size whose curve ends on the hull (it skipped CRF 20, and where a larger size overtakes it is
+not measured). When no quality passes the flat-part rule after the first round (still pictures): CRF 41/48 on the
+smallest and the largest size instead.
 
 :func:`plan_per_title` turns the picks into :class:`~vodflow.media.ladder.Rung` objects
 (constrained VBR at the trial rate, IDRs every 2 s as in the fixed ladder) and returns the
@@ -56,8 +63,10 @@ from vodflow.media.conform import conform_steps
 from vodflow.media.encode import DEFAULT_PRESET
 from vodflow.media.ladder import Rung, build_rungs, plan_ladder
 from vodflow.media.per_title import (
+    align_to_key_frames,
     MIN_LADDER_LINES,
     STILL_MARGIN,
+    TEN_PERCENT,
     TOP_MIN_DROP,
     Pick,
     TrialPoint,
@@ -72,7 +81,7 @@ from vodflow.media.per_title import (
     top_still_rising,
 )
 from vodflow.media.probe import SourceInfo
-from vodflow.media.tools import ffmpeg_bin, ffprobe_bin, run_tool
+from vodflow.media.tools import MediaToolError, ffmpeg_bin, ffprobe_bin, run_tool
 from vodflow.media.vmaf import vmaf_scores
 
 #: CRF points of the trials: ~7 CRF apart (about half / double the rate), spanning ~50..97 VMAF.
@@ -95,6 +104,16 @@ SCORE_BOX = (1920, 1080)
 #: VBR: x264's VBR does not settle on a few dozen frames (the 1 s 1080p50 clip: VMAF 92.5 predicted,
 #: 52.9 measured, its first frames starved), while the trial's own rate control lands where it measured.
 CRF_CAP_SECONDS = 6.0
+#: the sample's lossless reference is stored as raw pictures up to this size (a 30 s 1080p title's 24 frames: 75 MB):
+#: decoding the x264 -qp 0 file cost ~0.3 CPU s per run at 1080p (two to four runs read it), encoding it as much.
+#: Longer samples (up to 8 s of 1080p: ~620 MB raw) stay x264 -qp 0. Both are lossless: the same pixels.
+RAW_REFERENCE_BYTES = 256 * 2**20
+#: coarse-to-fine (issue 14, target 3): the largest size is trialled in a later round only when the first round's top
+#: rung sits on the next size at this share or more of that size's dearest trial rate (its curve ends near the top,
+#: so a larger size may overtake it there), or the top still climbs (see :func:`next_trials`).
+NEAR_END = 0.75
+#: at most this many rounds after the first (the second adds sizes, a third can extend a size the second added).
+MAX_MORE_ROUNDS = 2
 #: bounds of the rate calibration (:func:`calibrate`): a ratio outside them means the probe or the sample trial
 #: is broken (a few kb/s of a still picture), not that the sample is that unrepresentative.
 CALIBRATION_BOUNDS = (0.2, 5.0)
@@ -118,6 +137,7 @@ class Analysis:
     rate_scale: float = 1.0  # the title's rate over the sample's at the calibration point (see calibrate)
     calibration_windows: list[tuple[float, float]] = field(default_factory=list)  # [] when the sample is the title
     calibration_kbps: float | None = None  # the calibration encode's rate (trial_kbps), the scale's numerator
+    rounds: list[list[list[int]]] = field(default_factory=list)  # the trials scored in each round, [w, h, crf]
 
     @property
     def wall_seconds(self) -> float:
@@ -138,6 +158,7 @@ class Analysis:
             "rate_scale": round(self.rate_scale, 4),
             "calibration_windows": [list(w) for w in self.calibration_windows],
             "calibration_kbps": None if self.calibration_kbps is None else round(self.calibration_kbps, 1),
+            "rounds": self.rounds,
         }
 
 
@@ -184,7 +205,8 @@ class CalibrationSpec:
 
 def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], size: tuple[int, int], fps: Fraction,
                    out: Path, timeout: float | None = None, *, calibration: CalibrationSpec | None = None) -> Path:
-    """The sampled windows at ``fps`` and ``size``, joined into one lossless file. With ``calibration``, the same
+    """The sampled windows at ``fps`` and ``size``, joined into one lossless file (raw pictures when ``out`` ends in
+    ``.nut``, else x264 ``-qp 0``). With ``calibration``, the same
     ffmpeg run (one decode of the master) also encodes the calibration windows (each sample window is cut out of
     its calibration window) into ``calibration.out``."""
     argv = [ffmpeg_bin(), "-nostdin", "-hide_banner", "-v", "error", "-y"]
@@ -209,7 +231,9 @@ def make_reference(info: SourceInfo, windows: Sequence[tuple[float, float]], siz
         parts.append(f"{src}fps={_fps(fps)}:start_time=0,{tail}[w{i}]")
     joined = "".join(f"[w{i}]" for i in range(len(windows)))
     parts.append(f"{joined}concat=n={len(windows)}:v=1:a=0[ref]")
-    outputs = ["-map", "[ref]", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-an", str(out)]
+    # lossless either way: raw pictures in NUT (``.nut``: no encode, near-free decodes in every later run) or x264 -qp 0
+    codec = ["rawvideo"] if out.suffix == ".nut" else ["libx264", "-preset", "ultrafast", "-qp", "0"]
+    outputs = ["-map", "[ref]", "-c:v", *codec, "-an", str(out)]
     if calibration:
         cfps = calibration.size[2]
         parts.append("".join(f"[c{i}]" for i in range(len(windows))) + f"concat=n={len(windows)}:v=1:a=0[cal]")
@@ -271,6 +295,27 @@ def encode_trials(reference: Path, sizes: Sequence[tuple[int, int, Fraction]], c
     argv += ["-filter_complex", ";".join(parts), *maps]
     run_tool(argv, timeout=timeout)
     return outputs
+
+
+def key_frame_before(info: SourceInfo, t: float, timeout: float | None = 30) -> float | None:
+    """The key frame an input seek to ``t`` s (ffmpeg's ``-ss``, counted from the file's start) lands on, in the
+    same timeline, read from the container's index by ffprobe (no decoding). None when it cannot tell: no index,
+    the first packet after the seek not flagged key, or ffprobe failing (the window then stays where it is)."""
+    argv = [ffprobe_bin(), "-v", "error", "-select_streams", str(info.video_stream_index), "-read_intervals",
+            f"{t + info.start_time:.6f}%+#1", "-show_entries", "packet=pts_time,flags", "-of", "csv=p=0",
+            str(info.path)]
+    try:
+        res = run_tool(argv, timeout=timeout)
+    except MediaToolError:
+        return None
+    for line in res.stdout.split():
+        pts, _, flags = line.partition(",")
+        try:
+            key = float(pts) - info.start_time
+        except ValueError:
+            continue
+        return key if "K" in flags and key <= t + 1e-6 else None
+    return None
 
 
 def video_kbps(path: Path, duration: float) -> float:
@@ -348,25 +393,72 @@ def worth_scoring(rates: dict[tuple[int, int, int], float], max_kbps: float | No
     return [k for k in rates if k in keep]
 
 
-def extra_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fraction]],
-                 first_crfs: Sequence[Sequence[int]], crfs: Sequence[int] = TRIAL_CRFS,
-                 max_kbps: float | None = None) -> list[tuple[tuple[int, int, Fraction], tuple[int, ...]]]:
-    """The second round of trials, (size, CRFs) in one encode and scoring run (empty: none):
+def first_round_sizes(sizes: Sequence[tuple[int, int, Fraction]]) -> list[tuple[int, int, Fraction]]:
+    """The sizes of the first trial round (coarse to fine, issue 14 target 3): every size but the smallest, the
+    largest and those between close neighbours (:func:`_between`), at least two (else the largest, then every size
+    comes back). The others are trialled only when the first round's hull says they can matter
+    (:func:`next_trials`).
 
-    * complex content (:func:`per_title.top_still_rising`): the largest size at :data:`EXTRA_CRF_STEP` below the
+    Why these: in the session-15 run (12 clips, 138 trials) the final ladders never used the largest size, used the
+    smallest only where the next size's cheapest trial stayed above the ladder's bottom, and used 432p on one clip
+    (leaving it out moved that clip's predicted BD-rate by +0.1 %). Replayed on those trial points, this order
+    kept the picks of 10 of 12 clips and needed 84 trials instead of 138 (bench/per_title.py, docs/media.md
+    "Cost")."""
+    n = len(sizes)
+    if n < 3:
+        return list(sizes)
+    for keep_largest in (False, True):
+        core = [sizes[i] for i in range(1, n if keep_largest else n - 1) if not _between(sizes, i)]
+        if len(core) >= 2:
+            return core
+    return list(sizes)
+
+
+def next_trials(points: Sequence[TrialPoint], sizes: Sequence[tuple[int, int, Fraction]],
+                grid: Sequence[Sequence[int]], tried: dict[tuple[int, int], set[int]],
+                crfs: Sequence[int] = TRIAL_CRFS, max_kbps: float | None = None, min_kbps: float | None = None,
+                near_end: float = NEAR_END) -> list[tuple[tuple[int, int, Fraction], tuple[int, ...]]]:
+    """The next round of trials, (size, CRFs) in one encode and scoring run (empty: the search is done).
+    ``grid[i]``: the CRFs of ``sizes[i]`` (:func:`trial_crfs`); ``tried``: the CRFs scored so far per (w, h).
+
+    * the smallest size, when not trialled yet and the smallest trialled size's cheapest trial costs more than
+      10 % under ``min_kbps`` (the ladder's bottom): the hull does not reach the bottom rung or its flat check;
+    * the largest size, when not trialled yet and either the top still climbs (:func:`per_title.top_still_rising`)
+      or the top rung (:func:`per_title.find_top`) lies on the largest trialled size at ``near_end`` or more of its
+      dearest trial's rate (where a larger size may overtake it);
+    * complex content (the top still climbs on the largest size): that size at :data:`EXTRA_CRF_STEP` below the
       lowest CRF;
     * a size whose curve ends on the hull (:func:`per_title.curves_ending_on_hull`, a smaller size that skipped
       a CRF): its lowest CRF minus :data:`EXTRA_CRF_STEP`, so the hull's change of size is measured, not assumed.
     """
-    out: list[tuple[tuple[int, int, Fraction], tuple[int, ...]]] = []
-    ending = set(curves_ending_on_hull(points, max_kbps=max_kbps))
-    for size, tried in zip(sizes, first_crfs):
-        if size[:2] in ending and min(tried) > min(crfs):
-            out.append((size, (min(tried) - EXTRA_CRF_STEP,)))
-    if top_still_rising(points, max_kbps=max_kbps):
+    out: dict[tuple[int, int, Fraction], set[int]] = {}
+    grid_of = {s[:2]: tuple(g) for s, g in zip(sizes, grid)}
+    trialled = [s for s in sizes if tried.get(s[:2])]
+    curves = curves_by_size(points)
+    if not trialled or not curves:
+        return []
+    smallest, largest = sizes[0], sizes[-1]
+    first = trialled[0]
+    cheapest = curves[first[:2]][0].kbps if first[:2] in curves else math.inf  # none scored: all above the cap
+    if smallest not in trialled and min_kbps and cheapest > TEN_PERCENT * min_kbps:
+        out.setdefault(smallest, set()).update(grid_of[smallest[:2]])
+    rising = top_still_rising(points, max_kbps=max_kbps)
+    if largest not in trialled:
+        last = trialled[-1]
+        top = find_top(curves, cap=max_kbps or math.inf)
+        near = (top is not None and top[1] == last[:2] and last[:2] in curves
+                and top[2] >= near_end * curves[last[:2]][-1].kbps)
+        if rising or near:
+            out.setdefault(largest, set()).update(grid_of[largest[:2]])
+    elif rising and min(crfs) - EXTRA_CRF_STEP not in tried[largest[:2]]:
         # complex content: the curve still climbs at the lowest CRF; one more trial on the largest size
-        out.append((sizes[-1], (min(crfs) - EXTRA_CRF_STEP,)))
-    return out
+        out.setdefault(largest, set()).add(min(crfs) - EXTRA_CRF_STEP)
+    for size in trialled:
+        if size[:2] in set(curves_ending_on_hull(points, max_kbps=max_kbps)):
+            lowest = min(tried[size[:2]])
+            if lowest > min(crfs) and lowest - EXTRA_CRF_STEP not in tried[size[:2]]:
+                out.setdefault(size, set()).add(lowest - EXTRA_CRF_STEP)
+    return [(s, tuple(sorted(c))) for s, c in sorted(out.items(), key=lambda kv: kv[0][0] * kv[0][1]) if c]
 
 
 def scoring_subsample(frames: int, most: int = VMAF_SUBSAMPLE, least_scored: int = MIN_SCORED_FRAMES) -> int:
@@ -438,33 +530,73 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
 
     cpu: dict[str, float] = {}
     t0, c0 = time.monotonic(), _child_cpu()
-    ref = make_reference(info, windows, size, top_fps, work / "reference.mp4", timeout=timeout, calibration=cal)
+    # each window read from the master starts on the key frame its seek lands on when that saves decoding more
+    # than SEEK_PREROLL_MAX s of frames only to drop them (per_title.align_to_key_frames); the ffprobe runs that
+    # find those key frames count in the reference step
+    reads = list(cal.windows) if cal else list(windows)
+    reads, windows = align_to_key_frames(reads, windows, [key_frame_before(info, start) for start, _ in reads])
+    if cal:
+        cal = dataclasses.replace(cal, windows=reads)
+    frames = math.ceil(ref_seconds * float(top_fps)) + len(windows)
+    raw_ref = frames * size[0] * size[1] * 3 // 2 <= RAW_REFERENCE_BYTES
+    ref = make_reference(info, windows, size, top_fps, work / ("reference.nut" if raw_ref else "reference.mp4"),
+                         timeout=timeout, calibration=cal)
     seconds["reference"], cpu["reference"] = time.monotonic() - t0, _child_cpu() - c0
     scale = [1.0]
     cal_kbps: list[float] = []
     subsample = scoring_subsample(round(ref_seconds * float(top_fps)))
+    files: dict[tuple[int, int, int], Path] = {}  # every trial encoded so far
+    raw: dict[tuple[int, int, int], float] = {}  # their uncalibrated rates
+    tried: dict[tuple[int, int], set[int]] = {}  # the CRFs scored so far per size
+    rounds: list[list[tuple[int, int, int]]] = []
 
-    def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]]) -> list[TrialPoint]:
+    def add(d: dict[str, float], k: str, v: float) -> None:
+        d[k] = d.get(k, 0.0) + v
+
+    def run(step: str, vmaf_step: str, sizes_: Sequence[tuple[int, int, Fraction]], crfs_: Sequence[Sequence[int]],
+            unscored: Sequence[tuple[int, int, int]] = ()) -> list[TrialPoint]:
+        """Encode ``sizes_`` x ``crfs_`` (those not encoded yet) and score them, except ``unscored``."""
+        todo = [(s, tuple(c for c in cs if (s[0], s[1], c) not in files)) for s, cs in zip(sizes_, crfs_)]
+        todo = [(s, cs) for s, cs in todo if cs]
         t0, c0 = time.monotonic(), _child_cpu()
-        trials = encode_trials(ref, sizes_, crfs_, top_fps, gop, work / "trials", preset=preset, key_times=key_times,
-                               timeout=timeout)
-        rates = {k: trial_kbps(path, ref_seconds, idr_rate) for k, path in trials.items()}
-        if step == "trials" and cal is not None:
+        if todo:
+            made = encode_trials(ref, [s for s, _ in todo], [cs for _, cs in todo], top_fps, gop, work / "trials",
+                                 preset=preset, key_times=key_times, timeout=timeout)
+            files.update(made)
+            raw.update({k: trial_kbps(path, ref_seconds, idr_rate) for k, path in made.items()})
+        if cal is not None and not cal_kbps:
             cal_kbps.append(calibration_kbps(cal, idr_rate))
-            scale[0] = calibrate(cal_kbps[0], rates.get((cal.size[0], cal.size[1], cal.crf), 0.0))
-        seconds[step], cpu[step] = time.monotonic() - t0, _child_cpu() - c0
-        rates = {k: r * scale[0] for k, r in rates.items()}
+            scale[0] = calibrate(cal_kbps[0], raw.get((cal.size[0], cal.size[1], cal.crf), 0.0))
+        add(seconds, step, time.monotonic() - t0)
+        add(cpu, step, _child_cpu() - c0)
+        wanted = [(s[0], s[1], c) for s, cs in zip(sizes_, crfs_) for c in cs if (s[0], s[1], c) not in unscored]
+        rates = {k: raw[k] * scale[0] for k in wanted}
         t0, c0 = time.monotonic(), _child_cpu()
         keys = worth_scoring(rates, max_kbps)
-        scores = vmaf_scores(ref, [trials[k] for k in keys], size[0], size[1], top_fps, subsample=subsample,
+        scores = vmaf_scores(ref, [files[k] for k in keys], size[0], size[1], top_fps, subsample=subsample,
                              timeout=timeout)
-        seconds[vmaf_step], cpu[vmaf_step] = time.monotonic() - t0, _child_cpu() - c0
+        add(seconds, vmaf_step, time.monotonic() - t0)
+        add(cpu, vmaf_step, _child_cpu() - c0)
+        for w, h, c in wanted:
+            tried.setdefault((w, h), set()).add(c)
+        rounds.append(keys)
         return [TrialPoint(w, h, crf, rates[(w, h, crf)], v) for (w, h, crf), v in zip(keys, scores)]
 
     max_kbps = rate_cap(source_rate if source_rate is not None else source_kbps(info),
                         max(r.video_bitrate for r in fixed) / 1000, len(fixed))
-    points = run("trials", "vmaf", sizes, first_crfs)
-    extra = extra_trials(points, sizes, first_crfs, crfs, max_kbps)
+    bottom = min(r.video_bitrate for r in fixed) / 1000
+    select_kwargs.setdefault("min_kbps", bottom)
+    # coarse to fine: the first round on the middle sizes; the calibration point (the smallest size's first CRF) is
+    # encoded with it for its rate, and scored only when a later round trials that size
+    first = first_round_sizes(sizes)
+    grid = dict(zip(sizes, first_crfs))
+    unscored: list[tuple[int, int, int]] = []
+    r1_sizes, r1_crfs = list(first), [grid[s] for s in first]
+    if cal is not None and cal.size not in first:
+        r1_sizes.insert(0, cal.size)
+        r1_crfs.insert(0, (cal.crf,))
+        unscored.append((cal.size[0], cal.size[1], cal.crf))
+    points = run("trials", "vmaf", r1_sizes, r1_crfs, unscored)
     if not top_still_rising(points, max_kbps=max_kbps) and find_top(curves_by_size(points),
                                                                      cap=max_kbps or math.inf) is None:
         # flat over the whole trial range (still or very simple pictures): find where fewer bits start to
@@ -474,12 +606,15 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
         points += run("flat_trials", "flat_vmaf", ends, [low] * len(ends))
         # near its floor x264's rate-quality curve is mispredicted most: a larger margin for the top
         select_kwargs.setdefault("top_min_drop", TOP_MIN_DROP * STILL_MARGIN)
-    elif extra:
-        points += run("extra_trial", "extra_vmaf", [s for s, _ in extra], [c for _, c in extra])
+    else:
+        for _ in range(MAX_MORE_ROUNDS):
+            more = next_trials(points, sizes, [grid[s] for s in sizes], tried, crfs, max_kbps,
+                               select_kwargs["min_kbps"])
+            if not more:
+                break
+            points += run("extra_trial", "extra_vmaf", [s for s, _ in more], [c for _, c in more])
     if min(info.display_width, info.display_height) >= MIN_LADDER_LINES:
         select_kwargs.setdefault("min_rungs", 2)
-    bottom = min(r.video_bitrate for r in fixed) / 1000
-    select_kwargs.setdefault("min_kbps", bottom)
     picks = select_ladder(points, max_kbps=max_kbps, **select_kwargs)
     if log:
         log(f"per-title: {len(points)} trials on {ref_seconds:.1f}s of {duration:.1f}s in "
@@ -488,7 +623,8 @@ def analyse(info: SourceInfo, work: Path, *, fixed: Sequence[Rung] | None = None
     return Analysis(windows, size, points, picks, max_kbps, seconds, tuple(crfs),
                     crf_capped=duration < CRF_CAP_SECONDS, cpu_seconds=cpu, rate_scale=scale[0],
                     calibration_windows=list(cal.windows) if cal else [],
-                    calibration_kbps=cal_kbps[0] if cal_kbps else None)
+                    calibration_kbps=cal_kbps[0] if cal_kbps else None,
+                    rounds=[[list(k) for k in r] for r in rounds])
 
 
 def rungs_from_picks(picks: Sequence[Pick], fixed: Sequence[Rung], *, crf_capped: bool = False) -> list[Rung]:
@@ -514,5 +650,5 @@ def plan_per_title(info: SourceInfo, work: Path, *, log: Log | None = None, time
     return rungs_from_picks(analysis.picks, fixed, crf_capped=analysis.crf_capped), analysis
 
 
-__all__ = ["extra_trials", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
+__all__ = ["key_frame_before", "RAW_REFERENCE_BYTES", "first_round_sizes", "next_trials", "NEAR_END", "Analysis", "CALIBRATION_BOUNDS", "CRF_CAP_SECONDS", "TRIAL_CRFS", "analyse", "CalibrationSpec", "calibrate", "calibration_kbps", "scoring_subsample", "candidate_sizes", "encode_trials", "make_reference",
            "plan_per_title", "rungs_from_picks", "score_size", "source_kbps", "trial_crfs", "trial_kbps", "trial_sizes", "video_kbps", "worth_scoring"]
