@@ -43,18 +43,24 @@ def spark_jars(settings: Settings | None = None) -> list[str]:
             "or point VODFLOW_SPARK_JARS_DIR at a directory holding them"
         )
     if s.lake_uri.startswith("s3a://"):
-        d3 = s3a_jars_dir(s)
-        s3a = sorted(str(p) for p in d3.glob("*.jar")) if d3.is_dir() else []
-        if not any("hadoop-aws" in Path(j).name for j in s3a):
-            raise SparkSetupError(f"VODFLOW_LAKE_URI is s3a:// but the S3A jars are not in {d3}: run `make jars-s3a` "
-                                  "(maven/s3a; `make install PROFILE=cluster` does it for the cluster profile)")
-        jars += s3a
+        jars += s3a_jars(s)
     return jars
 
 
 def s3a_jars_dir(s: Settings) -> Path:
     """Where `make jars-s3a` puts the S3A jars: ``s3a/`` beside VODFLOW_SPARK_JARS_DIR."""
     return Path(s.spark_jars_dir).parent / "s3a"
+
+
+def s3a_jars(s: Settings) -> list[str]:
+    """The S3A jars an ``s3a://`` lake needs (:func:`s3a_jars_dir`); SparkSetupError naming `make jars-s3a` when
+    Hadoop S3A is not among them (also the stack's preflight check)."""
+    d = s3a_jars_dir(s)
+    jars = sorted(str(p) for p in d.glob("*.jar")) if d.is_dir() else []
+    if not any("hadoop-aws" in Path(j).name for j in jars):
+        raise SparkSetupError(f"VODFLOW_LAKE_URI is s3a:// but the S3A jars are not in {d}: run `make jars-s3a` "
+                              "(maven/s3a; `make install PROFILE=cluster` does it for the cluster profile)")
+    return jars
 
 
 def spark_submit_argv(job: str, job_args: list[str], settings: Settings | None = None,

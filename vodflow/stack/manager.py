@@ -45,12 +45,12 @@ def preflight(s: Settings) -> None:
             hint = "" if shutil.which("mvn") else " (Maven is not installed: `apt-get install -y maven`)"
             raise StackError(f"{comp} jars are missing in {d}: run `make jars`{hint}")
     if s.lake_uri.startswith("s3a://"):
-        from vodflow.spark import s3a_jars_dir
+        from vodflow.spark import SparkSetupError, s3a_jars
 
-        d = s3a_jars_dir(s)
-        if not d.is_dir() or not any(d.glob("hadoop-aws-*.jar")):
-            raise StackError(f"VODFLOW_LAKE_URI is s3a:// but the S3A jars are missing in {d}: run `make jars-s3a` "
-                             "(`make install PROFILE=cluster` does it)")
+        try:
+            s3a_jars(s)
+        except SparkSetupError as e:
+            raise StackError(str(e)) from None
     if seaweedfs.on(s):
         try:
             seaweedfs.address(s)
